@@ -1,0 +1,1 @@
+"""The pool's domain: settings, models, storage, job queue and services."""

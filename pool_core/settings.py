@@ -1,0 +1,174 @@
+"""The one settings class: every knob of the pool, read from `JOINTPOOL_*` variables.
+
+Built once in the entry point (`jointpool.cli`) and passed down; nothing else reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pool_core.errors import ConfigurationError
+
+# Values that people copy from examples and forget to change.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "changethis",
+        "secret",
+        "password",
+        "admin",
+        "minioadmin",
+        "example",
+        "test",
+        "xxx",
+    }
+)
+
+# Name of the file under DATA_DIR that keeps the generated embedded-mode secrets.
+EMBEDDED_SECRETS_FILE = "embedded-secrets.json"
+
+
+class Settings(BaseSettings):
+    """Configuration of every pool component."""
+
+    model_config = SettingsConfigDict(env_prefix="JOINTPOOL_", extra="ignore")
+
+    data_dir: Path = Field(Path("./var"), description="Where embedded data, keys and logs live.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty = SQLite file `<DATA_DIR>/pool.db`."
+    )
+    db_pool_size: int = Field(10, description="Connections per process (PostgreSQL).")
+
+    s3_endpoint: str = Field("", description="S3 endpoint URL; empty = start embedded SeaweedFS.")
+    s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key id.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+    s3_bucket: str = Field("jointpool", description="Bucket holding masters and renditions.")
+    s3_region: str = Field("us-east-1", description="S3 region name used for signing.")
+    s3_embedded_port: int = Field(8333, description="S3 port of the embedded SeaweedFS.")
+    s3_embedded_base_port: int = Field(
+        18300, description="First of the internal ports embedded SeaweedFS uses (base..base+9)."
+    )
+
+    ftp_host: str = Field("127.0.0.1", description="Address the FTP server binds to.")
+    ftp_port: int = Field(2121, description="FTP control port.")
+    ftp_passive_ports: str = Field("30000-30099", description="Passive data port range `lo-hi`.")
+    ftp_masquerade_address: str = Field(
+        "", description="Address announced in PASV replies (behind NAT / load balancer)."
+    )
+    ftp_tls_cert: Path | None = Field(
+        None, description="PEM certificate for FTPS; empty = self-signed under DATA_DIR."
+    )
+    ftp_tls_key: Path | None = Field(None, description="PEM private key for FTPS.")
+    ftp_require_tls: bool = Field(False, description="Refuse logins before AUTH TLS.")
+
+    api_host: str = Field("127.0.0.1", description="Address the catalog API binds to.")
+    api_port: int = Field(8000, description="Catalog API port.")
+
+    worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")
+    job_lease_seconds: int = Field(60, description="Lease a worker holds on a claimed job.")
+    job_max_attempts: int = Field(5, description="Attempts before a job is marked failed.")
+    job_backoff_seconds: float = Field(5.0, description="First retry delay; doubles per attempt.")
+
+    ffmpeg: str = Field("", description="ffmpeg binary; empty = imageio-ffmpeg's, else PATH.")
+
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("ftp_passive_ports")
+    @classmethod
+    def _check_port_range(cls, value: str) -> str:
+        parse_port_range(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        if self.embedded_s3:
+            return self
+        for name in ("s3_access_key", "s3_secret_key"):
+            secret: SecretStr = getattr(self, name)
+            if secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                raise ConfigurationError(
+                    f"JOINTPOOL_{name.upper()} is empty or a placeholder; set a real secret "
+                    "when JOINTPOOL_S3_ENDPOINT points at an external S3"
+                )
+        return self
+
+    @property
+    def embedded_s3(self) -> bool:
+        """Whether this process should start (or use) the embedded SeaweedFS."""
+        return not self.s3_endpoint
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under DATA_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pool.db').resolve()}"
+
+    @property
+    def effective_s3_endpoint(self) -> str:
+        """The S3 endpoint, the embedded one when none is configured."""
+        return self.s3_endpoint or f"http://127.0.0.1:{self.s3_embedded_port}"
+
+    @property
+    def passive_port_range(self) -> range:
+        """The passive data ports as a range."""
+        low, high = parse_port_range(self.ftp_passive_ports)
+        return range(low, high + 1)
+
+    def with_embedded_secrets(self) -> Settings:
+        """Fill empty S3 keys from DATA_DIR (generating them once) in embedded mode."""
+        if not self.embedded_s3:
+            return self
+        stored = load_or_create_embedded_secrets(self.data_dir)
+        update: dict[str, Any] = {}
+        if not self.s3_access_key.get_secret_value():
+            update["s3_access_key"] = SecretStr(stored["s3_access_key"])
+        if not self.s3_secret_key.get_secret_value():
+            update["s3_secret_key"] = SecretStr(stored["s3_secret_key"])
+        return self.model_copy(update=update)
+
+
+def parse_port_range(value: str) -> tuple[int, int]:
+    """Parse `lo-hi` into two ports, refusing nonsense."""
+    try:
+        low_text, high_text = value.split("-", 1)
+        low, high = int(low_text), int(high_text)
+    except ValueError as exc:
+        raise ValueError(f"port range must look like 30000-30099, not {value!r}") from exc
+    if not (1 <= low <= high <= 65535):
+        raise ValueError(f"port range {value!r} is outside 1-65535 or reversed")
+    return low, high
+
+
+def load_or_create_embedded_secrets(data_dir: Path) -> dict[str, str]:
+    """Return the embedded-mode secrets, generating and storing them on first use."""
+    path = data_dir / EMBEDDED_SECRETS_FILE
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    data_dir.mkdir(parents=True, exist_ok=True)
+    generated = {
+        "s3_access_key": "JP" + secrets.token_hex(9).upper(),
+        "s3_secret_key": secrets.token_urlsafe(30),
+    }
+    # Written with 0600 from the start so no other local user can read the keys.
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
+        json.dump(generated, handle)
+    tmp.replace(path)
+    return generated
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, filling embedded secrets when needed."""
+    return Settings(**overrides).with_embedded_secrets()
