@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         18300, description="First of the internal ports embedded SeaweedFS uses (base..base+9)."
     )
 
+    # --- FTP ingress ---
     ftp_host: str = Field("127.0.0.1", description="Address the FTP server binds to.")
     ftp_port: int = Field(2121, description="FTP control port.")
     ftp_passive_ports: str = Field("30000-30099", description="Passive data port range `lo-hi`.")
@@ -71,16 +72,20 @@ class Settings(BaseSettings):
     ftp_tls_key: Path | None = Field(None, description="PEM private key for FTPS.")
     ftp_require_tls: bool = Field(False, description="Refuse logins before AUTH TLS.")
 
+    # --- catalog API ---
     api_host: str = Field("127.0.0.1", description="Address the catalog API binds to.")
     api_port: int = Field(8000, description="Catalog API port.")
 
+    # --- job queue and workers ---
     worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")
     job_lease_seconds: int = Field(60, description="Lease a worker holds on a claimed job.")
     job_max_attempts: int = Field(5, description="Attempts before a job is marked failed.")
     job_backoff_seconds: float = Field(5.0, description="First retry delay; doubles per attempt.")
 
+    # --- transcoding ---
     ffmpeg: str = Field("", description="ffmpeg binary; empty = imageio-ffmpeg's, else PATH.")
 
+    # --- general ---
     log_level: str = Field("INFO", description="Logging level.")
 
     @field_validator("ftp_passive_ports")

@@ -2,4 +2,8 @@
 
 pytest_plugins = [
     "tests.fixtures.database",
+    "tests.fixtures.storage",
+    "tests.fixtures.media",
+    "tests.fixtures.ftp",
+    "tests.fixtures.api",
 ]
