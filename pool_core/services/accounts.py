@@ -1,0 +1,218 @@
+"""Organizations, users, FTP credentials and API tokens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pool_core.errors import AlreadyExists, AuthenticationFailed, InvalidInput, NotFound
+from pool_core.models import ApiToken, FtpAccount, Organization, Role, User, utcnow
+from pool_core.security import (
+    DUMMY_PASSWORD_HASH,
+    generate_password,
+    generate_token,
+    hash_password,
+    hash_token,
+    verify_password,
+)
+
+ORG_CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+DEFAULT_TOKEN_TTL = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A freshly created user and the secrets shown to them exactly once."""
+
+    user: User
+    ftp_password: str
+    api_token: str
+
+
+def create_organization(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    country: str,
+    quota_bytes: int | None = None,
+) -> Organization:
+    """Create a member broadcaster."""
+    code = code.strip().lower()
+    country = country.strip().upper()
+    if not ORG_CODE_RE.match(code):
+        raise InvalidInput(
+            f"organization code {code!r} must be 2-32 characters: a-z, 0-9, '-', "
+            "starting with a letter"
+        )
+    if not COUNTRY_RE.match(country):
+        raise InvalidInput(f"country {country!r} must be an ISO 3166-1 alpha-2 code like AZ")
+    if not name.strip():
+        raise InvalidInput("organization name must not be empty")
+    if quota_bytes is not None and quota_bytes < 0:
+        raise InvalidInput("quota must be a non-negative number of bytes")
+    if session.scalar(select(Organization.id).where(Organization.code == code)) is not None:
+        raise AlreadyExists(f"organization {code!r} already exists")
+    org = Organization(code=code, name=name.strip(), country=country, quota_bytes=quota_bytes)
+    session.add(org)
+    _flush_unique(session, f"organization {code!r} already exists")
+    return org
+
+
+def get_organization_by_code(session: Session, *, code: str) -> Organization:
+    """Return the organization with this code."""
+    org = session.scalar(select(Organization).where(Organization.code == code.strip().lower()))
+    if org is None:
+        raise NotFound(f"no organization with code {code!r}")
+    return org
+
+
+def list_organizations(session: Session) -> list[Organization]:
+    """Return every organization, by code."""
+    return list(session.scalars(select(Organization).order_by(Organization.code)))
+
+
+def create_user(
+    session: Session,
+    *,
+    org: Organization,
+    username: str,
+    role: Role | str,
+    display_name: str = "",
+    token_ttl: timedelta = DEFAULT_TOKEN_TTL,
+) -> NewUser:
+    """Create a user with an FTP password and an API token, returned once in clear."""
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise InvalidInput(
+            f"username {username!r} must be 2-64 characters: a-z, 0-9, '.', '_', '-'"
+        )
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        roles = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"role {role!r} is not one of {roles}") from exc
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AlreadyExists(f"user {username!r} already exists")
+    user = User(org_id=org.id, username=username, role=role, display_name=display_name)
+    session.add(user)
+    _flush_unique(session, f"user {username!r} already exists")
+    password = set_ftp_password(session, user=user)
+    _, token = create_api_token(session, user=user, name="initial", ttl=token_ttl)
+    return NewUser(user=user, ftp_password=password, api_token=token)
+
+
+def get_user_by_username(session: Session, *, username: str) -> User:
+    """Return the user with this username."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def set_ftp_password(session: Session, *, user: User, password: str | None = None) -> str:
+    """Set (or generate) the user's FTP password and return it in clear."""
+    password = password or generate_password()
+    if len(password) < 12:
+        raise InvalidInput("FTP passwords must be at least 12 characters")
+    account = session.scalar(select(FtpAccount).where(FtpAccount.user_id == user.id))
+    if account is None:
+        account = FtpAccount(user_id=user.id, password_hash=hash_password(password))
+        session.add(account)
+    else:
+        account.password_hash = hash_password(password)
+    session.flush()
+    return password
+
+
+def verify_ftp_login(session: Session, *, username: str, password: str) -> User:
+    """Return the user if the FTP credentials are right, doing equal work either way."""
+    row = session.execute(
+        select(User, FtpAccount, Organization)
+        .join(FtpAccount, FtpAccount.user_id == User.id)
+        .join(Organization, Organization.id == User.org_id)
+        .where(User.username == username.strip().lower())
+    ).first()
+    stored_hash = row.FtpAccount.password_hash if row else DUMMY_PASSWORD_HASH
+    password_ok = verify_password(password, stored_hash)
+    if row is None or not password_ok:
+        raise AuthenticationFailed("authentication failed")
+    if row.User.disabled or row.FtpAccount.disabled or row.Organization.disabled:
+        raise AuthenticationFailed("account disabled")
+    row.FtpAccount.last_login_at = utcnow()
+    session.flush()
+    user: User = row.User
+    return user
+
+
+def create_api_token(
+    session: Session,
+    *,
+    user: User,
+    name: str = "",
+    ttl: timedelta | None = DEFAULT_TOKEN_TTL,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Issue an API token for the user; the clear token is returned only here."""
+    token = generate_token()
+    if expires_at is None and ttl is not None:
+        expires_at = utcnow() + ttl
+    record = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=token[:10],
+        token_hash=hash_token(token),
+        expires_at=expires_at,
+    )
+    session.add(record)
+    session.flush()
+    return record, token
+
+
+def authenticate_token(session: Session, *, token: str) -> User:
+    """Return the user a bearer token belongs to, if it is valid now."""
+    row = session.execute(
+        select(ApiToken, User, Organization)
+        .join(User, User.id == ApiToken.user_id)
+        .join(Organization, Organization.id == User.org_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        raise AuthenticationFailed("unknown API token")
+    now = utcnow()
+    if row.ApiToken.revoked_at is not None:
+        raise AuthenticationFailed("API token revoked")
+    if row.ApiToken.expires_at is not None and row.ApiToken.expires_at <= now:
+        raise AuthenticationFailed("API token expired")
+    if row.User.disabled or row.Organization.disabled:
+        raise AuthenticationFailed("account disabled")
+    row.ApiToken.last_used_at = now
+    session.flush()
+    user: User = row.User
+    return user
+
+
+def revoke_api_token(session: Session, *, token_id: int, user: User) -> ApiToken:
+    """Revoke one of the user's tokens."""
+    record = session.get(ApiToken, token_id)
+    if record is None or record.user_id != user.id:
+        raise NotFound(f"no API token {token_id}")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        session.flush()
+    return record
+
+
+def _flush_unique(session: Session, message: str) -> None:
+    # Two creators racing past the existence check meet the unique constraint instead.
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExists(message) from exc
