@@ -42,11 +42,14 @@ class Job(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[JobStatus] = enum_column(JobStatus, default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Claims so far, including the one running now; a takeover after a lease expiry counts.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     run_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_expires_at: Mapped[optional_timestamp]
     locked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # How often a runner died (or hung) holding this job; a person reading a failure wants it.
+    lease_expirations: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Optional owner for scoping and listing (e.g. the asset's organization).
     org_id: Mapped[int | None] = mapped_column(

@@ -1,0 +1,37 @@
+"""The durable job queue (ARCHITECTURE decision 5): enqueue, claim under a lease, run.
+
+    from pool_core import queue
+    queue.enqueue(session, kind="transcode", payload={"asset_id": str(asset.id)})
+
+Workers run `queue.JobRunner(db, handlers={...}, ...).run_forever()`.
+"""
+
+from pool_core.queue.service import (
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_BACKOFF_SECONDS,
+    backoff_delay,
+    claim,
+    complete,
+    enqueue,
+    fail,
+    get,
+    list_jobs,
+    release,
+    renew,
+    retry_failed,
+)
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "MAX_BACKOFF_SECONDS",
+    "backoff_delay",
+    "claim",
+    "complete",
+    "enqueue",
+    "fail",
+    "get",
+    "list_jobs",
+    "release",
+    "renew",
+    "retry_failed",
+]
