@@ -1,0 +1,222 @@
+"""`jointpool`: administer the pool and run its servers.
+
+Every command builds the settings once here and passes them down. Failures print one line
+(`jointpool: error: ...`) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from pool_core.errors import PoolError
+from pool_core.logs import configure_logging
+from pool_core.settings import load_settings
+
+from jointpool.context import AppContext
+
+log = logging.getLogger("jointpool")
+
+Handler = Callable[[AppContext, argparse.Namespace], int]
+
+
+def cmd_db_upgrade(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Upgrade the database schema to the newest revision."""
+    from pool_core import migrate
+
+    url = ctx.settings.effective_database_url
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before = migrate.current_revision(url)
+    migrate.upgrade(url)
+    after = migrate.current_revision(url)
+    if before == after:
+        print(f"database already at revision {after}")
+    else:
+        print(f"database upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def cmd_db_current(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Print the schema revision of the database."""
+    from pool_core import migrate
+
+    current = migrate.current_revision(ctx.settings.effective_database_url)
+    head = migrate.head_revision()
+    state = "up to date" if current == head else f"behind (newest is {head})"
+    print(f"{current or 'empty'} ({state})")
+    return 0 if current == head else 1
+
+
+def cmd_org_add(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Add a member broadcaster."""
+    from pool_core.services import accounts
+
+    quota = int(args.quota_gib * 1024**3) if args.quota_gib is not None else None
+    with ctx.db.session() as session:
+        org = accounts.create_organization(
+            session, code=args.code, name=args.name, country=args.country, quota_bytes=quota
+        )
+        print(f"organization {org.code} ({org.name}, {org.country}) created")
+    return 0
+
+
+def cmd_org_list(ctx: AppContext, args: argparse.Namespace) -> int:
+    """List member broadcasters."""
+    from pool_core.services import accounts
+
+    with ctx.db.session() as session:
+        for org in accounts.list_organizations(session):
+            quota = "unlimited" if org.quota_bytes is None else f"{org.quota_bytes} bytes"
+            print(f"{org.code}\t{org.country}\t{org.name}\tquota {quota}")
+    return 0
+
+
+def cmd_user_add(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Add a user; print the FTP password and API token once."""
+    from pool_core.services import accounts
+
+    with ctx.db.session() as session:
+        org = accounts.get_organization_by_code(session, code=args.org)
+        new = accounts.create_user(
+            session, org=org, username=args.username, role=args.role, display_name=args.name
+        )
+        username = new.user.username
+    print(f"user {username} ({args.role}) created in {args.org}")
+    print("These secrets are shown once; store them now:")
+    print(f"  FTP username: {username}")
+    print(f"  FTP password: {new.ftp_password}")
+    print(f"  API token:    {new.api_token}")
+    return 0
+
+
+def cmd_user_password(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Set a new random FTP password for a user and print it once."""
+    from pool_core.services import accounts
+
+    with ctx.db.session() as session:
+        user = accounts.get_user_by_username(session, username=args.username)
+        password = accounts.set_ftp_password(session, user=user)
+    print(f"new FTP password for {args.username}: {password}")
+    return 0
+
+
+def cmd_user_token(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Issue an extra API token for a user and print it once."""
+    from datetime import timedelta
+
+    from pool_core.services import accounts
+
+    with ctx.db.session() as session:
+        user = accounts.get_user_by_username(session, username=args.username)
+        record, token = accounts.create_api_token(
+            session, user=user, name=args.label, ttl=timedelta(days=args.days)
+        )
+        expires = record.expires_at
+    print(f"API token for {args.username} (expires {expires:%Y-%m-%d}): {token}")
+    return 0
+
+
+def cmd_s3(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Run only the embedded SeaweedFS, in the foreground."""
+    from jointpool.launcher import run_embedded_storage_forever
+
+    return run_embedded_storage_forever(ctx.settings)
+
+
+def cmd_up(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Run the whole pool in one terminal."""
+    from jointpool.launcher import run_all
+
+    return run_all(ctx)
+
+
+def cmd_settings_table(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Print the README's configuration table, generated from the settings class."""
+    from jointpool.settings_doc import settings_block
+
+    print(settings_block())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="jointpool", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        handler: Handler,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=(handler.__doc__ or "").strip().rstrip("."))
+        sub.set_defaults(handler=handler)
+        return sub
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    add(db, "upgrade", cmd_db_upgrade)
+    add(db, "current", cmd_db_current)
+
+    org = commands.add_parser("org", help="member broadcasters").add_subparsers(
+        dest="org_command", required=True, metavar="ACTION"
+    )
+    org_add = add(org, "add", cmd_org_add)
+    org_add.add_argument("code", help="short lower-case code, e.g. aztv")
+    org_add.add_argument("--name", required=True, help="full name")
+    org_add.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. AZ")
+    org_add.add_argument("--quota-gib", type=float, default=None, help="storage quota in GiB")
+    add(org, "list", cmd_org_list)
+
+    user = commands.add_parser("user", help="users and their credentials").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    user_add = add(user, "add", cmd_user_add)
+    user_add.add_argument("org", help="organization code")
+    user_add.add_argument("username")
+    user_add.add_argument(
+        "--role", required=True, choices=["admin", "rights_manager", "editor", "uploader"]
+    )
+    user_add.add_argument("--name", default="", help="display name")
+    user_password = add(user, "password", cmd_user_password)
+    user_password.add_argument("username")
+    user_token = add(user, "token", cmd_user_token)
+    user_token.add_argument("username")
+    user_token.add_argument("--days", type=int, default=365, help="days until it expires")
+    user_token.add_argument("--label", default="", help="a name to tell tokens apart")
+
+    add(commands, "settings-table", cmd_settings_table)
+    add(commands, "s3", cmd_s3)
+    add(commands, "up", cmd_up)
+
+    from jointpool import servers
+
+    servers.register(commands, add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(level=settings.log_level, component=args.command)
+        return int(args.handler(AppContext(settings), args))
+    except PoolError as exc:
+        print(f"jointpool: error: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]) for error in exc.errors())
+        print(f"jointpool: error: invalid settings: {reasons}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

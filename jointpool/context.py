@@ -1,0 +1,28 @@
+"""Build the shared objects (settings, database, storage) every command needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from pool_core.db import Database
+from pool_core.settings import Settings
+from pool_core.storage.s3 import S3Storage
+
+
+@dataclass
+class AppContext:
+    """Settings plus lazily built database and storage clients."""
+
+    settings: Settings
+
+    @cached_property
+    def db(self) -> Database:
+        """The database of these settings."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return Database(self.settings.effective_database_url, pool_size=self.settings.db_pool_size)
+
+    @cached_property
+    def storage(self) -> S3Storage:
+        """The object storage of these settings."""
+        return S3Storage.from_settings(self.settings)

@@ -1,0 +1,1 @@
+"""Alembic revisions for the pool's schema, valid on SQLite and PostgreSQL."""
