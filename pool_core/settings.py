@@ -71,6 +71,28 @@ class Settings(BaseSettings):
     )
     ftp_tls_key: Path | None = Field(None, description="PEM private key for FTPS.")
     ftp_require_tls: bool = Field(False, description="Refuse logins before AUTH TLS.")
+    upload_part_size: int = Field(
+        8 << 20,
+        ge=6 << 20,
+        le=64 << 20,
+        description="First S3 part size of a streamed upload (bytes); it doubles every 1000 "
+        "parts so one stream reaches 5 TiB. Memory per upload is at most 2 parts.",
+    )
+    upload_memory_budget: int = Field(
+        256 << 20,
+        ge=0,
+        description="Bytes all uploads of one process may buffer at once (0 = unlimited); "
+        "a writer over budget waits, which slows its client through TCP.",
+    )
+    upload_lease_seconds: int = Field(
+        60,
+        ge=5,
+        description="How long an upload stays held by a silent writer before "
+        "another session or node may take it over.",
+    )
+    upload_stale_after_hours: float = Field(
+        72.0, description="Pending uploads idle longer than this are aborted by maintenance."
+    )
 
     # --- catalog API ---
     api_host: str = Field("127.0.0.1", description="Address the catalog API binds to.")

@@ -1,0 +1,101 @@
+"""Virtual path names: one normaliser every door uses, so a hostile name is refused everywhere.
+
+A virtual path is absolute, `/`-separated, NFC-normalised UTF-8, with `.` and `..` resolved
+(never above `/`) and no empty components. Names must survive the trip to a broadcaster's
+storage (Windows shares included) without colliding or hiding, hence the extra rules on
+trailing dots and spaces and on invisible control characters.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from pool_core.errors import InvalidInput
+
+MAX_NAME_BYTES = 255
+# The longest path a PendingUpload row can hold.
+MAX_PATH_BYTES = 4096
+
+# Bidirectional overrides and isolates let a name display differently from what it is
+# ("evil\u202excm.mxf" shows as "evilfxm.mxf"); line/paragraph separators break listings.
+_INVISIBLE_HOSTILE = frozenset(
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\ufeff"
+)
+
+
+def _check_characters(text: str) -> None:
+    for char in text:
+        code = ord(char)
+        if code == 0:
+            raise InvalidInput("names must not contain NUL bytes")
+        if code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F:
+            raise InvalidInput(f"names must not contain control characters (found U+{code:04X})")
+        if 0xD800 <= code <= 0xDFFF:
+            raise InvalidInput("names must be valid UTF-8")
+        if char in _INVISIBLE_HOSTILE:
+            raise InvalidInput(
+                f"names must not contain invisible direction or separator marks "
+                f"(found U+{code:04X})"
+            )
+        if char == "\\":
+            # A Windows client sending `dir\file` would create one odd name, and a backslash
+            # name breaks every Windows-side mirror; say how to do it right instead.
+            raise InvalidInput("names must not contain a backslash; use '/' between folders")
+
+
+def check_name(name: str) -> str:
+    """Validate one path component and return it NFC-normalised."""
+    name = unicodedata.normalize("NFC", name)
+    if not name:
+        raise InvalidInput("empty file or folder names are not allowed")
+    _check_characters(name)
+    if "/" in name:
+        raise InvalidInput("a name must not contain '/'")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidInput(f"names must be at most {MAX_NAME_BYTES} bytes in UTF-8")
+    if set(name) == {"."}:
+        raise InvalidInput(f"{name!r} is not a valid name")
+    if name[-1] in ". ":
+        # Windows drops trailing dots and spaces, so "ep01 " and "ep01" would collide there.
+        raise InvalidInput(f"names must not end with a dot or a space: {name!r}")
+    return name
+
+
+def resolve_path(cwd: str, path: str) -> str:
+    """Return the absolute, normalised virtual path of `path` seen from folder `cwd`."""
+    if not path:
+        raise InvalidInput("a file or folder name is required")
+    path = unicodedata.normalize("NFC", path)
+    _check_characters(path)
+    parts: list[str] = []
+    if not path.startswith("/"):
+        cwd = unicodedata.normalize("NFC", cwd or "/")
+        _check_characters(cwd)
+        parts.extend(p for p in cwd.split("/") if p and p != ".")
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            # Never above the root: `/../..` is `/`, as on any FTP server.
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    parts = [check_name(p) for p in parts]
+    result = "/" + "/".join(parts)
+    if len(result.encode("utf-8")) > MAX_PATH_BYTES:
+        raise InvalidInput(f"paths must be at most {MAX_PATH_BYTES} bytes in UTF-8")
+    return result
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """Split a normalised absolute path into its parent folder and its last name."""
+    if path == "/":
+        return "/", ""
+    parent, _, name = path.rpartition("/")
+    return parent or "/", name
+
+
+def path_components(path: str) -> list[str]:
+    """The names along a normalised absolute path (`/` has none)."""
+    return [p for p in path.split("/") if p]
