@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     )
     ftp_tls_key: Path | None = Field(None, description="PEM private key for FTPS.")
     ftp_require_tls: bool = Field(False, description="Refuse logins before AUTH TLS.")
+    ftp_max_connections: int = Field(512, description="Concurrent FTP sessions per node.")
+    ftp_max_connections_per_ip: int = Field(64, description="Concurrent sessions per client IP.")
+    ftp_idle_timeout: int = Field(300, description="Seconds a control connection may idle.")
+    ftp_login_cache_seconds: float = Field(
+        10.0, description="How long a verified login is remembered (0 = verify every time)."
+    )
+    ftp_auth_failed_delay: float = Field(
+        1.0, description="Seconds before answering a failed login (slows guessing)."
+    )
+    ftp_ban_threshold: int = Field(
+        5, description="Failed logins per IP or account within the window that start a ban."
+    )
+    ftp_ban_window_seconds: float = Field(600.0, description="Window for counting failures.")
+    ftp_ban_seconds: float = Field(60.0, description="First ban length; doubles per repeat.")
+    ftp_ban_max_seconds: float = Field(3600.0, description="Longest ban.")
     upload_part_size: int = Field(
         8 << 20,
         ge=6 << 20,

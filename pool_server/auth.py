@@ -1,0 +1,282 @@
+"""Logins against the database: a verified-login cache, failure counting with bans, audit.
+
+scrypt costs tens of milliseconds by design; a login storm (300 robots reconnecting at
+midnight) would queue behind it, so a successful verification is remembered for a few
+seconds under a keyed hash of the password, never the password itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyftpdlib.exceptions import AuthenticationFailed as FTPAuthenticationFailed
+
+from pool_core.db import Database
+from pool_core.errors import AuthenticationFailed
+from pool_core.services.accounts import verify_ftp_login
+from pool_core.services.audit import record_audit
+
+log = logging.getLogger(__name__)
+
+AUDIT_CHANNEL = "ftp"
+# One reply for unknown users and wrong passwords, so replies never tell which it was.
+LOGIN_FAILED_TEXT = "Authentication failed."
+BANNED_TEXT = "Too many failed logins; try again later."
+DISABLED_TEXT = "Account disabled."
+# Everything a pool user may do; what they may do *where* the files service decides.
+ALL_PERMS = "elradfmwMT"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who an FTP session acts for."""
+
+    user_id: int
+    org_id: int
+    username: str
+
+
+class LoginCache:
+    """Remembers verified (username, password) pairs for a few seconds."""
+
+    def __init__(self, ttl_seconds: float, *, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl_seconds
+        self._clock = clock
+        # A per-process key: the cache holds HMACs that are useless outside this process.
+        self._key = secrets.token_bytes(32)
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def _digest(self, username: str, password: str) -> bytes:
+        message = username.encode() + b"\0" + password.encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def get(self, username: str, password: str) -> Principal | None:
+        """Return the cached principal for these credentials, if still fresh."""
+        if self.ttl <= 0:
+            return None
+        digest = self._digest(username, password)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            expires, principal = entry
+            if expires <= self._clock():
+                del self._entries[digest]
+                return None
+            return principal
+
+    def put(self, username: str, password: str, principal: Principal) -> None:
+        """Remember verified credentials until the TTL runs out."""
+        if self.ttl <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            self._entries[self._digest(username, password)] = (now + self.ttl, principal)
+
+    def forget_user(self, username: str) -> None:
+        """Drop every cached login (used after a failure so a changed password bites)."""
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if v[1].username != username}
+
+
+@dataclass
+class _Record:
+    failures: deque[float] = field(default_factory=deque)
+    bans: int = 0
+    banned_until: float = 0.0
+
+
+class LoginGuard:
+    """Counts failed logins per key (an IP or an account) and bans with growing durations.
+
+    `threshold` failures inside `window` seconds ban the key for `base_ban` seconds; each
+    further ban of the same key doubles, up to `max_ban`.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: int,
+        window: float,
+        base_ban: float,
+        max_ban: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.base_ban = base_ban
+        self.max_ban = max_ban
+        self._clock = clock
+        self._records: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+
+    def banned_for(self, key: str) -> float:
+        """Seconds left on the key's ban, 0 when it is not banned."""
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                return 0.0
+            return max(0.0, record.banned_until - self._clock())
+
+    def record_failure(self, key: str) -> float:
+        """Count one failure; return the new ban's length when this one triggered a ban."""
+        now = self._clock()
+        with self._lock:
+            if len(self._records) > 50_000:
+                self._prune(now)
+            record = self._records.setdefault(key, _Record())
+            record.failures.append(now)
+            while record.failures and record.failures[0] <= now - self.window:
+                record.failures.popleft()
+            if len(record.failures) < self.threshold or record.banned_until > now:
+                return 0.0
+            length = min(self.max_ban, self.base_ban * (2**record.bans))
+            record.bans += 1
+            record.banned_until = now + length
+            record.failures.clear()
+            return length
+
+    def record_success(self, key: str) -> None:
+        """Forget the key's recent failures (its ban history stays, so repeat bans grow)."""
+        with self._lock:
+            record = self._records.get(key)
+            if record is not None:
+                record.failures.clear()
+
+    def _prune(self, now: float) -> None:
+        self._records = {
+            key: rec
+            for key, rec in self._records.items()
+            if rec.banned_until > now or (rec.failures and rec.failures[-1] > now - self.window)
+        }
+
+
+def ip_key(ip: str) -> str:
+    """The guard key of a client address."""
+    return f"ip:{ip}"
+
+
+def account_key(username: str) -> str:
+    """The guard key of an account name (known or not: unknown names are counted alike)."""
+    return f"user:{username.strip().lower()}"
+
+
+class PoolAuthorizer:
+    """pyftpdlib authorizer backed by the pool's accounts; every session's home is `/`."""
+
+    def __init__(self, db: Database, *, cache: LoginCache, guard: LoginGuard) -> None:
+        self.db = db
+        self.cache = cache
+        self.guard = guard
+
+    def validate_authentication(self, username: str, password: str, handler: Any) -> None:
+        """Log the handler in as `username` or raise pyftpdlib's AuthenticationFailed."""
+        ip: str = handler.remote_ip
+        name = username.strip().lower()
+        if self.guard.banned_for(ip_key(ip)) or self.guard.banned_for(account_key(name)):
+            self._audit("login_refused", name, ip, detail={"reason": "banned"})
+            raise FTPAuthenticationFailed(BANNED_TEXT)
+        principal = self.cache.get(name, password)
+        if principal is not None:
+            self._audit("login", name, ip, principal=principal, detail={"cached": True})
+        else:
+            principal = self._verify(name, password, ip)
+        self.guard.record_success(ip_key(ip))
+        self.guard.record_success(account_key(name))
+        handler.principal = principal
+
+    def _verify(self, name: str, password: str, ip: str) -> Principal:
+        try:
+            with self.db.session() as session:
+                user = verify_ftp_login(session, username=name, password=password)
+                principal = Principal(user_id=user.id, org_id=user.org_id, username=name)
+                record_audit(
+                    session,
+                    channel=AUDIT_CHANNEL,
+                    action="login",
+                    org_id=principal.org_id,
+                    user_id=principal.user_id,
+                    subject=name,
+                    remote_addr=ip,
+                )
+        except AuthenticationFailed as exc:
+            disabled = "disabled" in str(exc)
+            self.cache.forget_user(name)
+            banned = [
+                (key, length)
+                for key in (ip_key(ip), account_key(name))
+                if (length := self.guard.record_failure(key))
+            ]
+            detail: dict[str, Any] = {"reason": "disabled" if disabled else "bad credentials"}
+            if banned:
+                detail["banned"] = {key: length for key, length in banned}
+                log.warning("login ban", extra={"ip": ip, "user": name, "bans": detail["banned"]})
+            self._audit("login_failed", name, ip, detail=detail)
+            raise FTPAuthenticationFailed(DISABLED_TEXT if disabled else LOGIN_FAILED_TEXT) from exc
+        self.cache.put(name, password, principal)
+        return principal
+
+    def _audit(
+        self,
+        action: str,
+        name: str,
+        ip: str,
+        *,
+        principal: Principal | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.db.session() as session:
+            record_audit(
+                session,
+                channel=AUDIT_CHANNEL,
+                action=action,
+                org_id=principal.org_id if principal else None,
+                user_id=principal.user_id if principal else None,
+                subject=name,
+                remote_addr=ip,
+                detail=detail,
+            )
+
+    # --- the rest of pyftpdlib's authorizer contract
+
+    def get_home_dir(self, username: str) -> str:
+        """Every session starts at its organization's virtual root."""
+        return "/"
+
+    def has_user(self, username: str) -> bool:
+        """Unknown and known users look alike until PASS."""
+        return True
+
+    def has_perm(self, username: str, perm: str, path: str | None = None) -> bool:
+        """Allow every command; the files service refuses what a path does not permit."""
+        return perm in ALL_PERMS
+
+    def get_perms(self, username: str) -> str:
+        """The permission letters shown in MLSx `perm` facts."""
+        return ALL_PERMS
+
+    def get_msg_login(self, username: str) -> str:
+        """The 230 greeting."""
+        return "Welcome to the Joint FTP Pool."
+
+    def get_msg_quit(self, username: str) -> str:
+        """The 221 farewell."""
+        return "Goodbye."
+
+    def impersonate_user(self, username: str, password: str) -> None:
+        """No OS users are involved: nothing to switch."""
+
+    def terminate_impersonation(self, username: str) -> None:
+        """No OS users are involved: nothing to switch back."""

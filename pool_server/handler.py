@@ -1,0 +1,262 @@
+"""The FTP command handler: thin subclass of pyftpdlib's TLS handler.
+
+Every domain error raised while a command runs reaches `pre_process_command` and is
+answered from the one table in `pool_server.replies`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.handlers.ftp.producers import FileProducer
+
+from pool_core.db import Database
+from pool_core.errors import Conflict, InvalidInput, NotFound, PoolError
+from pool_core.models import FileState
+from pool_core.services import files
+from pool_core.services.audit import record_audit
+from pool_core.services.uploads import committed_size, open_upload
+from pool_core.settings import Settings
+from pool_core.storage.base import ObjectStorage
+from pool_server.auth import AUDIT_CHANNEL, LoginGuard, Principal, ip_key
+from pool_server.fs import PoolFilesystem, object_key_of
+from pool_server.replies import reply_for, rest_refused
+from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
+
+log = logging.getLogger(__name__)
+
+HASH_ALGORITHMS = {"SHA-256": "sha256", "MD5": "md5"}
+DEFAULT_HASH = "SHA-256"
+
+
+@dataclass(frozen=True)
+class PoolContext:
+    """What every session of one server shares."""
+
+    settings: Settings
+    db: Database
+    storage: ObjectStorage
+    guard: LoginGuard
+
+
+def _command(help_text: str, *, perm: str | None = "r", arg: bool | None = True) -> dict[str, Any]:
+    return {"perm": perm, "auth": True, "arg": arg, "help": help_text}
+
+
+_PROTO_CMDS = TLS_FTPHandler.proto_cmds.copy()
+# No local files behind the tree: STOU's unique temp names and SITE CHMOD make no sense.
+_PROTO_CMDS.pop("STOU", None)
+_PROTO_CMDS.pop("SITE CHMOD", None)
+_PROTO_CMDS.update(
+    {
+        "HASH": _command("Syntax: HASH <SP> file-name (checksum, see OPTS HASH)."),
+        "XMD5": _command("Syntax: XMD5 <SP> file-name (MD5 checksum)."),
+        "XSHA256": _command("Syntax: XSHA256 <SP> file-name (SHA-256 checksum)."),
+    }
+)
+
+
+class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
+    """One FTP session of one organization's user."""
+
+    pool: ClassVar[PoolContext]
+    abstracted_fs = PoolFilesystem
+    dtp_handler = PoolDTPHandler
+    proto_cmds = _PROTO_CMDS
+    banner = "Joint FTP Pool ready."
+    # A name that is not valid UTF-8 is refused (501), never silently replaced with U+FFFD.
+    unicode_errors = "strict"
+    use_sendfile = False
+    max_login_attempts = 3
+
+    def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
+        self.principal: Principal | None = None
+        self._hash_name = DEFAULT_HASH
+        super().__init__(conn, server, ioloop)
+
+    # --- connection and dispatch
+
+    def handle(self) -> None:
+        """Greet the client, unless its address is banned for failed logins."""
+        if self.pool.guard.banned_for(ip_key(self.remote_ip)):
+            self.respond("421 Too many failed logins from your address; try again later.")
+            self.close_when_done()
+            return
+        super().handle()
+
+    def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+        """Run one command, answering any domain error from the reply table."""
+        if self.fs is not None:
+            self.fs._forget_listing()
+        try:
+            super().pre_process_command(line, cmd, arg)
+        except PoolError as exc:
+            reply = reply_for(exc)
+            self.respond(reply)
+            self.log_cmd(cmd, arg, int(reply[:3]), reply[4:])
+
+    def on_login(self, username: str) -> None:
+        """Make sure the organization's root folders exist."""
+        assert self.principal is not None
+        with self.pool.db.session() as session:
+            files.ensure_roots(session, org_id=self.principal.org_id)
+
+    def flush_account(self) -> None:
+        """Forget who was logged in (USER again, REIN)."""
+        super().flush_account()
+        self.principal = None
+
+    def on_file_received(self, file: str) -> None:
+        """Audit a completed upload."""
+        sink = self.data_channel.file_obj if self.data_channel else None
+        view = getattr(sink, "finished", None)
+        self._audit("upload", file, {"size": getattr(view, "size", None)})
+
+    def on_incomplete_file_received(self, file: str) -> None:
+        """An interrupted upload stays pending (resumable); say so in the log."""
+        log.info("upload interrupted", extra={"path": file, "user": self.username})
+
+    def _audit(self, action: str, subject: str, detail: dict[str, Any]) -> None:
+        if self.principal is None:
+            return
+        with self.pool.db.session() as session:
+            record_audit(
+                session,
+                channel=AUDIT_CHANNEL,
+                action=action,
+                org_id=self.principal.org_id,
+                user_id=self.principal.user_id,
+                subject=subject,
+                remote_addr=self.remote_ip,
+                detail=detail,
+            )
+
+    # --- transfers
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
+        """Stream an upload into S3; REST n or APPE continue a pending one."""
+        assert self.principal is not None
+        cmd = "APPE" if "a" in mode else "STOR"
+        rest = self._restart_position
+        self._restart_position = 0
+        ctx = self.pool
+        # APPE continues a pending upload; on a finished file it asks to append at its end,
+        # which the writer refuses unless it can honour it.
+        offset = self._resume_size(file) if cmd == "APPE" else rest
+        try:
+            writer = open_upload(
+                ctx.db,
+                ctx.storage,
+                ctx.settings,
+                org_id=self.principal.org_id,
+                user_id=self.principal.user_id,
+                path=file,
+                offset=offset,
+            )
+        except (Conflict, InvalidInput) as exc:
+            if offset:
+                self.respond(rest_refused(offset, exc))
+                return None
+            raise
+        sink = UploadSink(writer, file)
+        if self.data_channel is not None:
+            self.respond("125 Data connection already open. Transfer starting.")
+            self.data_channel.file_obj = sink
+            self.data_channel.enable_receiving(self._current_type, cmd)
+        else:
+            self.respond("150 File status okay. About to open data connection.")
+            self._in_dtp_queue = (sink, cmd)
+        return file
+
+    def ftp_RETR(self, file: str) -> str | None:
+        """Stream a file from S3, from the REST offset if one was given."""
+        assert self.principal is not None
+        rest = self._restart_position
+        self._restart_position = 0
+        view = self.fs.stat(file)
+        if view.is_dir:
+            raise NotFound(f"{file} is a folder")
+        if view.state != FileState.COMPLETE:
+            raise Conflict(f"{file} is still being uploaded")
+        if rest > view.size:
+            self.respond(f"554 REST position ({rest}) is past the end of the file ({view.size}).")
+            return None
+        key = object_key_of(self.pool.db, self.principal, view) if view.size > rest else None
+        source = DownloadSource(self.pool.storage, key, file, rest)
+        producer = FileProducer(source, self._current_type)
+        self.push_dtp_data(producer, isproducer=True, file=source, cmd="RETR")
+        return file
+
+    def ftp_SIZE(self, path: str) -> None:
+        """Size of a file, or the committed size of a pending upload (for resuming)."""
+        assert self.principal is not None
+        if self._current_type == "a":
+            self.respond("550 SIZE not allowed in ASCII mode.")
+            return
+        self.respond(f"213 {self._resume_size(path, missing_ok=False)}")
+
+    def _resume_size(self, path: str, *, missing_ok: bool = True) -> int:
+        """The pending upload's committed size, else the file's size (0 or NotFound if none)."""
+        assert self.principal is not None
+        with self.pool.db.session() as session:
+            size = committed_size(session, org_id=self.principal.org_id, path=path)
+        if size is not None:
+            return size
+        try:
+            return int(self.fs.getsize(path))
+        except NotFound:
+            if missing_ok:
+                return 0
+            raise
+
+    # --- checksums, answered from the database
+
+    def _checksum(self, path: str, algorithm: str) -> tuple[Any, str]:
+        view = self.fs.stat(path)
+        if view.is_dir:
+            raise NotFound(f"{path} is a folder")
+        value = getattr(view, HASH_ALGORITHMS[algorithm], None)
+        if not value:
+            raise Conflict(f"no {algorithm} checksum for {path} yet (upload not finished)")
+        return view, value
+
+    def ftp_HASH(self, path: str) -> None:
+        """draft-bryan-ftpext-hash: `213 <algo> <start>-<end> <hash> <path>`."""
+        view, value = self._checksum(path, self._hash_name)
+        self.respond(f"213 {self._hash_name} 0-{view.size} {value} {path}")
+
+    def ftp_XMD5(self, path: str) -> None:
+        """MD5 of a whole file (the de-facto XMD5 extension)."""
+        self.respond(f"250 {self._checksum(path, 'MD5')[1].upper()}")
+
+    def ftp_XSHA256(self, path: str) -> None:
+        """SHA-256 of a whole file (the de-facto XSHA256 extension)."""
+        self.respond(f"250 {self._checksum(path, 'SHA-256')[1].upper()}")
+
+    def ftp_OPTS(self, line: str) -> None:
+        """`OPTS HASH [algo]` selects the HASH algorithm; the rest is pyftpdlib's."""
+        name, _, arg = line.strip().partition(" ")
+        if name.upper() != "HASH":
+            super().ftp_OPTS(line)
+            return
+        arg = arg.strip().upper()
+        if not arg:
+            self.respond(f"200 {self._hash_name}")
+        elif arg in HASH_ALGORITHMS:
+            self._hash_name = arg
+            self.respond(f"200 {arg}")
+        else:
+            choices = ", ".join(HASH_ALGORITHMS)
+            self.respond(f"501 Unsupported hash algorithm; use one of {choices}.")
+
+    def ftp_FEAT(self, line: str) -> None:
+        """Advertise the checksum commands with pyftpdlib's features."""
+        algorithms = ";".join(
+            name + ("*" if name == self._hash_name else "") for name in HASH_ALGORITHMS
+        )
+        base = [f for f in self._extra_feats if not f.startswith(("HASH ", "XMD5", "XSHA256"))]
+        self._extra_feats = [*base, f"HASH {algorithms}", "XMD5", "XSHA256"]
+        super().ftp_FEAT(line)

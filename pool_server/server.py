@@ -1,0 +1,111 @@
+"""Build and run the FTP/FTPS server.
+
+Concurrency: pyftpdlib's `ThreadedFTPServer`, one thread per session. Every S3 call and
+scrypt verification of a session blocks only that session's thread (boto3 and hashlib
+release the GIL while they wait), and all sessions share one login cache, one ban table
+and one S3 connection pool, which a pre-fork model would have to keep in the database.
+Throughput is bound by the network and S3, not by Python, on the 2-core reference box.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from pyftpdlib.ioloop import IOLoop
+from pyftpdlib.servers import ThreadedFTPServer
+
+from pool_core.db import Database
+from pool_core.settings import Settings
+from pool_core.storage.base import ObjectStorage
+from pool_server.auth import LoginCache, LoginGuard, PoolAuthorizer
+from pool_server.handler import PoolContext, PoolFTPHandler
+from pool_server.tls import ensure_certificate, make_ssl_context
+
+log = logging.getLogger(__name__)
+
+# How often the serving loop looks at the stop event.
+STOP_POLL_SECONDS = 0.25
+
+
+class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
+    """A ThreadedFTPServer whose stop flag belongs to this instance.
+
+    pyftpdlib keeps `_exit` and `_lock` on the class, so stopping one server would stop every
+    server in the process (tests and benchmarks run several).
+    """
+
+    def __init__(self, address: tuple[str, int], handler: type[Any], **kwargs: Any) -> None:
+        self._exit = threading.Event()
+        self._lock = threading.Lock()
+        super().__init__(address, handler, ioloop=IOLoop(), **kwargs)
+
+    @property
+    def port(self) -> int:
+        """The control port actually bound (useful with port 0)."""
+        return int(self.address[1])
+
+
+def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> PoolFTPServer:
+    """Create the server bound to FTP_HOST:FTP_PORT (port 0 picks a free one)."""
+    cert, key = ensure_certificate(settings)
+    guard = LoginGuard(
+        threshold=settings.ftp_ban_threshold,
+        window=settings.ftp_ban_window_seconds,
+        base_ban=settings.ftp_ban_seconds,
+        max_ban=settings.ftp_ban_max_seconds,
+    )
+    authorizer = PoolAuthorizer(db, cache=LoginCache(settings.ftp_login_cache_seconds), guard=guard)
+    # pyftpdlib configures handlers through class attributes: one subclass per server.
+    handler = type(
+        "BoundPoolFTPHandler",
+        (PoolFTPHandler,),
+        {
+            "pool": PoolContext(settings=settings, db=db, storage=storage, guard=guard),
+            "authorizer": authorizer,
+            "certfile": str(cert),
+            "keyfile": str(key),
+            "ssl_context": make_ssl_context(cert, key),
+            "tls_control_required": settings.ftp_require_tls,
+            "tls_data_required": settings.ftp_require_tls,
+            "passive_ports": list(settings.passive_port_range),
+            "masquerade_address": settings.ftp_masquerade_address or None,
+            "timeout": settings.ftp_idle_timeout,
+            "auth_failed_timeout": settings.ftp_auth_failed_delay,
+        },
+    )
+    server = PoolFTPServer((settings.ftp_host, settings.ftp_port), handler)
+    server.max_cons = settings.ftp_max_connections
+    server.max_cons_per_ip = settings.ftp_max_connections_per_ip
+    return server
+
+
+def serve_until(server: PoolFTPServer, stop_event: threading.Event) -> None:
+    """Serve until the event is set, then close every session."""
+    try:
+        while not stop_event.is_set():
+            server.serve_forever(timeout=STOP_POLL_SECONDS, blocking=False, handle_exit=False)
+    finally:
+        server.close_all()
+
+
+def run_ftp_server(
+    settings: Settings,
+    db: Database,
+    storage: ObjectStorage,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Run the FTP server until `stop_event` is set (or Ctrl-C when none is given)."""
+    server = build_server(settings, db, storage)
+    host, port = server.address[:2]
+    log.info(
+        "ftp server listening",
+        extra={"host": host, "port": port, "require_tls": settings.ftp_require_tls},
+    )
+    event = stop_event or threading.Event()
+    try:
+        serve_until(server, event)
+    except KeyboardInterrupt:
+        log.info("ftp server interrupted")
+    log.info("ftp server stopped")

@@ -1,0 +1,83 @@
+"""FTPS certificates and the server-side TLS context."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
+
+from pool_core.errors import ConfigurationError
+from pool_core.settings import Settings
+
+SELF_SIGNED_CERT = "ftps-cert.pem"
+SELF_SIGNED_KEY = "ftps-key.pem"
+# Any stable bytes: OpenSSL only caches and resumes server sessions under a session id
+# context, and the data connections must resume the control connection's session.
+SESSION_ID_CONTEXT = b"jointpool-ftps"
+
+
+def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
+    """Return the certificate and key paths, generating a self-signed pair on first run."""
+    if settings.ftp_tls_cert:
+        cert = Path(settings.ftp_tls_cert)
+        key = Path(settings.ftp_tls_key) if settings.ftp_tls_key else cert
+        for path in (cert, key):
+            if not path.is_file():
+                raise ConfigurationError(f"FTPS certificate file {path} does not exist")
+        return cert, key
+    cert = settings.data_dir / SELF_SIGNED_CERT
+    key = settings.data_dir / SELF_SIGNED_KEY
+    if not (cert.is_file() and key.is_file()):
+        write_self_signed(cert, key, hostname=settings.ftp_masquerade_address or "localhost")
+    return cert, key
+
+
+def write_self_signed(cert_path: Path, key_path: Path, *, hostname: str) -> None:
+    """Write a fresh self-signed ECDSA P-256 certificate valid for ten years."""
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(private_key, hashes.SHA256())
+    )
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    key_bytes = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    # The key is written 0600 from the first byte; a crash leaves no readable half-file.
+    tmp_key = key_path.with_suffix(".tmp")
+    with open(tmp_key, "wb", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
+        handle.write(key_bytes)
+    tmp_key.replace(key_path)
+    tmp_cert = cert_path.with_suffix(".tmp")
+    tmp_cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    tmp_cert.replace(cert_path)
+
+
+def make_ssl_context(cert: Path, key: Path) -> SSL.Context:
+    """A TLS 1.2+ server context that lets data connections resume the control session."""
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_CIPHER_SERVER_PREFERENCE)
+    context.use_certificate_chain_file(str(cert))
+    context.use_privatekey_file(str(key))
+    context.check_privatekey()
+    context.set_session_id(SESSION_ID_CONTEXT)
+    context.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+    return context

@@ -1,0 +1,159 @@
+"""File-like objects that let pyftpdlib's data channel stream into and out of S3.
+
+pyftpdlib's DTP handler only ever calls `write()`/`read()`, `close()`, `.name` and
+`.closed` on its file object, so uploads feed the streaming `UploadWriter` directly and
+downloads read from `storage.open_stream`: no byte touches the local disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pyftpdlib.exceptions import _RetryError
+from pyftpdlib.handlers import DTPHandler, TLS_DTPHandler
+from pyftpdlib.log import logger as ftp_logger
+
+from pool_core.errors import PoolError
+from pool_core.services.uploads import UploadWriter
+from pool_core.storage.base import ObjectStorage
+from pool_server.replies import reply_for
+
+log = logging.getLogger(__name__)
+
+
+class UploadSink:
+    """The data channel's file object for STOR/APPE: every write goes to the UploadWriter."""
+
+    def __init__(self, writer: UploadWriter, path: str) -> None:
+        self.writer = writer
+        self.name = path
+        self.closed = False
+        self.finished: Any = None  # the FileView once finish() succeeded
+        self.error: PoolError | None = None
+
+    def write(self, data: bytes) -> int:
+        """Hand a received chunk to the writer (which streams full parts to S3)."""
+        self.writer.write(data)
+        return len(data)
+
+    def finish(self) -> Any:
+        """Complete the upload: the file becomes visible in one transaction."""
+        self.finished = self.writer.finish()
+        return self.finished
+
+    def close(self) -> None:
+        """Keep an unfinished upload resumable (the data connection ended early)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.finished is None:
+            try:
+                self.writer.interrupt()
+            except PoolError:
+                # The pending state in the database is what resumes; log and move on.
+                log.warning("could not record interrupted upload", extra={"path": self.name})
+
+
+class DownloadSource:
+    """The data channel's file object for RETR: reads stream from object storage."""
+
+    def __init__(self, storage: ObjectStorage, key: str | None, path: str, start: int) -> None:
+        self.name = path
+        self.closed = False
+        self._chunks: Iterator[bytes] | None = (
+            storage.open_stream(key, start=start or None) if key else None
+        )
+        self._pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to `size` bytes, b'' at the end."""
+        if self._chunks is None:
+            return b""
+        while size < 0 or len(self._pending) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._chunks = None
+                break
+            self._pending += chunk
+        if size < 0:
+            data, self._pending = self._pending, b""
+        else:
+            data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def close(self) -> None:
+        """Release the HTTP stream."""
+        self.closed = True
+        chunks, self._chunks = self._chunks, None
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
+    """Plain data channel that finishes uploads before replying 226 and maps domain errors."""
+
+    # Fewer, larger reads: every chunk costs a Python call into the writer.
+    ac_in_buffer_size = 262144
+    ac_out_buffer_size = 262144
+
+    def handle_read(self) -> None:
+        """Receive a chunk and stream it into the upload; a domain error ends the transfer."""
+        try:
+            chunk = self.recv(self.ac_in_buffer_size)
+        except _RetryError:
+            return
+        except OSError:
+            self.handle_error()
+            return
+        self.tot_bytes_received += len(chunk)
+        if not chunk:
+            self.transfer_finished = True
+            return
+        if self._data_wrapper is not None:
+            chunk = self._data_wrapper(chunk)
+        try:
+            self.file_obj.write(chunk)
+        except PoolError as exc:
+            self._fail(exc)
+
+    # pyftpdlib aliases the event to the read method; the alias must point at ours.
+    handle_read_event = handle_read
+
+    def _fail(self, exc: PoolError) -> None:
+        if isinstance(self.file_obj, UploadSink):
+            self.file_obj.error = exc
+        self.transfer_finished = False
+        self._resp = (reply_for(exc), ftp_logger.warning)
+        # Skip the TLS close-notify dance: the transfer failed, just drop the connection.
+        self._error = True
+        self.close()
+
+    def close(self) -> None:
+        """Finish a fully received upload first, so 226 means the file is really there."""
+        sink = self.file_obj
+        if (
+            not self._closed
+            and self.receive
+            and isinstance(sink, UploadSink)
+            and sink.error is None
+            and sink.finished is None
+            and self.transfer_finished
+        ):
+            try:
+                sink.finish()
+            except PoolError as exc:
+                sink.error = exc
+                self.transfer_finished = False
+                self._resp = (reply_for(exc), ftp_logger.warning)
+        super().close()
+
+
+class PoolDTPHandler(TLS_DTPHandler, _StreamingDTPHandler):  # type: ignore[misc]
+    """The data channel: TLS when the session chose PROT P, streaming either way.
+
+    MRO: TLS_DTPHandler, SSLConnectionMixin, _StreamingDTPHandler, DTPHandler, so the TLS
+    layer's read/close wrappers call down into the streaming versions.
+    """
