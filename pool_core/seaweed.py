@@ -75,7 +75,9 @@ def find_weed_binary() -> Path:
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a TCP port can be bound on host right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # No SO_REUSEADDR: we want to see ports in TIME_WAIT as taken, like weed will.
+        # Go listeners set SO_REUSEADDR, so weed may bind over TIME_WAIT leftovers (a quick
+        # restart on the same ports); probe the same way or we would refuse a good restart.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -98,11 +100,13 @@ def internal_ports(base_port: int) -> dict[str, int]:
     }
 
 
-def free_port_block(*, low: int = 20000, high: int = 50000, attempts: int = 500) -> tuple[int, int]:
+def free_port_block(*, low: int = 10000, high: int = 32000, attempts: int = 500) -> tuple[int, int]:
     """Pick a free (s3_port, base_port) pair with every port checked individually.
 
-    Ports are chosen at random in low..high (base+8+10000 must stay below 65536) so that
-    concurrent test runs rarely collide; there is still a race until weed binds them.
+    The S3 port is base+10, right after the block. Bases are drawn at random in low..high so
+    that concurrent test runs rarely collide, and below Linux's ephemeral range (32768+) so
+    outgoing connections do not take them; the admin gRPC port base+8+10000 is checked too.
+    There is still a race until weed binds them: callers retry on a start failure.
     """
     import random
 
@@ -256,6 +260,8 @@ class EmbeddedSeaweed:
         if self.running:
             return
         binary = self.weed_binary or find_weed_binary()
+        if not binary.is_file():
+            raise ConfigurationError(f"SeaweedFS binary {binary} does not exist")
         self._check_ports()
         (self.data_dir / "s3").mkdir(parents=True, exist_ok=True)
         self._write_identities()
