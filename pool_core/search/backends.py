@@ -1,0 +1,98 @@
+"""The two full-text backends: SQLite FTS5 and PostgreSQL tsvector (GIN).
+
+Both index the same pre-folded `[a-z0-9]` terms and receive the same parsed query (a list of
+term groups: a prefix plus its typo variants), so they match exactly the same titles. Neither
+needs an extension: FTS5 is compiled into CPython's SQLite, and PostgreSQL builds the vector
+with `array_to_tsvector`, bypassing its text parser and dictionaries entirely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import cast
+
+from pool_core.models import TitleSearch
+
+
+@dataclass(frozen=True)
+class TermGroup:
+    """One query word: matched as a prefix, or as any of its one-typo variants."""
+
+    term: str
+    variants: tuple[str, ...] = ()
+
+
+class SearchBackend(Protocol):
+    """How one database indexes folded documents and matches term groups."""
+
+    def index(self, session: Session, *, row_id: int, document: str) -> None:
+        """Put (or replace) a document in the full-text index."""
+
+    def remove(self, session: Session, *, row_id: int) -> None:
+        """Take a document out of the full-text index."""
+
+    def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
+        """A condition on `TitleSearch` true for rows matching every group."""
+
+
+class SqliteFtsBackend:
+    """FTS5 in a side table whose rowid is `title_search.id`."""
+
+    def index(self, session: Session, *, row_id: int, document: str) -> None:
+        """Put (or replace) a document in the FTS5 table."""
+        self.remove(session, row_id=row_id)
+        session.execute(
+            text("INSERT INTO title_search_fts (rowid, document) VALUES (:id, :doc)"),
+            {"id": row_id, "doc": document},
+        )
+
+    def remove(self, session: Session, *, row_id: int) -> None:
+        """Take a document out of the FTS5 table."""
+        session.execute(text("DELETE FROM title_search_fts WHERE rowid = :id"), {"id": row_id})
+
+    def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
+        """`id IN (rowids FTS5 matches)` for the AND of the groups."""
+        expression = " AND ".join(
+            "(" + " OR ".join([f'"{g.term}"*', *(f'"{v}"' for v in g.variants)]) + ")"
+            for g in groups
+        )
+        fts: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(text("title_search_fts"))
+            .where(text("title_search_fts MATCH :fts_query").bindparams(fts_query=expression))
+        )
+        return TitleSearch.id.in_(fts)
+
+
+class PostgresFtsBackend:
+    """A GIN index over `array_to_tsvector(string_to_array(document, ' '))`."""
+
+    def index(self, session: Session, *, row_id: int, document: str) -> None:
+        """Nothing to do: the expression index follows the row."""
+
+    def remove(self, session: Session, *, row_id: int) -> None:
+        """Nothing to do: the expression index follows the row."""
+
+    def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
+        """`vector @@ tsquery` for the AND of the groups, using the GIN index."""
+        expression = " & ".join(
+            "(" + " | ".join([f"'{g.term}':*", *(f"'{v}'" for v in g.variants)]) + ")"
+            for g in groups
+        )
+        # The literal separator (not a bound parameter) so the planner matches the index.
+        vector = func.array_to_tsvector(
+            func.string_to_array(TitleSearch.document, literal_column("' '"))
+        )
+        return vector.op("@@")(cast(expression, TSQUERY))
+
+
+def backend_for(session: Session) -> SearchBackend:
+    """The backend for the database this session talks to."""
+    if session.get_bind().dialect.name == "postgresql":
+        return PostgresFtsBackend()
+    return SqliteFtsBackend()

@@ -1,0 +1,303 @@
+"""Indexing titles and searching them, identically on SQLite and PostgreSQL.
+
+Matching is done by the database's full-text index (see `backends`); relevance is computed by
+the same portable SQL expression on both databases, so the order is the same too:
+
+    per query word: 4 if it is a whole word of a title (any localization),
+                    3 if it starts a word of a title,
+                    2 if a one-typo variant is a word of a title,
+                    1 if it only matches elsewhere (synopsis, keywords, people);
+    plus 5 when the whole query is the title's sort form; ties by title, then id.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from pool_core.errors import InvalidInput
+from pool_core.models import (
+    Organization,
+    Title,
+    TitleGenre,
+    TitleLocalization,
+    TitleSearch,
+    TitleStatus,
+)
+from pool_core.search.backends import TermGroup, backend_for
+from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
+from pool_core.search.typos import add_to_vocabulary, typo_variants
+
+# Duration facet buckets, in minutes: (label, lower bound inclusive, upper bound exclusive).
+DURATION_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-5", 0, 5),
+    ("5-30", 5, 30),
+    ("30-60", 30, 60),
+    ("60-120", 60, 120),
+    ("120+", 120, None),
+)
+MAX_OFFSET = 10_000
+
+
+class SearchSort(StrEnum):
+    """Orders the search results can come in."""
+
+    RELEVANCE = "relevance"
+    NEWEST = "newest"
+    TITLE = "title"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Facet filters; within one facet values are OR-ed, facets are AND-ed."""
+
+    kinds: tuple[str, ...] = ()
+    genres: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+    duration_min: int | None = None
+    duration_max: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result: the title and its relevance score."""
+
+    title: Title
+    score: int
+
+
+@dataclass
+class SearchPage:
+    """One page of results, the cursor for the next, the total and the facet counts."""
+
+    hits: list[SearchHit]
+    total: int
+    next_cursor: str | None
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    groups: list[TermGroup] = field(default_factory=list)
+
+
+def index_title(session: Session, *, title: Title) -> TitleSearch:
+    """Write (or rewrite) the search row of a title in the caller's unit of work."""
+    titles = [title.original_title, *(loc.title for loc in title.localizations)]
+    title_terms = unique_terms(*titles)
+    people = [str(c.get("name", "")) for c in title.contributors]
+    other_terms = unique_terms(
+        *(loc.synopsis for loc in title.localizations),
+        *title.keywords,
+        *people,
+        title.external_id or "",
+    )
+    document = " ".join(dict.fromkeys([*title_terms, *other_terms]))
+    row = session.scalar(select(TitleSearch).where(TitleSearch.title_id == title.id))
+    if row is None:
+        row = TitleSearch(title_id=title.id, created_at=title.created_at)
+        session.add(row)
+    row.org_id = title.org_id
+    row.kind = str(title.kind)
+    row.status = str(title.status)
+    row.production_year = title.production_year
+    row.duration_seconds = title.duration_seconds
+    row.title_sort = sort_key(title.original_title) or sort_key(" ".join(titles))
+    row.title_doc = " ".join(title_terms)
+    row.document = document
+    session.flush()
+    backend_for(session).index(session, row_id=row.id, document=document)
+    add_to_vocabulary(session, document.split())
+    return row
+
+
+def remove_title(session: Session, *, title_id: uuid.UUID) -> None:
+    """Drop a title from the search index."""
+    row = session.scalar(select(TitleSearch).where(TitleSearch.title_id == title_id))
+    if row is None:
+        return
+    backend_for(session).remove(session, row_id=row.id)
+    session.delete(row)
+    session.flush()
+
+
+def parse_query(session: Session, query: str) -> list[TermGroup]:
+    """Fold a query into term groups, each with its one-typo variants from the vocabulary."""
+    words = list(dict.fromkeys(terms(query, limit=MAX_QUERY_TERMS)))
+    return [TermGroup(w, tuple(typo_variants(session, w))) for w in words]
+
+
+def search_titles(
+    session: Session,
+    *,
+    viewer_org_id: int,
+    query: str = "",
+    filters: SearchFilters | None = None,
+    sort: SearchSort = SearchSort.RELEVANCE,
+    limit: int = 20,
+    cursor: str | None = None,
+    with_facets: bool = True,
+) -> SearchPage:
+    """Search the titles the viewer may see: published ones and their own drafts."""
+    filters = filters or SearchFilters()
+    groups = parse_query(session, query) if query.strip() else []
+    if query.strip() and not groups:
+        # Only punctuation: nothing can match, and saying so beats listing everything.
+        return SearchPage(hits=[], total=0, next_cursor=None, facets={}, groups=[])
+    conditions = _conditions(session, viewer_org_id, groups, filters)
+    score = _score(groups) if groups else literal(0)
+    offset = _decode_cursor(cursor)
+
+    order: list[ColumnElement[Any]]
+    if sort is SearchSort.TITLE:
+        order = [TitleSearch.title_sort.asc(), TitleSearch.title_id.asc()]
+    elif sort is SearchSort.NEWEST or not groups:
+        order = [TitleSearch.created_at.desc(), TitleSearch.title_id.desc()]
+    else:
+        order = [score.desc(), TitleSearch.title_sort.asc(), TitleSearch.title_id.asc()]
+
+    rows = session.execute(
+        select(TitleSearch.title_id, score.label("score"))
+        .where(*conditions)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    titles = {
+        t.id: t for t in session.scalars(select(Title).where(Title.id.in_([r[0] for r in rows])))
+    }
+    hits = [SearchHit(title=titles[r[0]], score=int(r[1])) for r in rows if r[0] in titles]
+    total = session.scalar(select(func.count()).select_from(TitleSearch).where(*conditions)) or 0
+    facets = _facets(session, conditions) if with_facets else {}
+    next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
+    return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
+
+
+def _conditions(
+    session: Session, viewer_org_id: int, groups: list[TermGroup], filters: SearchFilters
+) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [
+        or_(
+            TitleSearch.status == TitleStatus.PUBLISHED.value,
+            TitleSearch.org_id == viewer_org_id,
+        )
+    ]
+    if groups:
+        conds.append(backend_for(session).matches(groups))
+    if filters.kinds:
+        conds.append(TitleSearch.kind.in_(filters.kinds))
+    if filters.owners:
+        owners = select(Organization.id).where(Organization.code.in_(filters.owners))
+        conds.append(TitleSearch.org_id.in_(owners))
+    if filters.genres:
+        genre_ids = select(TitleGenre.title_id).where(TitleGenre.genre.in_(filters.genres))
+        conds.append(TitleSearch.title_id.in_(genre_ids))
+    if filters.languages:
+        bases = [lang.split("-")[0].lower() for lang in filters.languages]
+        lang_ids = select(TitleLocalization.title_id).where(
+            or_(
+                TitleLocalization.language.in_(filters.languages),
+                TitleLocalization.base_language.in_(bases),
+            )
+        )
+        conds.append(TitleSearch.title_id.in_(lang_ids))
+    if filters.year_from is not None:
+        conds.append(TitleSearch.production_year >= filters.year_from)
+    if filters.year_to is not None:
+        conds.append(TitleSearch.production_year <= filters.year_to)
+    if filters.duration_min is not None:
+        conds.append(TitleSearch.duration_seconds >= filters.duration_min)
+    if filters.duration_max is not None:
+        conds.append(TitleSearch.duration_seconds <= filters.duration_max)
+    return conds
+
+
+def _score(groups: list[TermGroup]) -> ColumnElement[int]:
+    padded = literal(" ") + TitleSearch.title_doc + literal(" ")
+    total: ColumnElement[int] | None = None
+    for group in groups:
+        whens: list[tuple[ColumnElement[bool], int]] = [
+            (padded.like(f"% {group.term} %"), 4),
+            (padded.like(f"% {group.term}%"), 3),
+        ]
+        whens += [(padded.like(f"% {v} %"), 2) for v in group.variants]
+        part = case(*whens, else_=1)
+        total = part if total is None else total + part
+    phrase = " ".join(g.term for g in groups)
+    bonus = case((TitleSearch.title_sort == phrase, 5), else_=0)
+    assert total is not None
+    return total + bonus
+
+
+def _facets(session: Session, conditions: list[ColumnElement[bool]]) -> dict[str, dict[str, int]]:
+    matched = select(TitleSearch.title_id).where(*conditions)
+
+    def counts(stmt: Select[Any, Any]) -> dict[str, int]:
+        return {str(key): int(n) for key, n in session.execute(stmt) if key is not None}
+
+    n = func.count()
+    seconds = TitleSearch.duration_seconds
+    bucket = case(
+        *[
+            (
+                and_(seconds >= lo * 60, seconds < hi * 60)
+                if hi is not None
+                else seconds >= lo * 60,
+                label,
+            )
+            for label, lo, hi in DURATION_BUCKETS
+        ],
+        else_=None,
+    )
+    return {
+        "kind": counts(select(TitleSearch.kind, n).where(*conditions).group_by(TitleSearch.kind)),
+        "owner": counts(
+            select(Organization.code, n)
+            .join(TitleSearch, TitleSearch.org_id == Organization.id)
+            .where(*conditions)
+            .group_by(Organization.code)
+        ),
+        "year": counts(
+            select(TitleSearch.production_year, n)
+            .where(*conditions)
+            .group_by(TitleSearch.production_year)
+        ),
+        "duration": counts(select(bucket, n).where(*conditions).group_by(bucket)),
+        "genre": counts(
+            select(TitleGenre.genre, n)
+            .where(TitleGenre.title_id.in_(matched))
+            .group_by(TitleGenre.genre)
+        ),
+        "language": counts(
+            select(
+                TitleLocalization.base_language, func.count(TitleLocalization.title_id.distinct())
+            )
+            .where(TitleLocalization.title_id.in_(matched))
+            .group_by(TitleLocalization.base_language)
+        ),
+    }
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = int(data["o"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("the cursor is not one this API handed out") from exc
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput("the cursor is out of range")
+    return offset

@@ -1,0 +1,644 @@
+"""The programme catalog: titles, episodes, the catalog view of assets, and screening.
+
+Visibility: an organization sees all of its own titles and assets, and of the others only
+published titles and the assets linked to them. Writing is for the owner's admins and
+editors. Every write is audited and recorded in the change feed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from pool_core.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from pool_core.models import (
+    Asset,
+    AssetCatalog,
+    AssetStatus,
+    Episode,
+    MetadataState,
+    Organization,
+    Role,
+    Title,
+    TitleGenre,
+    TitleKind,
+    TitleLocalization,
+    TitleStatus,
+    User,
+)
+from pool_core.search.engine import index_title, remove_title
+from pool_core.services.audit import record_audit
+from pool_core.services.catalog_rules import (
+    base_language,
+    normalize_country,
+    normalize_eidr,
+    normalize_genre,
+    normalize_isan,
+    normalize_language,
+)
+from pool_core.services.changes import record_change
+from pool_core.storage.base import ObjectStorage
+
+CATALOG_WRITERS = frozenset({Role.ADMIN, Role.EDITOR})
+SCREENERS = frozenset({Role.ADMIN, Role.EDITOR, Role.RIGHTS_MANAGER})
+# Rendition kinds a screener may get a URL for; masters are for licensees via the sync.
+SCREENING_KINDS = frozenset({"proxy", "poster", "thumbnail", "storyboard", "storyboard_vtt"})
+MAX_LOCALIZATIONS = 40
+MAX_LIST_ITEMS = 200
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and through which door (for the audit trail)."""
+
+    user: User
+    channel: str = "api"
+    remote_addr: str | None = None
+
+    @property
+    def org_id(self) -> int:
+        """The organization the actor belongs to."""
+        return self.user.org_id
+
+
+@dataclass
+class Page:
+    """A page of a keyset-paginated list."""
+
+    items: list[Any]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Localized:
+    """Title and synopsis in one language."""
+
+    title: str
+    synopsis: str = ""
+
+
+@dataclass
+class TitleInput:
+    """The writable fields of a title (for updates, only the ones named in `fields`)."""
+
+    kind: str = TitleKind.PROGRAMME.value
+    original_title: str = ""
+    status: str = TitleStatus.PUBLISHED.value
+    external_id: str | None = None
+    original_language: str | None = None
+    localizations: dict[str, Localized] = field(default_factory=dict)
+    genres: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    production_year: int | None = None
+    countries: list[str] = field(default_factory=list)
+    duration_seconds: int | None = None
+    age_rating: str | None = None
+    eidr: str | None = None
+    isan: str | None = None
+    contributors: list[dict[str, str]] = field(default_factory=list)
+    rights_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """An asset with its catalog side."""
+
+    asset: Asset
+    catalog: AssetCatalog | None
+
+    @property
+    def metadata_state(self) -> MetadataState:
+        """Whether the asset still needs metadata, waits for its sidecar, is linked or invalid."""
+        if self.catalog is not None:
+            return self.catalog.state
+        if self.asset.sidecar_key:
+            return MetadataState.PENDING
+        return MetadataState.NEEDS_METADATA
+
+
+@dataclass(frozen=True)
+class ScreeningLink:
+    """A short-lived URL to one rendition."""
+
+    kind: str
+    name: str
+    content_type: str
+    url: str
+    expires_in: int
+
+
+# --- titles -----------------------------------------------------------------------------
+
+
+def _visible(viewer_org_id: int) -> ColumnElement[bool]:
+    return or_(Title.status == TitleStatus.PUBLISHED, Title.org_id == viewer_org_id)
+
+
+def get_title(session: Session, *, viewer: User, title_id: uuid.UUID) -> Title:
+    """Return a title the viewer may see."""
+    title = session.scalar(
+        select(Title)
+        .where(Title.id == title_id, _visible(viewer.org_id))
+        .options(selectinload(Title.localizations), selectinload(Title.genre_rows))
+    )
+    if title is None:
+        raise NotFound(f"no title {title_id}")
+    return title
+
+
+def _title_for_write(session: Session, actor: Actor, title_id: uuid.UUID) -> Title:
+    title = get_title(session, viewer=actor.user, title_id=title_id)
+    if title.org_id != actor.org_id:
+        raise PermissionDenied("only the owning organization may change this title")
+    _require_writer(actor)
+    return title
+
+
+def _require_writer(actor: Actor) -> None:
+    if actor.user.role not in CATALOG_WRITERS:
+        raise PermissionDenied(f"the {actor.user.role} role may not change the catalog")
+
+
+def list_titles(
+    session: Session,
+    *,
+    viewer: User,
+    owner: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """List the titles the viewer may see, newest first."""
+    stmt = select(Title).where(_visible(viewer.org_id))
+    if owner:
+        stmt = stmt.join(Organization, Organization.id == Title.org_id).where(
+            Organization.code == owner.strip().lower()
+        )
+    if kind:
+        stmt = stmt.where(Title.kind == _enum(TitleKind, kind, "kind"))
+    if status:
+        stmt = stmt.where(Title.status == _enum(TitleStatus, status, "status"))
+    stmt = _after(stmt, Title.created_at, Title.id, cursor)
+    stmt = stmt.order_by(Title.created_at.desc(), Title.id.desc()).limit(limit + 1)
+    stmt = stmt.options(selectinload(Title.localizations), selectinload(Title.genre_rows))
+    return _page(list(session.scalars(stmt)), limit, lambda t: (t.created_at, t.id))
+
+
+def create_title(session: Session, *, actor: Actor, data: TitleInput) -> Title:
+    """Create a title owned by the actor's organization."""
+    _require_writer(actor)
+    title = Title(org_id=actor.org_id, created_by=actor.user.id, kind=TitleKind.PROGRAMME)
+    _apply(title, data, set(data.__dataclass_fields__))
+    session.add(title)
+    _flush_unique(session, title)
+    index_title(session, title=title)
+    _record(session, actor, "title.created", title)
+    return title
+
+
+def update_title(
+    session: Session, *, actor: Actor, title_id: uuid.UUID, data: TitleInput, fields: set[str]
+) -> Title:
+    """Change the named fields of one of the actor's titles."""
+    title = _title_for_write(session, actor, title_id)
+    _apply(title, data, fields)
+    _flush_unique(session, title)
+    index_title(session, title=title)
+    _record(session, actor, "title.updated", title, {"fields": sorted(fields)})
+    return title
+
+
+def delete_title(session: Session, *, actor: Actor, title_id: uuid.UUID) -> None:
+    """Delete one of the actor's titles with its episodes; linked assets need metadata again."""
+    title = _title_for_write(session, actor, title_id)
+    for link in session.scalars(select(AssetCatalog).where(AssetCatalog.title_id == title.id)):
+        link.title_id = None
+        link.episode_id = None
+        link.state = MetadataState.NEEDS_METADATA
+    for episode in session.scalars(select(Episode).where(Episode.title_id == title.id)):
+        session.delete(episode)
+    remove_title(session, title_id=title.id)
+    _record(session, actor, "title.deleted", title)
+    session.delete(title)
+    session.flush()
+
+
+def _apply(title: Title, data: TitleInput, fields: set[str]) -> None:
+    if "kind" in fields:
+        title.kind = _enum(TitleKind, data.kind, "kind")
+    if "status" in fields:
+        title.status = _enum(TitleStatus, data.status, "status")
+    if "original_title" in fields:
+        if not data.original_title.strip():
+            raise InvalidInput("original_title must not be empty")
+        title.original_title = data.original_title.strip()
+    if "external_id" in fields:
+        title.external_id = (data.external_id or "").strip() or None
+    if "original_language" in fields:
+        lang = data.original_language
+        title.original_language = normalize_language(lang) if lang else None
+    if "production_year" in fields:
+        if data.production_year is not None and not 1888 <= data.production_year <= 2100:
+            raise InvalidInput("production_year must be between 1888 and 2100")
+        title.production_year = data.production_year
+    if "duration_seconds" in fields:
+        if data.duration_seconds is not None and not 0 <= data.duration_seconds <= 86400 * 7:
+            raise InvalidInput("duration_seconds must be between 0 and 604800")
+        title.duration_seconds = data.duration_seconds
+    if "countries" in fields:
+        title.countries = sorted({normalize_country(c) for c in data.countries})
+    if "keywords" in fields:
+        title.keywords = list(dict.fromkeys(k.strip() for k in data.keywords if k.strip()))
+    if "age_rating" in fields:
+        title.age_rating = (data.age_rating or "").strip() or None
+    if "eidr" in fields:
+        title.eidr = normalize_eidr(data.eidr) if data.eidr else None
+    if "isan" in fields:
+        title.isan = normalize_isan(data.isan) if data.isan else None
+    if "contributors" in fields:
+        title.contributors = [
+            {"name": c["name"].strip(), "role": c.get("role", "").strip()}
+            for c in data.contributors
+            if c.get("name", "").strip()
+        ]
+    if "rights_notes" in fields:
+        title.rights_notes = data.rights_notes or None
+    if "genres" in fields:
+        wanted = sorted({normalize_genre(g) for g in data.genres})
+        title.genre_rows = [
+            next((r for r in title.genre_rows if r.genre == g), None) or TitleGenre(genre=g)
+            for g in wanted
+        ]
+    if "localizations" in fields:
+        _apply_localizations(title, data.localizations)
+
+
+def _apply_localizations(title: Title, localizations: Mapping[str, Localized]) -> None:
+    if len(localizations) > MAX_LOCALIZATIONS:
+        raise InvalidInput(f"at most {MAX_LOCALIZATIONS} localizations per title")
+    wanted: dict[str, Localized] = {}
+    for tag, loc in localizations.items():
+        language = normalize_language(tag)
+        if not loc.title.strip():
+            raise InvalidInput(f"the {language} localization needs a title")
+        wanted[language] = loc
+    existing = {row.language: row for row in title.localizations}
+    rows = []
+    for language, loc in sorted(wanted.items()):
+        row = existing.get(language) or TitleLocalization(
+            language=language, base_language=base_language(language)
+        )
+        row.title = loc.title.strip()
+        row.synopsis = loc.synopsis.strip()
+        rows.append(row)
+    title.localizations = rows
+
+
+def _record(
+    session: Session, actor: Actor, action: str, title: Title, detail: dict[str, Any] | None = None
+) -> None:
+    record_audit(
+        session,
+        channel=actor.channel,
+        action=action,
+        org_id=actor.org_id,
+        user_id=actor.user.id,
+        subject=f"title:{title.id}",
+        remote_addr=actor.remote_addr,
+        detail=detail or {},
+    )
+    record_change(
+        session,
+        org_id=title.org_id,
+        kind=action,
+        subject_type="title",
+        subject_id=str(title.id),
+        data={"status": str(title.status)},
+    )
+
+
+def _flush_unique(session: Session, title: Title) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExists(
+            f"this organization already has a title with external_id {title.external_id!r}"
+        ) from exc
+
+
+# --- episodes ---------------------------------------------------------------------------
+
+
+def list_episodes(
+    session: Session,
+    *,
+    viewer: User,
+    title_id: uuid.UUID,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """List a visible title's episodes by season and number."""
+    get_title(session, viewer=viewer, title_id=title_id)
+    stmt = select(Episode).where(Episode.title_id == title_id)
+    if cursor:
+        season, number = _decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                Episode.season_number > int(season),
+                and_(Episode.season_number == int(season), Episode.number > int(number)),
+            )
+        )
+    stmt = stmt.order_by(Episode.season_number, Episode.number).limit(limit + 1)
+    return _page(list(session.scalars(stmt)), limit, lambda e: (e.season_number, e.number))
+
+
+def upsert_episode(
+    session: Session,
+    *,
+    actor: Actor,
+    title_id: uuid.UUID,
+    season_number: int,
+    number: int,
+    name: str = "",
+    localizations: Mapping[str, Localized] | None = None,
+    duration_seconds: int | None = None,
+) -> Episode:
+    """Create an episode of one of the actor's titles, or update the one at that number."""
+    title = _title_for_write(session, actor, title_id)
+    if not 0 <= season_number <= 1000 or not 0 <= number <= 100_000:
+        raise InvalidInput("season must be 0-1000 and episode number 0-100000")
+    episode = session.scalar(
+        select(Episode).where(
+            Episode.title_id == title.id,
+            Episode.season_number == season_number,
+            Episode.number == number,
+        )
+    )
+    created = episode is None
+    if episode is None:
+        episode = Episode(title_id=title.id, season_number=season_number, number=number)
+        session.add(episode)
+    episode.name = name.strip()
+    episode.duration_seconds = duration_seconds
+    episode.localizations = {
+        normalize_language(tag): {"title": loc.title.strip(), "synopsis": loc.synopsis.strip()}
+        for tag, loc in (localizations or {}).items()
+    }
+    session.flush()
+    action = "episode.created" if created else "episode.updated"
+    record_audit(
+        session,
+        channel=actor.channel,
+        action=action,
+        org_id=actor.org_id,
+        user_id=actor.user.id,
+        subject=f"episode:{episode.id}",
+        remote_addr=actor.remote_addr,
+        detail={"title_id": str(title.id), "season": season_number, "number": number},
+    )
+    record_change(
+        session,
+        org_id=title.org_id,
+        kind=action,
+        subject_type="episode",
+        subject_id=str(episode.id),
+        data={"title_id": str(title.id)},
+    )
+    return episode
+
+
+# --- assets -----------------------------------------------------------------------------
+
+
+def _visible_assets(viewer_org_id: int) -> ColumnElement[bool]:
+    published = (
+        select(AssetCatalog.asset_id)
+        .join(Title, Title.id == AssetCatalog.title_id)
+        .where(Title.status == TitleStatus.PUBLISHED)
+    )
+    return or_(Asset.org_id == viewer_org_id, Asset.id.in_(published))
+
+
+def get_asset(session: Session, *, viewer: User, asset_id: uuid.UUID) -> AssetView:
+    """Return an asset the viewer may see, with its renditions and catalog side."""
+    asset = session.scalar(
+        select(Asset)
+        .where(Asset.id == asset_id, _visible_assets(viewer.org_id))
+        .options(selectinload(Asset.renditions))
+    )
+    if asset is None:
+        raise NotFound(f"no asset {asset_id}")
+    return AssetView(asset=asset, catalog=session.get(AssetCatalog, asset.id))
+
+
+def list_assets(
+    session: Session,
+    *,
+    viewer: User,
+    status: str | None = None,
+    owner: str | None = None,
+    metadata_state: str | None = None,
+    title_id: uuid.UUID | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """List visible assets, newest first, filtered by status, owner, metadata state, title."""
+    stmt = (
+        select(Asset, AssetCatalog)
+        .outerjoin(AssetCatalog, AssetCatalog.asset_id == Asset.id)
+        .where(_visible_assets(viewer.org_id))
+    )
+    if status:
+        stmt = stmt.where(Asset.status == _enum(AssetStatus, status, "status"))
+    if owner:
+        stmt = stmt.join(Organization, Organization.id == Asset.org_id).where(
+            Organization.code == owner.strip().lower()
+        )
+    if title_id is not None:
+        stmt = stmt.where(AssetCatalog.title_id == title_id)
+    if metadata_state:
+        state = _enum(MetadataState, metadata_state, "metadata_state")
+        if state is MetadataState.NEEDS_METADATA:
+            stmt = stmt.where(
+                or_(
+                    AssetCatalog.state == state,
+                    and_(AssetCatalog.asset_id.is_(None), Asset.sidecar_key.is_(None)),
+                )
+            )
+        elif state is MetadataState.PENDING:
+            stmt = stmt.where(
+                or_(
+                    AssetCatalog.state == state,
+                    and_(AssetCatalog.asset_id.is_(None), Asset.sidecar_key.is_not(None)),
+                )
+            )
+        else:
+            stmt = stmt.where(AssetCatalog.state == state)
+    stmt = _after(stmt, Asset.created_at, Asset.id, cursor)
+    stmt = stmt.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit + 1)
+    stmt = stmt.options(selectinload(Asset.renditions))
+    views = [AssetView(asset=a, catalog=c) for a, c in session.execute(stmt).tuples()]
+    return _page(views, limit, lambda v: (v.asset.created_at, v.asset.id))
+
+
+def link_asset(
+    session: Session,
+    *,
+    actor: Actor,
+    asset_id: uuid.UUID,
+    title_id: uuid.UUID,
+    episode_id: uuid.UUID | None = None,
+) -> AssetView:
+    """Link one of the actor's assets to one of their titles (and episode)."""
+    asset = session.get(Asset, asset_id)
+    if asset is None or asset.org_id != actor.org_id:
+        raise NotFound(f"no asset {asset_id}")
+    title = _title_for_write(session, actor, title_id)
+    if episode_id is not None:
+        episode = session.get(Episode, episode_id)
+        if episode is None or episode.title_id != title.id:
+            raise NotFound(f"no episode {episode_id} in title {title_id}")
+    link = set_asset_catalog(
+        session,
+        asset=asset,
+        state=MetadataState.LINKED,
+        title_id=title.id,
+        episode_id=episode_id,
+    )
+    record_audit(
+        session,
+        channel=actor.channel,
+        action="asset.linked",
+        org_id=actor.org_id,
+        user_id=actor.user.id,
+        subject=f"asset:{asset.id}",
+        remote_addr=actor.remote_addr,
+        detail={"title_id": str(title.id), "episode_id": str(episode_id) if episode_id else None},
+    )
+    record_change(
+        session,
+        org_id=asset.org_id,
+        kind="asset.linked",
+        subject_type="asset",
+        subject_id=str(asset.id),
+        data={"title_id": str(title.id)},
+    )
+    return AssetView(asset=asset, catalog=link)
+
+
+def set_asset_catalog(
+    session: Session,
+    *,
+    asset: Asset,
+    state: MetadataState,
+    title_id: uuid.UUID | None = None,
+    episode_id: uuid.UUID | None = None,
+    error: str | None = None,
+) -> AssetCatalog:
+    """Record what an asset belongs to and how its metadata fared."""
+    link = session.get(AssetCatalog, asset.id)
+    if link is None:
+        link = AssetCatalog(asset_id=asset.id, org_id=asset.org_id)
+        session.add(link)
+    link.state = state
+    if state is MetadataState.LINKED:
+        link.title_id = title_id
+        link.episode_id = episode_id
+    link.error = error
+    session.flush()
+    return link
+
+
+def screen_asset(
+    session: Session,
+    storage: ObjectStorage,
+    *,
+    actor: Actor,
+    asset_id: uuid.UUID,
+    expires_in: int = 900,
+) -> list[ScreeningLink]:
+    """Hand out short-lived URLs to an asset's proxy, thumbnails and storyboard, and log it."""
+    if actor.user.role not in SCREENERS:
+        raise PermissionDenied(f"the {actor.user.role} role may not screen")
+    view = get_asset(session, viewer=actor.user, asset_id=asset_id)
+    links = [
+        ScreeningLink(
+            kind=r.kind,
+            name=r.name,
+            content_type=r.content_type,
+            url=storage.presigned_get(r.object_key, expires_in=expires_in),
+            expires_in=expires_in,
+        )
+        for r in sorted(view.asset.renditions, key=lambda r: (r.kind, r.name))
+        if r.kind in SCREENING_KINDS
+    ]
+    if not links:
+        raise NotFound(f"asset {asset_id} has no preview renditions yet")
+    record_audit(
+        session,
+        channel=actor.channel,
+        action="asset.screened",
+        org_id=actor.org_id,
+        user_id=actor.user.id,
+        subject=f"asset:{view.asset.id}",
+        remote_addr=actor.remote_addr,
+        detail={"owner_org_id": view.asset.org_id, "kinds": sorted({x.kind for x in links})},
+    )
+    return links
+
+
+# --- pagination helpers -----------------------------------------------------------------
+
+
+def _enum(enum_cls: Any, value: str, name: str) -> Any:
+    try:
+        return enum_cls(value)
+    except ValueError as exc:
+        allowed = ", ".join(m.value for m in enum_cls)
+        raise InvalidInput(f"{name} {value!r} is not one of {allowed}") from exc
+
+
+def _encode_cursor(values: tuple[Any, ...]) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list[str]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != 2:
+            raise ValueError("bad shape")
+        return [str(v) for v in values]
+    except ValueError as exc:
+        raise InvalidInput("the cursor is not one this API handed out") from exc
+
+
+def _after(stmt: Any, created: Any, ident: Any, cursor: str | None) -> Any:
+    if not cursor:
+        return stmt
+    stamp, key = _decode_cursor(cursor)
+    try:
+        when = datetime.fromisoformat(stamp)
+        key_id = uuid.UUID(key)
+    except ValueError as exc:
+        raise InvalidInput("the cursor is not one this API handed out") from exc
+    if when.tzinfo is None:
+        raise InvalidInput("the cursor is not one this API handed out")
+    return stmt.where(or_(created < when, and_(created == when, ident < key_id)))
+
+
+def _page(rows: list[Any], limit: int, key: Any) -> Page:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=_encode_cursor(key(rows[-1])) if more and rows else None)

@@ -1,0 +1,242 @@
+# Multilingual titles are the test data.
+# ruff: noqa: RUF001
+"""Search on SQLite (FTS5) and PostgreSQL (tsvector): the same results from the same tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session
+
+from pool_core.db import Database
+from pool_core.errors import InvalidInput
+from pool_core.models import Title, User
+from pool_core.search.engine import SearchFilters, SearchSort, search_titles
+from pool_core.services.accounts import create_organization, create_user
+from pool_core.services.catalog import (
+    Actor,
+    Localized,
+    TitleInput,
+    create_title,
+    delete_title,
+    update_title,
+)
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """One unit of work for the whole test (flushes make everything visible inside it)."""
+    with database.session() as s:
+        yield s
+
+
+@pytest.fixture
+def editors(session: Session) -> tuple[User, User]:
+    """An editor in each of two organizations."""
+    kz = create_organization(session, code="kztv", name="Kazakh TV", country="KZ")
+    uz = create_organization(session, code="uztv", name="Uzbek TV", country="UZ")
+    a = create_user(session, org=kz, username="kz-editor", role="editor").user
+    b = create_user(session, org=uz, username="uz-editor", role="editor").user
+    return a, b
+
+
+def add(session: Session, user: User, original: str, **fields: object) -> Title:
+    """Create a title with the given original title and fields."""
+    localizations = fields.pop("localizations", {})
+    data = TitleInput(
+        original_title=original,
+        kind=str(fields.pop("kind", "documentary")),
+        localizations={k: Localized(*v) for k, v in dict(localizations).items()},  # type: ignore[call-overload]
+        **fields,  # type: ignore[arg-type]
+    )
+    return create_title(session, actor=Actor(user=user), data=data)
+
+
+def found(session: Session, user: User, query: str, **kwargs: object) -> list[str]:
+    """The original titles a search returns, in order."""
+    page = search_titles(session, viewer_org_id=user.org_id, query=query, **kwargs)  # type: ignore[arg-type]
+    return [hit.title.original_title for hit in page.hits]
+
+
+@pytest.fixture
+def catalog(session: Session, editors: tuple[User, User]) -> tuple[User, User]:
+    """A small multilingual catalog across the two organizations."""
+    kz, uz = editors
+    add(
+        session,
+        kz,
+        "Қазақстан: ұлы дала",
+        localizations={
+            "kk-Cyrl": ("Қазақстан: ұлы дала", "Деректі фильм"),
+            "kk-Latn": ("Qazaqstan: ūly dala", ""),
+            "en": ("Kazakhstan: the great steppe", "A documentary"),
+        },
+        genres=["documentary", "nature"],
+        production_year=2021,
+        duration_seconds=52 * 60,
+    )
+    add(
+        session,
+        uz,
+        "Ўзбекистон сайёҳлиги",
+        localizations={
+            "uz-Cyrl": ("Ўзбекистон сайёҳлиги", "Саёҳат ҳақида"),
+            "ru": ("Путешествие по Узбекистану", ""),
+        },
+        genres=["travel"],
+        kind="programme",
+        production_year=2019,
+        duration_seconds=26 * 60,
+    )
+    add(
+        session,
+        kz,
+        "Azərbaycan mətbəxi",
+        localizations={"az-Latn": ("Azərbaycan mətbəxi", "Milli yeməklər")},
+        genres=["cooking"],
+        kind="programme",
+        production_year=2023,
+        duration_seconds=12 * 60,
+    )
+    add(
+        session,
+        uz,
+        "İstanbul gecələri",
+        localizations={"tr": ("İstanbul geceleri", "Işıklı bir şehir")},
+        genres=["drama"],
+        kind="serial",
+        production_year=2020,
+        status="draft",
+    )
+    return kz, uz
+
+
+def test_latin_query_finds_cyrillic_kazakh(session: Session, catalog: tuple[User, User]) -> None:
+    _, uz = catalog
+    assert found(session, uz, "Qazaqstan") == ["Қазақстан: ұлы дала"]
+    assert found(session, uz, "Қазақстан") == ["Қазақстан: ұлы дала"]
+    assert found(session, uz, "qazaqstan ULY dala") == ["Қазақстан: ұлы дала"]
+
+
+def test_uzbek_spellings_meet(session: Session, catalog: tuple[User, User]) -> None:
+    kz, _ = catalog
+    for spelling in ("Özbekiston", "Oʻzbekiston", "O'zbekiston", "Ўзбекистон", "ozbekiston"):
+        assert found(session, kz, spelling) == ["Ўзбекистон сайёҳлиги"], spelling
+
+
+def test_azerbaijani_schwa_and_cyrillic(session: Session, catalog: tuple[User, User]) -> None:
+    _, uz = catalog
+    assert found(session, uz, "Azerbaycan") == ["Azərbaycan mətbəxi"]
+    assert found(session, uz, "Азәрбајҹан") == ["Azərbaycan mətbəxi"]
+    assert found(session, uz, "metbexi") == ["Azərbaycan mətbəxi"]
+
+
+def test_turkish_dotted_and_dotless_i(session: Session, catalog: tuple[User, User]) -> None:
+    _, uz = catalog  # the draft is uz's own
+    assert found(session, uz, "ISTANBUL") == ["İstanbul gecələri"]
+    assert found(session, uz, "istanbul") == ["İstanbul gecələri"]
+    assert found(session, uz, "IŞIKLI") == ["İstanbul gecələri"]
+
+
+def test_prefix_and_one_typo(session: Session, catalog: tuple[User, User]) -> None:
+    kz, _ = catalog
+    assert found(session, kz, "qazaq") == ["Қазақстан: ұлы дала"]
+    assert found(session, kz, "Qazqastan") == ["Қазақстан: ұлы дала"]  # swapped letters
+    assert found(session, kz, "Qazaqsten") == ["Қазақстан: ұлы дала"]  # one wrong letter
+    assert found(session, kz, "Qazaqstn") == ["Қазақстан: ұлы дала"]  # one missing letter
+    assert found(session, kz, "Qazaqsttan") == ["Қазақстан: ұлы дала"]  # one extra letter
+    assert found(session, kz, "Qazuqsten") == []  # two typos are too many
+
+
+def test_drafts_are_the_owners_only(session: Session, catalog: tuple[User, User]) -> None:
+    kz, uz = catalog
+    assert found(session, kz, "istanbul") == []
+    assert found(session, uz, "istanbul") == ["İstanbul gecələri"]
+    assert "İstanbul gecələri" not in found(session, kz, "")
+
+
+def test_facets_and_filters(session: Session, catalog: tuple[User, User]) -> None:
+    kz, _ = catalog
+    page = search_titles(session, viewer_org_id=kz.org_id, query="")
+    assert page.total == 3
+    assert page.facets["kind"] == {"documentary": 1, "programme": 2}
+    assert page.facets["owner"] == {"kztv": 2, "uztv": 1}
+    assert page.facets["genre"] == {"documentary": 1, "nature": 1, "travel": 1, "cooking": 1}
+    assert page.facets["language"] == {"kk": 1, "en": 1, "uz": 1, "ru": 1, "az": 1}
+    assert page.facets["year"] == {"2019": 1, "2021": 1, "2023": 1}
+    assert page.facets["duration"] == {"5-30": 2, "30-60": 1}
+
+    def titles(**filters: object) -> list[str]:
+        f = SearchFilters(**filters)  # type: ignore[arg-type]
+        page = search_titles(session, viewer_org_id=kz.org_id, filters=f, sort=SearchSort.TITLE)
+        return [h.title.original_title for h in page.hits]
+
+    assert titles(kinds=("programme",)) == ["Azərbaycan mətbəxi", "Ўзбекистон сайёҳлиги"]
+    assert titles(genres=("travel", "cooking")) == ["Azərbaycan mətbəxi", "Ўзбекистон сайёҳлиги"]
+    assert titles(languages=("kk-Latn",)) == ["Қазақстан: ұлы дала"]
+    assert titles(languages=("ru",)) == ["Ўзбекистон сайёҳлиги"]
+    assert titles(owners=("uztv",)) == ["Ўзбекистон сайёҳлиги"]
+    assert titles(year_from=2020, year_to=2022) == ["Қазақстан: ұлы дала"]
+    assert titles(duration_min=20 * 60, duration_max=30 * 60) == ["Ўзбекистон сайёҳлиги"]
+
+
+def test_sorting(session: Session, editors: tuple[User, User]) -> None:
+    kz, _ = editors
+    add(session, kz, "Dala jyry", localizations={"kk-Latn": ("Dala jyry", "Qazaqstan taulary")})
+    add(session, kz, "Qazaqstan", localizations={"kk-Latn": ("Qazaqstan", "")})
+    add(session, kz, "Altyn Qazaqstan tarihy")
+    # An exact title first, then titles containing the word, then the synopsis match.
+    assert found(session, kz, "qazaqstan") == ["Qazaqstan", "Altyn Qazaqstan tarihy", "Dala jyry"]
+    assert found(session, kz, "qazaqstan", sort=SearchSort.TITLE) == [
+        "Altyn Qazaqstan tarihy",
+        "Dala jyry",
+        "Qazaqstan",
+    ]
+    assert found(session, kz, "qazaqstan", sort=SearchSort.NEWEST)[0] == "Altyn Qazaqstan tarihy"
+
+
+def test_cursor_pagination_walks_every_result(session: Session, editors: tuple[User, User]) -> None:
+    kz, _ = editors
+    for n in range(7):
+        add(session, kz, f"Episode guide {n}")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = search_titles(
+            session, viewer_org_id=kz.org_id, query="guide", limit=3, cursor=cursor
+        )
+        seen += [h.title.original_title for h in page.hits]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"Episode guide {n}" for n in range(7)]
+    assert len(seen) == 7
+    with pytest.raises(InvalidInput):
+        search_titles(session, viewer_org_id=kz.org_id, query="guide", cursor="bogus!")
+
+
+def test_updates_and_deletes_reach_the_index(session: Session, editors: tuple[User, User]) -> None:
+    kz, _ = editors
+    title = add(session, kz, "Old name")
+    actor = Actor(user=kz)
+    update_title(
+        session,
+        actor=actor,
+        title_id=title.id,
+        data=TitleInput(original_title="Жаңа атау"),
+        fields={"original_title"},
+    )
+    assert found(session, kz, "old") == []
+    assert found(session, kz, "jana atau") == ["Жаңа атау"]
+    delete_title(session, actor=actor, title_id=title.id)
+    assert found(session, kz, "jana") == []
+
+
+def test_punctuation_only_query_matches_nothing(
+    session: Session, catalog: tuple[User, User]
+) -> None:
+    kz, _ = catalog
+    assert found(session, kz, "!!! ??? ---") == []
+    assert found(session, kz, "\"' OR 1=1 --") == []
+    assert found(session, kz, "NEAR( * AND OR") == []
