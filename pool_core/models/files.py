@@ -76,6 +76,8 @@ class PendingUpload(Base):
     # The virtual path the client is writing to, normalised (e.g. "/incoming/ep01.mxf").
     path: Mapped[str] = mapped_column(String(4096))
     object_key: Mapped[str] = mapped_column(String(1024))
+    # The asset id reserved for a master (its key is `masters/<org>/<asset-id>/<name>`).
+    asset_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     s3_upload_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     # [{"number": 1, "etag": "...", "size": 8388608}, ...] in order.
     parts: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)

@@ -2,47 +2,50 @@
 
 `open_upload` returns an `UploadWriter`; the FTP adapter feeds it with `write()` and ends it
 with exactly one of `finish()`, `interrupt()` (connection dropped: keep it resumable) or
-`abort()`. Any call after the end is a no-op, so the adapter can call `interrupt()` in a
-`finally` without thinking.
+`abort()`. `interrupt()` and `abort()` after the end are no-ops, so the adapter can call
+`interrupt()` in a `finally` without thinking.
 
 State lives in `PendingUpload` rows and S3, never only in the process, so another FTP node
-sharing the database and S3 can resume.
+sharing the database and S3 can resume. How the bytes flow, what is durable when, and how the
+checksums stay exact across nodes: see `pool_core.uploads.writer` and `pool_core.uploads.plan`.
+
+Errors the adapter maps: `InvalidInput` (bad name, REST offset that cannot be honoured),
+`PermissionDenied` (outside /incoming), `NotFound` (parent folder missing), `Conflict`
+(another session is writing that path; a folder is in the way), `QuotaExceeded` (the upload
+is discarded), `StorageUnavailable` (the upload stays resumable from `committed_size`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pool_core.db import Database
-from pool_core.services.files import FileView
+from pool_core.errors import Conflict, InvalidInput, ObjectNotFound, PermissionDenied, StorageError
+from pool_core.models import Organization, PendingUpload, utcnow
+from pool_core.names import resolve_path, split_path
+from pool_core.services.files import (
+    INCOMING,
+    FileView,
+    get_entry,
+    get_pending,
+    is_writable_path,
+    plain_object_key,
+    used_bytes,
+)
+from pool_core.services.ingest import is_master, master_object_key
 from pool_core.settings import Settings
-from pool_core.storage.base import ObjectStorage
+from pool_core.storage.base import ObjectStorage, UploadedPart
+from pool_core.uploads.lease import is_held, new_holder, release_holder
+from pool_core.uploads.plan import shared_budget
+from pool_core.uploads.writer import HASH_CACHE, UploadWriter, new_hashes, tail_key
 
-
-class UploadWriter:
-    """One client's byte stream into one virtual path."""
-
-    path: str
-    # REST offset this writer started at (0 for a new upload).
-    offset: int
-    # Bytes received so far, counting from the start of the file (offset included).
-    size: int
-
-    def write(self, data: bytes) -> None:
-        """Take the next bytes; raises `QuotaExceeded`, `StorageUnavailable`, `Conflict`."""
-        raise NotImplementedError
-
-    def finish(self) -> FileView:
-        """Store the last bytes and publish the file (entry, asset, job, event in one commit)."""
-        raise NotImplementedError
-
-    def interrupt(self) -> None:
-        """Keep what was received resumable and release the upload (connection dropped)."""
-        raise NotImplementedError
-
-    def abort(self) -> None:
-        """Throw the upload away: no entry, no pending state, S3 parts freed."""
-        raise NotImplementedError
+__all__ = ["FileView", "UploadWriter", "committed_size", "open_upload"]
 
 
 def open_upload(
@@ -55,10 +58,211 @@ def open_upload(
     path: str,
     offset: int = 0,
 ) -> UploadWriter:
-    """Start (offset 0) or resume (offset == committed size) an upload to `path`."""
-    raise NotImplementedError
+    """Start (offset 0) or resume (offset == committed size) an upload to `path`.
+
+    Offset 0 starts afresh, discarding an interrupted upload at that path (a file already
+    complete there is replaced when the new one finishes, as a new asset version). A
+    positive offset must equal the pending upload's committed size (what SIZE answers);
+    anything else is refused with `InvalidInput` saying which offset would work.
+    """
+    path = resolve_path("/", path)
+    if path == INCOMING or not is_writable_path(path):
+        raise PermissionDenied(f"{path} is read-only; upload into /incoming")
+    if offset < 0:
+        raise InvalidInput("the REST offset must not be negative")
+    holder = new_holder()
+    try:
+        with db.session() as session:
+            pending, stale, size_limit = _claim(
+                session, settings, org_id=org_id, user_id=user_id, path=path, offset=offset,
+                holder=holder,
+            )  # fmt: skip
+            snapshot = _Snapshot(pending)
+    except BaseException:
+        release_holder(holder)
+        raise
+    if stale is not None:
+        _cleanup_storage(storage, *stale)
+    try:
+        tail = _load_tail(storage, snapshot)
+    except BaseException:
+        _let_go(db, snapshot.id, holder)
+        release_holder(holder)
+        raise
+    hashes = new_hashes() if offset == 0 else HASH_CACHE.take(snapshot.id, offset)
+    return UploadWriter(
+        db=db,
+        storage=storage,
+        settings=settings,
+        budget=shared_budget(settings.upload_memory_budget),
+        pending_id=snapshot.id,
+        org_id=org_id,
+        user_id=user_id,
+        path=path,
+        object_key=snapshot.object_key,
+        asset_id=snapshot.asset_id,
+        holder=holder,
+        offset=offset,
+        s3_upload_id=snapshot.s3_upload_id,
+        parts=snapshot.parts,
+        tail=tail,
+        hashes=hashes,
+        size_limit=size_limit,
+    )
+
+
+class _Snapshot:
+    """The pending row's values, read inside the claiming transaction."""
+
+    def __init__(self, row: PendingUpload) -> None:
+        self.id = row.id
+        self.object_key = row.object_key
+        self.asset_id = row.asset_id
+        self.s3_upload_id = row.s3_upload_id
+        self.parts = [
+            UploadedPart(int(p["number"]), str(p["etag"]), int(p["size"])) for p in row.parts
+        ]
+        self.tail_key = row.tail_key
+        self.tail_size = row.tail_size
+        self.committed_size = row.committed_size
+
+
+def _claim(
+    session: Session,
+    settings: Settings,
+    *,
+    org_id: int,
+    user_id: int | None,
+    path: str,
+    offset: int,
+    holder: str,
+) -> tuple[PendingUpload, tuple[str, str | None, uuid.UUID] | None, int | None]:
+    parent_path, name = split_path(path)
+    parent = get_entry(session, org_id=org_id, path=parent_path)
+    if parent is None:
+        raise InvalidInput(f"folder {parent_path} does not exist")
+    if not parent.is_dir:
+        raise InvalidInput(f"{parent_path} is a file, not a folder")
+    entry = get_entry(session, org_id=org_id, path=path)
+    if entry is not None and entry.is_dir:
+        raise Conflict(f"{path} is a folder")
+    pending = get_pending(session, org_id=org_id, path=path)
+    now = utcnow()
+    held_until = now + timedelta(seconds=settings.upload_lease_seconds)
+    stale: tuple[str, str | None, uuid.UUID] | None = None
+    if pending is not None and is_held(pending, now):
+        raise Conflict(f"{path} is being uploaded by another session right now; try again later")
+    if offset == 0:
+        if pending is not None:
+            stale = (pending.object_key, pending.s3_upload_id, pending.id)
+            session.delete(pending)
+            session.flush()
+        pending_id = uuid.uuid4()
+        asset_id = uuid.uuid4() if is_master(name) else None
+        key = (
+            master_object_key(org_id, asset_id, name)
+            if asset_id is not None
+            else plain_object_key(org_id, name)
+        )
+        pending = PendingUpload(
+            id=pending_id,
+            org_id=org_id,
+            path=path,
+            object_key=key,
+            asset_id=asset_id,
+            parts=[],
+            committed_size=0,
+            tail_size=0,
+            hash_state={},
+            owner_user_id=user_id,
+            holder=holder,
+            held_until=held_until,
+        )
+        try:
+            with session.begin_nested():
+                session.add(pending)
+        except IntegrityError as exc:
+            raise Conflict(f"{path} is being uploaded by another session right now") from exc
+    else:
+        if pending is None:
+            if entry is not None:
+                raise InvalidInput(
+                    f"{path} is already complete ({entry.size} bytes); appending to a finished "
+                    "file is not supported: upload it again from the start"
+                )
+            raise InvalidInput(f"there is no interrupted upload of {path} to resume; start at 0")
+        if offset != pending.committed_size:
+            raise InvalidInput(
+                f"cannot resume {path} at byte {offset}: {pending.committed_size} bytes are "
+                f"stored, so resume at {pending.committed_size} (see SIZE) or start at 0"
+            )
+        # Holder names are unique per writer: if it is unchanged, nobody claimed it meanwhile.
+        same_holder = (
+            PendingUpload.holder.is_(None)
+            if pending.holder is None
+            else PendingUpload.holder == pending.holder
+        )
+        claimed = session.execute(
+            update(PendingUpload)
+            .where(
+                PendingUpload.id == pending.id,
+                PendingUpload.committed_size == offset,
+                same_holder,
+            )
+            .values(holder=holder, held_until=held_until, owner_user_id=user_id)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"{path} is being uploaded by another session right now")
+        session.refresh(pending)
+    quota = session.get(Organization, org_id)
+    size_limit: int | None = None
+    if quota is not None and quota.quota_bytes is not None:
+        used = used_bytes(session, org_id=org_id, exclude_pending=pending.id)
+        if entry is not None:
+            used -= entry.size  # replaced when this upload finishes
+        size_limit = max(0, quota.quota_bytes - used)
+    return pending, stale, size_limit
+
+
+def _cleanup_storage(
+    storage: ObjectStorage, key: str, upload_id: str | None, pending_id: uuid.UUID
+) -> None:
+    # Leftovers of a discarded upload; if storage is down, maintenance sweeps them later.
+    HASH_CACHE.forget(pending_id)
+    with contextlib.suppress(StorageError):
+        if upload_id is not None:
+            storage.abort_multipart(key, upload_id)
+    with contextlib.suppress(StorageError):
+        storage.delete(tail_key(pending_id))
+
+
+def _load_tail(storage: ObjectStorage, snapshot: _Snapshot) -> bytes:
+    if not snapshot.tail_size:
+        return b""
+    try:
+        data = storage.get(snapshot.tail_key or tail_key(snapshot.id))
+    except ObjectNotFound:
+        data = b""
+    if len(data) != snapshot.tail_size:
+        raise InvalidInput(
+            "the last bytes stored for this upload are missing; upload the file again from "
+            "the start"
+        )
+    return data
+
+
+def _let_go(db: Database, pending_id: uuid.UUID, holder: str) -> None:
+    with contextlib.suppress(Exception), db.session() as session:
+        session.execute(
+            update(PendingUpload)
+            .where(PendingUpload.id == pending_id, PendingUpload.holder == holder)
+            .values(holder=None, held_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def committed_size(session: Session, *, org_id: int, path: str) -> int | None:
     """Bytes a pending upload at `path` has safely stored, or None if there is none."""
-    raise NotImplementedError
+    pending = get_pending(session, org_id=org_id, path=resolve_path("/", path))
+    return None if pending is None else pending.committed_size

@@ -1,0 +1,73 @@
+"""How big each S3 part is, and how much memory all uploads of a process may hold.
+
+Part `n` (1-based) is `base * 2**((n - 1) // 1000)`, capped at S3's 5 GiB: with the default
+8 MiB base, the first 1000 parts (7.8 GiB) are 8 MiB, the next 1000 are 16 MiB, and so on,
+so one stream of unknown length reaches S3's 5 TiB object limit well within 10,000 parts
+(about 7.8 TiB in total), while typical masters keep small parts.
+
+Memory per upload is at most two parts: the one filling while the one before it is sent
+(16 MiB for files up to 7.8 GiB with the default base, 32 MiB up to 23 GiB, ...). On top of
+that, a per-process budget (`upload_memory_budget`) bounds the sum over all uploads: a writer
+that cannot reserve its next part waits, and TCP slows its client down.
+"""
+
+from __future__ import annotations
+
+import threading
+
+MAX_PARTS = 10_000
+GROWTH_EVERY = 1000
+MAX_PART_SIZE = 5 << 30
+MAX_OBJECT_SIZE = 5 << 40
+
+
+def part_size(number: int, base: int) -> int:
+    """Size in bytes of part `number` (1-based) of a streamed upload."""
+    return min(MAX_PART_SIZE, base << ((number - 1) // GROWTH_EVERY))
+
+
+def max_stream_size(base: int) -> int:
+    """The largest stream the part plan can hold within 10,000 parts."""
+    return sum(part_size(n, base) for n in range(1, MAX_PARTS + 1))
+
+
+class MemoryBudget:
+    """Bytes the uploads of one process may buffer at once; `acquire` waits for room."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, amount: int) -> int:
+        """Reserve up to `amount` bytes (waiting if needed) and return what was reserved."""
+        if self.limit <= 0:
+            return 0
+        # A part larger than the whole budget still goes, alone, instead of waiting forever.
+        amount = min(amount, self.limit)
+        with self._cond:
+            while self.used and self.used + amount > self.limit:
+                self._cond.wait()
+            self.used += amount
+        return amount
+
+    def release(self, amount: int) -> None:
+        """Give back a reservation made by `acquire`."""
+        if amount <= 0:
+            return
+        with self._cond:
+            self.used -= amount
+            self._cond.notify_all()
+
+
+_budgets: dict[int, MemoryBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def shared_budget(limit: int) -> MemoryBudget:
+    """The process-wide budget for this limit (one per distinct setting value)."""
+    with _budgets_lock:
+        budget = _budgets.get(limit)
+        if budget is None:
+            budget = _budgets[limit] = MemoryBudget(limit)
+        return budget

@@ -1,0 +1,534 @@
+"""`UploadWriter`: one client's byte stream into S3, resumable from any node.
+
+Flow of bytes: `write()` appends to a buffer; when the buffer reaches the current part size
+the part is handed to this writer's one background thread, which uploads it, hashes it and
+records it in the `PendingUpload` row, while `write()` goes on taking bytes from the client.
+At most one part is in flight and one is filling, so memory is at most two parts (see
+`pool_core.uploads.plan`). A file smaller than one part is stored with a single PUT.
+
+What is durable after each part: the parts list, the upload id and the committed size in
+the database. On `interrupt()` the bytes below one part are saved as a staging object
+`staging/<upload-id>/tail`, so everything the client sent survives. After a crash the
+committed size is the sum of the parts recorded so far; the client resumes from there.
+
+Checksums: hashlib objects cannot be serialised, so their running state stays in a small
+per-process cache keyed by (upload, committed size). A resume in the same process continues
+the hashes; a resume on another node (or after a restart) cannot, and S3 does not let anyone
+read the parts of an open multipart upload, so such a writer re-reads the whole completed
+object from S3 once in `finish()` to compute exact MD5 and SHA-256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from pool_core.db import Database
+from pool_core.errors import (
+    Conflict,
+    InvalidInput,
+    ObjectNotFound,
+    QuotaExceeded,
+    StorageError,
+)
+from pool_core.models import FileEntry, PendingUpload, utcnow
+from pool_core.services.files import FileView, stat
+from pool_core.settings import Settings
+from pool_core.storage.base import ObjectStorage, UploadedPart
+from pool_core.uploads.lease import release_holder
+from pool_core.uploads.plan import MAX_OBJECT_SIZE, MAX_PARTS, MemoryBudget, part_size
+
+log = logging.getLogger(__name__)
+
+HASH_CHUNK = 8 << 20
+_CACHE_LIMIT = 4096
+
+
+def tail_key(upload_id: uuid.UUID) -> str:
+    """The staging object that holds an interrupted upload's bytes below one part."""
+    return f"staging/{upload_id}/tail"
+
+
+class _HashCache:
+    """Running hashes of interrupted uploads, per process: (committed size, md5, sha256)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[uuid.UUID, tuple[int, Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, upload_id: uuid.UUID, size: int, md5: Any, sha: Any) -> None:
+        with self._lock:
+            self._items[upload_id] = (size, md5.copy(), sha.copy())
+            self._items.move_to_end(upload_id)
+            while len(self._items) > _CACHE_LIMIT:
+                self._items.popitem(last=False)
+
+    def take(self, upload_id: uuid.UUID, size: int) -> tuple[Any, Any] | None:
+        with self._lock:
+            item = self._items.get(upload_id)
+        if item is None or item[0] != size:
+            return None
+        return item[1].copy(), item[2].copy()
+
+    def forget(self, upload_id: uuid.UUID) -> None:
+        with self._lock:
+            self._items.pop(upload_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+HASH_CACHE = _HashCache()
+
+
+def new_hashes() -> tuple[Any, Any]:
+    """Fresh MD5 and SHA-256 hashers."""
+    return hashlib.md5(usedforsecurity=False), hashlib.sha256()
+
+
+class UploadWriter:
+    """One client's byte stream into one virtual path.
+
+    Obtain it from `open_upload`. Call `write()` for each chunk, then exactly one of
+    `finish()`, `interrupt()` or `abort()`; later calls of those three are no-ops (`finish`
+    after the end raises `Conflict`). Not thread-safe: one FTP session drives it.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        storage: ObjectStorage,
+        settings: Settings,
+        budget: MemoryBudget,
+        pending_id: uuid.UUID,
+        org_id: int,
+        user_id: int | None,
+        path: str,
+        object_key: str,
+        asset_id: uuid.UUID | None,
+        holder: str,
+        offset: int,
+        s3_upload_id: str | None,
+        parts: list[UploadedPart],
+        tail: bytes,
+        hashes: tuple[Any, Any] | None,
+        size_limit: int | None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.settings = settings
+        self.pending_id = pending_id
+        self.org_id = org_id
+        self.user_id = user_id
+        self.path = path
+        self.object_key = object_key
+        self.asset_id = asset_id
+        self.holder = holder
+        self.offset = offset
+        self.size = offset
+        self._budget = budget
+        self._upload_id = s3_upload_id
+        self._parts = list(parts)
+        self._initial_parts = len(parts)
+        self._next_number = len(parts) + 1
+        self._buffer = bytearray(tail)
+        # Bytes at the start of the buffer already counted in the hashes (a resumed tail).
+        self._buffer_hashed = len(tail) if hashes is not None else 0
+        self._reserved = budget.acquire(part_size(self._next_number, self._part_base))
+        self._hashes = hashes
+        self._size_limit = size_limit
+        self._future: Future[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._lease = timedelta(seconds=settings.upload_lease_seconds)
+        self._renew_every = settings.upload_lease_seconds / 3
+        self._renewed_at = time.monotonic()
+
+    @property
+    def _part_base(self) -> int:
+        return self.settings.upload_part_size
+
+    @property
+    def committed(self) -> int:
+        """Bytes recorded as safely stored so far (parts only; the tail counts once staged)."""
+        return sum(p.size for p in self._parts)
+
+    # --- the stream -------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Take the next bytes; raises `QuotaExceeded`, `StorageUnavailable`, `Conflict`."""
+        if self._closed:
+            raise Conflict(f"the upload to {self.path} has already ended")
+        self._check_background()
+        if self._size_limit is not None and self.size + len(data) > self._size_limit:
+            self.abort()
+            raise QuotaExceeded(
+                "your organization's storage quota is used up; "
+                f"{self.path} was not stored (delete files or ask for more space)"
+            )
+        if self.size + len(data) > MAX_OBJECT_SIZE:
+            self.abort()
+            raise InvalidInput("files larger than 5 TiB cannot be stored")
+        if self._reserved == 0 and self._budget.limit > 0:
+            self._reserved = self._budget.acquire(part_size(self._next_number, self._part_base))
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= part_size(self._next_number, self._part_base):
+            self._send_full_part()
+        if time.monotonic() - self._renewed_at > self._renew_every:
+            self._renew_lease()
+
+    def _send_full_part(self) -> None:
+        size = part_size(self._next_number, self._part_base)
+        with memoryview(self._buffer) as view:
+            data = bytes(view[:size])
+        del self._buffer[:size]
+        skip = min(self._buffer_hashed, size)
+        self._buffer_hashed -= skip
+        self._wait_in_flight()
+        if self._next_number > MAX_PARTS:
+            self.abort()
+            raise InvalidInput("files larger than 5 TiB cannot be stored")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
+        number, reserved = self._next_number, self._reserved
+        self._next_number += 1
+        self._reserved = 0
+        self._future = self._executor.submit(self._upload_part, number, data, skip, reserved)
+        if self._buffer:
+            self._reserved = self._budget.acquire(part_size(self._next_number, self._part_base))
+
+    def _upload_part(self, number: int, data: bytes, skip: int, reserved: int) -> None:
+        # Runs on the writer's background thread, one part at a time, in order.
+        try:
+            if self._upload_id is None:
+                self._upload_id = self.storage.create_multipart(self.object_key)
+            try:
+                part = self.storage.upload_part(self.object_key, self._upload_id, number, data)
+            except ObjectNotFound as exc:
+                raise InvalidInput(
+                    f"the stored part of {self.path} is gone (aborted by maintenance?); "
+                    "upload the file again from the start"
+                ) from exc
+            # Hashed only once stored, so the hashes always match the committed bytes.
+            if self._hashes is not None:
+                with memoryview(data) as view:
+                    self._hashes[0].update(view[skip:])
+                    self._hashes[1].update(view[skip:])
+            self._parts.append(part)
+            self._record_progress()
+            if self._hashes is not None:
+                HASH_CACHE.put(self.pending_id, self.committed, *self._hashes)
+        finally:
+            self._budget.release(reserved)
+
+    def _record_progress(self) -> None:
+        with self.db.session() as session:
+            result = session.execute(
+                update(PendingUpload)
+                .where(PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder)
+                .values(
+                    s3_upload_id=self._upload_id,
+                    parts=[
+                        {"number": p.number, "etag": p.etag, "size": p.size} for p in self._parts
+                    ],
+                    committed_size=self.committed,
+                    # The old tail (if resumed) is inside the parts now.
+                    tail_key=None,
+                    tail_size=0,
+                    hash_state={"cached_by": self.holder},
+                    held_until=utcnow() + self._lease,
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"the upload to {self.path} was taken over by another session")
+        self._renewed_at = time.monotonic()
+
+    def _renew_lease(self) -> None:
+        with self.db.session() as session:
+            result = session.execute(
+                update(PendingUpload)
+                .where(PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder)
+                .values(held_until=utcnow() + self._lease)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                self._closed = True
+                self._release_resources()
+                raise Conflict(f"the upload to {self.path} was taken over by another session")
+        self._renewed_at = time.monotonic()
+
+    def _wait_in_flight(self) -> None:
+        future, self._future = self._future, None
+        if future is None:
+            return
+        try:
+            future.result()
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _check_background(self) -> None:
+        if self._future is not None and self._future.done():
+            self._wait_in_flight()
+
+    def _fail(self, exc: BaseException) -> None:
+        # The parts recorded so far stay resumable; bytes after them are lost to us and the
+        # client re-sends them after SIZE + REST.
+        log.warning("upload %s failed, kept resumable: %s", self.path, exc)
+        self._closed = True
+        if isinstance(exc, InvalidInput):
+            self._discard()
+        else:
+            self._release_row(staged_tail=None)
+        self._release_resources()
+
+    # --- endings ----------------------------------------------------------------------
+
+    def finish(self) -> FileView:
+        """Store the last bytes and publish the file (entry, asset, job, event in one commit)."""
+        if self._closed:
+            raise Conflict(f"the upload to {self.path} has already ended")
+        self._wait_in_flight()
+        content: bytes | None = None
+        try:
+            if self._upload_id is None and not self._parts:
+                content = bytes(self._buffer)
+                if content:
+                    self.storage.put(self.object_key, content)
+            else:
+                if self._buffer or not self._parts:
+                    last = bytes(self._buffer)
+                    if self._upload_id is None:
+                        self._upload_id = self.storage.create_multipart(self.object_key)
+                    self._parts.append(
+                        self.storage.upload_part(
+                            self.object_key, self._upload_id, self._next_number, last
+                        )
+                    )
+                upload_id = self._upload_id
+                assert upload_id is not None  # set by create_multipart above at the latest
+                self.storage.complete_multipart(self.object_key, upload_id, self._parts)
+        except ObjectNotFound as exc:
+            error = InvalidInput(
+                f"the stored parts of {self.path} are gone (aborted by maintenance?); "
+                "upload the file again from the start"
+            )
+            self._fail(error)
+            raise error from exc
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        md5, sha256 = self._final_hashes()
+        try:
+            view = self._publish(md5, sha256, content)
+        except QuotaExceeded:
+            self._closed = True
+            self._discard()
+            with contextlib.suppress(StorageError):
+                self.storage.delete(self.object_key)
+            self._release_resources()
+            raise
+        except BaseException:
+            # The object is complete but unpublished; the client retries the upload.
+            self._closed = True
+            self._release_holder_only()
+            self._release_resources()
+            raise
+        self._closed = True
+        HASH_CACHE.forget(self.pending_id)
+        self._release_resources()
+        with contextlib.suppress(StorageError):
+            self.storage.delete(tail_key(self.pending_id))
+        return view
+
+    def _final_hashes(self) -> tuple[str, str]:
+        if self._hashes is not None:
+            with memoryview(self._buffer) as view:
+                self._hashes[0].update(view[self._buffer_hashed :])
+                self._hashes[1].update(view[self._buffer_hashed :])
+            return self._hashes[0].hexdigest(), self._hashes[1].hexdigest()
+        # Resumed on another node: re-read the finished object once (see module docstring).
+        md5, sha = new_hashes()
+        if self.size:
+            for chunk in self.storage.open_stream(self.object_key, chunk_size=HASH_CHUNK):
+                md5.update(chunk)
+                sha.update(chunk)
+        return md5.hexdigest(), sha.hexdigest()
+
+    def _publish(self, md5: str, sha256: str, content: bytes | None) -> FileView:
+        # Imported here: ingest imports the queue, which must not load for plain file ops.
+        from pool_core.services.files import used_bytes
+        from pool_core.services.ingest import complete_upload
+
+        with self.db.session() as session:
+            row = session.get(PendingUpload, self.pending_id)
+            if row is None or row.holder != self.holder:
+                raise Conflict(f"the upload to {self.path} was taken over by another session")
+            path = row.path
+            quota = _quota(session, self.org_id)
+            if quota is not None:
+                used = used_bytes(session, org_id=self.org_id, exclude_pending=self.pending_id)
+                used -= _existing_size(session, self.org_id, path)
+                if used + self.size > quota:
+                    raise QuotaExceeded(
+                        "your organization's storage quota is used up; "
+                        f"{path} was not stored (delete files or ask for more space)"
+                    )
+            session.execute(delete(PendingUpload).where(PendingUpload.id == self.pending_id))
+            complete_upload(
+                session,
+                self.storage,
+                org_id=self.org_id,
+                user_id=self.user_id,
+                path=path,
+                object_key=self.object_key if self.size else None,
+                size=self.size,
+                md5=md5,
+                sha256=sha256,
+                asset_id=self.asset_id,
+                content=content,
+            )
+            session.flush()
+            view = stat(session, org_id=self.org_id, path=path)
+        self.path = path
+        return view
+
+    def interrupt(self) -> None:
+        """Keep what was received resumable and release the upload (connection dropped)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._wait_in_flight()
+        except BaseException:
+            return  # _fail has recorded what is durable and released the row.
+        staged: int | None = 0
+        if self._buffer:
+            try:
+                self.storage.put(tail_key(self.pending_id), bytes(self._buffer))
+                staged = len(self._buffer)
+            except StorageError as exc:
+                log.warning("could not stage the tail of %s: %s", self.path, exc)
+                staged = None
+        if staged and self._hashes is not None:
+            with memoryview(self._buffer) as view:
+                self._hashes[0].update(view[self._buffer_hashed :])
+                self._hashes[1].update(view[self._buffer_hashed :])
+        try:
+            self._release_row(staged_tail=staged)
+        finally:
+            self._release_resources()
+
+    def _release_row(self, *, staged_tail: int | None) -> None:
+        """Record what is durable and let the upload go; `staged_tail` None = not staged."""
+        values: dict[str, Any] = {"holder": None, "held_until": None, "updated_at": utcnow()}
+        if staged_tail is not None or len(self._parts) != self._initial_parts:
+            # New parts (or a new tail): the row's old tail, if any, is inside them now.
+            values.update(
+                s3_upload_id=self._upload_id,
+                parts=[{"number": p.number, "etag": p.etag, "size": p.size} for p in self._parts],
+                committed_size=self.committed + (staged_tail or 0),
+                tail_key=tail_key(self.pending_id) if staged_tail else None,
+                tail_size=staged_tail or 0,
+            )
+        # Otherwise nothing new is durable and the row (old tail included) stays as it was.
+        committed = values.get("committed_size", self.offset)
+        with contextlib.suppress(Exception), self.db.session() as session:
+            mine = (PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder)
+            if committed == 0:
+                # Nothing to resume: do not leave an empty pending file in the listing.
+                session.execute(delete(PendingUpload).where(*mine))
+                return
+            session.execute(
+                update(PendingUpload)
+                .where(*mine)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        # The hashes cover the parts, plus the buffer when it was staged.
+        consistent = staged_tail is not None or (
+            self._buffer_hashed == 0 and len(self._parts) != self._initial_parts
+        )
+        if self._hashes is not None and consistent:
+            HASH_CACHE.put(self.pending_id, committed, *self._hashes)
+
+    def _release_holder_only(self) -> None:
+        with contextlib.suppress(Exception), self.db.session() as session:
+            session.execute(
+                update(PendingUpload)
+                .where(PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder)
+                .values(holder=None, held_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def abort(self) -> None:
+        """Throw the upload away: no entry, no pending state, S3 parts freed."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(BaseException):
+            if self._future is not None:
+                self._future.result()
+        self._future = None
+        self._discard()
+        self._release_resources()
+
+    def _discard(self) -> None:
+        HASH_CACHE.forget(self.pending_id)
+        with contextlib.suppress(Exception), self.db.session() as session:
+            session.execute(
+                delete(PendingUpload).where(
+                    PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder
+                )
+            )
+        # Best effort: what is left behind is swept by maintenance.
+        with contextlib.suppress(StorageError):
+            if self._upload_id is not None:
+                self.storage.abort_multipart(self.object_key, self._upload_id)
+        with contextlib.suppress(StorageError):
+            self.storage.delete(tail_key(self.pending_id))
+
+    def _release_resources(self) -> None:
+        self._buffer = bytearray()
+        self._budget.release(self._reserved)
+        self._reserved = 0
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        release_holder(self.holder)
+
+    def __del__(self) -> None:
+        # A writer dropped without an ending must not keep its budget reservation.
+        if not getattr(self, "_closed", True):
+            with contextlib.suppress(Exception):
+                self._budget.release(self._reserved)
+
+
+def _quota(session: Session, org_id: int) -> int | None:
+    from pool_core.models import Organization
+
+    org = session.get(Organization, org_id)
+    return None if org is None else org.quota_bytes
+
+
+def _existing_size(session: Session, org_id: int, path: str) -> int:
+    from pool_core.services.files import get_entry
+
+    entry: FileEntry | None = get_entry(session, org_id=org_id, path=path)
+    return entry.size if entry is not None and not entry.is_dir else 0
