@@ -46,6 +46,8 @@ GRPC_OFFSET = 10000
 BLOCK_SIZE = 10
 
 LOG_TAIL_BYTES = 4000
+# sun_path size on Linux, with room for the terminating NUL.
+UNIX_PATH_MAX = 107
 
 
 def _die_with_parent() -> None:
@@ -219,7 +221,35 @@ class EmbeddedSeaweed:
             "-s3.port.lance=0",
             f"-s3.config={self.identities_file}",
             f"-bucket={self.bucket}",
+            *self._socket_flags(),
         ]
+
+    def _socket_flags(self) -> list[str]:
+        """Keep weed's local sockets under data_dir (not /tmp) when the path fits."""
+        flags = []
+        for name in ("filer", "s3"):
+            path = (self.data_dir / f"{name}.sock").resolve()
+            # AF_UNIX paths are limited to 108 bytes; weed's /tmp default is fine otherwise.
+            if len(os.fsencode(path)) < UNIX_PATH_MAX:
+                flags.append(f"-{name}.localSocket={path}")
+        return flags
+
+    def _remove_stale_sockets(self) -> None:
+        """Remove the gRPC sockets weed leaves in /tmp when it is killed."""
+        ports = internal_ports(self.base_port)
+        for name in ("master", "volume", "filer", "s3", "admin"):
+            path = Path(f"/tmp/seaweedfs-{name}-grpc-{ports[name + ' grpc']}.sock")
+            if path.is_socket():
+                path.unlink(missing_ok=True)
+        for name in ("filer", "s3"):
+            for path in (
+                self.data_dir / f"{name}.sock",
+                Path(
+                    f"/tmp/seaweedfs-{name}-{self.s3_port if name == 's3' else ports['filer']}.sock"
+                ),
+            ):
+                if path.is_socket():
+                    path.unlink(missing_ok=True)
 
     @property
     def identities_file(self) -> Path:
@@ -339,6 +369,8 @@ class EmbeddedSeaweed:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=timeout)
+        if process is not None:
+            self._remove_stale_sockets()
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None

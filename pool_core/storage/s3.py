@@ -145,7 +145,9 @@ class S3Storage:
             config = Config(
                 signature_version="s3v4",
                 region_name=region,
-                s3={"addressing_style": "path"},
+                # Path style works with every S3 clone; signing the payload makes the
+                # server verify each body's SHA-256 over https too, not only over http.
+                s3={"addressing_style": "path", "payload_signing_enabled": True},
                 retries={"max_attempts": max_attempts, "mode": "standard"},
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
@@ -189,6 +191,13 @@ class S3Storage:
             list_page_size=self.list_page_size,
             client=self._client,
         )
+
+    def close(self) -> None:
+        """Close the connection pool (shared with `with_bucket` copies)."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.endpoint}, bucket={self.bucket!r})"
 
     @property
     def client(self) -> Any:
