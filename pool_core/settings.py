@@ -122,6 +122,21 @@ class Settings(BaseSettings):
     # --- transcoding ---
     ffmpeg: str = Field("", description="ffmpeg binary; empty = imageio-ffmpeg's, else PATH.")
 
+    # --- licensing, change feed and webhooks ---
+    download_url_seconds: int = Field(
+        3600, description="Lifetime of a presigned download URL for a licensed master."
+    )
+    webhook_timeout_seconds: float = Field(10.0, description="Timeout of one webhook POST.")
+    webhook_max_attempts: int = Field(
+        8, description="Attempts (with the queue's backoff) before a webhook delivery fails."
+    )
+    webhook_poll_seconds: float = Field(
+        5.0, description="How often the worker turns new change events into webhook deliveries."
+    )
+    license_sweep_seconds: float = Field(
+        300.0, description="How often the worker marks licenses past their end as expired."
+    )
+
     # --- general ---
     log_level: str = Field("INFO", description="Logging level.")
 

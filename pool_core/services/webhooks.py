@@ -1,0 +1,327 @@
+"""Webhooks: each organization's change feed POSTed to its endpoints, signed, retried.
+
+Flow: the periodic `webhook_dispatch` job reads each active endpoint's feed from the cursor the
+endpoint keeps (the same scoped feed `GET /v1/changes` serves, so a webhook never shows more
+than the API would) and, in one transaction, writes a `WebhookDelivery` per event, enqueues a
+`webhook_delivery` job for it and advances the cursor. The delivery job POSTs the body; any
+non-2xx answer or network error is retried by the job queue with exponential backoff, and the
+delivery row keeps the attempt count and last error (the delivery log).
+
+Signature: header `X-JointPool-Signature: t=<unix time>,v1=<hex>` where hex is
+HMAC-SHA256(secret, f"{t}.{raw body}"); receivers recompute it and reject old timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pool_core import queue
+from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied, TransientJobError
+from pool_core.models import (
+    ChangeEvent,
+    Role,
+    User,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    utcnow,
+)
+from pool_core.services import feed
+from pool_core.services.audit import record_audit
+
+DELIVERY_KIND = "webhook_delivery"
+DISPATCH_KIND = "webhook_dispatch"
+SIGNATURE_HEADER = "X-JointPool-Signature"
+MANAGE_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER})
+# Events turned into deliveries per endpoint per dispatch run (the rest wait for the next run).
+DISPATCH_BATCH = 500
+
+
+def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
+    """Return the signature header value for a body."""
+    stamp = int(timestamp if timestamp is not None else time.time())
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int = 300) -> bool:
+    """Check a signature header (what a receiver does); refuses stale timestamps."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        stamp = int(fields["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - stamp) > tolerance:
+        return False
+    expected = sign(secret, body, timestamp=stamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("a webhook URL must be an absolute http(s) URL")
+    return url.strip()
+
+
+def _manager(user: User) -> None:
+    if user.role not in MANAGE_ROLES:
+        raise PermissionDenied("only an admin or rights_manager may manage webhooks")
+
+
+def create_endpoint(
+    session: Session,
+    *,
+    user: User,
+    url: str,
+    event_kinds: Iterable[str] = (),
+    description: str = "",
+) -> WebhookEndpoint:
+    """Register a webhook for the user's organization; it receives changes from now on."""
+    _manager(user)
+    endpoint = WebhookEndpoint(
+        org_id=user.org_id,
+        url=_check_url(url),
+        secret="whsec_" + secrets.token_urlsafe(32),
+        event_kinds=sorted(set(event_kinds)),
+        description=description,
+        feed_cursor=feed.head_cursor(session),
+        created_by=user.id,
+    )
+    session.add(endpoint)
+    session.flush()
+    record_audit(
+        session,
+        channel="api",
+        action="webhook.create",
+        org_id=user.org_id,
+        user_id=user.id,
+        subject=f"webhook:{endpoint.id}",
+    )
+    return endpoint
+
+
+def get_endpoint(session: Session, *, endpoint_id: int, org_id: int) -> WebhookEndpoint:
+    """Return one of the organization's endpoints."""
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.org_id != org_id:
+        raise NotFound(f"no webhook {endpoint_id}")
+    return endpoint
+
+
+def list_endpoints(session: Session, *, org_id: int) -> list[WebhookEndpoint]:
+    """Return the organization's endpoints."""
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.org_id == org_id)
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+
+
+def update_endpoint(
+    session: Session,
+    *,
+    user: User,
+    endpoint_id: int,
+    url: str | None = None,
+    event_kinds: Iterable[str] | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+) -> WebhookEndpoint:
+    """Change an endpoint's URL, filter, description or whether it is active."""
+    _manager(user)
+    endpoint = get_endpoint(session, endpoint_id=endpoint_id, org_id=user.org_id)
+    if url is not None:
+        endpoint.url = _check_url(url)
+    if event_kinds is not None:
+        endpoint.event_kinds = sorted(set(event_kinds))
+    if description is not None:
+        endpoint.description = description
+    if active is not None:
+        endpoint.active = active
+    session.flush()
+    record_audit(
+        session,
+        channel="api",
+        action="webhook.update",
+        org_id=user.org_id,
+        user_id=user.id,
+        subject=f"webhook:{endpoint.id}",
+    )
+    return endpoint
+
+
+def delete_endpoint(session: Session, *, user: User, endpoint_id: int) -> None:
+    """Remove an endpoint and its delivery log."""
+    _manager(user)
+    endpoint = get_endpoint(session, endpoint_id=endpoint_id, org_id=user.org_id)
+    session.delete(endpoint)
+    session.flush()
+    record_audit(
+        session,
+        channel="api",
+        action="webhook.delete",
+        org_id=user.org_id,
+        user_id=user.id,
+        subject=f"webhook:{endpoint_id}",
+    )
+
+
+def list_deliveries(
+    session: Session, *, endpoint_id: int, org_id: int, limit: int = 100
+) -> list[WebhookDelivery]:
+    """Return an endpoint's delivery log, newest first."""
+    get_endpoint(session, endpoint_id=endpoint_id, org_id=org_id)
+    return list(
+        session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint_id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def event_body(event: ChangeEvent) -> dict[str, Any]:
+    """The JSON document one change event is sent (and served by the feed) as."""
+    return {
+        "id": event.id,
+        "kind": event.kind,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "org_id": event.org_id,
+        "data": event.data or {},
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def dispatch(session: Session, *, max_attempts: int = 8) -> int:
+    """Turn new change events into queued deliveries for every active endpoint."""
+    created = 0
+    endpoints = list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.active.is_(True))
+            .order_by(WebhookEndpoint.id)
+            # Two dispatchers never read the same cursor (the second skips this endpoint).
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for endpoint in endpoints:
+        page = feed.list_changes(
+            session,
+            viewer_org_id=endpoint.org_id,
+            cursor=endpoint.feed_cursor,
+            limit=DISPATCH_BATCH,
+        )
+        for event in page.events:
+            if endpoint.event_kinds and event.kind not in endpoint.event_kinds:
+                continue
+            delivery = WebhookDelivery(
+                endpoint_id=endpoint.id,
+                change_event_id=event.id,
+                kind=event.kind,
+                body=event_body(event),
+            )
+            session.add(delivery)
+            session.flush()
+            queue.enqueue(
+                session,
+                kind=DELIVERY_KIND,
+                payload={"delivery_id": delivery.id},
+                max_attempts=max_attempts,
+                org_id=endpoint.org_id,
+            )
+            created += 1
+        endpoint.feed_cursor = page.next_cursor
+    session.flush()
+    return created
+
+
+def _record_attempt(
+    session: Session,
+    *,
+    delivery_id: int,
+    status_code: int | None,
+    error: str | None,
+    final: bool,
+) -> None:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        return
+    delivery.attempts += 1
+    delivery.last_status_code = status_code
+    delivery.last_error = error
+    if error is None:
+        delivery.status = WebhookDeliveryStatus.SUCCEEDED
+        delivery.delivered_at = utcnow()
+    elif final:
+        delivery.status = WebhookDeliveryStatus.FAILED
+    session.flush()
+
+
+def deliver(
+    db: Any,
+    *,
+    delivery_id: int,
+    final_attempt: bool,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+) -> None:
+    """POST one delivery; raise `TransientJobError` so the queue retries a failure."""
+    with db.session() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            raise JobError(f"webhook delivery {delivery_id} no longer exists")
+        if delivery.status == WebhookDeliveryStatus.SUCCEEDED:
+            return
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        if endpoint is None or not endpoint.active:
+            raise JobError(f"webhook delivery {delivery_id}: endpoint gone or inactive")
+        url, secret = endpoint.url, endpoint.secret
+        body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
+        kind = delivery.kind
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "jointpool-webhooks/1",
+        SIGNATURE_HEADER: sign(secret, body),
+        "X-JointPool-Event": kind,
+        "X-JointPool-Delivery": str(delivery_id),
+    }
+    status_code: int | None = None
+    error: str | None = None
+    own_client = client is None
+    http = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    try:
+        response = http.post(url, content=body, headers=headers)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code} from {url}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if own_client:
+            http.close()
+    with db.session() as session:
+        _record_attempt(
+            session,
+            delivery_id=delivery_id,
+            status_code=status_code,
+            error=error,
+            final=final_attempt,
+        )
+    if error is not None:
+        raise TransientJobError(f"webhook delivery {delivery_id}: {error}")
