@@ -24,6 +24,7 @@ from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.services.accounts import verify_ftp_login
 from pool_core.services.audit import record_audit
+from pool_server.units import writing
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class PoolAuthorizer:
 
     def _verify(self, name: str, password: str, ip: str) -> Principal:
         try:
-            with self.db.session() as session:
+            with writing(self.db) as session:
                 user = verify_ftp_login(session, username=name, password=password)
                 principal = Principal(user_id=user.id, org_id=user.org_id, username=name)
                 record_audit(
@@ -237,7 +238,7 @@ class PoolAuthorizer:
         principal: Principal | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        with self.db.session() as session:
+        with writing(self.db) as session:
             record_audit(
                 session,
                 channel=AUDIT_CHANNEL,

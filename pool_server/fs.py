@@ -21,6 +21,7 @@ from pool_core.models import FileEntry
 from pool_core.names import path_components, resolve_path, split_path
 from pool_core.services import files
 from pool_core.services.files import FileView
+from pool_server.units import writing
 
 if TYPE_CHECKING:
     from pool_server.auth import Principal
@@ -140,32 +141,32 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
     def mkdir(self, path: str) -> None:
         """Create a folder."""
         self._forget_listing()
-        with self.handler.pool.db.session() as session:
+        with writing(self.handler.pool.db) as session:
             files.make_dir(session, org_id=self.org_id, path=path)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
         self._forget_listing()
-        with self.handler.pool.db.session() as session:
+        with writing(self.handler.pool.db) as session:
             files.remove_dir(session, org_id=self.org_id, path=path)
 
     def remove(self, path: str) -> None:
         """Delete a file."""
         self._forget_listing()
-        with self.handler.pool.db.session() as session:
+        with writing(self.handler.pool.db) as session:
             files.delete_file(session, org_id=self.org_id, path=path)
 
     def rename(self, src: str, dst: str) -> None:
         """Move or rename a file or folder (folders with everything in them) atomically."""
         self._forget_listing()
-        with self.handler.pool.db.session() as session:
+        with writing(self.handler.pool.db) as session:
             files.rename(session, org_id=self.org_id, source=src, target=dst)
 
     def utime(self, path: str, timeval: float) -> None:
         """Set a file's modification time (MFMT)."""
         self._forget_listing()
         mtime = datetime.datetime.fromtimestamp(timeval, datetime.UTC)
-        with self.handler.pool.db.session() as session:
+        with writing(self.handler.pool.db) as session:
             files.set_mtime(session, org_id=self.org_id, path=path, mtime=mtime)
 
     def chmod(self, path: str, mode: int) -> None:

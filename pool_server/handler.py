@@ -21,10 +21,11 @@ from pool_core.services.audit import record_audit
 from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_server.auth import AUDIT_CHANNEL, LoginGuard, Principal, ip_key
+from pool_server.auth import AUDIT_CHANNEL, LoginGuard, Principal
 from pool_server.fs import PoolFilesystem, object_key_of
 from pool_server.replies import reply_for, rest_refused
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
+from pool_server.units import writing
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,6 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
 
     # --- connection and dispatch
 
-    def handle(self) -> None:
-        """Greet the client, unless its address is banned for failed logins."""
-        if self.pool.guard.banned_for(ip_key(self.remote_ip)):
-            self.respond("421 Too many failed logins from your address; try again later.")
-            self.close_when_done()
-            return
-        super().handle()
-
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         """Run one command, answering any domain error from the reply table."""
         if self.fs is not None:
@@ -101,7 +94,7 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
     def on_login(self, username: str) -> None:
         """Make sure the organization's root folders exist."""
         assert self.principal is not None
-        with self.pool.db.session() as session:
+        with writing(self.pool.db) as session:
             files.ensure_roots(session, org_id=self.principal.org_id)
 
     def flush_account(self) -> None:
@@ -122,7 +115,7 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
     def _audit(self, action: str, subject: str, detail: dict[str, Any]) -> None:
         if self.principal is None:
             return
-        with self.pool.db.session() as session:
+        with writing(self.pool.db) as session:
             record_audit(
                 session,
                 channel=AUDIT_CHANNEL,

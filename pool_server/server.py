@@ -9,6 +9,7 @@ Throughput is bound by the network and S3, not by Python, on the 2-core referenc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -19,7 +20,7 @@ from pyftpdlib.servers import ThreadedFTPServer
 from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_server.auth import LoginCache, LoginGuard, PoolAuthorizer
+from pool_server.auth import LoginCache, LoginGuard, PoolAuthorizer, ip_key
 from pool_server.handler import PoolContext, PoolFTPHandler
 from pool_server.tls import ensure_certificate, make_ssl_context
 
@@ -40,6 +41,15 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
         self._exit = threading.Event()
         self._lock = threading.Lock()
         super().__init__(address, handler, ioloop=IOLoop(), **kwargs)
+
+    def handle_accepted(self, sock: Any, addr: Any) -> Any:
+        """Turn banned addresses away before a session (and its thread) exists."""
+        if self.handler.pool.guard.banned_for(ip_key(addr[0])):
+            with contextlib.suppress(OSError):
+                sock.send(b"421 Too many failed logins from your address; try again later.\r\n")
+            sock.close()
+            return None
+        return super().handle_accepted(sock, addr)
 
     @property
     def port(self) -> int:

@@ -1,0 +1,149 @@
+"""Logins against the database: replies, bans, disabled accounts, audit, connection limits."""
+
+from __future__ import annotations
+
+import ftplib
+import socket
+
+import pytest
+from sqlalchemy import select
+
+from pool_core.db import Database
+from pool_core.models import AuditEvent, FtpAccount, User
+from pool_core.settings import Settings
+from pool_core.storage.s3 import S3Storage
+from tests.fixtures.ftp import (
+    HOST,
+    FtpLogin,
+    RunningFTP,
+    connect_plain,
+    ftp_test_settings,
+    start_ftp_server,
+)
+
+# A second loopback address: on Linux all of 127.0.0.0/8 is local, so an "attacker" can have
+# its own IP while the legitimate users keep 127.0.0.1.
+ATTACKER_IP = "127.0.0.2"
+
+
+def _login_reply(server: RunningFTP, username: str, password: str, source: str = HOST) -> str:
+    client = ftplib.FTP(timeout=30, source_address=(source, 0))
+    try:
+        client.connect(server.host, server.port)
+        try:
+            return client.login(username, password)
+        except ftplib.error_perm as exc:
+            return str(exc)
+    finally:
+        client.close()
+
+
+def test_login_lands_in_the_org_root_with_its_folders(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    client = connect_plain(ftp_server, ftp_accounts["aztv"])
+    try:
+        assert client.pwd() == "/"
+        assert sorted(client.nlst()) == ["incoming", "licensed"]
+    finally:
+        client.quit()
+
+
+def test_unknown_user_and_wrong_password_get_the_same_reply(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    account = ftp_accounts["aztv"]
+    wrong = _login_reply(ftp_server, account.username, "not-the-password-at-all")
+    unknown = _login_reply(ftp_server, "nobody-here", "not-the-password-at-all")
+    assert wrong == unknown
+    assert wrong.startswith("530 ")
+
+
+def test_logins_are_audited(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin], database: Database
+) -> None:
+    account = ftp_accounts["aztv"]
+    _login_reply(ftp_server, account.username, "not-the-password-at-all")
+    assert _login_reply(ftp_server, account.username, account.password).startswith("230")
+    with database.session() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.channel == "ftp").order_by(AuditEvent.id)
+        ).all()
+        actions = [(e.action, e.subject, e.remote_addr, e.user_id) for e in events]
+    assert ("login_failed", account.username, HOST, None) in actions
+    assert ("login", account.username, HOST, account.user_id) in actions
+
+
+def test_repeated_failures_ban_the_ip_and_the_account_while_others_log_in(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    victim, other = ftp_accounts["aztv"], ftp_accounts["trt"]
+    threshold = ftp_server.settings.ftp_ban_threshold
+    for attempt in range(threshold):
+        reply = _login_reply(ftp_server, victim.username, f"guess-{attempt:08d}", ATTACKER_IP)
+        assert reply.startswith("530 ")
+    # The attacker's address is now refused at connect time.
+    banned = ftplib.FTP(timeout=30, source_address=(ATTACKER_IP, 0))
+    with pytest.raises(ftplib.error_temp, match=r"^421"):
+        banned.connect(ftp_server.host, ftp_server.port)
+    banned.close()
+    # The guessed-at account is locked even with the right password, from anywhere...
+    locked = _login_reply(ftp_server, victim.username, victim.password)
+    assert locked.startswith("530 ") and "try again later" in locked.lower()
+    # ...while every other user still logs in from the same network.
+    assert _login_reply(ftp_server, other.username, other.password).startswith("230")
+
+
+def test_disabled_accounts_are_refused(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin], database: Database
+) -> None:
+    account = ftp_accounts["trt"]
+    with database.session() as session:
+        ftp_account = session.scalar(
+            select(FtpAccount).join(User).where(User.username == account.username)
+        )
+        assert ftp_account is not None
+        ftp_account.disabled = True
+    reply = _login_reply(ftp_server, account.username, account.password)
+    assert reply.startswith("530 ") and "disabled" in reply.lower()
+
+
+def test_max_connections_per_ip(
+    database: Database,
+    storage: S3Storage,
+    storage_settings: Settings,
+    ftp_accounts: dict[str, FtpLogin],
+) -> None:
+    settings = ftp_test_settings(storage_settings, ftp_max_connections_per_ip=2)
+    with start_ftp_server(settings, database, storage) as server:
+        first = connect_plain(server, ftp_accounts["aztv"])
+        second = connect_plain(server, ftp_accounts["trt"])
+        third = ftplib.FTP(timeout=30)
+        try:
+            with pytest.raises(ftplib.error_temp, match=r"^421"):
+                third.connect(server.host, server.port)
+            # Another address is not affected by this one's limit.
+            other = ftplib.FTP(timeout=30, source_address=(ATTACKER_IP, 0))
+            assert other.connect(server.host, server.port).startswith("220")
+            other.close()
+        finally:
+            third.close()
+            first.quit()
+            second.quit()
+
+
+def test_server_stops_cleanly_from_another_thread(
+    database: Database, storage: S3Storage, storage_settings: Settings
+) -> None:
+    with start_ftp_server(ftp_test_settings(storage_settings), database, storage) as server:
+        port = server.port
+        idle = socket.create_connection((HOST, port), timeout=10)
+        assert idle.recv(100).startswith(b"220")
+        server.stop()
+        assert server.thread is not None and not server.thread.is_alive()
+        # The idle session was disconnected and the port is closed.
+        idle.settimeout(10)
+        assert idle.recv(100) == b""
+        idle.close()
+        with pytest.raises(OSError):
+            socket.create_connection((HOST, port), timeout=5).close()
