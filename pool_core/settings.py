@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="S3 region name used for signing.")
     s3_embedded_port: int = Field(8333, description="S3 port of the embedded SeaweedFS.")
     s3_embedded_base_port: int = Field(
-        18300, description="First of the internal ports embedded SeaweedFS uses (base..base+9)."
+        18300,
+        description="First internal port of embedded SeaweedFS (uses base..base+9, base+10008).",
     )
 
     # --- FTP ingress ---
