@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(60, description="Lease a worker holds on a claimed job.")
     job_max_attempts: int = Field(5, description="Attempts before a job is marked failed.")
     job_backoff_seconds: float = Field(5.0, description="First retry delay; doubles per attempt.")
+    job_poll_seconds: float = Field(1.0, description="How often an idle worker looks for jobs.")
 
     # --- transcoding ---
     ffmpeg: str = Field("", description="ffmpeg binary; empty = imageio-ffmpeg's, else PATH.")

@@ -6,6 +6,15 @@
 Workers run `queue.JobRunner(db, handlers={...}, ...).run_forever()`.
 """
 
+from pool_core.queue.runner import (
+    TRANSIENT_ERRORS,
+    Handler,
+    JobContext,
+    JobRunner,
+    Outcome,
+    classify,
+    default_worker_id,
+)
 from pool_core.queue.service import (
     DEFAULT_MAX_ATTEMPTS,
     MAX_BACKOFF_SECONDS,
@@ -24,9 +33,16 @@ from pool_core.queue.service import (
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "MAX_BACKOFF_SECONDS",
+    "TRANSIENT_ERRORS",
+    "Handler",
+    "JobContext",
+    "JobRunner",
+    "Outcome",
     "backoff_delay",
     "claim",
+    "classify",
     "complete",
+    "default_worker_id",
     "enqueue",
     "fail",
     "get",

@@ -7,10 +7,16 @@ time assertions are "not claimed before run_after".
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -18,18 +24,25 @@ from sqlalchemy import update
 
 from pool_core import queue
 from pool_core.db import Database
-from pool_core.errors import Conflict, InvalidInput
-from pool_core.models import Job, JobStatus, utcnow
+from pool_core.errors import (
+    Conflict,
+    InvalidInput,
+    JobError,
+    StorageUnavailable,
+    TransientJobError,
+)
+from pool_core.models import Base, Job, JobStatus, utcnow
+from pool_core.settings import Settings
 
 T = TypeVar("T")
 
 
 def wait_for(probe: Callable[[], T | None], seconds: float, *, every: float = 0.05) -> T:
-    """Poll until probe returns something, failing the test after a generous bound."""
+    """Poll until probe returns something truthy, failing the test after a generous bound."""
     deadline = time.monotonic() + seconds
     while True:
         value = probe()
-        if value is not None and value is not False:
+        if value:
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"nothing happened within {seconds}s")
@@ -299,3 +312,277 @@ def test_retry_failed_requeues_with_fresh_attempts(database: Database) -> None:
 def test_get_returns_none_for_unknown_job(database: Database) -> None:
     with database.session() as session:
         assert queue.get(session, job_id=uuid.uuid4()) is None
+
+
+# --- the runner, in process ------------------------------------------------------------------
+
+
+def _runner(
+    db: Database, handlers: Mapping[str, queue.Handler], **kwargs: object
+) -> queue.JobRunner:
+    options: dict[str, object] = {
+        "concurrency": 2,
+        "lease_seconds": 30,
+        "backoff_seconds": 0.01,
+        "poll_interval": 0.02,
+    }
+    options.update(kwargs)
+    return queue.JobRunner(db, handlers=handlers, **options)  # type: ignore[arg-type]
+
+
+def _drain(runner: queue.JobRunner, db: Database, job_ids: list[uuid.UUID]) -> list[Job]:
+    """Run until every job is settled (retries included), bounded."""
+
+    def settled() -> list[Job] | None:
+        runner.run_until_idle()
+        jobs = [load(db, job_id) for job_id in job_ids]
+        if all(job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED) for job in jobs):
+            return jobs
+        return None
+
+    return wait_for(settled, 60)
+
+
+def test_runner_settles_each_job_by_what_its_handler_raised(database: Database) -> None:
+    ran: list[tuple[str, int]] = []
+
+    def ok(ctx: queue.JobContext) -> None:
+        ran.append((ctx.payload["name"], ctx.attempt))
+
+    def transient(ctx: queue.JobContext) -> None:
+        raise TransientJobError("storage timed out")
+
+    def storage(ctx: queue.JobContext) -> None:
+        raise StorageUnavailable("503 slow down")
+
+    def broken(ctx: queue.JobContext) -> None:
+        raise JobError("master is not a video file")
+
+    def bug(ctx: queue.JobContext) -> None:
+        ran.append(("bug", ctx.attempt))
+        _ = ctx.payload["missing"]
+
+    handlers = {
+        "ok": ok,
+        "transient": transient,
+        "storage": storage,
+        "broken": broken,
+        "bug": bug,
+    }
+    ids = {
+        kind: _enqueue(database, kind=kind, payload={"name": kind}, max_attempts=2)
+        for kind in handlers
+    }
+    jobs = dict(
+        zip(ids, _drain(_runner(database, handlers), database, list(ids.values())), strict=True)
+    )
+
+    assert (jobs["ok"].status, jobs["ok"].attempts) == (JobStatus.SUCCEEDED, 1)
+    assert jobs["transient"].status == JobStatus.FAILED and jobs["transient"].attempts == 2
+    assert jobs["transient"].last_error == (
+        "gave up after 2 of 2 attempts: pool_core.errors.TransientJobError: storage timed out"
+    )
+    assert jobs["storage"].status == JobStatus.FAILED and jobs["storage"].attempts == 2
+    assert "StorageUnavailable: 503 slow down" in (jobs["storage"].last_error or "")
+    assert (jobs["broken"].status, jobs["broken"].attempts) == (JobStatus.FAILED, 1)
+    assert jobs["broken"].last_error == "master is not a video file"
+    assert jobs["bug"].status == JobStatus.FAILED and jobs["bug"].attempts == 2
+    assert "unexpected KeyError: 'missing' (at test_queue.py:" in (jobs["bug"].last_error or "")
+    assert sorted(ran) == [("bug", 1), ("bug", 2), ("ok", 1)]
+
+
+def test_unknown_kind_fails_with_a_reason_when_claimed(database: Database) -> None:
+    job_id = _enqueue(database, kind="mystery")
+    runner = _runner(database, {"ok": lambda ctx: None})
+    runner.run_until_idle()
+    assert load(database, job_id).status == JobStatus.QUEUED  # not this worker's kind
+
+    greedy = _runner(database, {"ok": lambda ctx: None}, claim_unknown_kinds=True)
+    [job] = _drain(greedy, database, [job_id])
+    assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
+    assert job.last_error == "no handler for job kind 'mystery' (this worker handles: ok)"
+
+
+def test_lease_renewal_keeps_a_long_job_from_being_stolen(database: Database) -> None:
+    job_id = _enqueue(database, kind="long")
+    runs: list[int] = []
+    started = threading.Event()
+
+    def long(ctx: queue.JobContext) -> None:
+        runs.append(ctx.attempt)
+        started.set()
+        # Several times the lease: only renewals keep it ours.
+        assert not ctx.lease_lost.wait(4.0)
+
+    runner = _runner(database, {"long": long}, lease_seconds=1.5, worker_id="holder")
+    thread = threading.Thread(target=runner.run_until_idle)
+    thread.start()
+    try:
+        assert started.wait(30)
+        stolen = []
+        while thread.is_alive():
+            job = queue.claim(database, worker_id="thief", lease_seconds=30)
+            if job is not None:
+                stolen.append(job.id)
+            time.sleep(0.1)
+    finally:
+        thread.join(60)
+    assert stolen == []
+    done = load(database, job_id)
+    assert (done.status, done.attempts, done.locked_by) == (JobStatus.SUCCEEDED, 1, "holder")
+    assert runs == [1]
+
+
+def test_stop_releases_jobs_that_do_not_finish_in_the_grace_period(database: Database) -> None:
+    quick_id = _enqueue(database, kind="quick", priority=1)
+    stuck_id = _enqueue(database, kind="stuck")
+    both_started = threading.Barrier(3)
+    contexts: list[queue.JobContext] = []
+
+    def quick(ctx: queue.JobContext) -> None:
+        both_started.wait(30)
+
+    def stuck(ctx: queue.JobContext) -> None:
+        contexts.append(ctx)
+        both_started.wait(30)
+        ctx.lease_lost.wait(60)  # a well-behaved handler stops when told
+
+    runner = _runner(database, {"quick": quick, "stuck": stuck}, shutdown_grace_seconds=0.5)
+    thread = threading.Thread(target=runner.run_forever)
+    thread.start()
+    both_started.wait(30)
+    runner.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+
+    assert load(database, quick_id).status == JobStatus.SUCCEEDED
+    released = load(database, stuck_id)
+    assert (released.status, released.attempts, released.locked_by) == (JobStatus.QUEUED, 0, None)
+    assert contexts[0].lease_lost.is_set()
+
+
+def test_from_settings_takes_the_worker_settings(database: Database) -> None:
+    overrides = {
+        "worker_concurrency": 3,
+        "job_lease_seconds": 42,
+        "job_backoff_seconds": 1.5,
+        "job_max_attempts": 9,
+    }
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    runner = queue.JobRunner.from_settings(database, settings, {"ok": lambda ctx: None})
+    assert (runner.concurrency, runner.lease_seconds, runner.backoff_seconds) == (3, 42, 1.5)
+    with database.session() as session:
+        job = queue.enqueue(session, kind="ok", payload={}, settings=settings)
+        assert job.max_attempts == 9
+
+
+# --- many processes --------------------------------------------------------------------------
+
+CLAIMER = Path(__file__).with_name("queue_claimer.py")
+
+
+def _spawn(db: Database, out: Path, *args: str) -> subprocess.Popen[bytes]:
+    # stderr goes to a file: a pipe nobody reads could fill up and stall the worker.
+    with open(f"{out}.stderr", "wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, str(CLAIMER), "--url", db.url, "--out", str(out), *args],
+            stderr=stderr,
+        )
+
+
+def _finish(process: subprocess.Popen[bytes], out: Path, seconds: float = 240) -> None:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"claimer did not finish in {seconds}s: {_tail(out)}")
+    assert process.returncode == 0, _tail(out)
+
+
+def _tail(out: Path) -> str:
+    return Path(f"{out}.stderr").read_text(errors="replace")[-2000:]
+
+
+def _records(path: Path) -> list[tuple[str, str, int, float]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        event, job_id, attempt, at = line.split()
+        rows.append((event, job_id, int(attempt), float(at)))
+    return rows
+
+
+def _drain_with_processes(db: Database, tmp_path: Path, *, processes: int, jobs: int) -> None:
+    with db.session() as session:
+        for n in range(jobs):
+            queue.enqueue(session, kind="record", payload={"n": n})
+    go = tmp_path / "go"
+    outs = [tmp_path / f"claimer-{i}.log" for i in range(processes)]
+    children = [_spawn(db, out, "--go", str(go), "--concurrency", "2") for out in outs]
+    try:
+        # Start them together so they really compete for the same rows.
+        wait_for(lambda: all(Path(f"{out}.ready").exists() for out in outs), 120)
+        go.touch()
+    finally:
+        for child, out in zip(children, outs, strict=True):
+            _finish(child, out)
+
+    per_process = [_records(out) for out in outs]
+    starts = [job_id for rows in per_process for (event, job_id, _, _) in rows if event == "start"]
+    dones = [job_id for rows in per_process for (event, job_id, _, _) in rows if event == "done"]
+    assert len(dones) == jobs and len(set(dones)) == jobs  # every job ran, none twice
+    assert sorted(starts) == sorted(dones)
+    assert sum(1 for rows in per_process if rows) >= 2  # they did compete
+    with db.session() as session:
+        stored = queue.list_jobs(session, limit=jobs + 1)
+        assert {str(job.id) for job in stored} == set(dones)
+        assert all(job.status == JobStatus.SUCCEEDED and job.attempts == 1 for job in stored)
+
+
+def test_four_processes_drain_a_thousand_jobs_exactly_once(
+    pg_database: Database, tmp_path: Path
+) -> None:
+    _drain_with_processes(pg_database, tmp_path, processes=4, jobs=1000)
+
+
+def test_two_processes_drain_jobs_exactly_once_on_sqlite(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'pool.db'}")
+    Base.metadata.create_all(db.engine)
+    try:
+        _drain_with_processes(db, tmp_path, processes=2, jobs=200)
+    finally:
+        db.dispose()
+
+
+def test_job_of_a_killed_worker_is_taken_over_after_its_lease_expires(
+    database: Database, tmp_path: Path
+) -> None:
+    job_id = _enqueue(database, kind="record")
+    doomed_out, heir_out = tmp_path / "doomed.log", tmp_path / "heir.log"
+    doomed = _spawn(database, doomed_out, "--lease", "1", "--job-seconds", "600")
+    try:
+        wait_for(lambda: _records(doomed_out), 120)
+        os.kill(doomed.pid, signal.SIGKILL)
+    finally:
+        doomed.kill()
+        doomed.wait(60)
+    orphan = load(database, job_id)
+    assert orphan.status == JobStatus.RUNNING
+    assert orphan.lease_expires_at is not None
+
+    heir = _spawn(database, heir_out, "--lease", "2", "--job-seconds", "0.2", "--min-jobs", "1")
+    _finish(heir, heir_out)
+
+    assert [(e, j, a) for (e, j, a, _) in _records(doomed_out)] == [("start", str(job_id), 1)]
+    heir_rows = _records(heir_out)
+    assert [(e, j, a) for (e, j, a, _) in heir_rows] == [
+        ("start", str(job_id), 2),
+        ("done", str(job_id), 2),
+    ]
+    # Not taken over before the dead worker's lease ran out.
+    assert heir_rows[0][3] >= orphan.lease_expires_at.timestamp()
+    done = load(database, job_id)
+    assert (done.status, done.attempts, done.lease_expirations) == (JobStatus.SUCCEEDED, 2, 1)
+    assert done.locked_by == Path(f"{heir_out}.ready").read_text()
