@@ -13,12 +13,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pyftpdlib.filesystems import AbstractedFS
-from sqlalchemy import select
 
 from pool_core.db import Database
 from pool_core.errors import NotFound, PermissionDenied
-from pool_core.models import FileEntry
-from pool_core.names import path_components, resolve_path, split_path
+from pool_core.names import resolve_path, split_path
 from pool_core.services import files
 from pool_core.services.files import FileView
 from pool_server.units import writing
@@ -248,30 +246,10 @@ def _perm_fact(view: FileView) -> str:
     return "r" if _read_only(view) else "radfw"
 
 
-def object_key_of(db: Database, principal: Principal, view: FileView) -> str | None:
-    """The S3 key holding a file's bytes.
-
-    TODO(ingest-core): `FileView` has no `object_key`; until it does (or a files service
-    function returns it) the key is read from the file entry found along the path.
-    """
-    key = getattr(view, "object_key", None)
-    if key is not None:
-        return str(key)
+def object_key_of(db: Database, principal: Principal, path: str) -> str | None:
+    """The S3 key holding a complete file's bytes (None for an empty file without one)."""
     with db.session() as session:
-        parent_id = None
-        entry: FileEntry | None = None
-        for name in path_components(view.path):
-            parent_clause = (
-                FileEntry.parent_id.is_(None)
-                if parent_id is None
-                else FileEntry.parent_id == parent_id
-            )
-            entry = session.scalar(
-                select(FileEntry).where(
-                    FileEntry.org_id == principal.org_id, parent_clause, FileEntry.name == name
-                )
-            )
-            if entry is None:
-                raise NotFound(f"{view.path} does not exist")
-            parent_id = entry.id
-        return entry.object_key if entry is not None else None
+        entry = files.get_entry(session, org_id=principal.org_id, path=path)
+        if entry is None or entry.is_dir:
+            raise NotFound(f"{path} does not exist")
+        return entry.object_key

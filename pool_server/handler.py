@@ -177,7 +177,7 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         if rest > view.size:
             self.respond(f"554 REST position ({rest}) is past the end of the file ({view.size}).")
             return None
-        key = object_key_of(self.pool.db, self.principal, view) if view.size > rest else None
+        key = object_key_of(self.pool.db, self.principal, file) if view.size > rest else None
         source = DownloadSource(self.pool.storage, key, file, rest)
         producer = FileProducer(source, self._current_type)
         self.push_dtp_data(producer, isproducer=True, file=source, cmd="RETR")
