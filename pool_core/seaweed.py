@@ -335,6 +335,8 @@ class EmbeddedSeaweed:
             return storage.bucket_exists()
         except StorageError:
             return False
+        finally:
+            storage.close()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until S3 accepts our keys and the bucket exists, or raise with the log tail."""

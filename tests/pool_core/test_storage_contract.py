@@ -20,11 +20,17 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from pool_core.errors import ObjectNotFound, StorageAuthError, StorageError, StorageUnavailable
 from pool_core.seaweed import EmbeddedSeaweed
 from pool_core.storage.base import ObjectStorage
-from pool_core.storage.s3 import S3Storage
+from pool_core.storage.s3 import S3Storage, content_disposition, translate_error
 from tests.fixtures.storage import drop_bucket, new_bucket_storage
 
 MIB = 1 << 20
@@ -422,3 +428,51 @@ def test_s3_list_pages_with_small_page_size(seaweed: EmbeddedSeaweed) -> None:
         assert [info.key for info in small.list("k/")] == keys
     finally:
         drop_bucket(small)
+
+
+# --- the error table, on hand-made botocore errors (no server involved) ---
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "msg"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchKey", 404, ObjectNotFound),
+        ("404", 404, ObjectNotFound),
+        ("NoSuchUpload", 404, ObjectNotFound),
+        ("NoSuchBucket", 404, StorageError),
+        ("InvalidAccessKeyId", 403, StorageAuthError),
+        ("SignatureDoesNotMatch", 403, StorageAuthError),
+        ("AccessDenied", 403, StorageAuthError),
+        ("403", 403, StorageAuthError),
+        ("SlowDown", 503, StorageUnavailable),
+        ("InternalError", 500, StorageUnavailable),
+        ("WhateverNew", 502, StorageUnavailable),
+        ("EntityTooSmall", 400, StorageError),
+    ],
+)
+def test_error_table(code: str, status: int, expected: type[StorageError]) -> None:
+    error = translate_error(_client_error(code, status), "get k")
+    assert type(error) is expected
+    assert str(error).startswith("get k: ")
+
+
+def test_error_table_transport_errors() -> None:
+    unreachable = EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    assert type(translate_error(unreachable, "x")) is StorageUnavailable
+    timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
+    assert type(translate_error(timeout, "x")) is StorageUnavailable
+    assert type(translate_error(NoCredentialsError(), "x")) is StorageAuthError
+
+
+def test_content_disposition_has_ascii_fallback() -> None:
+    header = content_disposition('Qazaq "Ğ" файл.mxf')
+    assert header.startswith('attachment; filename="Qazaq ___ ____.mxf";')
+    assert "filename*=UTF-8''Qazaq%20%22%C4%9E%22%20%D1%84%D0%B0%D0%B9%D0%BB.mxf" in header
+    header.encode("latin-1")  # a valid HTTP header value
