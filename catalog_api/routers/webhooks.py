@@ -1,0 +1,82 @@
+"""Webhook endpoints of your organization and their delivery logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from catalog_api.deps import CurrentUser, SessionDep
+from catalog_api.schemas.common import PROBLEM_RESPONSES
+from catalog_api.schemas.licensing import (
+    NewWebhookOut,
+    WebhookDeliveryOut,
+    WebhookIn,
+    WebhookOut,
+    WebhookPatch,
+)
+from pool_core.services import webhooks
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+
+WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.post("", response_model=NewWebhookOut, status_code=201)
+def create_webhook(body: WebhookIn, user: CurrentUser, session: SessionDep) -> NewWebhookOut:
+    """Register a webhook (admins, rights managers); the secret is shown only here."""
+    endpoint = webhooks.create_endpoint(
+        session,
+        user=user,
+        url=body.url,
+        event_kinds=body.event_kinds,
+        description=body.description,
+    )
+    return NewWebhookOut(**WebhookOut.from_model(endpoint).model_dump(), secret=endpoint.secret)
+
+
+@router.get("", response_model=list[WebhookOut])
+def list_webhooks(user: CurrentUser, session: SessionDep) -> list[WebhookOut]:
+    """Your organization's webhooks."""
+    return [WebhookOut.from_model(e) for e in webhooks.list_endpoints(session, org_id=user.org_id)]
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut)
+def get_webhook(webhook_id: WebhookId, user: CurrentUser, session: SessionDep) -> WebhookOut:
+    """One of your webhooks."""
+    return WebhookOut.from_model(
+        webhooks.get_endpoint(session, endpoint_id=webhook_id, org_id=user.org_id)
+    )
+
+
+@router.patch("/{webhook_id}", response_model=WebhookOut)
+def update_webhook(
+    webhook_id: WebhookId, body: WebhookPatch, user: CurrentUser, session: SessionDep
+) -> WebhookOut:
+    """Change a webhook's URL, filter, description or active flag."""
+    endpoint = webhooks.update_endpoint(
+        session,
+        user=user,
+        endpoint_id=webhook_id,
+        url=body.url,
+        event_kinds=body.event_kinds,
+        description=body.description,
+        active=body.active,
+    )
+    return WebhookOut.from_model(endpoint)
+
+
+@router.delete("/{webhook_id}", status_code=204, response_class=Response)
+def delete_webhook(webhook_id: WebhookId, user: CurrentUser, session: SessionDep) -> Response:
+    """Remove a webhook and its delivery log."""
+    webhooks.delete_endpoint(session, user=user, endpoint_id=webhook_id)
+    return Response(status_code=204)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=list[WebhookDeliveryOut])
+def list_webhook_deliveries(
+    webhook_id: WebhookId, user: CurrentUser, session: SessionDep
+) -> list[WebhookDeliveryOut]:
+    """The newest deliveries of a webhook: status, attempts, last error."""
+    rows = webhooks.list_deliveries(session, endpoint_id=webhook_id, org_id=user.org_id)
+    return [WebhookDeliveryOut.from_model(d) for d in rows]

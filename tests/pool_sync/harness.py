@@ -1,0 +1,132 @@
+"""Test harness of the licensing area: the catalog API served by uvicorn on a free port, and
+a licensed world whose masters really are in SeaweedFS."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from pool_core.db import Database
+from pool_core.models import Asset
+from pool_core.services import accounts
+from pool_core.settings import Settings
+from pool_core.storage.s3 import S3Storage
+from tests.pool_core.test_licensing import World, build_world, grant, make_asset, open_window
+
+
+def build_app(settings: Settings, db: Database, storage: S3Storage) -> FastAPI:
+    """The catalog app with the licensing routers (added here until the app includes them)."""
+    from catalog_api.routers.licensing import routers
+
+    try:
+        from catalog_api.app import create_app
+    except ImportError:
+        from catalog_api.deps import ApiState
+        from catalog_api.errors import install_error_handlers
+
+        app = FastAPI()
+        app.state.pool = ApiState(settings=settings, db=db, storage=storage)
+        install_error_handlers(app)
+    else:
+        app = create_app(settings, db, storage)
+    paths = {getattr(route, "path", "") for route in app.routes}
+    if "/v1/changes" not in paths:
+        for router in routers:
+            app.include_router(router)
+    return app
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run the app with uvicorn on a free loopback port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@dataclass
+class LicensedWorld:
+    """A `World` whose buyer holds a license, with tokens and masters in storage."""
+
+    world: World
+    license_id: int
+    buyer_token: str
+    rival_token: str
+    owner_token: str
+    owner_rm_token: str
+    masters: dict[str, bytes]
+
+
+def put_master(storage: S3Storage, asset: Asset, data: bytes) -> None:
+    """Store a master's bytes under its object key."""
+    storage.put(asset.object_key, data)
+
+
+def licensed_world(
+    db: Database,
+    storage: S3Storage,
+    *,
+    sizes: tuple[int, ...] = (300_000, 1_200_000),
+    extra: int = 0,
+) -> LicensedWorld:
+    """Build the three-broadcaster world, license the serial to the buyer, store masters."""
+    masters: dict[str, bytes] = {}
+    with db.session() as session:
+        w = build_world(session)
+        for asset, size in zip(w.assets, sizes, strict=True):
+            data = os.urandom(size)
+            asset.size = len(data)
+            asset.sha256 = hashlib.sha256(data).hexdigest()
+            put_master(storage, asset, data)
+            masters[asset.filename] = data
+        for n in range(extra):
+            data = os.urandom(sizes[-1])
+            asset = make_asset(session, w.owner, w.title, None, f"extra{n:02d}.mov", data)
+            put_master(storage, asset, data)
+            masters[asset.filename] = data
+            w.assets.append(asset)
+        open_window(session, w)
+        license_ = grant(session, w, w.buyer_editor)
+        tokens: dict[str, Any] = {}
+        for key, user in (
+            ("buyer", w.buyer_editor),
+            ("rival", w.rival_editor),
+            ("owner", w.owner_editor),
+            ("owner_rm", w.owner_rm),
+        ):
+            tokens[key] = accounts.create_api_token(session, user=user, name="test")[1]
+        return LicensedWorld(
+            world=w,
+            license_id=license_.id,
+            buyer_token=tokens["buyer"],
+            rival_token=tokens["rival"],
+            owner_token=tokens["owner"],
+            owner_rm_token=tokens["owner_rm"],
+            masters=masters,
+        )
