@@ -188,8 +188,12 @@ class UploadWriter:
         self.size += len(data)
         while len(self._buffer) >= part_size(self._next_number, self._part_base):
             self._send_full_part()
-        if time.monotonic() - self._renewed_at > self._renew_every:
+        try:
             self._renew_lease()
+        except Conflict:
+            self._closed = True
+            self._release_resources()
+            raise
 
     def _send_full_part(self) -> None:
         size = part_size(self._next_number, self._part_base)
@@ -214,6 +218,8 @@ class UploadWriter:
     def _upload_part(self, number: int, data: bytes, skip: int, reserved: int) -> None:
         # Runs on the writer's background thread, one part at a time, in order.
         try:
+            # Never send into an upload another writer has taken over.
+            self._renew_lease()
             if self._upload_id is None:
                 self._upload_id = self.storage.create_multipart(self.object_key)
             try:
@@ -259,7 +265,10 @@ class UploadWriter:
                 raise Conflict(f"the upload to {self.path} was taken over by another session")
         self._renewed_at = time.monotonic()
 
-    def _renew_lease(self) -> None:
+    def _renew_lease(self, *, force: bool = False) -> None:
+        """Extend the lease; `Conflict` if another writer has taken the upload over."""
+        if not force and time.monotonic() - self._renewed_at < self._renew_every:
+            return
         with self.db.session() as session:
             result = session.execute(
                 update(PendingUpload)
@@ -268,8 +277,6 @@ class UploadWriter:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                self._closed = True
-                self._release_resources()
                 raise Conflict(f"the upload to {self.path} was taken over by another session")
         self._renewed_at = time.monotonic()
 
@@ -305,6 +312,12 @@ class UploadWriter:
         if self._closed:
             raise Conflict(f"the upload to {self.path} has already ended")
         self._wait_in_flight()
+        try:
+            self._renew_lease(force=True)
+        except Conflict:
+            self._closed = True
+            self._release_resources()
+            raise
         content: bytes | None = None
         try:
             if self._upload_id is None and not self._parts:
@@ -491,12 +504,17 @@ class UploadWriter:
 
     def _discard(self) -> None:
         HASH_CACHE.forget(self.pending_id)
+        owned = False
         with contextlib.suppress(Exception), self.db.session() as session:
-            session.execute(
+            result = session.execute(
                 delete(PendingUpload).where(
                     PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder
                 )
             )
+            owned = result.rowcount == 1  # type: ignore[attr-defined]
+        if not owned:
+            # Another writer took the upload over: its S3 state is not ours to free.
+            return
         # Best effort: what is left behind is swept by maintenance.
         with contextlib.suppress(StorageError):
             if self._upload_id is not None:
