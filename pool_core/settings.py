@@ -113,6 +113,15 @@ class Settings(BaseSettings):
     # --- catalog API ---
     api_host: str = Field("127.0.0.1", description="Address the catalog API binds to.")
     api_port: int = Field(8000, description="Catalog API port.")
+    api_trust_proxy_headers: bool = Field(
+        False, description="Take the client address from X-Forwarded-For (behind a proxy)."
+    )
+    api_forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-* headers are trusted."
+    )
+    api_screening_ttl_seconds: int = Field(
+        900, description="Default lifetime of screening (presigned preview) URLs."
+    )
 
     # --- job queue and workers ---
     worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")

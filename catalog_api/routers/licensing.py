@@ -208,7 +208,14 @@ def list_licensed_assets(
 
 @router.get("/assets/{asset_id}/download", response_model=DownloadOut)
 def download_asset(
-    asset_id: uuid.UUID, request: Request, user: CurrentUser, session: SessionDep, state: StateDep
+    asset_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    offset: Annotated[
+        int, Query(ge=0, le=2**62, description="Byte the client resumes at (for the log).")
+    ] = 0,
 ) -> DownloadOut:
     """A presigned, Range-capable URL for a master you own or license (403 otherwise)."""
     grant = licensing.authorize_download(session, user=user, asset_id=asset_id)
@@ -225,6 +232,7 @@ def download_asset(
             org_id=user.org_id,
             user_id=user.id,
             channel="api",
+            offset=offset,
             remote_addr=request.client.host if request.client else None,
         )
     return DownloadOut(

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from pool_core.models.accounts import Organization
 from pool_core.models.base import (
     Base,
     JSONType,
@@ -101,6 +102,8 @@ class Title(Base):
     seasons: Mapped[list[Season]] = relationship(
         cascade="all, delete-orphan", order_by="Season.number"
     )
+    # Loaded with the title: every view of a title names its owner.
+    owner: Mapped[Organization] = relationship(lazy="joined", innerjoin=True, viewonly=True)
 
     @property
     def genres(self) -> list[str]:

@@ -58,16 +58,27 @@ MAX_LIST_ITEMS = 200
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, and through which door (for the audit trail)."""
+    """Who acts for which organization, and through which door (for the audit trail).
 
-    user: User
+    `role` None is the pool itself acting for the organization (sidecar ingest): it may
+    write that organization's catalog whatever the uploader's role.
+    """
+
+    org_id: int
+    user_id: int | None
+    role: Role | None
     channel: str = "api"
     remote_addr: str | None = None
 
-    @property
-    def org_id(self) -> int:
-        """The organization the actor belongs to."""
-        return self.user.org_id
+    @classmethod
+    def for_user(cls, user: User, *, channel: str = "api", remote_addr: str | None = None) -> Actor:
+        """A user acting through a channel."""
+        return cls(user.org_id, user.id, user.role, channel, remote_addr)
+
+    @classmethod
+    def system(cls, *, org_id: int, on_behalf_of: int | None = None) -> Actor:
+        """The pool's worker acting for an organization (e.g. applying a sidecar)."""
+        return cls(org_id, on_behalf_of, None, "worker", None)
 
 
 @dataclass
@@ -143,11 +154,11 @@ def _visible(viewer_org_id: int) -> ColumnElement[bool]:
     return or_(Title.status == TitleStatus.PUBLISHED, Title.org_id == viewer_org_id)
 
 
-def get_title(session: Session, *, viewer: User, title_id: uuid.UUID) -> Title:
+def get_title(session: Session, *, viewer_org_id: int, title_id: uuid.UUID) -> Title:
     """Return a title the viewer may see."""
     title = session.scalar(
         select(Title)
-        .where(Title.id == title_id, _visible(viewer.org_id))
+        .where(Title.id == title_id, _visible(viewer_org_id))
         .options(selectinload(Title.localizations), selectinload(Title.genre_rows))
     )
     if title is None:
@@ -155,8 +166,15 @@ def get_title(session: Session, *, viewer: User, title_id: uuid.UUID) -> Title:
     return title
 
 
+def get_title_by_external_id(session: Session, *, org_id: int, external_id: str) -> Title | None:
+    """The organization's title with this house number, if any."""
+    return session.scalar(
+        select(Title).where(Title.org_id == org_id, Title.external_id == external_id.strip())
+    )
+
+
 def _title_for_write(session: Session, actor: Actor, title_id: uuid.UUID) -> Title:
-    title = get_title(session, viewer=actor.user, title_id=title_id)
+    title = get_title(session, viewer_org_id=actor.org_id, title_id=title_id)
     if title.org_id != actor.org_id:
         raise PermissionDenied("only the owning organization may change this title")
     _require_writer(actor)
@@ -164,14 +182,14 @@ def _title_for_write(session: Session, actor: Actor, title_id: uuid.UUID) -> Tit
 
 
 def _require_writer(actor: Actor) -> None:
-    if actor.user.role not in CATALOG_WRITERS:
-        raise PermissionDenied(f"the {actor.user.role} role may not change the catalog")
+    if actor.role is not None and actor.role not in CATALOG_WRITERS:
+        raise PermissionDenied(f"the {actor.role} role may not change the catalog")
 
 
 def list_titles(
     session: Session,
     *,
-    viewer: User,
+    viewer_org_id: int,
     owner: str | None = None,
     kind: str | None = None,
     status: str | None = None,
@@ -179,7 +197,7 @@ def list_titles(
     cursor: str | None = None,
 ) -> Page:
     """List the titles the viewer may see, newest first."""
-    stmt = select(Title).where(_visible(viewer.org_id))
+    stmt = select(Title).where(_visible(viewer_org_id))
     if owner:
         stmt = stmt.join(Organization, Organization.id == Title.org_id).where(
             Organization.code == owner.strip().lower()
@@ -197,7 +215,7 @@ def list_titles(
 def create_title(session: Session, *, actor: Actor, data: TitleInput) -> Title:
     """Create a title owned by the actor's organization."""
     _require_writer(actor)
-    title = Title(org_id=actor.org_id, created_by=actor.user.id, kind=TitleKind.PROGRAMME)
+    title = Title(org_id=actor.org_id, created_by=actor.user_id, kind=TitleKind.PROGRAMME)
     _apply(title, data, set(data.__dataclass_fields__))
     session.add(title)
     _flush_unique(session, title)
@@ -312,7 +330,7 @@ def _record(
         channel=actor.channel,
         action=action,
         org_id=actor.org_id,
-        user_id=actor.user.id,
+        user_id=actor.user_id,
         subject=f"title:{title.id}",
         remote_addr=actor.remote_addr,
         detail=detail or {},
@@ -343,13 +361,13 @@ def _flush_unique(session: Session, title: Title) -> None:
 def list_episodes(
     session: Session,
     *,
-    viewer: User,
+    viewer_org_id: int,
     title_id: uuid.UUID,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
     """List a visible title's episodes by season and number."""
-    get_title(session, viewer=viewer, title_id=title_id)
+    get_title(session, viewer_org_id=viewer_org_id, title_id=title_id)
     stmt = select(Episode).where(Episode.title_id == title_id)
     if cursor:
         season, number = _decode_cursor(cursor)
@@ -402,7 +420,7 @@ def upsert_episode(
         channel=actor.channel,
         action=action,
         org_id=actor.org_id,
-        user_id=actor.user.id,
+        user_id=actor.user_id,
         subject=f"episode:{episode.id}",
         remote_addr=actor.remote_addr,
         detail={"title_id": str(title.id), "season": season_number, "number": number},
@@ -430,11 +448,11 @@ def _visible_assets(viewer_org_id: int) -> ColumnElement[bool]:
     return or_(Asset.org_id == viewer_org_id, Asset.id.in_(published))
 
 
-def get_asset(session: Session, *, viewer: User, asset_id: uuid.UUID) -> AssetView:
+def get_asset(session: Session, *, viewer_org_id: int, asset_id: uuid.UUID) -> AssetView:
     """Return an asset the viewer may see, with its renditions and catalog side."""
     asset = session.scalar(
         select(Asset)
-        .where(Asset.id == asset_id, _visible_assets(viewer.org_id))
+        .where(Asset.id == asset_id, _visible_assets(viewer_org_id))
         .options(selectinload(Asset.renditions))
     )
     if asset is None:
@@ -445,7 +463,7 @@ def get_asset(session: Session, *, viewer: User, asset_id: uuid.UUID) -> AssetVi
 def list_assets(
     session: Session,
     *,
-    viewer: User,
+    viewer_org_id: int,
     status: str | None = None,
     owner: str | None = None,
     metadata_state: str | None = None,
@@ -457,7 +475,7 @@ def list_assets(
     stmt = (
         select(Asset, AssetCatalog)
         .outerjoin(AssetCatalog, AssetCatalog.asset_id == Asset.id)
-        .where(_visible_assets(viewer.org_id))
+        .where(_visible_assets(viewer_org_id))
     )
     if status:
         stmt = stmt.where(Asset.status == _enum(AssetStatus, status, "status"))
@@ -521,7 +539,7 @@ def link_asset(
         channel=actor.channel,
         action="asset.linked",
         org_id=actor.org_id,
-        user_id=actor.user.id,
+        user_id=actor.user_id,
         subject=f"asset:{asset.id}",
         remote_addr=actor.remote_addr,
         detail={"title_id": str(title.id), "episode_id": str(episode_id) if episode_id else None},
@@ -569,9 +587,9 @@ def screen_asset(
     expires_in: int = 900,
 ) -> list[ScreeningLink]:
     """Hand out short-lived URLs to an asset's proxy, thumbnails and storyboard, and log it."""
-    if actor.user.role not in SCREENERS:
-        raise PermissionDenied(f"the {actor.user.role} role may not screen")
-    view = get_asset(session, viewer=actor.user, asset_id=asset_id)
+    if actor.role not in SCREENERS:
+        raise PermissionDenied(f"the {actor.role or 'system'} role may not screen")
+    view = get_asset(session, viewer_org_id=actor.org_id, asset_id=asset_id)
     links = [
         ScreeningLink(
             kind=r.kind,
@@ -590,7 +608,7 @@ def screen_asset(
         channel=actor.channel,
         action="asset.screened",
         org_id=actor.org_id,
-        user_id=actor.user.id,
+        user_id=actor.user_id,
         subject=f"asset:{view.asset.id}",
         remote_addr=actor.remote_addr,
         detail={"owner_org_id": view.asset.org_id, "kinds": sorted({x.kind for x in links})},

@@ -50,7 +50,7 @@ def add(session: Session, user: User, original: str, **fields: object) -> Title:
         localizations={k: Localized(*v) for k, v in dict(localizations).items()},  # type: ignore[call-overload]
         **fields,  # type: ignore[arg-type]
     )
-    return create_title(session, actor=Actor(user=user), data=data)
+    return create_title(session, actor=Actor.for_user(user), data=data)
 
 
 def found(session: Session, user: User, query: str, **kwargs: object) -> list[str]:
@@ -219,7 +219,7 @@ def test_cursor_pagination_walks_every_result(session: Session, editors: tuple[U
 def test_updates_and_deletes_reach_the_index(session: Session, editors: tuple[User, User]) -> None:
     kz, _ = editors
     title = add(session, kz, "Old name")
-    actor = Actor(user=kz)
+    actor = Actor.for_user(kz)
     update_title(
         session,
         actor=actor,

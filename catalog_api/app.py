@@ -1,0 +1,105 @@
+"""The catalog API application: `create_app(settings, db, storage)`, `run_api(...)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from catalog_api.deps import ApiState
+from catalog_api.errors import install_error_handlers
+from catalog_api.routers import assets, auth, health, reference, search, titles
+from catalog_api.schemas.common import Problem
+from pool_core.db import Database
+from pool_core.settings import Settings
+from pool_core.storage.base import ObjectStorage
+
+logger = logging.getLogger("catalog_api")
+
+DESCRIPTION = """
+The Joint FTP Pool catalog: programmes the member broadcasters offer each other.
+
+* **Auth**: `Authorization: Bearer <API token>`. Tokens belong to a user of one organization;
+  roles are admin, rights_manager, editor and uploader. Owners write their own catalog
+  (admins and editors); every member reads published titles.
+* **Errors** are RFC 9457 `application/problem+json`.
+* **Lists** are cursor-paginated: pass `next_cursor` back as `cursor`.
+* **Search** folds every script to one Latin form: `Qazaqstan` finds `Қазақстан`,
+  `Azerbaycan` finds `Azərbaycan`; each word matches as a prefix, with one typo tolerated.
+* **Sidecars**: deliver `<master>.json` (schema at `/v1/sidecar-schema`), EBUCore `.xml`
+  or a `.csv` manifest next to the master over FTP.
+"""
+
+
+def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> FastAPI:
+    """Build the FastAPI app around the shared database and storage."""
+    app = FastAPI(
+        title="Joint FTP Pool catalog API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.pool = ApiState(settings=settings, db=db, storage=storage)
+    install_error_handlers(app)
+    app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
+    for router in (
+        health.router,
+        auth.router,
+        titles.router,
+        assets.router,
+        search.router,
+        reference.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Document every error response as `application/problem+json` with the Problem schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = problem
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def run_api(settings: Settings, db: Database, storage: ObjectStorage) -> None:
+    """Serve the API with uvicorn on the configured address until interrupted."""
+    app = create_app(settings, db, storage)
+    logger.info("catalog API on http://%s:%s", settings.api_host, settings.api_port)
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        proxy_headers=settings.api_trust_proxy_headers,
+        forwarded_allow_ips=settings.api_forwarded_allow_ips,
+        access_log=False,
+    )

@@ -1,0 +1,84 @@
+"""Dependencies every router shares, as `Annotated` aliases (`SessionDep`, `CurrentUser`, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from pool_core.db import Database
+from pool_core.errors import AuthenticationFailed
+from pool_core.models import User
+from pool_core.services.accounts import authenticate_token
+from pool_core.services.catalog import Actor
+from pool_core.settings import Settings
+from pool_core.storage.base import ObjectStorage
+
+# Refuses NUL and other C0 controls in free text parameters (PostgreSQL cannot store NUL).
+SAFE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class ApiState:
+    """The shared objects the app was built with."""
+
+    settings: Settings
+    db: Database
+    storage: ObjectStorage
+
+
+def get_state(request: Request) -> ApiState:
+    """The app's shared objects."""
+    state: ApiState = request.app.state.pool
+    return state
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request, committed before the response is sent."""
+    with get_state(request).db.session() as session:
+        yield session
+
+
+bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer jp_…`")
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+# scope="function": the commit happens before the response, so a failed commit is an error
+# response rather than a silently lost write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The user the bearer token belongs to."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationFailed("send an API token as 'Authorization: Bearer <token>'")
+    return authenticate_token(session, token=credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_actor(user: CurrentUser, request: Request) -> Actor:
+    """The current user as an audited actor on the API channel."""
+    remote = request.client.host if request.client else None
+    return Actor.for_user(user, channel="api", remote_addr=remote)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="`next_cursor` of the previous page; omit for the first page.",
+    ),
+]

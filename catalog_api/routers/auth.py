@@ -1,0 +1,102 @@
+"""The caller, their API tokens, and user creation by organization admins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from sqlalchemy import select
+
+from catalog_api.deps import ActorDep, CurrentUser, SessionDep
+from catalog_api.schemas.auth import MeOut, NewTokenOut, NewUserOut, TokenIn, TokenOut, UserIn
+from catalog_api.schemas.common import PROBLEM_RESPONSES
+from pool_core.errors import PermissionDenied
+from pool_core.models import ApiToken, Organization, Role
+from pool_core.services.accounts import create_api_token, create_user, revoke_api_token
+from pool_core.services.audit import record_audit
+
+router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/me", response_model=MeOut)
+def me(user: CurrentUser) -> MeOut:
+    """Who the token belongs to."""
+    return MeOut.from_model(user)
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(user: CurrentUser, session: SessionDep) -> list[TokenOut]:
+    """Your API tokens (without their secrets)."""
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+    )
+    return [TokenOut.from_model(t) for t in tokens]
+
+
+@router.post("/tokens", response_model=NewTokenOut, status_code=201)
+def issue_token(
+    body: TokenIn, user: CurrentUser, actor: ActorDep, session: SessionDep
+) -> NewTokenOut:
+    """Issue yourself a new token; the secret is in this response only."""
+    record, token = create_api_token(
+        session, user=user, name=body.name, ttl=timedelta(days=body.expires_in_days)
+    )
+    record_audit(
+        session,
+        channel=actor.channel,
+        action="token.created",
+        org_id=actor.org_id,
+        user_id=actor.user_id,
+        subject=f"token:{record.id}",
+        remote_addr=actor.remote_addr,
+    )
+    return NewTokenOut(**TokenOut.from_model(record).model_dump(), token=token)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: CurrentUser,
+    actor: ActorDep,
+    session: SessionDep,
+) -> Response:
+    """Revoke one of your tokens at once."""
+    revoke_api_token(session, token_id=token_id, user=user)
+    record_audit(
+        session,
+        channel=actor.channel,
+        action="token.revoked",
+        org_id=actor.org_id,
+        user_id=actor.user_id,
+        subject=f"token:{token_id}",
+        remote_addr=actor.remote_addr,
+    )
+    return Response(status_code=204)
+
+
+@router.post("/users", response_model=NewUserOut, status_code=201)
+def add_user(body: UserIn, actor: ActorDep, session: SessionDep) -> NewUserOut:
+    """Create a user in your organization (admins only); secrets are shown once."""
+    if actor.role is not Role.ADMIN:
+        raise PermissionDenied("only an organization admin may create users")
+    org = session.get(Organization, actor.org_id)
+    assert org is not None
+    created = create_user(
+        session, org=org, username=body.username, role=body.role, display_name=body.display_name
+    )
+    record_audit(
+        session,
+        channel=actor.channel,
+        action="user.created",
+        org_id=actor.org_id,
+        user_id=actor.user_id,
+        subject=f"user:{created.user.username}",
+        remote_addr=actor.remote_addr,
+        detail={"role": str(created.user.role)},
+    )
+    return NewUserOut(
+        user=MeOut.from_model(created.user),
+        api_token=created.api_token,
+        ftp_password=created.ftp_password,
+    )

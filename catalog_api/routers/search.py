@@ -1,0 +1,79 @@
+"""Full-text, cross-script search with facets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from catalog_api.deps import SAFE_TEXT, CurrentUser, Cursor, SessionDep
+from catalog_api.schemas.common import PROBLEM_RESPONSES
+from catalog_api.schemas.search import QueryTermOut, SearchHitOut, SearchOut
+from catalog_api.schemas.titles import TitleOut
+from pool_core.models import TitleKind
+from pool_core.search.engine import SearchFilters, SearchSort, search_titles
+
+router = APIRouter(prefix="/v1", tags=["search"], responses=PROBLEM_RESPONSES)
+
+Codes = Annotated[list[str], Query(max_length=20)]
+
+
+@router.get("/search", response_model=SearchOut)
+def search(
+    user: CurrentUser,
+    session: SessionDep,
+    q: Annotated[
+        str,
+        Query(
+            max_length=200,
+            pattern=SAFE_TEXT,
+            description="Words in any language and script; each matches as a prefix, "
+            "with one typo tolerated. Empty: browse by the filters.",
+        ),
+    ] = "",
+    kind: Annotated[list[TitleKind], Query(max_length=5)] = [],  # noqa: B006 - FastAPI copies.
+    genre: Codes = [],  # noqa: B006
+    language: Codes = [],  # noqa: B006
+    owner: Codes = [],  # noqa: B006
+    year_from: Annotated[int | None, Query(ge=1888, le=2100)] = None,
+    year_to: Annotated[int | None, Query(ge=1888, le=2100)] = None,
+    duration_min: Annotated[int | None, Query(ge=0, le=604_800, description="Seconds.")] = None,
+    duration_max: Annotated[int | None, Query(ge=0, le=604_800, description="Seconds.")] = None,
+    sort: SearchSort = SearchSort.RELEVANCE,
+    facets: bool = True,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Cursor = None,
+) -> SearchOut:
+    """Search every title you may see, over all localizations, in any script."""
+    filters = SearchFilters(
+        kinds=tuple(k.value for k in kind),
+        genres=tuple(_clean(genre)),
+        languages=tuple(_clean(language)),
+        owners=tuple(o.lower() for o in _clean(owner)),
+        year_from=year_from,
+        year_to=year_to,
+        duration_min=duration_min,
+        duration_max=duration_max,
+    )
+    page = search_titles(
+        session,
+        viewer_org_id=user.org_id,
+        query=q,
+        filters=filters,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        with_facets=facets,
+    )
+    return SearchOut(
+        items=[SearchHitOut(score=h.score, title=TitleOut.from_model(h.title)) for h in page.hits],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        facets=page.facets,
+        terms=[QueryTermOut(term=g.term, typo_variants=list(g.variants)) for g in page.groups],
+    )
+
+
+def _clean(values: list[str]) -> list[str]:
+    # Facet values are short codes; anything else simply matches nothing.
+    return [v.strip()[:35] for v in values if v.strip() and v.isprintable()]

@@ -1,0 +1,214 @@
+"""The `ingest_sidecar` job: read a master's sidecar, create or update its title, link it.
+
+A refused sidecar is not a failed job: the asset shows the readable reason (its metadata
+state becomes `invalid`), and the same text is written as `<master base>.errors.txt` next to
+the master in the uploader's FTP folder, where the person who uploaded it will look. A later,
+corrected sidecar replaces the state and removes that file.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pool_core.db import Database
+from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
+from pool_core.models import Asset, AssetCatalog, FileEntry, MetadataState, Title
+from pool_core.names import split_path
+from pool_core.queue import JobContext
+from pool_core.services import files
+from pool_core.services.audit import record_audit
+from pool_core.services.catalog import (
+    Actor,
+    Localized,
+    TitleInput,
+    create_title,
+    get_title_by_external_id,
+    set_asset_catalog,
+    update_title,
+    upsert_episode,
+)
+from pool_core.services.changes import record_change
+from pool_core.settings import Settings
+from pool_core.sidecars import MAX_SIDECAR_BYTES, CatalogSidecar, SidecarError, parse_sidecar
+from pool_core.storage.base import ObjectStorage
+
+logger = logging.getLogger("pool_core.services.sidecar_ingest")
+
+SIDECAR_JOB = "ingest_sidecar"
+ERRORS_SUFFIX = ".errors.txt"
+# Sidecar fields that map one to one onto title fields.
+TITLE_FIELDS = frozenset(TitleInput.__dataclass_fields__)
+
+
+def build_handlers(
+    settings: Settings, db: Database, storage: ObjectStorage
+) -> dict[str, Callable[[JobContext], None]]:
+    """The job handlers of the catalog: `{"ingest_sidecar": handler}`."""
+
+    def handle(ctx: JobContext) -> None:
+        try:
+            asset_id = uuid.UUID(str(ctx.payload["asset_id"]))
+        except (KeyError, ValueError) as exc:
+            raise JobError(f"ingest_sidecar payload needs an asset_id: {ctx.payload!r}") from exc
+        with db.session() as session:
+            ingest_sidecar(session, storage, asset_id=asset_id)
+
+    return {SIDECAR_JOB: handle}
+
+
+def ingest_sidecar(
+    session: Session, storage: ObjectStorage, *, asset_id: uuid.UUID
+) -> AssetCatalog:
+    """Apply the asset's sidecar to the catalog, or record why it was refused."""
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise JobError(f"asset {asset_id} no longer exists")
+    if not asset.sidecar_key:
+        return set_asset_catalog(session, asset=asset, state=MetadataState.NEEDS_METADATA)
+    entry = session.scalar(select(FileEntry).where(FileEntry.object_key == asset.sidecar_key))
+    sidecar_name = entry.name if entry is not None else asset.sidecar_key.rsplit("/", 1)[-1]
+    # One byte more than allowed, so an oversized sidecar is refused without reading it all.
+    data = storage.get(asset.sidecar_key, start=0, end=MAX_SIDECAR_BYTES)
+    try:
+        with session.begin_nested():
+            sidecar = parse_sidecar(sidecar_name, data, master_filename=asset.filename)
+            title, episode_id = _apply(session, asset, sidecar)
+    except SidecarError as exc:
+        return _refuse(session, storage, asset, sidecar_name, str(exc), exc.problems)
+    except (InvalidInput, PermissionDenied, NotFound) as exc:
+        # Parsed, but the catalog refused a value (a bad EIDR check digit, an unknown genre).
+        message = f"sidecar {sidecar_name} was not accepted:\n- {exc}"
+        return _refuse(session, storage, asset, sidecar_name, message, [str(exc)])
+    link = set_asset_catalog(
+        session,
+        asset=asset,
+        state=MetadataState.LINKED,
+        title_id=title.id,
+        episode_id=episode_id,
+    )
+    _remove_stale_errors_file(session, asset)
+    record_audit(
+        session,
+        channel="worker",
+        action="sidecar.applied",
+        org_id=asset.org_id,
+        user_id=asset.uploaded_by,
+        subject=f"asset:{asset.id}",
+        detail={"sidecar": sidecar_name, "title_id": str(title.id)},
+    )
+    record_change(
+        session,
+        org_id=asset.org_id,
+        kind="asset.linked",
+        subject_type="asset",
+        subject_id=str(asset.id),
+        data={"title_id": str(title.id), "episode_id": str(episode_id) if episode_id else None},
+    )
+    return link
+
+
+def _apply(
+    session: Session, asset: Asset, sidecar: CatalogSidecar
+) -> tuple[Title, uuid.UUID | None]:
+    actor = Actor.system(org_id=asset.org_id, on_behalf_of=asset.uploaded_by)
+    values: dict[str, Any] = sidecar.model_dump(include=set(TITLE_FIELDS))
+    values["kind"] = str(sidecar.kind)
+    values["status"] = str(sidecar.status)
+    values["localizations"] = {
+        tag: Localized(loc.title, loc.synopsis) for tag, loc in sidecar.localizations.items()
+    }
+    values["contributors"] = [c.model_dump() for c in sidecar.contributors]
+    data = TitleInput(**values)
+    existing = (
+        get_title_by_external_id(session, org_id=asset.org_id, external_id=sidecar.external_id)
+        if sidecar.external_id
+        else None
+    )
+    if existing is None:
+        title = create_title(session, actor=actor, data=data)
+    else:
+        provided = (sidecar.model_fields_set & TITLE_FIELDS) | {"kind", "original_title"}
+        title = update_title(session, actor=actor, title_id=existing.id, data=data, fields=provided)
+    episode_id = None
+    if sidecar.episode is not None:
+        ep = sidecar.episode
+        episode = upsert_episode(
+            session,
+            actor=actor,
+            title_id=title.id,
+            season_number=ep.season,
+            number=ep.number,
+            name=ep.name,
+            localizations={t: Localized(v.title, v.synopsis) for t, v in ep.localizations.items()},
+            duration_seconds=ep.duration_seconds,
+        )
+        episode_id = episode.id
+    return title, episode_id
+
+
+def errors_file_path(asset: Asset) -> str:
+    """Where the readable errors of an asset's sidecar go: next to the master."""
+    folder, name = split_path(asset.source_path or f"/incoming/{asset.filename}")
+    base = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
+    return f"{folder.rstrip('/')}/{base}{ERRORS_SUFFIX}"
+
+
+def _refuse(
+    session: Session,
+    storage: ObjectStorage,
+    asset: Asset,
+    sidecar_name: str,
+    message: str,
+    problems: list[str],
+) -> AssetCatalog:
+    link = set_asset_catalog(session, asset=asset, state=MetadataState.INVALID, error=message)
+    path = errors_file_path(asset)
+    text = (
+        f"{message}\n\nThe master {asset.filename} was received and is being processed; "
+        f"fix {sidecar_name} and upload it again to add it to the catalog.\n"
+    )
+    try:
+        files.write_small_file(
+            session,
+            storage,
+            org_id=asset.org_id,
+            path=path,
+            data=text.encode("utf-8"),
+            content_type="text/plain; charset=utf-8",
+        )
+    except (InvalidInput, PermissionDenied) as exc:
+        # The master is outside the writable area (e.g. moved): the asset still shows it.
+        logger.warning("could not write %s: %s", path, exc, extra={"asset_id": str(asset.id)})
+    record_audit(
+        session,
+        channel="worker",
+        action="sidecar.rejected",
+        org_id=asset.org_id,
+        user_id=asset.uploaded_by,
+        subject=f"asset:{asset.id}",
+        detail={"sidecar": sidecar_name, "problems": problems[:20]},
+    )
+    record_change(
+        session,
+        org_id=asset.org_id,
+        kind="asset.metadata_invalid",
+        subject_type="asset",
+        subject_id=str(asset.id),
+        data={"sidecar": sidecar_name},
+    )
+    return link
+
+
+def _remove_stale_errors_file(session: Session, asset: Asset) -> None:
+    path = errors_file_path(asset)
+    try:
+        if files.get_entry(session, org_id=asset.org_id, path=path) is not None:
+            files.delete_file(session, org_id=asset.org_id, path=path)
+    except (InvalidInput, PermissionDenied, NotFound):
+        return
