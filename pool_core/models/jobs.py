@@ -35,7 +35,11 @@ class Job(Base):
     """A unit of background work, claimed by one runner at a time under a lease."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claimable", "status", "run_after"),)
+    __table_args__ = (
+        Index("ix_jobs_claimable", "status", "run_after"),
+        # Finds running jobs whose runner died (lease expired) without scanning them all.
+        Index("ix_jobs_lease", "status", "lease_expires_at"),
+    )
 
     id: Mapped[uuidpk]
     kind: Mapped[str] = mapped_column(String(64), index=True)

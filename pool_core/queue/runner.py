@@ -173,11 +173,17 @@ class JobRunner:
     def stop(self) -> None:
         """Stop claiming; running jobs get `shutdown_grace_seconds` to finish, then released.
 
-        Safe to call from a signal handler or another thread; it does not wait.
+        Safe to call from a signal handler or another thread; it does not wait. A stopped
+        runner stays stopped.
         """
         self._stop.set()
-        with self._changed:
-            self._changed.notify_all()
+        # Never block here (a signal handler may interrupt the loop while it holds the
+        # lock); a missed wake-up only costs one poll interval.
+        if self._changed.acquire(blocking=False):
+            try:
+                self._changed.notify_all()
+            finally:
+                self._changed.release()
 
     @property
     def active_jobs(self) -> int:
@@ -190,7 +196,6 @@ class JobRunner:
     def _loop(self, *, until_idle: bool) -> int:
         if not self._loop_lock.acquire(blocking=False):
             raise RuntimeError("this JobRunner is already running")
-        self._stop.clear()
         started = 0
         renewer_stop = threading.Event()
         renewer = threading.Thread(

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pool_core.db import SQLITE_IMMEDIATE, Database
@@ -398,6 +398,28 @@ def retry_failed(session: Session, *, job_id: uuid.UUID) -> Job:
     session.flush()
     logger.info("job %s requeued by hand", job.id, extra={"job_id": str(job.id)})
     return job
+
+
+def count_by_status(session: Session, *, kind: str | None = None) -> dict[JobStatus, int]:
+    """Return how many jobs are in each status (every status present, zero if none)."""
+    query = select(Job.status, func.count()).group_by(Job.status)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    counts = dict.fromkeys(JobStatus, 0)
+    for status, count in session.execute(query):
+        counts[JobStatus(status)] = count
+    return counts
+
+
+def purge_finished(session: Session, *, older_than: timedelta) -> int:
+    """Delete succeeded jobs finished longer ago than `older_than`; return how many."""
+    statement = (
+        delete(Job)
+        .where(Job.status == JobStatus.SUCCEEDED, Job.finished_at < utcnow() - older_than)
+        .execution_options(synchronize_session=False)
+    )
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
 
 
 def _cut(text: str) -> str:

@@ -309,6 +309,24 @@ def test_retry_failed_requeues_with_fresh_attempts(database: Database) -> None:
     assert job is not None and job.id == job_id and job.attempts == 1
 
 
+def test_counts_and_purge_of_old_succeeded_jobs(database: Database) -> None:
+    done_id = _enqueue(database)
+    waiting_id = _enqueue(database, run_after=utcnow() + timedelta(hours=1))
+    assert queue.claim(database, worker_id="w", lease_seconds=30) is not None
+    queue.complete(database, job_id=done_id, worker_id="w")
+    with database.session() as session:
+        counts = queue.count_by_status(session)
+        assert counts[JobStatus.SUCCEEDED] == 1 and counts[JobStatus.QUEUED] == 1
+        assert counts[JobStatus.FAILED] == 0
+        assert queue.purge_finished(session, older_than=timedelta(hours=1)) == 0
+        session.execute(
+            update(Job).where(Job.id == done_id).values(finished_at=utcnow() - timedelta(days=2))
+        )
+        assert queue.purge_finished(session, older_than=timedelta(days=1)) == 1
+    with database.session() as session:
+        assert [job.id for job in queue.list_jobs(session)] == [waiting_id]
+
+
 def test_get_returns_none_for_unknown_job(database: Database) -> None:
     with database.session() as session:
         assert queue.get(session, job_id=uuid.uuid4()) is None
