@@ -132,6 +132,65 @@ class Settings(BaseSettings):
 
     # --- transcoding ---
     ffmpeg: str = Field("", description="ffmpeg binary; empty = imageio-ffmpeg's, else PATH.")
+    transcode_font: str = Field(
+        "", description="TrueType font for burnt-in text; empty = find DejaVu Sans or similar."
+    )
+    transcode_tmp_dir: Path | None = Field(
+        None, description="Scratch space for renditions being made; empty = system temp."
+    )
+    transcode_ladder: list[int] = Field(
+        [540], description="Proxy heights in lines, e.g. [540] or [720, 360] (JSON list)."
+    )
+    transcode_video_preset: str = Field("veryfast", description="x264 preset of the proxies.")
+    transcode_video_crf: int = Field(26, description="x264 CRF of the proxies (lower = better).")
+    transcode_audio_bitrate: str = Field("128k", description="AAC bitrate of the proxy stereo.")
+    transcode_stereo_tracks: list[int] = Field(
+        [1, 2], description="Mono tracks (1-based) that form the programme stereo pair."
+    )
+    transcode_deinterlace: str = Field(
+        "auto",
+        description="auto (one field when the proxy is at most field height, else bwdif), "
+        "field, bwdif or yadif.",
+    )
+    transcode_watermark: str = Field(
+        "PREVIEW · {org} · not for broadcast",
+        description="Watermark burnt into proxies; {org} = the owner organization's name.",
+    )
+    transcode_thumbnail_interval: float = Field(10.0, description="Seconds between thumbnails.")
+    transcode_thumbnail_width: int = Field(320, description="Thumbnail and poster width.")
+    transcode_storyboard_interval: float = Field(
+        2.0, description="Seconds between storyboard frames (grows for long masters)."
+    )
+    transcode_storyboard_max_frames: int = Field(
+        400, description="Most storyboard frames per master."
+    )
+    transcode_storyboard_width: int = Field(160, description="Width of one storyboard tile.")
+    transcode_storyboard_columns: int = Field(10, description="Tiles per sprite-sheet row.")
+    transcode_storyboard_rows: int = Field(10, description="Tile rows per sprite sheet.")
+    transcode_timeout_base_seconds: float = Field(
+        120.0, description="ffmpeg wall-clock limit: this plus factor x the master's duration."
+    )
+    transcode_timeout_factor: float = Field(
+        2.0, description="Seconds of ffmpeg time allowed per second of master."
+    )
+    transcode_max_width: int = Field(8192, description="Wider masters are refused.")
+    transcode_max_height: int = Field(4320, description="Taller masters are refused.")
+    transcode_max_duration_hours: float = Field(12.0, description="Longer masters are refused.")
+    transcode_url_expiry_seconds: int = Field(
+        21600, description="Lifetime of the presigned URL ffmpeg reads the master through."
+    )
+    qc_loudness_target: float = Field(-23.0, description="Integrated loudness target (LUFS).")
+    qc_loudness_tolerance: float = Field(1.0, description="Allowed deviation from target (LU).")
+    qc_true_peak_max: float = Field(-1.0, description="Highest allowed true peak (dBTP).")
+    qc_max_black_seconds: float = Field(
+        2.0, description="Longest black allowed at the head or tail of a master."
+    )
+    qc_max_silence_seconds: float = Field(
+        2.0, description="Longest silence allowed at the head or tail of a master."
+    )
+    qc_head_tail_severity: str = Field(
+        "warn", description="Verdict for black or silence at head or tail: warn or fail."
+    )
 
     # --- licensing, change feed and webhooks ---
     download_url_seconds: int = Field(

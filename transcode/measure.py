@@ -1,0 +1,104 @@
+"""Read the measurements back from the ffmpeg log: EBU R128, black and silence intervals."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_NUMBER = r"(-?(?:\d+(?:\.\d*)?|inf|nan))"
+_INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*" + _NUMBER + r"\s*LUFS", re.I)
+_LRA = re.compile(r"Loudness range:\s*\n\s*LRA:\s*" + _NUMBER + r"\s*LU", re.I)
+_TRUE_PEAK = re.compile(r"True peak:\s*\n\s*Peak:\s*" + _NUMBER + r"\s*dB", re.I)
+_BLACK = re.compile(
+    r"black_start:\s*" + _NUMBER + r"\s+black_end:\s*" + _NUMBER + r"\s+black_duration:\s*"
+    + _NUMBER
+)  # fmt: skip
+_SILENCE_START = re.compile(r"silence_start:\s*" + _NUMBER)
+_SILENCE_END = re.compile(r"silence_end:\s*" + _NUMBER + r"\s*\|\s*silence_duration:\s*" + _NUMBER)
+# Decoder complaints worth counting (a damaged master still decodes, with these on the way).
+_DECODE_ERROR = re.compile(
+    r"^\[(?:h264|hevc|mpeg2video|mpeg4|prores|dnxhd|mjpeg|aac|mp3|ac3|pcm_\w+|mxf|mov,mp4[^\]]*)"
+    r" @ [^\]]+\] \[error\]",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A stretch of time, in seconds from the start of the master."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return max(0.0, self.end - self.start)
+
+
+@dataclass
+class Measurements:
+    """What the pipeline measured on the programme mix and the picture."""
+
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    loudness_range_lu: float | None = None
+    black: list[Interval] = field(default_factory=list)
+    silence: list[Interval] = field(default_factory=list)
+    decode_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form for `Asset.qc`."""
+        data = asdict(self)
+        data["black"] = [
+            {"start": i.start, "end": i.end, "duration": round(i.duration, 3)} for i in self.black
+        ]
+        data["silence"] = [
+            {"start": i.start, "end": i.end, "duration": round(i.duration, 3)} for i in self.silence
+        ]
+        return data
+
+
+def parse_log(log: str, *, duration: float) -> Measurements:
+    """Extract loudness, true peak, LRA, black and silence intervals from an ffmpeg log."""
+    found = Measurements()
+    found.integrated_lufs = _last_float(_INTEGRATED, log)
+    found.true_peak_dbtp = _last_float(_TRUE_PEAK, log)
+    found.loudness_range_lu = _last_float(_LRA, log)
+    for match in _BLACK.finditer(log):
+        found.black.append(Interval(_num(match.group(1)), _num(match.group(2))))
+    found.silence = _silences(log, duration=duration)
+    found.decode_errors = len(_DECODE_ERROR.findall(log))
+    return found
+
+
+def _silences(log: str, *, duration: float) -> list[Interval]:
+    events = sorted(
+        [(m.start(), "start", _num(m.group(1))) for m in _SILENCE_START.finditer(log)]
+        + [(m.start(), "end", _num(m.group(1))) for m in _SILENCE_END.finditer(log)]
+    )
+    intervals: list[Interval] = []
+    opened: float | None = None
+    for _, what, value in events:
+        if what == "start":
+            opened = max(0.0, value)
+        elif opened is not None:
+            intervals.append(Interval(round(opened, 3), round(value, 3)))
+            opened = None
+    if opened is not None:
+        # Silent to the end: older ffmpeg never logs the closing silence_end.
+        intervals.append(Interval(round(opened, 3), round(duration, 3)))
+    return intervals
+
+
+def _num(text: str) -> float:
+    return float(text)
+
+
+def _last_float(pattern: re.Pattern[str], text: str) -> float | None:
+    matches = pattern.findall(text)
+    if not matches:
+        return None
+    value = float(matches[-1])
+    return None if value != value else value  # NaN means "not measurable"

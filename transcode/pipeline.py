@@ -1,0 +1,329 @@
+"""The one ffmpeg process per master: a split filter graph that writes every output.
+
+    master, decoded once
+      video: deinterlace, scale per rung, blackdetect (top rung)
+        -> burnt-in timecode + watermark -> H.264 High MP4 (+faststart), one per rung
+        -> poster frame, thumbnails every N s, storyboard tiles -> JPEG sprite sheets
+      audio: programme stereo mix -> ebur128 (true peak) -> silencedetect -> AAC in each MP4
+
+Deinterlacing in "auto" mode takes the temporally first field when the proxy is no taller
+than one field (1080i to 540p: a field *is* a 540-line picture from one instant, so there is
+no combing and nothing to interpolate, at a fraction of yadif's cost); taller proxies use
+bwdif. The measurements (loudness, black, silence) are read back from ffmpeg's log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from pool_core.errors import JobError
+from pool_core.settings import Settings
+from transcode.audio import AudioPlan, plan_audio
+from transcode.probe import MediaInfo
+
+# Below this many lines a proxy is useless; masters smaller than it are kept at their size.
+MIN_DIMENSION = 16
+# Detection floors; QC compares what was found with the (longer) thresholds in settings.
+BLACK_MIN_SECONDS = 0.5
+SILENCE_MIN_SECONDS = 0.5
+SILENCE_NOISE_DB = -60
+POSTER_MAX_OFFSET = 10.0
+JPEG_QUALITY = 4  # mjpeg qscale: 2 best .. 31 worst
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """One rung of the proxy ladder."""
+
+    name: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class StoryboardSpec:
+    """How the storyboard is sampled and laid out in sprite sheets."""
+
+    interval: float
+    frames: int
+    tile_width: int
+    tile_height: int
+    columns: int
+    rows: int
+
+    @property
+    def per_sheet(self) -> int:
+        """Tiles on one sprite sheet."""
+        return self.columns * self.rows
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one transcode writes, and the ffmpeg command that writes it."""
+
+    workdir: Path
+    proxies: list[ProxySpec]
+    poster_time: float
+    thumbnail_interval: float
+    thumbnail_width: int
+    storyboard: StoryboardSpec
+    audio: AudioPlan | None
+    deinterlace: str
+    args: list[str] = field(default_factory=list)
+    log_path: Path = Path()
+
+    def proxy_path(self, spec: ProxySpec) -> Path:
+        """Where the rung's MP4 is written."""
+        return self.workdir / f"proxy_{spec.name}.mp4"
+
+    @property
+    def poster_path(self) -> Path:
+        """Where the poster frame is written."""
+        return self.workdir / "poster.jpg"
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        """Where numbered thumbnails are written."""
+        return self.workdir / "thumbnails"
+
+    @property
+    def storyboard_dir(self) -> Path:
+        """Where numbered sprite sheets are written."""
+        return self.workdir / "storyboard"
+
+
+def display_aspect(media: MediaInfo) -> Fraction:
+    """The picture's display aspect ratio from the probe (square pixels when unknown)."""
+    video = media.video or {}
+    text = video.get("display_aspect_ratio")
+    if text and ":" in text:
+        num, den = (int(part) for part in text.split(":", 1))
+        if num > 0 and den > 0:
+            return Fraction(num, den)
+    return Fraction(int(video.get("width") or 16), int(video.get("height") or 9))
+
+
+def ladder(media: MediaInfo, settings: Settings) -> list[ProxySpec]:
+    """The proxy rungs for this master: never upscaled, even sizes, no duplicates."""
+    video = media.video or {}
+    source_height = int(video.get("height") or 0)
+    aspect = display_aspect(media)
+    rungs: list[ProxySpec] = []
+    for wanted in sorted(set(settings.transcode_ladder), reverse=True):
+        height = _even(min(wanted, source_height))
+        if height < MIN_DIMENSION or any(rung.height == height for rung in rungs):
+            continue
+        width = _even(height * aspect)
+        rungs.append(ProxySpec(name=f"{height}p", width=width, height=height))
+    if not rungs:
+        raise JobError(f"the picture is too small for a proxy ({source_height} lines)")
+    return rungs
+
+
+def _even(value: float | Fraction) -> int:
+    return max(2, round(float(value) / 2) * 2)
+
+
+def deinterlace_mode(media: MediaInfo, settings: Settings, top_height: int) -> str:
+    """`none`, `field`, `bwdif` or `yadif` for this master and the tallest rung."""
+    if not media.interlaced:
+        return "none"
+    mode = settings.transcode_deinterlace
+    video = media.video or {}
+    if mode == "auto":
+        return "field" if top_height <= int(video.get("height") or 0) // 2 else "bwdif"
+    if mode not in ("field", "bwdif", "yadif"):
+        raise JobError(f"unknown deinterlace mode {mode!r} in settings")
+    return mode
+
+
+def storyboard_spec(media: MediaInfo, settings: Settings) -> StoryboardSpec:
+    """Sample often enough to scrub, but never more than the configured number of frames."""
+    duration = max(media.duration, 0.04)
+    interval = max(settings.transcode_storyboard_interval, 0.04)
+    if duration / interval > settings.transcode_storyboard_max_frames:
+        interval = duration / settings.transcode_storyboard_max_frames
+    frames = max(1, math.ceil(duration / interval - 1e-6))
+    width = _even(settings.transcode_storyboard_width)
+    height = _even(width / display_aspect(media))
+    return StoryboardSpec(
+        interval=interval,
+        frames=frames,
+        tile_width=width,
+        tile_height=height,
+        columns=settings.transcode_storyboard_columns,
+        rows=settings.transcode_storyboard_rows,
+    )
+
+
+def build_plan(
+    *,
+    ffmpeg_path: str,
+    source: str,
+    media: MediaInfo,
+    settings: Settings,
+    workdir: Path,
+    font: str,
+    watermark: str,
+) -> Plan:
+    """Lay out every output of one master and compose the single ffmpeg command."""
+    video = media.video
+    if video is None:
+        raise JobError("the master has no video track")
+    proxies = ladder(media, settings)
+    deinterlace = deinterlace_mode(media, settings, proxies[0].height)
+    board = storyboard_spec(media, settings)
+    audio = plan_audio(media.audio, settings.transcode_stereo_tracks)
+    plan = Plan(
+        workdir=workdir,
+        proxies=proxies,
+        poster_time=min(POSTER_MAX_OFFSET, media.duration / 10),
+        thumbnail_interval=max(settings.transcode_thumbnail_interval, 0.04),
+        thumbnail_width=_even(settings.transcode_thumbnail_width),
+        storyboard=board,
+        audio=audio,
+        deinterlace=deinterlace,
+        log_path=workdir / "ffmpeg.log",
+    )
+    plan.thumbnail_dir.mkdir()
+    plan.storyboard_dir.mkdir()
+    watermark_file = workdir / "watermark.txt"
+    watermark_file.write_text(watermark, encoding="utf-8")
+
+    input_options: dict[str, Any] = {}
+    if source.startswith(("http://", "https://")):
+        # Presigned S3 URLs: survive a dropped connection, never wait forever on a dead one.
+        input_options.update(
+            reconnect=1,
+            reconnect_on_network_error=1,
+            reconnect_delay_max=10,
+            rw_timeout=60_000_000,
+        )
+    master = ffmpeg.input(source, **input_options)
+
+    picture = master[str(video["index"])]
+    if deinterlace == "field":
+        first = "top" if video.get("field_order") != "bff" else "bottom"
+        picture = picture.filter("field", type=first)
+    elif deinterlace in ("bwdif", "yadif"):
+        picture = picture.filter(deinterlace, mode="send_frame", parity="auto", deint="all")
+    branches = picture.filter_multi_output("split", len(proxies)) if len(proxies) > 1 else None
+
+    programme = _programme_mix(master, audio)
+    mixes: list[Any] = []
+    if programme is not None:
+        programme = programme.filter("ebur128", peak="true", framelog="quiet")
+        programme = programme.filter(
+            "silencedetect", noise=f"{SILENCE_NOISE_DB}dB", duration=SILENCE_MIN_SECONDS
+        )
+        split_audio = (
+            programme.filter_multi_output("asplit", len(proxies)) if len(proxies) > 1 else None
+        )
+        mixes = [split_audio[n] if split_audio else programme for n in range(len(proxies))]
+
+    timecode = media.timecode or "00:00:00:00"
+    rate = media.frame_rate
+    outputs = []
+    for number, spec in enumerate(proxies):
+        scaled = (branches[number] if branches else picture).filter(
+            "scale", spec.width, spec.height, flags="bilinear"
+        )
+        scaled = scaled.filter("setsar", "1").filter("format", "yuv420p")
+        if number == 0:
+            scaled = scaled.filter("blackdetect", d=BLACK_MIN_SECONDS, pix_th=0.10)
+            aux = scaled.filter_multi_output("split", 4)
+            scaled = aux[0]
+            outputs += _stills(aux[1], aux[2], aux[3], plan)
+        burnt = scaled.filter(
+            "drawtext",
+            fontfile=font,
+            timecode=timecode.replace(".", ":"),
+            timecode_rate=f"{rate.numerator}/{rate.denominator}",
+            fontsize=max(10, spec.height // 20),
+            fontcolor="white",
+            box=1,
+            boxcolor="black@0.6",
+            boxborderw=max(2, spec.height // 120),
+            x="(w-tw)/2",
+            y=f"h-th-{max(4, spec.height // 24)}",
+        ).filter(
+            "drawtext",
+            fontfile=font,
+            textfile=str(watermark_file),
+            expansion="none",
+            fontsize=max(10, spec.height // 16),
+            fontcolor="white@0.45",
+            borderw=max(1, spec.height // 270),
+            bordercolor="black@0.45",
+            x="(w-tw)/2",
+            y="(h-th)/2",
+        )
+        streams = [burnt] + ([mixes[number]] if mixes else [])
+        audio_options: dict[str, Any] = (
+            {"c:a": "aac", "b:a": settings.transcode_audio_bitrate, "ar": 48000} if mixes else {}
+        )
+        outputs.append(
+            ffmpeg.output(
+                *streams,
+                str(plan.proxy_path(spec)),
+                **{
+                    "c:v": "libx264",
+                    "preset": settings.transcode_video_preset,
+                    "crf": settings.transcode_video_crf,
+                    "profile:v": "high",
+                    "pix_fmt": "yuv420p",
+                    "movflags": "+faststart",
+                    "f": "mp4",
+                },
+                **audio_options,
+            )
+        )
+    graph = ffmpeg.merge_outputs(*outputs)
+    args = graph.compile(cmd=ffmpeg_path, overwrite_output=True)
+    # Global options go right after the binary: quiet banner, no stdin, measurements logged.
+    args[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
+    return dataclasses.replace(plan, args=args)
+
+
+def _programme_mix(master: Any, plan: AudioPlan | None) -> Any:
+    if plan is None:
+        return None
+    streams = [master[str(index)] for index in plan.streams]
+    if plan.mode == "pair":
+        return ffmpeg.filter(
+            streams, "join", inputs=2, channel_layout="stereo", map="0.0-FL|1.0-FR"
+        )
+    if plan.mode == "dual_mono":
+        return streams[0].filter("pan", "stereo|c0=c0|c1=c0")
+    if plan.mode == "pick":
+        left, right = plan.channels
+        return streams[0].filter("pan", f"stereo|c0=c{left}|c1=c{right}")
+    # A known layout: let libswresample fold it down with the standard coefficients.
+    return streams[0].filter("aformat", channel_layouts="stereo")
+
+
+def _stills(poster_in: Any, thumbs_in: Any, board_in: Any, plan: Plan) -> list[Any]:
+    board = plan.storyboard
+    poster = poster_in.filter("trim", start=round(plan.poster_time, 3))
+    every = f"1/{plan.thumbnail_interval:g}"
+    thumbs = thumbs_in.filter("fps", fps=every, eof_action="pass").filter(
+        "scale", plan.thumbnail_width, -2
+    )
+    sheets = (
+        board_in.filter("fps", fps=f"1/{board.interval:.6f}", eof_action="pass")
+        .filter("scale", board.tile_width, board.tile_height)
+        .filter("tile", f"{board.columns}x{board.rows}")
+    )
+    jpeg = {"c:v": "mjpeg", "q:v": JPEG_QUALITY, "pix_fmt": "yuvj420p"}
+    return [
+        ffmpeg.output(poster, str(plan.poster_path), **{"frames:v": 1, **jpeg}),
+        ffmpeg.output(thumbs, str(plan.thumbnail_dir / "%04d.jpg"), **{"f": "image2", **jpeg}),
+        ffmpeg.output(sheets, str(plan.storyboard_dir / "%03d.jpg"), **{"f": "image2", **jpeg}),
+    ]

@@ -1,0 +1,441 @@
+"""Transcode one asset end to end, and put assets back in the queue.
+
+    received/ready/failed ──(job starts)──> processing ──> ready  + renditions + asset.ready
+                                                      └──> failed + reason     + asset.failed
+
+Every database write that settles the asset is fenced by the job's lease: a worker that
+lost its job (lease expired, another worker took over) cannot overwrite the new holder's
+result. Renditions have fixed keys, so a rerun overwrites the same objects; keys a rerun no
+longer produces (a ladder change) are deleted after the new set is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pool_core import queue
+from pool_core.db import SQLITE_IMMEDIATE, Database
+from pool_core.errors import (
+    JobError,
+    NotFound,
+    ObjectNotFound,
+    StorageError,
+    TransientJobError,
+)
+from pool_core.models import (
+    Asset,
+    AssetStatus,
+    Job,
+    JobStatus,
+    Organization,
+    QcVerdict,
+    Rendition,
+)
+from pool_core.services.changes import record_change
+from pool_core.settings import Settings
+from pool_core.storage.base import ObjectStorage
+from transcode import measure, outputs, pipeline, qc
+from transcode.probe import MediaInfo, RangeReader, probe
+from transcode.process import Cancelled, run_ffmpeg
+from transcode.tools import check_ffmpeg, find_font
+
+logger = logging.getLogger("transcode")
+
+JOB_KIND = "transcode"
+# Files above this go up in parts (S3 refuses single PUTs over 5 GiB).
+MULTIPART_THRESHOLD = 256 << 20
+PART_SIZE = 64 << 20
+# Scratch directories are named after the worker's pid, so a later worker can tell which
+# belong to a process that died (kill -9) and remove them.
+TMP_PREFIX = "jp-transcode-"
+
+
+class LeaseLost(TransientJobError):
+    """This worker no longer holds the job; another one does the work."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The claim a worker holds on the job it runs (None fields = unfenced, e.g. CLI)."""
+
+    job_id: uuid.UUID | None = None
+    worker_id: str | None = None
+    attempt: int | None = None
+    cancel: threading.Event | None = None
+
+
+@dataclass(frozen=True)
+class TranscodeResult:
+    """What one transcode produced (also what the benchmark reports)."""
+
+    asset_id: str
+    verdict: str
+    renditions: int
+    ffmpeg_seconds: float
+    total_seconds: float
+
+
+def transcode_asset(
+    *,
+    db: Database,
+    storage: ObjectStorage,
+    settings: Settings,
+    asset_id: str,
+    fence: Fence | None = None,
+    last_attempt: bool = True,
+) -> TranscodeResult | None:
+    """Transcode an asset's master into renditions and a QC verdict; settle the asset.
+
+    A broken master settles the asset as failed and raises JobError; a transient problem
+    (storage, database) re-raises for a retry, settling the asset as failed only on the
+    last attempt, so no asset is left "processing" for ever.
+    """
+    fence = fence or Fence()
+    started = time.monotonic()
+    begun = _begin(db, fence, asset_id)
+    if begun is None:
+        logger.warning("transcode: asset %s no longer exists; nothing to do", asset_id)
+        return None
+    object_key, org_name = begun
+    media: MediaInfo | None = None
+    try:
+        media = _probe_master(storage, object_key)
+        _validate(media, settings)
+        ffmpeg_path, font = preflight(settings)
+        tmp_root = settings.transcode_tmp_dir
+        if tmp_root is not None:
+            tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
+            plan = pipeline.build_plan(
+                ffmpeg_path=ffmpeg_path,
+                source=storage.presigned_get(
+                    object_key, expires_in=settings.transcode_url_expiry_seconds
+                ),
+                media=media,
+                settings=settings,
+                workdir=Path(tmp),
+                font=font,
+                watermark=settings.transcode_watermark.replace("{org}", org_name),
+            )
+            ffmpeg_seconds = run_ffmpeg(
+                plan.args,
+                log_path=plan.log_path,
+                timeout=ffmpeg_timeout(media, settings),
+                cancel=fence.cancel,
+            )
+            measured = measure.parse_log(
+                plan.log_path.read_text(encoding="utf-8", errors="replace"),
+                duration=media.duration,
+            )
+            files = outputs.collect(plan, media)
+            verdict, findings = qc.evaluate(
+                measured,
+                media=media,
+                settings=settings,
+                audio_description=plan.audio.description if plan.audio else None,
+            )
+            if fence.cancel is not None and fence.cancel.is_set():
+                raise LeaseLost("this worker lost the job before uploading renditions")
+            _upload(storage, asset_id, files)
+            report = {
+                "verdict": verdict.value,
+                "findings": [finding.as_dict() for finding in findings],
+                "measurements": measured.as_dict(),
+                "programme_mix": plan.audio.description if plan.audio else None,
+                "deinterlace": plan.deinterlace,
+                "rules": {
+                    "loudness_target": settings.qc_loudness_target,
+                    "loudness_tolerance": settings.qc_loudness_tolerance,
+                    "true_peak_max": settings.qc_true_peak_max,
+                    "max_black_seconds": settings.qc_max_black_seconds,
+                    "max_silence_seconds": settings.qc_max_silence_seconds,
+                },
+                "ffmpeg_seconds": round(ffmpeg_seconds, 3),
+            }
+            _settle_ready(db, fence, asset_id, media, verdict, report, files)
+        _delete_strays(storage, asset_id, keep={file.key(asset_id) for file in files})
+    except (Cancelled, LeaseLost):
+        raise
+    except JobError as exc:
+        if isinstance(exc, TransientJobError) and not last_attempt:
+            raise
+        _settle_failed(db, fence, asset_id, str(exc), media)
+        raise
+    except Exception as exc:
+        # Storage or database trouble, or a bug: retried by the runner; on the last attempt
+        # the asset must not stay "processing", so it fails with the reason.
+        if last_attempt:
+            _settle_failed(db, fence, asset_id, f"transcoding kept failing: {exc}", media)
+        raise
+    return TranscodeResult(
+        asset_id=asset_id,
+        verdict=verdict.value,
+        renditions=len(files),
+        ffmpeg_seconds=ffmpeg_seconds,
+        total_seconds=time.monotonic() - started,
+    )
+
+
+def _begin(db: Database, fence: Fence, asset_id: str) -> tuple[str, str] | None:
+    with _unit(db, fence) as session:
+        asset = session.get(Asset, _uuid(asset_id))
+        if asset is None:
+            return None
+        org = session.get(Organization, asset.org_id)
+        asset.status = AssetStatus.PROCESSING
+        asset.failure_reason = None
+        return asset.object_key, org.name if org else "unknown"
+
+
+def _upload(storage: ObjectStorage, asset_id: str, files: list[outputs.RenditionFile]) -> None:
+    for file in files:
+        key = file.key(asset_id)
+        size = file.path.stat().st_size
+        with open(file.path, "rb") as handle:
+            if size <= MULTIPART_THRESHOLD:
+                storage.put(key, handle, content_type=file.content_type)
+                continue
+            upload_id = storage.create_multipart(key, content_type=file.content_type)
+            try:
+                parts = []
+                number = 1
+                while chunk := handle.read(PART_SIZE):
+                    parts.append(storage.upload_part(key, upload_id, number, chunk))
+                    number += 1
+                storage.complete_multipart(key, upload_id, parts)
+            except BaseException:
+                storage.abort_multipart(key, upload_id)
+                raise
+
+
+def _settle_ready(
+    db: Database,
+    fence: Fence,
+    asset_id: str,
+    media: MediaInfo,
+    verdict: QcVerdict,
+    report: dict[str, Any],
+    files: list[outputs.RenditionFile],
+) -> None:
+    with _unit(db, fence) as session:
+        asset = session.get(Asset, _uuid(asset_id))
+        if asset is None:
+            return
+        # Old rows go first (and are flushed), so the unique object keys can be reused.
+        asset.renditions.clear()
+        session.flush()
+        for file in files:
+            asset.renditions.append(
+                Rendition(
+                    kind=file.kind,
+                    name=file.name,
+                    object_key=file.key(asset_id),
+                    size=file.path.stat().st_size,
+                    content_type=file.content_type,
+                    meta=file.meta,
+                )
+            )
+        asset.status = AssetStatus.READY
+        asset.failure_reason = None
+        asset.technical = media.technical
+        asset.qc = report
+        asset.qc_verdict = verdict
+        record_change(
+            session,
+            org_id=asset.org_id,
+            kind="asset.ready",
+            subject_type="asset",
+            subject_id=str(asset.id),
+            data={"qc_verdict": verdict.value, "renditions": len(files)},
+        )
+
+
+def _delete_strays(storage: ObjectStorage, asset_id: str, *, keep: set[str]) -> None:
+    """Remove rendition objects the committed set no longer names (best effort)."""
+    try:
+        strays = [
+            info.key for info in storage.list(f"renditions/{asset_id}/") if info.key not in keep
+        ]
+        if strays:
+            storage.delete_many(strays)
+    except StorageError:
+        logger.warning("transcode: could not tidy old renditions of %s", asset_id, exc_info=True)
+
+
+def sweep_temp_dirs(settings: Settings) -> int:
+    """Remove scratch directories left by transcode processes that no longer run."""
+    root = settings.transcode_tmp_dir or Path(tempfile.gettempdir())
+    removed = 0
+    for path in root.glob(f"{TMP_PREFIX}*"):
+        pid_text = path.name.removeprefix(TMP_PREFIX).split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise JobError(f"transcode job names no valid asset id ({value!r})") from exc
+
+
+def _probe_master(storage: ObjectStorage, key: str) -> MediaInfo:
+    try:
+        size = storage.head(key).size
+    except ObjectNotFound as exc:
+        raise JobError(f"the master {key} is missing from object storage") from exc
+    if size == 0:
+        raise JobError("the master is an empty file (0 bytes)")
+    reader = RangeReader(lambda start, end: storage.get(key, start=start, end=end), size)
+    return probe(reader)
+
+
+def _validate(media: MediaInfo, settings: Settings) -> None:
+    """Refuse masters no proxy can be made from, with the reason in plain words."""
+    video = media.video
+    if video is None:
+        if media.duration <= 0 and not media.audio:
+            raise JobError("the master is empty: it has no video, no audio and zero duration")
+        if media.audio:
+            raise JobError("the master has audio only; a master needs a video track")
+        raise JobError("the master has no video track")
+    if media.duration <= 0:
+        raise JobError("the master has zero duration (no frames to transcode)")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if not (pipeline.MIN_DIMENSION <= width <= settings.transcode_max_width) or not (
+        pipeline.MIN_DIMENSION <= height <= settings.transcode_max_height
+    ):
+        raise JobError(
+            f"the picture size {width}x{height} is outside what the pool accepts "
+            f"({pipeline.MIN_DIMENSION}x{pipeline.MIN_DIMENSION} to "
+            f"{settings.transcode_max_width}x{settings.transcode_max_height})"
+        )
+    if media.duration > settings.transcode_max_duration_hours * 3600:
+        raise JobError(
+            f"the master claims to last {media.duration / 3600:.1f} h; the limit is "
+            f"{settings.transcode_max_duration_hours:g} h"
+        )
+
+
+def ffmpeg_timeout(media: MediaInfo, settings: Settings) -> float:
+    """The wall-clock limit for one master: a base plus a multiple of its duration."""
+    return settings.transcode_timeout_base_seconds + (
+        settings.transcode_timeout_factor * media.duration
+    )
+
+
+@contextmanager
+def _unit(db: Database, fence: Fence) -> Iterator[Session]:
+    """A unit of work that commits only while this worker still holds the job."""
+    with db.session() as session:
+        if db.is_sqlite:
+            # Take the write lock first, so the job cannot change hands before we commit.
+            session.connection(execution_options=SQLITE_IMMEDIATE)
+        if fence.job_id is not None:
+            held = session.execute(
+                select(Job.id)
+                .where(
+                    Job.id == fence.job_id,
+                    Job.status == JobStatus.RUNNING,
+                    Job.locked_by == fence.worker_id,
+                    Job.attempts == fence.attempt,
+                )
+                .with_for_update()
+            ).first()
+            if held is None:
+                raise LeaseLost("this worker no longer holds the transcode job")
+        yield session
+
+
+def _settle_failed(
+    db: Database, fence: Fence, asset_id: str, reason: str, media: MediaInfo | None
+) -> None:
+    with _unit(db, fence) as session:
+        asset = session.get(Asset, _uuid(asset_id))
+        if asset is None:
+            return
+        asset.status = AssetStatus.FAILED
+        asset.failure_reason = reason
+        if media is not None:
+            asset.technical = media.technical
+        record_change(
+            session,
+            org_id=asset.org_id,
+            kind="asset.failed",
+            subject_type="asset",
+            subject_id=str(asset.id),
+            data={"reason": reason},
+        )
+    logger.warning("transcode: asset %s failed: %s", asset_id, reason)
+
+
+def requeue_transcode(session: Session, *, asset_id: str | uuid.UUID | None = None) -> int:
+    """Queue a fresh transcode for one asset, or for every asset; return how many were queued.
+
+    Assets that already have a queued or running transcode are skipped (it will pick up the
+    current settings anyway).
+    """
+    busy = {
+        str(job.payload.get("asset_id"))
+        for job in session.scalars(
+            select(Job).where(
+                Job.kind == JOB_KIND, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+            )
+        )
+    }
+    if asset_id is not None:
+        asset = session.get(Asset, _uuid_or_notfound(asset_id))
+        if asset is None:
+            raise NotFound(f"no asset {asset_id}")
+        assets = [asset]
+    else:
+        assets = list(session.scalars(select(Asset).order_by(Asset.created_at)))
+    queued = 0
+    for asset in assets:
+        if str(asset.id) in busy:
+            continue
+        queue.enqueue(
+            session, kind=JOB_KIND, payload={"asset_id": str(asset.id)}, org_id=asset.org_id
+        )
+        queued += 1
+    return queued
+
+
+def _uuid_or_notfound(value: str | uuid.UUID) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"no asset {value}") from exc
+
+
+def preflight(settings: Settings) -> tuple[str, str]:
+    """Check ffmpeg and the font once at worker start; return (ffmpeg path, font path)."""
+    info = check_ffmpeg(settings)
+    return info.path, find_font(settings)
