@@ -17,11 +17,10 @@ from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PoolError
 from pool_core.models import FileState
 from pool_core.services import files
-from pool_core.services.audit import record_audit
 from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_server.auth import AUDIT_CHANNEL, LoginGuard, Principal
+from pool_server.auth import LoginGuard, Principal
 from pool_server.fs import PoolFilesystem, object_key_of
 from pool_server.replies import reply_for, rest_refused
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
@@ -103,29 +102,17 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         self.principal = None
 
     def on_file_received(self, file: str) -> None:
-        """Audit a completed upload."""
+        """Log a completed upload (the completion transaction already recorded the change)."""
         sink = self.data_channel.file_obj if self.data_channel else None
         view = getattr(sink, "finished", None)
-        self._audit("upload", file, {"size": getattr(view, "size", None)})
+        log.info(
+            "upload complete",
+            extra={"path": file, "user": self.username, "size": getattr(view, "size", None)},
+        )
 
     def on_incomplete_file_received(self, file: str) -> None:
         """An interrupted upload stays pending (resumable); say so in the log."""
         log.info("upload interrupted", extra={"path": file, "user": self.username})
-
-    def _audit(self, action: str, subject: str, detail: dict[str, Any]) -> None:
-        if self.principal is None:
-            return
-        with writing(self.pool.db) as session:
-            record_audit(
-                session,
-                channel=AUDIT_CHANNEL,
-                action=action,
-                org_id=self.principal.org_id,
-                user_id=self.principal.user_id,
-                subject=subject,
-                remote_addr=self.remote_ip,
-                detail=detail,
-            )
 
     # --- transfers
 
@@ -185,10 +172,8 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
 
     def ftp_SIZE(self, path: str) -> None:
         """Size of a file, or the committed size of a pending upload (for resuming)."""
-        assert self.principal is not None
-        if self._current_type == "a":
-            self.respond("550 SIZE not allowed in ASCII mode.")
-            return
+        # Answered in ASCII mode too (unlike pyftpdlib): masters are binary, and resuming
+        # clients ask SIZE before they switch to TYPE I.
         self.respond(f"213 {self._resume_size(path, missing_ok=False)}")
 
     def _resume_size(self, path: str, *, missing_ok: bool = True) -> int:
