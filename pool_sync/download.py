@@ -1,0 +1,193 @@
+"""Fetch one object from a presigned URL: resume with Range, verify SHA-256, rename atomically.
+
+A partial file keeps every byte received so far (a killed run loses nothing it wrote). On the
+next attempt the existing bytes are hashed locally, the rest is fetched with
+`Range: bytes=<have>-`, and only a file whose SHA-256 matches the published one is renamed
+into place (same folder tree, so `os.replace` is atomic); a mismatch deletes the partial file
+so the next attempt starts clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from pool_sync.errors import ChecksumMismatch, ItemError
+
+CHUNK = 1 << 20
+HASH_READ = 8 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class RateLimiter:
+    """A token bucket shared by every download of a run (bytes per second)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def take(self, nbytes: int) -> None:
+        """Wait until `nbytes` more may be received."""
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now)
+            self._next = start + nbytes / self.rate
+            wait = start - now
+        if wait > 0:
+            time.sleep(wait)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch did."""
+
+    size: int
+    fetched: int
+    resumed_from: int
+
+
+def _hash_existing(path: Path, length: int) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        remaining = length
+        while remaining:
+            block = handle.read(min(HASH_READ, remaining))
+            if not block:
+                break
+            digest.update(block)
+            remaining -= len(block)
+    return digest
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fetch(
+    *,
+    url_for: Callable[[int], str],
+    part: Path,
+    final: Path,
+    size: int,
+    sha256: str | None,
+    client: httpx.Client,
+    on_bytes: Callable[[int], None] | None = None,
+    limiter: RateLimiter | None = None,
+    chunk_size: int = CHUNK,
+) -> FetchResult:
+    """Complete `part` from `url_for(offset)`, verify it and move it to `final`."""
+    have = part.stat().st_size if part.exists() else 0
+    if have > size:
+        part.unlink()
+        have = 0
+    digest = _hash_existing(part, have) if have else hashlib.sha256()
+    resumed_from = have
+    fetched = 0
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if have < size or not part.exists():
+        with open(part, "r+b" if part.exists() else "wb") as handle:
+            if have < size:
+                fetched, have, digest = _stream(
+                    url_for(have),
+                    handle=handle,
+                    have=have,
+                    size=size,
+                    digest=digest,
+                    client=client,
+                    on_bytes=on_bytes,
+                    limiter=limiter,
+                    chunk_size=chunk_size,
+                )
+                resumed_from = min(resumed_from, have - fetched)
+            handle.flush()
+            os.fsync(handle.fileno())
+    if have != size:
+        raise ItemError(f"transfer ended at byte {have} of {size}; will resume")
+    actual = digest.hexdigest()
+    if sha256 and actual != sha256.lower():
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatch(f"SHA-256 {actual} does not match the published {sha256}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, final)
+    _fsync_dir(final.parent)
+    return FetchResult(size=size, fetched=fetched, resumed_from=resumed_from)
+
+
+def _check_size(actual: int, expected: int, handle: BinaryIO) -> None:
+    if actual != expected:
+        handle.truncate(0)
+        raise ChecksumMismatch(f"storage holds {actual} bytes but the catalog publishes {expected}")
+
+
+def _stream(
+    url: str,
+    *,
+    handle: BinaryIO,
+    have: int,
+    size: int,
+    digest: hashlib._Hash,
+    client: httpx.Client,
+    on_bytes: Callable[[int], None] | None,
+    limiter: RateLimiter | None,
+    chunk_size: int,
+) -> tuple[int, int, hashlib._Hash]:
+    """GET from `have` onwards into the open file; return (fetched, new have, digest)."""
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    fetched = 0
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 206:
+                match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+                if not match or int(match.group(1)) != have:
+                    raise ItemError("storage answered a different byte range than asked")
+                if match.group(3) != "*":
+                    _check_size(int(match.group(3)), size, handle)
+            elif response.status_code == 200:
+                if "content-length" in response.headers:
+                    _check_size(int(response.headers["content-length"]), size, handle)
+                if have:
+                    # The server ignored Range: start over rather than append a second copy.
+                    have = 0
+                    digest = hashlib.sha256()
+            elif response.status_code == 416:
+                # The object is shorter than what we already have: it is not the master.
+                handle.truncate(0)
+                raise ChecksumMismatch("storage refused the resume offset: the object changed")
+            elif response.status_code in (401, 403):
+                raise ItemError(f"storage refused the URL ({response.status_code}; expired?)")
+            else:
+                raise ItemError(f"storage answered {response.status_code}")
+            handle.seek(have)
+            handle.truncate()
+            for block in response.iter_raw(chunk_size):
+                handle.write(block)
+                digest.update(block)
+                fetched += len(block)
+                have += len(block)
+                if on_bytes is not None:
+                    on_bytes(len(block))
+                if limiter is not None:
+                    limiter.take(len(block))
+    except httpx.HTTPError as exc:
+        handle.flush()
+        raise ItemError(f"transfer interrupted at byte {have}: {exc}") from exc
+    return fetched, have, digest

@@ -1,0 +1,318 @@
+"""One sync run: follow the feed, mirror the entitlements, report, save the cursor last.
+
+Order of a run (each step idempotent, so a killed run is simply run again):
+
+1. read the change feed from the saved cursor to its end (revocations and expiries to report);
+2. list what the organization may download now (`/v1/licensed-assets`) and compare it with the
+   manifest and the files on disk; a file already in place with the published SHA-256 is left
+   alone;
+3. fetch the missing ones several at a time (resume, verify, atomic rename; each failure is
+   retried with a fresh URL, resuming from the bytes already on disk);
+4. report files no longer licensed (deleted only with `prune`);
+5. save the manifest, and the new cursor only if nothing failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+
+from pool_sync.api import PoolApi
+from pool_sync.config import STATE_DIR, SyncConfig, check_destination
+from pool_sync.download import RateLimiter, fetch
+from pool_sync.errors import ChecksumMismatch, ItemError, SyncError, TokenError
+from pool_sync.progress import Progress, human
+from pool_sync.state import SyncState, exclusive_lock, write_atomic
+
+ENDED_KINDS = ("license.revoked", "license.expired")
+
+
+@dataclass
+class ItemResult:
+    """What happened to one licensed master."""
+
+    path: str
+    asset_id: str
+    status: str  # downloaded | skipped | failed
+    size: int = 0
+    fetched: int = 0
+    resumed_from: int = 0
+    error: str = ""
+
+
+@dataclass
+class Summary:
+    """The outcome of a run, printed at the end and optionally written as JSON."""
+
+    items: list[ItemResult] = field(default_factory=list)
+    no_longer_licensed: list[str] = field(default_factory=list)
+    ended_licenses: dict[int, str] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)
+    cursor_saved: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        """The items that did not make it."""
+        return [i for i in self.items if i.status == "failed"]
+
+    @property
+    def bytes_fetched(self) -> int:
+        """Bytes received over the network in this run."""
+        return sum(i.fetched for i in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "items": [asdict(i) for i in self.items],
+            "downloaded": sum(1 for i in self.items if i.status == "downloaded"),
+            "skipped": sum(1 for i in self.items if i.status == "skipped"),
+            "failed": len(self.failed),
+            "bytes_fetched": self.bytes_fetched,
+            "no_longer_licensed": self.no_longer_licensed,
+            "ended_licenses": {str(k): v for k, v in self.ended_licenses.items()},
+            "pruned": self.pruned,
+            "cursor_saved": self.cursor_saved,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """Refuse server paths that would leave the destination or touch the sync's own folder."""
+    rel = PurePosixPath(path)
+    if (
+        rel.is_absolute()
+        or not rel.parts
+        or any(part in ("", ".", "..") for part in rel.parts)
+        or rel.parts[0] == STATE_DIR
+        or "\x00" in path
+    ):
+        raise ItemError(f"refusing unsafe path {path!r} from the server")
+    return rel
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class SyncRun:
+    """State shared by the threads of one run."""
+
+    def __init__(self, config: SyncConfig, progress: Progress) -> None:
+        self.config = config
+        self.progress = progress
+        self.api = PoolApi(config.api_url, config.token, timeout=config.timeout)
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(config.timeout, connect=15.0),
+            limits=httpx.Limits(max_connections=config.parallel * 2),
+        )
+        self.limiter = RateLimiter(config.limit_rate) if config.limit_rate else None
+
+    def close(self) -> None:
+        """Release connections."""
+        self.api.close()
+        self.http.close()
+
+    def is_current(self, item: dict[str, Any], target: Path, known: dict[str, Any] | None) -> bool:
+        """Whether the file on disk already is this master (cheap check first)."""
+        if not target.is_file() or target.stat().st_size != item["size"]:
+            return False
+        if (
+            known
+            and known.get("asset_id") == item["asset_id"]
+            and known.get("sha256") == item["sha256"]
+        ):
+            return True
+        # No manifest entry (state lost, or copied in by hand): trust only the hash.
+        return bool(item["sha256"]) and _sha256_file(target) == item["sha256"]
+
+    def sync_item(self, item: dict[str, Any]) -> ItemResult:
+        """Fetch one master (with retries) and write its metadata JSON beside it."""
+        result = ItemResult(path=item["path"], asset_id=item["asset_id"], status="failed")
+        try:
+            rel = safe_relative(item["path"])
+            target = self.config.destination.joinpath(*rel.parts)
+            part = self.config.state_dir / "partial" / f"{item['asset_id']}.part"
+            last_error: Exception | None = None
+            received = 0
+            mismatches = 0
+
+            def on_bytes(nbytes: int) -> None:
+                nonlocal received
+                received += nbytes
+                self.progress.add(nbytes)
+
+            for attempt in range(1, self.config.attempts + 1):
+                try:
+                    outcome = fetch(
+                        url_for=lambda offset: self.api.download_grant(
+                            item["asset_id"], offset=offset
+                        )["url"],
+                        part=part,
+                        final=target,
+                        size=int(item["size"]),
+                        sha256=item.get("sha256"),
+                        client=self.http,
+                        on_bytes=on_bytes,
+                        limiter=self.limiter,
+                    )
+                except TokenError:
+                    raise
+                except ChecksumMismatch as exc:
+                    # Fetched whole and wrong: once more from scratch, then give up.
+                    last_error = exc
+                    mismatches += 1
+                    if mismatches >= 2:
+                        break
+                    self.progress.log(f"{item['path']}: {exc}; fetching again")
+                    continue
+                except ItemError as exc:
+                    last_error = exc
+                    if attempt < self.config.attempts:
+                        self.progress.log(f"{item['path']}: {exc}; retrying")
+                        time.sleep(min(2.0**attempt, 30.0) * 0.25)
+                    continue
+                result.resumed_from = outcome.resumed_from
+                result.size = outcome.size
+                result.status = "downloaded"
+                break
+            result.fetched = received
+            if result.status != "downloaded":
+                raise ItemError(str(last_error))
+            self.write_metadata(target, item)
+        except ItemError as exc:
+            result.error = str(exc)
+        except OSError as exc:
+            result.error = f"local file error: {exc}"
+        return result
+
+    def write_metadata(self, target: Path, item: dict[str, Any]) -> None:
+        """Write `<master>.json` beside the master when it differs."""
+        meta_path = target.with_name(target.name + ".json")
+        text = json.dumps(item.get("metadata", {}), indent=2, ensure_ascii=False, sort_keys=True)
+        try:
+            if meta_path.read_text(encoding="utf-8") == text:
+                return
+        except OSError:
+            pass
+        write_atomic(meta_path, text)
+
+
+def run_sync(
+    config: SyncConfig, *, prune: bool = False, progress: Progress | None = None
+) -> Summary:
+    """Run one sync; raises `SyncError` for fatal problems, reports item failures."""
+    progress = progress or Progress()
+    started = time.monotonic()
+    check_destination(config)
+    summary = Summary()
+    with exclusive_lock(config.state_dir / "lock"):
+        state_path = config.state_dir / "state.json"
+        state = SyncState.load(state_path)
+        run = SyncRun(config, progress)
+        try:
+            next_cursor = state.cursor
+            for page in run.api.changes(state.cursor):
+                for event in page["events"]:
+                    if event["kind"] in ENDED_KINDS and "license_id" in event.get("data", {}):
+                        summary.ended_licenses[int(event["data"]["license_id"])] = event["kind"]
+                next_cursor = page["next_cursor"]
+            items = run.api.licensed_assets()
+            todo: list[dict[str, Any]] = []
+            for item in items:
+                try:
+                    rel = safe_relative(item["path"])
+                except ItemError as exc:
+                    summary.items.append(
+                        ItemResult(item["path"], item["asset_id"], "failed", error=str(exc))
+                    )
+                    continue
+                target = config.destination.joinpath(*rel.parts)
+                if run.is_current(item, target, state.files.get(item["path"])):
+                    run.write_metadata(target, item)
+                    summary.items.append(
+                        ItemResult(item["path"], item["asset_id"], "skipped", size=item["size"])
+                    )
+                    state.files[item["path"]] = _entry(item)
+                else:
+                    todo.append(item)
+            progress.start(len(todo), sum(int(i["size"]) for i in todo))
+            progress.log(
+                f"{len(items)} licensed masters: {len(todo)} to fetch "
+                f"({human(progress.total_bytes)}), {len(items) - len(todo)} already in place"
+            )
+            try:
+                with ThreadPoolExecutor(max_workers=config.parallel) as pool:
+                    for result, item in zip(pool.map(run.sync_item, todo), todo, strict=True):
+                        progress.file_done()
+                        summary.items.append(result)
+                        if result.status == "downloaded":
+                            state.files[item["path"]] = _entry(item)
+                            resumed = (
+                                f", resumed at {human(result.resumed_from)}"
+                                if result.resumed_from
+                                else ""
+                            )
+                            progress.log(
+                                f"ok {item['path']} ({human(result.size)}, fetched "
+                                f"{human(result.fetched)}{resumed}, sha256 verified)"
+                            )
+                        else:
+                            progress.log(f"FAILED {item['path']}: {result.error}")
+            finally:
+                progress.stop()
+            current = {i["path"] for i in items}
+            for path, entry in sorted(state.files.items()):
+                if path in current:
+                    continue
+                why = summary.ended_licenses.get(int(entry.get("license_id") or 0), "")
+                reason = why.replace("license.", "license ") if why else "no longer licensed"
+                summary.no_longer_licensed.append(path)
+                if prune:
+                    _prune(config.destination, path)
+                    summary.pruned.append(path)
+                    del state.files[path]
+                    progress.log(f"pruned {path} ({reason})")
+                else:
+                    progress.log(
+                        f"not licensed any more: {path} ({reason}, license "
+                        f"{entry.get('license_id')}); kept (use --prune to delete)"
+                    )
+            if not summary.failed:
+                state.cursor = next_cursor
+                summary.cursor_saved = True
+            state.save(state_path)
+        finally:
+            run.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _entry(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "asset_id": item["asset_id"],
+        "license_id": item["license_id"],
+        "sha256": item["sha256"],
+        "size": item["size"],
+    }
+
+
+def _prune(destination: Path, path: str) -> None:
+    try:
+        rel = safe_relative(path)
+    except SyncError:
+        return
+    target = destination.joinpath(*rel.parts)
+    for victim in (target, target.with_name(target.name + ".json")):
+        victim.unlink(missing_ok=True)
