@@ -1,0 +1,188 @@
+"""Workers as separate processes sharing the database and S3: no duplicate work, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import func, select
+
+from pool_core.db import Database
+from pool_core.models import Asset, AssetStatus, ChangeEvent, Job, JobStatus, Rendition
+from pool_core.settings import Settings
+from pool_core.storage.s3 import S3Storage
+from tests.fixtures.media import MediaFactory
+from tests.transcode.helpers import load_asset, make_asset
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(check: Callable[[], T | None], seconds: float, *, every: float = 0.05) -> T:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {seconds} s")
+
+
+class Workers:
+    """Starts worker processes with the test's settings and always stops them."""
+
+    def __init__(self, settings: Settings, db_url: str, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.env = {
+            **os.environ,
+            "JOINTPOOL_DATABASE_URL": db_url,
+            "JOINTPOOL_S3_ENDPOINT": settings.s3_endpoint,
+            "JOINTPOOL_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+            "JOINTPOOL_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+            "JOINTPOOL_S3_BUCKET": settings.s3_bucket,
+            "JOINTPOOL_DATA_DIR": str(tmp_path),
+            "JOINTPOOL_TRANSCODE_TMP_DIR": str(settings.transcode_tmp_dir),
+            "JOINTPOOL_WORKER_CONCURRENCY": "1",
+            "JOINTPOOL_JOB_LEASE_SECONDS": "3",
+            "JOINTPOOL_JOB_POLL_SECONDS": "0.2",
+            "JOINTPOOL_JOB_BACKOFF_SECONDS": "0.5",
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        ready = self.tmp_path / f"ready-{uuid.uuid4().hex}"
+        log = open(self.tmp_path / f"{ready.name}.log", "wb")  # noqa: SIM115 - lives with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.transcode.worker_process", str(ready)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.processes.append(process)
+        wait_for(lambda: ready.exists() or process.poll() is not None, 60)
+        assert process.poll() is None, (self.tmp_path / f"{ready.name}.log").read_text()
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def workers_for(tc_settings: Settings, tmp_path: Path) -> Iterator[Callable[[Database], Workers]]:
+    made: list[Workers] = []
+
+    def make(db: Database) -> Workers:
+        workers = Workers(tc_settings, db.url, tmp_path)
+        made.append(workers)
+        return workers
+
+    yield make
+    for workers in made:
+        workers.stop_all()
+
+
+def ffmpeg_children(pid: int) -> list[int]:
+    """Pids of ffmpeg processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if tail.split()[1] == str(pid) and "ffmpeg" in head.split("(", 1)[1]:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_two_workers_on_postgresql_share_twenty_assets_without_duplicates(
+    pg_database: Database,
+    storage: S3Storage,
+    media: MediaFactory,
+    workers_for: Callable[[Database], Workers],
+) -> None:
+    workers = workers_for(pg_database)
+    workers.start()
+    workers.start()
+    master = media.path("h264_stereo_mp4")
+    ids = {make_asset(pg_database, storage, master, enqueue=True) for _ in range(20)}
+
+    def all_done() -> bool:
+        with pg_database.session() as session:
+            open_jobs = session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            )
+        return open_jobs == 0
+
+    wait_for(all_done, 240, every=0.5)
+
+    with pg_database.session() as session:
+        jobs = list(session.scalars(select(Job)))
+        statuses = {asset.status for asset in session.scalars(select(Asset))}
+        ready_events = list(
+            session.scalars(select(ChangeEvent.subject_id).where(ChangeEvent.kind == "asset.ready"))
+        )
+        proxies = list(session.scalars(select(Rendition.asset_id).where(Rendition.kind == "proxy")))
+    assert {job.status for job in jobs} == {JobStatus.SUCCEEDED}
+    assert [job.attempts for job in jobs] == [1] * 20, "a job ran twice"
+    assert len({job.locked_by for job in jobs}) == 2, "both workers should have taken jobs"
+    assert statuses == {AssetStatus.READY}
+    assert sorted(ready_events) == sorted(ids), "one asset.ready per asset, none twice"
+    assert sorted(str(asset_id) for asset_id in proxies) == sorted(ids)
+
+
+def test_kill_9_mid_transcode_another_worker_finishes_with_one_set_of_renditions(
+    database: Database,
+    storage: S3Storage,
+    media: MediaFactory,
+    workers_for: Callable[[Database], Workers],
+) -> None:
+    workers = workers_for(database)
+    victim = workers.start()
+    asset_id = make_asset(database, storage, media.path("xdcam_mxf"), enqueue=True)
+
+    ffmpeg_pids = wait_for(lambda: ffmpeg_children(victim.pid), 60, every=0.02)
+    assert load_asset(database, asset_id).status is AssetStatus.PROCESSING
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    # ffmpeg dies with its worker instead of running on as an orphan.
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in ffmpeg_pids), 10)
+
+    workers.start()
+
+    def finished() -> Job | None:
+        with database.session() as session:
+            job = session.scalars(select(Job)).one()
+        return job if job.status is JobStatus.SUCCEEDED else None
+
+    job = wait_for(finished, 120, every=0.2)
+    assert job.attempts == 2
+    asset = load_asset(database, asset_id)
+    assert asset.status is AssetStatus.READY
+    keys = sorted(r.object_key for r in asset.renditions)
+    assert len(keys) == len(set(keys))
+    assert sorted(info.key for info in storage.list(f"renditions/{asset_id}/")) == keys
+    with database.session() as session:
+        kinds = list(
+            session.scalars(select(ChangeEvent.kind).where(ChangeEvent.subject_id == asset_id))
+        )
+    assert kinds == ["asset.ready"]
