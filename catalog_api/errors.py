@@ -142,8 +142,15 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A bug or an unmapped vendor error: logged with its traceback, never shown to clients.
+    logger.error("unhandled error: %r", exc, exc_info=exc, extra={"path": request.url.path})
+    return problem_response(request, status=500, slug="internal", title="Internal error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on the app."""
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(PoolError, _pool_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -506,7 +506,7 @@ def list_assets(
     stmt = _after(stmt, Asset.created_at, Asset.id, cursor)
     stmt = stmt.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit + 1)
     stmt = stmt.options(selectinload(Asset.renditions))
-    views = [AssetView(asset=a, catalog=c) for a, c in session.execute(stmt).tuples()]
+    views = [AssetView(asset=a, catalog=c) for a, c in session.execute(stmt)]
     return _page(views, limit, lambda v: (v.asset.created_at, v.asset.id))
 
 
