@@ -1,0 +1,134 @@
+"""Transcode benchmark: the full output set against the plain one-output ffmpeg command.
+
+    python -m bench transcode [--seconds 60] [--repeat 1] [--masters xdcam,prores,h264]
+
+For each master (a 1080i50 XDCAM HD422 MXF with eight mono PCM tracks, a ProRes 422 MOV and
+an H.264 MP4, all generated with lavfi and cached under var/bench-media) it times, in the same
+run and alternating:
+
+    plain:  ffmpeg -i master -vf yadif,scale=-2:540 -c:v libx264 -preset veryfast -crf 26
+                   -c:a aac -ac 2 proxy.mp4
+    full:   the pipeline's one ffmpeg process: proxy with burnt-in timecode and watermark,
+            programme stereo mix, poster, thumbnails, storyboard, EBU R128, black and silence
+
+and prints the realtime factor of the full set and its time as a ratio of the plain command's
+(targets on 2 cores: >= 8x realtime, <= 0.6x the plain command). Both read a local file, so
+the comparison is ffmpeg against ffmpeg; in production the pipeline reads a presigned URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from pool_core.settings import Settings
+from tests.fixtures.media import make_master
+from transcode.pipeline import build_plan
+from transcode.probe import probe
+from transcode.process import run_ffmpeg
+from transcode.tools import check_ffmpeg, find_font
+
+MASTERS = {
+    "xdcam": ("xdcam_mxf", ".mxf", "MXF XDCAM HD422 1080i50, 8 x mono PCM 24"),
+    "prores": ("prores_1080_mov", ".mov", "ProRes 422 MOV 1080p25, stereo PCM 24"),
+    "h264": ("h264_1080_mp4", ".mp4", "H.264 High MP4 1080p25, 5.1 AAC"),
+}
+TARGET_REALTIME = 8.0
+TARGET_RATIO = 0.6
+
+
+def _make(ffmpeg: str, key: str, path: Path, seconds: float) -> None:
+    if key == "xdcam":
+        make_master(ffmpeg, "xdcam_mxf", path, duration=seconds)
+        return
+    # The test recipes are 640x360; the benchmark wants full HD for every codec.
+    tone = "0.0707945784*sin(2*PI*1000*t)"
+    if key == "prores":
+        codec = ["-c:v", "prores_ks", "-profile:v", "2", "-c:a", "pcm_s24le", "-ac", "2"]
+        audio = f"aevalsrc={tone}|{tone}:s=48000:c=stereo:d={seconds}"
+    else:
+        codec = ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-b:v", "15M",
+                 "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "320k"]  # fmt: skip
+        audio = f"aevalsrc={'|'.join([tone] * 6)}:s=48000:c=5.1:d={seconds}"
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=25:d={seconds}",
+         "-f", "lavfi", "-i", audio, "-map", "0:v", "-map", "1:a", *codec,
+         "-timecode", "10:00:00:00", str(path)],
+        check=True,
+    )  # fmt: skip
+
+
+def _timed(args: list[str], log: Path) -> float:
+    return run_ffmpeg(args, log_path=log, timeout=3600)
+
+
+def main() -> int:
+    """Run the benchmark and print ratios; non-zero exit if ffmpeg fails."""
+    parser = argparse.ArgumentParser(prog="bench.transcode")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--masters", default="xdcam,prores,h264")
+    options = parser.parse_args()
+
+    settings = Settings(s3_endpoint="")
+    ffmpeg = check_ffmpeg(settings).path
+    font = find_font(settings)
+    cache = Path("var/bench-media")
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"ffmpeg {ffmpeg}; {os.cpu_count()} CPUs; {options.seconds:g} s masters", flush=True)
+
+    for key in options.masters.split(","):
+        name, suffix, label = MASTERS[key]
+        master = cache / f"{name}-{options.seconds:g}s{suffix}"
+        if not master.exists():
+            print(f"generating {label} ({options.seconds:g} s) ...", flush=True)
+            _make(ffmpeg, key, master, options.seconds)
+        media = probe(str(master))
+        plain_times: list[float] = []
+        full_times: list[float] = []
+        for _ in range(options.repeat):
+            with tempfile.TemporaryDirectory(prefix="jp-bench-") as tmp:
+                work = Path(tmp)
+                plain = [
+                    ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(master),
+                    "-vf", "yadif,scale=-2:540", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "26", "-c:a", "aac", "-ac", "2", str(work / "proxy.mp4"),
+                ]  # fmt: skip
+                plain_times.append(_timed(plain, work / "plain.log"))
+                full_dir = work / "full"
+                full_dir.mkdir()
+                plan = build_plan(
+                    ffmpeg_path=ffmpeg,
+                    source=str(master),
+                    media=media,
+                    settings=settings,
+                    workdir=full_dir,
+                    font=font,
+                    watermark="PREVIEW · Bench TV · not for broadcast",
+                )
+                full_times.append(_timed(plan.args, plan.log_path))
+        plain_s = statistics.median(plain_times)
+        full_s = statistics.median(full_times)
+        realtime = media.duration / full_s
+        ratio = full_s / plain_s
+        realtime_met = "met" if realtime >= TARGET_REALTIME else "NOT met"
+        print(
+            f"{label}: full output set {full_s:.1f} s = {realtime:.1f}x realtime "
+            f"(target >= {TARGET_REALTIME:g}x: {realtime_met}); "
+            f"plain command {plain_s:.1f} s = {media.duration / plain_s:.1f}x realtime; "
+            f"ratio full/plain {ratio:.2f} (target <= {TARGET_RATIO:g}: "
+            f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}); deinterlace {plan.deinterlace}",
+            flush=True,
+        )
+    load = os.getloadavg()
+    print(f"load average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
