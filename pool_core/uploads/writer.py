@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -91,6 +92,18 @@ class _HashCache:
 
 
 HASH_CACHE = _HashCache()
+
+
+# Shared by all writers of the process; each writer waits for its part's two hashes before
+# the next part, so the order of updates per writer is kept.
+_HASH_POOL = ThreadPoolExecutor(
+    max_workers=max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="hash"
+)
+
+
+def _update(hasher: Any, data: bytes, skip: int) -> None:
+    with memoryview(data) as view:
+        hasher.update(view[skip:])
 
 
 def new_hashes() -> tuple[Any, Any]:
@@ -216,10 +229,17 @@ class UploadWriter:
             self._reserved = self._budget.acquire(part_size(self._next_number, self._part_base))
 
     def _upload_part(self, number: int, data: bytes, skip: int, reserved: int) -> None:
-        # Runs on the writer's background thread, one part at a time, in order.
+        # Runs on the writer's background thread, one part at a time, in order. MD5 and
+        # SHA-256 run on the shared hashing pool while the part is sent (hashlib releases the
+        # GIL), so checksums cost no wall time on top of the upload.
+        hashing: list[Future[None]] = []
+        saved = None
         try:
             # Never send into an upload another writer has taken over.
             self._renew_lease()
+            if self._hashes is not None:
+                saved = (self._hashes[0].copy(), self._hashes[1].copy())
+                hashing = [_HASH_POOL.submit(_update, h, data, skip) for h in self._hashes]
             if self._upload_id is None:
                 self._upload_id = self.storage.create_multipart(self.object_key)
             try:
@@ -229,15 +249,21 @@ class UploadWriter:
                     f"the stored part of {self.path} is gone (aborted by maintenance?); "
                     "upload the file again from the start"
                 ) from exc
-            # Hashed only once stored, so the hashes always match the committed bytes.
-            if self._hashes is not None:
-                with memoryview(data) as view:
-                    self._hashes[0].update(view[skip:])
-                    self._hashes[1].update(view[skip:])
+            for future in hashing:
+                future.result()
+            hashing = []
             self._parts.append(part)
             self._record_progress()
             if self._hashes is not None:
                 HASH_CACHE.put(self.pending_id, self.committed, *self._hashes)
+        except BaseException:
+            # The hashes must match the committed bytes: put back the state before this part.
+            for future in hashing:
+                with contextlib.suppress(BaseException):
+                    future.result()
+            if saved is not None and self._hashes is not None and len(self._parts) < number:
+                self._hashes = saved
+            raise
         finally:
             self._budget.release(reserved)
 
