@@ -40,6 +40,8 @@ class PoolContext:
     db: Database
     storage: ObjectStorage
     guard: LoginGuard
+    # The database as the upload writer gets it (write lock at BEGIN on SQLite).
+    upload_db: Database
 
 
 def _command(help_text: str, *, perm: str | None = "r", arg: bool | None = True) -> dict[str, Any]:
@@ -86,9 +88,16 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         try:
             super().pre_process_command(line, cmd, arg)
         except PoolError as exc:
-            reply = reply_for(exc)
-            self.respond(reply)
-            self.log_cmd(cmd, arg, int(reply[:3]), reply[4:])
+            self._reply_error(cmd, arg, reply_for(exc))
+        except Exception:
+            # A bug or an untranslated vendor error must cost one command, not the session
+            # (pyftpdlib would drop the connection, and with it a client's whole batch).
+            log.exception("command failed", extra={"cmd": cmd, "user": self.username})
+            self._reply_error(cmd, arg, reply_for(RuntimeError()))
+
+    def _reply_error(self, cmd: str, arg: str, reply: str) -> None:
+        self.respond(reply)
+        self.log_cmd(cmd, arg, int(reply[:3]), reply[4:])
 
     def on_login(self, username: str) -> None:
         """Make sure the organization's root folders exist."""
@@ -128,7 +137,7 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         offset = self._resume_size(file) if cmd == "APPE" else rest
         try:
             writer = open_upload(
-                ctx.db,
+                ctx.upload_db,
                 ctx.storage,
                 ctx.settings,
                 org_id=self.principal.org_id,

@@ -23,6 +23,7 @@ from pool_core.storage.base import ObjectStorage
 from pool_server.auth import LoginCache, LoginGuard, PoolAuthorizer, ip_key
 from pool_server.handler import PoolContext, PoolFTPHandler
 from pool_server.tls import ensure_certificate, make_ssl_context
+from pool_server.units import write_locking
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,13 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
         "BoundPoolFTPHandler",
         (PoolFTPHandler,),
         {
-            "pool": PoolContext(settings=settings, db=db, storage=storage, guard=guard),
+            "pool": PoolContext(
+                settings=settings,
+                db=db,
+                storage=storage,
+                guard=guard,
+                upload_db=write_locking(db),
+            ),
             "authorizer": authorizer,
             "certfile": str(cert),
             "keyfile": str(key),

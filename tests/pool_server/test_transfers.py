@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import os
@@ -226,3 +227,28 @@ def test_retr_of_a_missing_file_is_550(
             _retrieve(client, "/incoming/nothing.mxf")
     finally:
         client.quit()
+
+
+def test_concurrent_uploads_of_several_sessions(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    payloads = {n: _payload(9 * MIB + n, seed=100 + n) for n in range(6)}
+
+    def upload(n: int) -> None:
+        account = ftp_accounts["aztv" if n % 2 else "trt"]
+        client = connect_plain(ftp_server, account)
+        try:
+            client.storbinary(f"STOR /incoming/par{n}.mxf", io.BytesIO(payloads[n]))
+        finally:
+            client.quit()
+
+    with concurrent.futures.ThreadPoolExecutor(len(payloads)) as pool:
+        list(pool.map(upload, payloads))
+    for n, data in payloads.items():
+        client = connect_plain(ftp_server, ftp_accounts["aztv" if n % 2 else "trt"])
+        try:
+            assert client.sendcmd(f"XSHA256 /incoming/par{n}.mxf")[4:].lower() == (
+                hashlib.sha256(data).hexdigest()
+            )
+        finally:
+            client.quit()
