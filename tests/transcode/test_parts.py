@@ -1,0 +1,227 @@
+"""The pieces on their own: tools, probe, audio mapping, log parsing, QC rules, WebVTT."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pool_core.errors import ConfigurationError
+from pool_core.models import QcVerdict
+from pool_core.settings import Settings
+from pool_core.storage.s3 import S3Storage
+from tests.fixtures.media import MediaFactory
+from transcode.audio import plan_audio
+from transcode.measure import Interval, Measurements, parse_log
+from transcode.pipeline import build_plan, deinterlace_mode, ladder, storyboard_spec
+from transcode.probe import MediaInfo, RangeReader, probe
+from transcode.qc import evaluate
+from transcode.tools import check_ffmpeg, find_font, resolve_ffmpeg
+
+SETTINGS = Settings(s3_endpoint="")
+
+
+def mono(n: int) -> dict[str, object]:
+    return {"index": n, "track": n, "channels": 1, "layout": "mono"}
+
+
+def media_info(duration: float = 60.0, *, height: int = 1080, interlaced: bool = True) -> MediaInfo:
+    return MediaInfo(
+        {
+            "container": {"duration": duration, "start_timecode": "10:00:00:00"},
+            "video": {
+                "index": 0,
+                "width": height * 16 // 9,
+                "height": height,
+                "frame_rate_fraction": "25/1",
+                "display_aspect_ratio": "16:9",
+                "scan_type": "interlaced" if interlaced else "progressive",
+                "field_order": "tff" if interlaced else None,
+            },
+            "audio": [mono(n) for n in range(1, 9)],
+            "subtitles": [],
+        }
+    )
+
+
+def test_the_bundled_ffmpeg_has_what_the_pipeline_needs() -> None:
+    info = check_ffmpeg(SETTINGS)
+    assert info.missing() == []
+    assert {"libx264", "aac"} <= info.encoders
+    assert {"drawtext", "ebur128", "bwdif"} <= info.filters
+    assert Path(find_font(SETTINGS)).is_file()
+
+
+def test_configured_ffmpeg_and_font_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="JOINTPOOL_FFMPEG"):
+        resolve_ffmpeg(Settings(s3_endpoint="", ffmpeg=str(tmp_path / "nope")))
+    with pytest.raises(ConfigurationError, match="JOINTPOOL_TRANSCODE_FONT"):
+        find_font(Settings(s3_endpoint="", transcode_font=str(tmp_path / "nope.ttf")))
+
+
+def test_probe_reads_subtitles_and_languages(
+    media: MediaFactory, ffmpeg_path: str, tmp_path: Path
+) -> None:
+    srt = tmp_path / "subs.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nSalam\n", encoding="utf-8")
+    target = tmp_path / "with_subs.mp4"
+    subprocess.run(
+        [ffmpeg_path, "-loglevel", "error", "-y", "-i", str(media.path("h264_stereo_mp4")),
+         "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text",
+         "-metadata:s:s:0", "language=aze", str(target)],
+        check=True,
+    )  # fmt: skip
+    info = probe(str(target))
+    assert info.technical["subtitles"] == [{"index": 2, "codec": "mov_text", "language": "aze"}]
+    assert info.technical["audio"][0]["layout"] == "stereo"
+
+
+def test_probe_through_ranged_reads_matches_the_local_file(
+    storage: S3Storage, media: MediaFactory
+) -> None:
+    path = media.path("prores_mov")
+    storage.put("m/prores.mov", path.read_bytes())
+    calls: list[tuple[int, int]] = []
+
+    def fetch(start: int, end: int) -> bytes:
+        calls.append((start, end))
+        return storage.get("m/prores.mov", start=start, end=end)
+
+    remote = probe(RangeReader(fetch, path.stat().st_size, block=64 << 10))
+    local = probe(str(path))
+    assert remote.technical == local.technical
+    assert remote.technical["audio"][0]["language"] == "aze"
+    fetched = sum(end - start + 1 for start, end in calls)
+    assert fetched < path.stat().st_size  # headers and index, not the whole master
+
+
+def test_audio_mapping_for_broadcast_layouts() -> None:
+    eight = [mono(n) for n in range(1, 9)]
+    pair = plan_audio(eight, [1, 2])
+    assert pair is not None and (pair.mode, pair.streams) == ("pair", (1, 2))
+    other = plan_audio(eight, [3, 4])
+    assert other is not None and other.streams == (3, 4)
+    assert other.description == "mono tracks 3+4 as left/right"
+    beyond = plan_audio(eight[:2], [7, 8])
+    assert beyond is not None and beyond.streams == (1, 2)
+    single = plan_audio([mono(1)], [1, 2])
+    assert single is not None and single.mode == "dual_mono"
+    surround = plan_audio([{"index": 1, "channels": 6, "layout": "5.1(side)"}], [1, 2])
+    assert surround is not None and surround.mode == "downmix"
+    discrete = plan_audio([{"index": 1, "channels": 8, "layout": "8 channels"}], [3, 4])
+    assert discrete is not None and (discrete.mode, discrete.channels) == ("pick", (2, 3))
+    assert plan_audio([], [1, 2]) is None
+
+
+def test_ladder_never_upscales_and_deinterlace_follows_the_field_height() -> None:
+    settings = SETTINGS.model_copy(update={"transcode_ladder": [1080, 540, 540, 360]})
+    assert [(r.width, r.height) for r in ladder(media_info(height=576), settings)] == [
+        (1024, 576),
+        (960, 540),
+        (640, 360),
+    ]
+    assert deinterlace_mode(media_info(), SETTINGS, 540) == "field"
+    assert deinterlace_mode(media_info(), SETTINGS, 720) == "bwdif"
+    assert deinterlace_mode(media_info(interlaced=False), SETTINGS, 540) == "none"
+
+
+def test_storyboard_interval_grows_for_long_masters() -> None:
+    assert storyboard_spec(media_info(60.0), SETTINGS).frames == 30
+    long = storyboard_spec(media_info(3 * 3600.0), SETTINGS)
+    assert long.frames == SETTINGS.transcode_storyboard_max_frames
+    assert long.interval == pytest.approx(27.0)
+
+
+def test_graph_reads_the_master_once_and_writes_every_output(tmp_path: Path) -> None:
+    plan = build_plan(
+        ffmpeg_path="ffmpeg",
+        source="http://127.0.0.1:1/master.mxf?X-Amz-Signature=x",
+        media=media_info(),
+        settings=SETTINGS.model_copy(update={"transcode_ladder": [540, 360]}),
+        workdir=tmp_path,
+        font="/fonts/DejaVuSans.ttf",
+        watermark="PREVIEW · Azərbaycan TV · not for broadcast",
+    )
+    args = plan.args
+    assert args.count("-i") == 1
+    assert "-reconnect" in args and "-rw_timeout" in args
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.count("[0:0]") == 1 and "join=" in graph and "ebur128" in graph
+    assert "timecode=10\\\\:00\\\\:00\\\\:00" in graph and "field=type=top" in graph
+    outputs = [a for a in args if a.startswith(str(tmp_path))]
+    assert {Path(o).name for o in outputs} == {
+        "poster.jpg", "%04d.jpg", "%03d.jpg", "proxy_540p.mp4", "proxy_360p.mp4"
+    }  # fmt: skip
+    assert (tmp_path / "watermark.txt").read_text() == "PREVIEW · Azərbaycan TV · not for broadcast"
+
+
+LOG = """
+[Parsed_silencedetect_15 @ 0x1] [info] silence_start: 0
+[Parsed_blackdetect_3 @ 0x2] [info] black_start:0 black_end:1.52 black_duration:1.52
+[Parsed_silencedetect_15 @ 0x1] [info] silence_end: 1.513854 | silence_duration: 1.513854
+[h264 @ 0x3] [error] Invalid NAL unit size (1234 > 99).
+[Parsed_ebur128_14 @ 0x4] [info] Summary:
+
+  Integrated loudness:
+    I:         -23.2 LUFS
+    Threshold: -33.2 LUFS
+
+  Loudness range:
+    LRA:         2.8 LU
+    Threshold: -43.9 LUFS
+
+  True peak:
+    Peak:      -22.7 dBFS
+[Parsed_blackdetect_3 @ 0x2] [info] black_start:3.52 black_end:4.96 black_duration:1.44
+[Parsed_silencedetect_15 @ 0x1] [info] silence_start: 4.2
+"""
+
+
+def test_log_parsing_reads_loudness_black_and_silence() -> None:
+    measured = parse_log(LOG, duration=5.0)
+    assert (measured.integrated_lufs, measured.loudness_range_lu, measured.true_peak_dbtp) == (
+        -23.2,
+        2.8,
+        -22.7,
+    )
+    assert measured.black == [Interval(0.0, 1.52), Interval(3.52, 4.96)]
+    assert measured.silence == [Interval(0.0, 1.514), Interval(4.2, 5.0)]
+    assert measured.decode_errors == 1
+
+
+def test_qc_rules_give_readable_findings() -> None:
+    info = media_info(60.0)
+    good = Measurements(integrated_lufs=-23.4, true_peak_dbtp=-3.0)
+    assert evaluate(good, media=info, settings=SETTINGS, audio_description="x") == (
+        QcVerdict.PASS,
+        [],
+    )
+    quiet = Measurements(integrated_lufs=-27.0, true_peak_dbtp=-0.2)
+    verdict, findings = evaluate(quiet, media=info, settings=SETTINGS, audio_description="x")
+    assert verdict is QcVerdict.FAIL
+    assert [f.message for f in findings] == [
+        "Integrated loudness is -27.0 LUFS, 4.0 LU too quiet; the target is -23.0 ± 1.0 LUFS "
+        "(EBU R128).",
+        "True peak reaches -0.2 dBTP; the ceiling is -1.0 dBTP.",
+    ]
+    edges = Measurements(
+        integrated_lufs=-23.0,
+        true_peak_dbtp=-10.0,
+        black=[Interval(0.0, 3.0), Interval(30.0, 35.0), Interval(58.0, 59.96)],
+    )
+    verdict, findings = evaluate(edges, media=info, settings=SETTINGS, audio_description="x")
+    assert verdict is QcVerdict.WARN
+    assert [f.message for f in findings] == [
+        "The picture is black for 3.0 s at the head (00:00:00.00-00:00:03.00); at most 2 s "
+        "is allowed."
+    ]
+    strict = SETTINGS.model_copy(update={"qc_head_tail_severity": "fail"})
+    assert evaluate(edges, media=info, settings=strict, audio_description="x")[0] is QcVerdict.FAIL
+    black = Measurements(integrated_lufs=-23.0, black=[Interval(0.0, 59.96)])
+    assert evaluate(black, media=info, settings=SETTINGS, audio_description="x")[1][0].message == (
+        "The picture is black throughout."
+    )
+    mute = evaluate(Measurements(), media=info, settings=SETTINGS, audio_description=None)
+    assert mute[0] is QcVerdict.FAIL
+    assert mute[1][0].message == "The master has no audio track."
