@@ -562,6 +562,7 @@ class UploadWriter:
         if not getattr(self, "_closed", True):
             with contextlib.suppress(Exception):
                 self._budget.release(self._reserved)
+                release_holder(self.holder)
 
 
 def _quota(session: Session, org_id: int) -> int | None:

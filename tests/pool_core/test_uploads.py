@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -25,7 +28,8 @@ from pool_core.services import files
 from pool_core.services.uploads import UploadWriter, committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from pool_core.uploads.plan import MAX_OBJECT_SIZE, max_stream_size, part_size
+from pool_core.uploads.lease import HOST
+from pool_core.uploads.plan import MAX_OBJECT_SIZE, MemoryBudget, max_stream_size, part_size
 from pool_core.uploads.writer import HASH_CACHE
 from tests.pool_core.test_files import make_org
 
@@ -59,6 +63,8 @@ def payload(size: int, seed: int = 1) -> bytes:
 def feed(writer: UploadWriter, data: bytes) -> None:
     for i in range(0, len(data), CHUNK):
         writer.write(data[i : i + CHUNK])
+        # Memory stays bounded: less than one part waits in the buffer.
+        assert len(writer._buffer) < part_size(writer._next_number, PART)
 
 
 def second_node(database: Database, storage: S3Storage) -> tuple[Database, S3Storage]:
@@ -411,3 +417,42 @@ def test_two_orgs_uploads_are_isolated(
             database, storage, settings, org_id=other, user_id=None, path="/incoming/same.mxf",
             offset=100,
         )  # fmt: skip
+
+
+def test_memory_budget_waits_for_room_and_never_blocks_a_lone_part() -> None:
+    budget = MemoryBudget(10)
+    assert budget.acquire(6) == 6
+    # Larger than the whole budget: capped, and it waits only while others hold memory.
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(budget.acquire(50)))
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert got == [] and waiter.is_alive()
+    budget.release(6)
+    waiter.join()
+    assert got == [10] and budget.used == 10
+    budget.release(10)
+    assert MemoryBudget(0).acquire(1 << 30) == 0  # 0 = unlimited, nothing reserved
+
+
+def test_upload_held_by_a_dead_process_is_taken_over_at_once(
+    database: Database, storage: S3Storage, settings: Settings, org: int
+) -> None:
+    writer = open_upload(
+        database, storage, settings, org_id=org, user_id=None, path="/incoming/dead.mxf"
+    )
+    writer.write(b"abc")
+    writer.interrupt()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with database.session() as session:
+        session.execute(
+            update(PendingUpload).values(
+                holder=f"{HOST}:{child.pid}:gone", held_until=utcnow() + timedelta(hours=1)
+            )
+        )
+    resumed = open_upload(
+        database, storage, settings, org_id=org, user_id=None, path="/incoming/dead.mxf", offset=3
+    )
+    resumed.write(b"def")
+    assert resumed.finish().md5 == hashlib.md5(b"abcdef").hexdigest()
