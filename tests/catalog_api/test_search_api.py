@@ -1,0 +1,149 @@
+"""GET /v1/search over the API: cross-script, facets, filters, isolation, cursors."""
+
+# Multilingual titles are the test data.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fixtures.api import Members
+
+CATALOG: list[tuple[str, dict[str, Any]]] = [
+    (
+        "kztv",
+        {
+            "kind": "documentary",
+            "original_title": "Қазақстан тарихы",
+            "localizations": {
+                "kk-Cyrl": {"title": "Қазақстан тарихы"},
+                "ru": {"title": "История Казахстана"},
+            },
+            "genres": ["history"],
+            "production_year": 2022,
+            "duration_seconds": 3000,
+        },
+    ),
+    (
+        "uztv",
+        {
+            "kind": "serial",
+            "original_title": "Ўзбекистон оҳанглари",
+            "localizations": {"uz-Cyrl": {"title": "Ўзбекистон оҳанглари"}},
+            "genres": ["music"],
+            "production_year": 2018,
+            "duration_seconds": 1500,
+        },
+    ),
+    (
+        "uztv",
+        {
+            "kind": "film",
+            "original_title": "Azərbaycan nağılları",
+            "localizations": {
+                "az-Latn": {"title": "Azərbaycan nağılları", "synopsis": "Xalq nağılları"}
+            },
+            "genres": ["family"],
+            "production_year": 2020,
+        },
+    ),
+    ("uztv", {"kind": "film", "original_title": "Qazaqstan secret draft", "status": "draft"}),
+]
+
+
+@pytest.fixture
+def catalog(api_client: TestClient, members: Members) -> None:
+    """Titles from both organizations."""
+    for org, body in CATALOG:
+        response = api_client.post("/v1/titles", json=body, headers=members.headers(org))
+        assert response.status_code == 201, response.text
+
+
+def titles(client: TestClient, members: Members, org: str = "kztv", **params: Any) -> list[str]:
+    """The original titles a search returns."""
+    response = client.get("/v1/search", params=params, headers=members.headers(org, "uploader"))
+    assert response.status_code == 200, response.text
+    return [hit["title"]["original_title"] for hit in response.json()["items"]]
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Qazaqstan", "Қазақстан тарихы"),
+        ("Kazakhstana", "Қазақстан тарихы"),
+        ("Özbekiston", "Ўзбекистон оҳанглари"),
+        ("ozbekiston ohanglari", "Ўзбекистон оҳанглари"),
+        ("Azerbaycan", "Azərbaycan nağılları"),
+        ("AZƏRBAYCAN NAĞILLARI", "Azərbaycan nağılları"),
+        ("Azrbaycan", "Azərbaycan nağılları"),
+        ("Азәрбајҹан", "Azərbaycan nağılları"),
+    ],
+)
+def test_cross_script_queries(
+    api_client: TestClient, members: Members, query: str, expected: str
+) -> None:
+    assert titles(api_client, members, q=query) == [expected]
+
+
+@pytest.mark.usefixtures("catalog")
+def test_drafts_stay_with_their_owner(api_client: TestClient, members: Members) -> None:
+    assert titles(api_client, members, "kztv", q="secret") == []
+    assert titles(api_client, members, "uztv", q="secret") == ["Qazaqstan secret draft"]
+    uz = titles(api_client, members, "uztv", q="qazaqstan", sort="title")
+    assert uz == ["Qazaqstan secret draft", "Қазақстан тарихы"]
+
+
+@pytest.mark.usefixtures("catalog")
+def test_facets_filters_and_sorting(api_client: TestClient, members: Members) -> None:
+    response = api_client.get("/v1/search", headers=members.headers("kztv"))
+    body = response.json()
+    assert body["total"] == 3
+    assert body["facets"]["owner"] == {"kztv": 1, "uztv": 2}
+    assert body["facets"]["kind"] == {"documentary": 1, "serial": 1, "film": 1}
+    assert body["facets"]["duration"] == {"5-30": 1, "30-60": 1}
+    assert titles(api_client, members, kind=["film", "serial"], sort="title") == [
+        "Azərbaycan nağılları",
+        "Ўзбекистон оҳанглари",
+    ]
+    assert titles(api_client, members, genre="history") == ["Қазақстан тарихы"]
+    assert titles(api_client, members, language="uz-Cyrl") == ["Ўзбекистон оҳанглари"]
+    assert titles(api_client, members, owner="KZTV") == ["Қазақстан тарихы"]
+    assert titles(api_client, members, year_from=2019, year_to=2021) == ["Azərbaycan nağılları"]
+    assert titles(api_client, members, duration_max=1800) == ["Ўзбекистон оҳанглари"]
+    assert titles(api_client, members, sort="newest") == [
+        "Azərbaycan nağılları",
+        "Ўзбекистон оҳанглари",
+        "Қазақстан тарихы",
+    ]
+    no_facets = api_client.get(
+        "/v1/search", params={"facets": False}, headers=members.headers("kztv")
+    )
+    assert no_facets.json()["facets"] == {}
+
+
+@pytest.mark.usefixtures("catalog")
+def test_cursor_and_explained_terms(api_client: TestClient, members: Members) -> None:
+    first = api_client.get(
+        "/v1/search", params={"limit": 2}, headers=members.headers("kztv")
+    ).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = api_client.get(
+        "/v1/search",
+        params={"limit": 2, "cursor": first["next_cursor"]},
+        headers=members.headers("kztv"),
+    ).json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    explained = api_client.get(
+        "/v1/search", params={"q": "Azrbaycan"}, headers=members.headers("kztv")
+    )
+    assert explained.json()["terms"] == [{"term": "azrbaycan", "typo_variants": ["azerbaycan"]}]
+
+
+def test_search_needs_a_token(api_client: TestClient) -> None:
+    response = api_client.get("/v1/search", params={"q": "x"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
