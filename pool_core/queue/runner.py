@@ -107,6 +107,9 @@ def default_worker_id() -> str:
 class _Running:
     ctx: JobContext
     thread: threading.Thread | None = None
+    # Set (under the runner's lock) once the handler returned and its result is being
+    # recorded: a renewal refused after that is the job being settled, not a lost lease.
+    settling: bool = False
 
 
 class JobRunner:
@@ -300,6 +303,7 @@ class JobRunner:
                     ),
                 )
                 return
+            outcome: Outcome | None = None
             try:
                 handler(ctx)
             except Exception as exc:
@@ -308,9 +312,7 @@ class JobRunner:
                     logger.exception(
                         "job %s handler raised unexpectedly", ctx.job_id, extra=log_extra
                     )
-                self._settle(ctx, outcome)
-                return
-            self._settle(ctx, None)
+            self._settle(ctx, outcome)
         finally:
             with self._changed:
                 self._running.pop(ctx.job_id, None)
@@ -318,6 +320,10 @@ class JobRunner:
 
     def _settle(self, ctx: JobContext, outcome: Outcome | None) -> None:
         """Record the result; a database hiccup here only delays the job (lease expiry)."""
+        with self._changed:
+            running = self._running.get(ctx.job_id)
+            if running is not None:
+                running.settling = True
         if ctx.lease_lost.is_set():
             # Someone else holds it now (the conditional writes would refuse anyway).
             logger.warning(
@@ -355,9 +361,10 @@ class JobRunner:
         interval = self.lease_seconds / 3
         while not stopped.wait(interval):
             with self._changed:
-                contexts = [running.ctx for running in self._running.values()]
-            for ctx in contexts:
-                if ctx.lease_lost.is_set():
+                jobs = list(self._running.values())
+            for running in jobs:
+                ctx = running.ctx
+                if ctx.lease_lost.is_set() or running.settling:
                     continue
                 try:
                     ours = service.renew(
@@ -376,6 +383,9 @@ class JobRunner:
                     )
                     continue
                 if not ours:
+                    with self._changed:
+                        if running.settling:
+                            continue  # it was just completed or failed by its own thread
                     ctx.lease_lost.set()
                     logger.warning(
                         "job %s: lease lost to another runner; its result will be discarded",

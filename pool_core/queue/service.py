@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import uuid
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -91,14 +93,34 @@ def enqueue(
     return job
 
 
+_sqlite_write_locks: weakref.WeakKeyDictionary[Database, threading.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+_sqlite_write_locks_guard = threading.Lock()
+
+
+def _sqlite_write_lock(db: Database) -> threading.Lock:
+    with _sqlite_write_locks_guard:
+        lock = _sqlite_write_locks.get(db)
+        if lock is None:
+            lock = _sqlite_write_locks[db] = threading.Lock()
+        return lock
+
+
 @contextmanager
 def _write_transaction(db: Database) -> Iterator[Session]:
     """One short unit of work that holds SQLite's write lock from BEGIN."""
-    with db.session() as session:
-        if db.is_sqlite:
-            # A deferred transaction that reads first and writes later can be refused the
-            # upgrade to a writer; BEGIN IMMEDIATE queues for the lock up front instead.
-            session.connection(execution_options=SQLITE_IMMEDIATE)
+    if not db.is_sqlite:
+        with db.session() as session:
+            yield session
+        return
+    # Threads of one process queue on a Python lock first: SQLite's own busy handler makes
+    # a waiting writer sleep in growing steps, which starves a runner's threads (claim,
+    # complete, renew) of each other's turns. Other processes still meet at BEGIN IMMEDIATE.
+    with _sqlite_write_lock(db), db.session() as session:
+        # A deferred transaction that reads first and writes later can be refused the
+        # upgrade to a writer; BEGIN IMMEDIATE queues for the lock up front instead.
+        session.connection(execution_options=SQLITE_IMMEDIATE)
         yield session
 
 
