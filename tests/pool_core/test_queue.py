@@ -451,6 +451,38 @@ def test_lease_renewal_keeps_a_long_job_from_being_stolen(database: Database) ->
     assert runs == [1]
 
 
+def test_runner_whose_job_was_taken_over_is_told_and_its_result_discarded(
+    database: Database,
+) -> None:
+    job_id = _enqueue(database, kind="slow")
+    started, told = threading.Event(), threading.Event()
+
+    def slow(ctx: queue.JobContext) -> None:
+        started.set()
+        if ctx.lease_lost.wait(60):
+            told.set()
+        # Returning normally would mark it succeeded, were the result not discarded.
+
+    runner = _runner(database, {"slow": slow}, lease_seconds=1, worker_id="stale")
+    thread = threading.Thread(target=runner.run_until_idle)
+    thread.start()
+    try:
+        assert started.wait(30)
+
+        def take_over() -> Job | None:
+            # As if the stale runner had hung: its renewals may win a few races first.
+            expire_lease(database, job_id)
+            return queue.claim(database, worker_id="thief", lease_seconds=60)
+
+        wait_for(take_over, 30)
+        assert told.wait(30)
+    finally:
+        thread.join(60)
+    job = load(database, job_id)
+    assert (job.status, job.locked_by, job.attempts) == (JobStatus.RUNNING, "thief", 2)
+    assert queue.complete(database, job_id=job_id, worker_id="thief", attempt=2)
+
+
 def test_stop_releases_jobs_that_do_not_finish_in_the_grace_period(database: Database) -> None:
     quick_id = _enqueue(database, kind="quick", priority=1)
     stuck_id = _enqueue(database, kind="stuck")
