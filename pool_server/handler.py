@@ -7,7 +7,7 @@ answered from the one table in `pool_server.replies`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pyftpdlib.handlers import TLS_FTPHandler
@@ -42,6 +42,9 @@ class PoolContext:
     guard: LoginGuard
     # The database as the upload writer gets it (write lock at BEGIN on SQLite).
     upload_db: Database
+    # Organizations whose /incoming and /licensed this process has made sure of: a login
+    # storm then costs one write (the audit row) per login, not two.
+    orgs_with_roots: set[int] = field(default_factory=set)
 
 
 def _command(help_text: str, *, perm: str | None = "r", arg: bool | None = True) -> dict[str, Any]:
@@ -100,10 +103,14 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         self.log_cmd(cmd, arg, int(reply[:3]), reply[4:])
 
     def on_login(self, username: str) -> None:
-        """Make sure the organization's root folders exist."""
+        """Make sure the organization's root folders exist (once per org and process)."""
         assert self.principal is not None
+        org_id = self.principal.org_id
+        if org_id in self.pool.orgs_with_roots:
+            return
         with writing(self.pool.db) as session:
-            files.ensure_roots(session, org_id=self.principal.org_id)
+            files.ensure_roots(session, org_id=org_id)
+        self.pool.orgs_with_roots.add(org_id)
 
     def flush_account(self) -> None:
         """Forget who was logged in (USER again, REIN)."""
