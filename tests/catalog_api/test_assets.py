@@ -78,9 +78,9 @@ def new_title(client: TestClient, members: Members, org: str, status: str = "pub
 
 
 def test_master_without_sidecar_needs_metadata_and_is_private(
-    api_client: TestClient, members: Members, database: Database, storage: S3Storage
+    api_client: TestClient, members: Members, database: Database, api_storage: S3Storage
 ) -> None:
-    asset_id = upload(database, storage, members, "kztv", "/incoming/ep01.mxf", b"master")
+    asset_id = upload(database, api_storage, members, "kztv", "/incoming/ep01.mxf", b"master")
     own = api_client.get(f"/v1/assets/{asset_id}", headers=members.headers("kztv", "uploader"))
     assert own.status_code == 200
     assert own.json()["metadata"]["state"] == "needs_metadata"
@@ -97,9 +97,9 @@ def test_master_without_sidecar_needs_metadata_and_is_private(
 
 
 def test_linking_to_a_published_title_shares_the_asset(
-    api_client: TestClient, members: Members, database: Database, storage: S3Storage
+    api_client: TestClient, members: Members, database: Database, api_storage: S3Storage
 ) -> None:
-    asset_id = upload(database, storage, members, "kztv", "/incoming/news.mp4", b"master")
+    asset_id = upload(database, api_storage, members, "kztv", "/incoming/news.mp4", b"master")
     title_id = new_title(api_client, members, "kztv")
     foreign_title = new_title(api_client, members, "uztv")
     url = f"/v1/assets/{asset_id}/link"
@@ -124,9 +124,9 @@ def test_linking_to_a_published_title_shares_the_asset(
 
 
 def test_screening_hands_out_working_urls_and_is_logged(
-    api_client: TestClient, members: Members, database: Database, storage: S3Storage
+    api_client: TestClient, members: Members, database: Database, api_storage: S3Storage
 ) -> None:
-    asset_id = upload(database, storage, members, "kztv", "/incoming/doc.mxf", b"master")
+    asset_id = upload(database, api_storage, members, "kztv", "/incoming/doc.mxf", b"master")
     assert asset_id is not None
     title_id = new_title(api_client, members, "kztv")
     api_client.put(
@@ -135,7 +135,7 @@ def test_screening_hands_out_working_urls_and_is_logged(
     url = f"/v1/assets/{asset_id}/screenings"
     none_yet = api_client.post(url, headers=members.headers("uztv"))
     assert none_yet.status_code == 404
-    proxy = add_renditions(database, storage, asset_id)
+    proxy = add_renditions(database, api_storage, asset_id)
 
     response = api_client.post(url, json={"expires_in": 120}, headers=members.headers("uztv"))
     assert response.status_code == 201, response.text
@@ -159,11 +159,11 @@ def test_screening_hands_out_working_urls_and_is_logged(
 
 
 def test_asset_details_and_filters(
-    api_client: TestClient, members: Members, database: Database, storage: S3Storage
+    api_client: TestClient, members: Members, database: Database, api_storage: S3Storage
 ) -> None:
-    asset_id = upload(database, storage, members, "kztv", "/incoming/a.mxf", b"m")
+    asset_id = upload(database, api_storage, members, "kztv", "/incoming/a.mxf", b"m")
     assert asset_id is not None
-    add_renditions(database, storage, asset_id)
+    add_renditions(database, api_storage, asset_id)
     body = api_client.get(f"/v1/assets/{asset_id}", headers=members.headers("kztv")).json()
     assert body["technical"] == {"video": {"codec": "mpeg2video", "width": 1920}}
     assert [r["kind"] for r in body["renditions"]] == ["proxy", "thumbnail"]

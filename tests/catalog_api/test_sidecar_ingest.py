@@ -82,10 +82,10 @@ def test_json_sidecar_creates_title_episode_and_link(
     api_client: TestClient,
     members: Members,
     database: Database,
-    storage: S3Storage,
-    storage_settings: Settings,
+    api_storage: S3Storage,
+    api_settings: Settings,
 ) -> None:
-    master = deliver(database, storage, members, "/incoming/dala/ep03.mxf", b"master bytes")
+    master = deliver(database, api_storage, members, "/incoming/dala/ep03.mxf", b"master bytes")
     assert asset(api_client, members, master)["metadata"]["state"] == "needs_metadata"
     sidecar = {
         "external_id": "KZ-DALA",
@@ -95,9 +95,11 @@ def test_json_sidecar_creates_title_episode_and_link(
         "genres": ["drama"],
         "episode": {"season": 1, "number": 3, "name": "Үшінші"},
     }
-    deliver(database, storage, members, "/incoming/dala/ep03.json", json.dumps(sidecar).encode())
+    deliver(
+        database, api_storage, members, "/incoming/dala/ep03.json", json.dumps(sidecar).encode()
+    )
     assert asset(api_client, members, master)["metadata"]["state"] == "pending"
-    assert run_sidecar_jobs(database, storage, storage_settings) == 1
+    assert run_sidecar_jobs(database, api_storage, api_settings) == 1
 
     body = asset(api_client, members, master)
     assert body["metadata"]["state"] == "linked", body
@@ -112,11 +114,13 @@ def test_json_sidecar_creates_title_episode_and_link(
     assert [h["title"]["id"] for h in found.json()["items"]] == [title_id]
 
     # The next episode's sidecar updates the same title (found by external_id).
-    second = deliver(database, storage, members, "/incoming/dala/ep04.mxf", b"master 4")
+    second = deliver(database, api_storage, members, "/incoming/dala/ep04.mxf", b"master 4")
     sidecar["episode"] = {"season": 1, "number": 4}
     sidecar["genres"] = ["drama", "history"]
-    deliver(database, storage, members, "/incoming/dala/ep04.json", json.dumps(sidecar).encode())
-    run_sidecar_jobs(database, storage, storage_settings)
+    deliver(
+        database, api_storage, members, "/incoming/dala/ep04.json", json.dumps(sidecar).encode()
+    )
+    run_sidecar_jobs(database, api_storage, api_settings)
     assert asset(api_client, members, second)["metadata"]["title_id"] == title_id
     title = api_client.get(f"/v1/titles/{title_id}", headers=members.headers("kztv")).json()
     assert title["genres"] == ["drama", "history"]
@@ -126,12 +130,12 @@ def test_ebucore_sidecar(
     api_client: TestClient,
     members: Members,
     database: Database,
-    storage: S3Storage,
-    storage_settings: Settings,
+    api_storage: S3Storage,
+    api_settings: Settings,
 ) -> None:
-    master = deliver(database, storage, members, "/incoming/steppe.mxf", b"m")
-    deliver(database, storage, members, "/incoming/steppe.xml", EBUCORE_XML.encode())
-    run_sidecar_jobs(database, storage, storage_settings)
+    master = deliver(database, api_storage, members, "/incoming/steppe.mxf", b"m")
+    deliver(database, api_storage, members, "/incoming/steppe.xml", EBUCORE_XML.encode())
+    run_sidecar_jobs(database, api_storage, api_settings)
     body = asset(api_client, members, master)
     assert body["metadata"]["state"] == "linked", body
     found = api_client.get("/v1/search", params={"q": "Qazaqstan"}, headers=members.headers("uztv"))
@@ -142,16 +146,16 @@ def test_invalid_sidecar_shows_on_asset_and_in_ftp_folder(
     api_client: TestClient,
     members: Members,
     database: Database,
-    storage: S3Storage,
-    storage_settings: Settings,
+    api_storage: S3Storage,
+    api_settings: Settings,
 ) -> None:
-    master = deliver(database, storage, members, "/incoming/bad/ep01.mxf", b"m")
-    deliver(database, storage, members, "/incoming/bad/ep01.xml", BILLION_LAUGHS_XML.encode())
-    run_sidecar_jobs(database, storage, storage_settings)
+    master = deliver(database, api_storage, members, "/incoming/bad/ep01.mxf", b"m")
+    deliver(database, api_storage, members, "/incoming/bad/ep01.xml", BILLION_LAUGHS_XML.encode())
+    run_sidecar_jobs(database, api_storage, api_settings)
     body = asset(api_client, members, master)
     assert body["metadata"]["state"] == "invalid"
     assert "refused for safety" in body["metadata"]["error"]
-    report = ftp_file(database, storage, members, "/incoming/bad/ep01.errors.txt")
+    report = ftp_file(database, api_storage, members, "/incoming/bad/ep01.errors.txt")
     assert report is not None
     assert body["metadata"]["error"] in report
     assert "upload it again" in report
@@ -162,28 +166,28 @@ def test_invalid_sidecar_shows_on_asset_and_in_ftp_folder(
 
     # A corrected sidecar fixes the asset and removes the stale report.
     good = {"kind": "film", "original_title": "Fixed", "eidr": "10.5240/7791-8534-2C23-9030-8610-5"}
-    deliver(database, storage, members, "/incoming/bad/ep01.json", json.dumps(good).encode())
-    run_sidecar_jobs(database, storage, storage_settings)
+    deliver(database, api_storage, members, "/incoming/bad/ep01.json", json.dumps(good).encode())
+    run_sidecar_jobs(database, api_storage, api_settings)
     assert asset(api_client, members, master)["metadata"]["state"] == "linked"
-    assert ftp_file(database, storage, members, "/incoming/bad/ep01.errors.txt") is None
+    assert ftp_file(database, api_storage, members, "/incoming/bad/ep01.errors.txt") is None
 
 
 def test_catalog_rules_refusal_is_also_readable(
     api_client: TestClient,
     members: Members,
     database: Database,
-    storage: S3Storage,
-    storage_settings: Settings,
+    api_storage: S3Storage,
+    api_settings: Settings,
 ) -> None:
-    master = deliver(database, storage, members, "/incoming/x.mxf", b"m")
+    master = deliver(database, api_storage, members, "/incoming/x.mxf", b"m")
     bad = {"kind": "film", "original_title": "X", "eidr": "10.5240/7791-8534-2C23-9030-8610-6"}
-    deliver(database, storage, members, "/incoming/x.json", json.dumps(bad).encode())
-    run_sidecar_jobs(database, storage, storage_settings)
+    deliver(database, api_storage, members, "/incoming/x.json", json.dumps(bad).encode())
+    run_sidecar_jobs(database, api_storage, api_settings)
     body = asset(api_client, members, master)
     assert body["metadata"]["state"] == "invalid"
     assert "wrong check character" in body["metadata"]["error"]
     assert "wrong check character" in (
-        ftp_file(database, storage, members, "/incoming/x.errors.txt") or ""
+        ftp_file(database, api_storage, members, "/incoming/x.errors.txt") or ""
     )
     titles = api_client.get("/v1/titles", headers=members.headers("kztv")).json()["items"]
     assert titles == []  # nothing half-written
