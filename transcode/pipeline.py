@@ -84,6 +84,11 @@ class Plan:
         return self.workdir / f"proxy_{spec.name}.mp4"
 
     @property
+    def progress_path(self) -> Path:
+        """Where ffmpeg reports how far it got (`-progress`)."""
+        return self.workdir / "progress.txt"
+
+    @property
     def poster_path(self) -> Path:
         """Where the poster frame is written."""
         return self.workdir / "poster.jpg"
@@ -279,6 +284,8 @@ def build_plan(
                     "crf": settings.transcode_video_crf,
                     "profile:v": "high",
                     "pix_fmt": "yuv420p",
+                    # A keyframe every 2 s so players seek (scrub) promptly.
+                    "g": max(1, round(2 * float(rate))),
                     "movflags": "+faststart",
                     "f": "mp4",
                 },
@@ -289,6 +296,7 @@ def build_plan(
     args = graph.compile(cmd=ffmpeg_path, overwrite_output=True)
     # Global options go right after the binary: quiet banner, no stdin, measurements logged.
     args[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
+    args[1:1] = ["-progress", str(plan.progress_path), "-stats_period", "5"]
     return dataclasses.replace(plan, args=args)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,14 @@ from pool_core.errors import JobError, TransientJobError
 logger = logging.getLogger("transcode.process")
 
 POLL_SECONDS = 0.25
+PROGRESS_LOG_SECONDS = 30.0
+# How ffmpeg's http/tcp protocols report a storage or network failure (not a file problem).
+NETWORK_FAILURES = re.compile(
+    r"HTTP error 5\d\d|Server returned 5\d\d|Server returned 403|Connection refused|"
+    r"Connection reset by peer|Connection timed out|Network is unreachable|"
+    r"Failed to resolve hostname|End of file while reading HTTP|Broken pipe",
+    re.IGNORECASE,
+)
 PR_SET_PDEATHSIG = 1
 LOG_TAIL_CHARS = 600
 
@@ -34,6 +43,10 @@ class FfmpegTimeout(JobError):
     """ffmpeg ran past the wall-clock limit and was killed."""
 
 
+class FfmpegNetworkError(TransientJobError):
+    """ffmpeg lost the master's URL (storage down, connection reset): worth a retry."""
+
+
 class Cancelled(TransientJobError):
     """The job was taken away from this worker (lease lost, shutdown) while ffmpeg ran."""
 
@@ -44,9 +57,15 @@ def run_ffmpeg(
     log_path: Path,
     timeout: float,
     cancel: threading.Event | None = None,
+    progress_path: Path | None = None,
+    label: str = "",
 ) -> float:
-    """Run ffmpeg to completion and return its wall-clock seconds; raise on error or limit."""
+    """Run ffmpeg to completion and return its wall-clock seconds; raise on error or limit.
+
+    With `progress_path` (ffmpeg's `-progress` file), how far it got is logged now and then.
+    """
     started = time.monotonic()
+    last_report = started
     with open(log_path, "wb") as log:
         try:
             process = subprocess.Popen(
@@ -66,6 +85,16 @@ def run_ffmpeg(
                 except subprocess.TimeoutExpired:
                     pass
                 elapsed = time.monotonic() - started
+                if progress_path is not None and time.monotonic() - last_report > (
+                    PROGRESS_LOG_SECONDS
+                ):
+                    last_report = time.monotonic()
+                    logger.info(
+                        "ffmpeg %s: %s of the master done after %.0f s",
+                        label,
+                        _progress(progress_path),
+                        elapsed,
+                    )
                 if cancel is not None and cancel.is_set():
                     _kill(process)
                     raise Cancelled("the transcode was cancelled: this worker lost the job")
@@ -81,7 +110,10 @@ def run_ffmpeg(
                 _kill(process)
     elapsed = time.monotonic() - started
     if code != 0:
-        raise FfmpegFailed(f"ffmpeg failed on the master (exit {code}): {_tail(log_path)}")
+        summary = _tail(log_path)
+        if NETWORK_FAILURES.search(summary):
+            raise FfmpegNetworkError(f"ffmpeg lost the master's storage connection: {summary}")
+        raise FfmpegFailed(f"ffmpeg failed on the master (exit {code}): {summary}")
     return elapsed
 
 
@@ -99,6 +131,16 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     except (ProcessLookupError, PermissionError):
         process.kill()
     process.wait()
+
+
+def _progress(path: Path) -> str:
+    """The last `out_time` ffmpeg wrote to its progress file, e.g. "00:12:31"."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return "nothing yet"
+    times = re.findall(r"^out_time=(\d+:\d+:\d+)", text, re.MULTILINE)
+    return times[-1] if times else "nothing yet"
 
 
 def _tail(log_path: Path) -> str:

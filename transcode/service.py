@@ -62,6 +62,7 @@ PART_SIZE = 64 << 20
 # Scratch directories are named after the worker's pid, so a later worker can tell which
 # belong to a process that died (kill -9) and remove them.
 TMP_PREFIX = "jp-transcode-"
+MAX_URL_SECONDS = 7 * 24 * 3600
 
 
 class LeaseLost(TransientJobError):
@@ -122,9 +123,7 @@ def transcode_asset(
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
             plan = pipeline.build_plan(
                 ffmpeg_path=ffmpeg_path,
-                source=storage.presigned_get(
-                    object_key, expires_in=settings.transcode_url_expiry_seconds
-                ),
+                source=storage.presigned_get(object_key, expires_in=_url_lifetime(media, settings)),
                 media=media,
                 settings=settings,
                 workdir=Path(tmp),
@@ -136,6 +135,8 @@ def transcode_asset(
                 log_path=plan.log_path,
                 timeout=ffmpeg_timeout(media, settings),
                 cancel=fence.cancel,
+                progress_path=plan.progress_path,
+                label=f"asset {asset_id}",
             )
             measured = measure.parse_log(
                 plan.log_path.read_text(encoding="utf-8", errors="replace"),
@@ -196,8 +197,11 @@ def _begin(db: Database, fence: Fence, asset_id: str) -> tuple[str, str] | None:
         if asset is None:
             return None
         org = session.get(Organization, asset.org_id)
-        asset.status = AssetStatus.PROCESSING
-        asset.failure_reason = None
+        # A re-transcode of a ready asset keeps it ready (its renditions stay valid until the
+        # new set replaces them); anything else is now being processed.
+        if asset.status is not AssetStatus.READY:
+            asset.status = AssetStatus.PROCESSING
+            asset.failure_reason = None
         return asset.object_key, org.name if org else "unknown"
 
 
@@ -349,6 +353,13 @@ def ffmpeg_timeout(media: MediaInfo, settings: Settings) -> float:
     return settings.transcode_timeout_base_seconds + (
         settings.transcode_timeout_factor * media.duration
     )
+
+
+def _url_lifetime(media: MediaInfo, settings: Settings) -> int:
+    # ffmpeg reconnects with the same URL: it must outlive the longest allowed run, but SigV4
+    # presigned URLs cannot live longer than 7 days.
+    wanted = max(settings.transcode_url_expiry_seconds, ffmpeg_timeout(media, settings) + 900)
+    return int(min(wanted, MAX_URL_SECONDS))
 
 
 @contextmanager

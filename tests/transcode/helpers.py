@@ -6,18 +6,27 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pool_core import queue
-from pool_core.db import Database
+from pool_core.db import SQLITE_IMMEDIATE, Database
 from pool_core.models import Asset, ChangeEvent, Organization
 from pool_core.storage.base import ObjectStorage
 
 ORG_NAME = "Qazaqstan TV"
 
 
+def _write_lock(db: Database, session: Session) -> None:
+    # Read-then-write in a deferred SQLite transaction fails at once ("database is locked")
+    # if a worker process wrote in between; taking the write lock first makes it wait.
+    if db.is_sqlite:
+        session.connection(execution_options=SQLITE_IMMEDIATE)
+
+
 def make_org(db: Database, *, name: str = ORG_NAME) -> int:
     """Create (or find) the owner organization and return its id."""
     with db.session() as session:
+        _write_lock(db, session)
         org = session.scalar(select(Organization).where(Organization.name == name))
         if org is None:
             org = Organization(code=f"o{uuid.uuid4().hex[:8]}", name=name, country="KZ")
@@ -34,6 +43,7 @@ def make_asset(db: Database, storage: ObjectStorage, master: Path, *, enqueue: b
     with open(master, "rb") as handle:
         storage.put(key, handle)
     with db.session() as session:
+        _write_lock(db, session)
         session.add(
             Asset(
                 id=asset_id,

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from pool_core.db import Database
-from pool_core.errors import JobError, StorageError
+from pool_core.errors import JobError, StorageError, TransientJobError
 from pool_core.models import AssetStatus
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.media import MediaFactory
 from tests.transcode.helpers import change_kinds, load_asset, make_asset
-from transcode.process import Cancelled, FfmpegTimeout, run_ffmpeg
+from transcode.process import Cancelled, FfmpegNetworkError, FfmpegTimeout, run_ffmpeg
 from transcode.service import transcode_asset
 
 
@@ -160,3 +160,13 @@ def _dead_storage(storage: S3Storage) -> S3Storage:
         connect_timeout=1,
         max_attempts=1,
     )
+
+
+def test_ffmpeg_losing_the_storage_connection_is_transient(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    # Loopback port 9 (discard): nothing listens, like S3 being down mid-transcode.
+    args = [ffmpeg_path, "-i", "http://127.0.0.1:9/masters/x.mxf", "-f", "null", "-"]
+    with pytest.raises(FfmpegNetworkError, match="storage connection") as raised:
+        run_ffmpeg(args, log_path=tmp_path / "log", timeout=60)
+    assert isinstance(raised.value, TransientJobError)
