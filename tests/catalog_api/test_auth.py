@@ -1,0 +1,80 @@
+"""Tokens over the API: shown once, hashed at rest, listed without secrets, revocable, expiring."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from pool_core.db import Database
+from pool_core.models import ApiToken, AuditEvent, User, utcnow
+from pool_core.security import hash_token
+from tests.fixtures.api import Members, bearer
+
+
+def test_missing_malformed_and_unknown_tokens(api_client: TestClient) -> None:
+    for headers in ({}, {"Authorization": "Basic Zm9vOmJhcg=="}, bearer("jp_not-a-real-token")):
+        response = api_client.get("/v1/me", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == 'Bearer realm="jointpool"'
+
+
+def test_token_lifecycle(api_client: TestClient, members: Members, database: Database) -> None:
+    me = api_client.get("/v1/me", headers=members.headers("uztv", "rights_manager")).json()
+    assert me["organization"] == "uztv" and me["role"] == "rights_manager"
+
+    issued = api_client.post(
+        "/v1/tokens", json={"name": "laptop", "expires_in_days": 7}, headers=members.headers("uztv")
+    )
+    assert issued.status_code == 201
+    token = issued.json()["token"]
+    assert api_client.get("/v1/me", headers=bearer(token)).status_code == 200
+    with database.session() as session:
+        stored = session.scalar(select(ApiToken).where(ApiToken.id == issued.json()["id"]))
+        assert stored is not None
+        assert stored.token_hash == hash_token(token) and token not in stored.token_hash
+    listed = api_client.get("/v1/tokens", headers=bearer(token)).json()
+    assert all("token" not in t for t in listed)
+    assert issued.json()["id"] in [t["id"] for t in listed]
+
+    other = api_client.delete(f"/v1/tokens/{issued.json()['id']}", headers=members.headers("kztv"))
+    assert other.status_code == 404
+    revoked = api_client.delete(f"/v1/tokens/{issued.json()['id']}", headers=bearer(token))
+    assert revoked.status_code == 204
+    after = api_client.get("/v1/me", headers=bearer(token))
+    assert after.status_code == 401 and "revoked" in after.json()["detail"]
+    with database.session() as session:
+        actions = set(session.scalars(select(AuditEvent.action)))
+    assert {"token.created", "token.revoked"} <= actions
+
+
+def test_expired_token_is_refused(
+    api_client: TestClient, members: Members, database: Database
+) -> None:
+    token = members.token("kztv", "editor")
+    with database.session() as session:
+        record = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        assert record is not None
+        record.expires_at = utcnow() - timedelta(seconds=1)
+    response = api_client.get("/v1/me", headers=bearer(token))
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+def test_admins_create_users_in_their_own_organization(
+    api_client: TestClient, members: Members, database: Database
+) -> None:
+    body = {"username": "kz-night-editor", "role": "editor"}
+    denied = api_client.post("/v1/users", json=body, headers=members.headers("kztv", "editor"))
+    assert denied.status_code == 403
+    created = api_client.post("/v1/users", json=body, headers=members.headers("kztv", "admin"))
+    assert created.status_code == 201, created.text
+    assert created.json()["user"]["organization"] == "kztv"
+    token = created.json()["api_token"]
+    assert api_client.get("/v1/me", headers=bearer(token)).json()["username"] == "kz-night-editor"
+    again = api_client.post("/v1/users", json=body, headers=members.headers("uztv", "admin"))
+    assert again.status_code == 409
+    with database.session() as session:
+        user = session.scalar(select(User).where(User.username == "kz-night-editor"))
+        assert user is not None and user.org_id == members.org_ids["kztv"]
