@@ -51,6 +51,9 @@ class StaleUploadReport:
         out += [f"  error: {e}" for e in self.errors]
         return out
 
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
 
 def _older(when: datetime | None, cutoff: datetime) -> bool:
     return when is not None and when < cutoff
@@ -127,6 +130,10 @@ class OrphanFilesReport:
     deleted: int = 0
     bytes_freed: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"deleted {self.deleted} unreferenced file object(s), {self.bytes_freed} bytes"]
+        return "\n".join(lines + [f"  error: {e}" for e in self.errors])
 
 
 def delete_orphan_files(

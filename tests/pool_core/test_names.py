@@ -21,7 +21,7 @@ from pool_core.names import resolve_path, split_path
         ("/", "/", "/"),
         ("/incoming", ".", "/incoming"),
         ("/incoming", "Серия 01.mxf", "/incoming/Серия 01.mxf"),
-        ("/incoming", "Qısa film.mov", "/incoming/Qısa film.mov"),
+        ("/incoming", "Q\u0131sa film.mov", "/incoming/Q\u0131sa film.mov"),
     ],
 )
 def test_paths_resolve_inside_the_tree(cwd: str, path: str, expected: str) -> None:
