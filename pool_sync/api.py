@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from pool_sync.errors import ApiError, ItemError, TokenError
+
+# Quick retries of one download grant before the file's own (slower) retry loop.
+GRANT_ATTEMPTS = 4
 
 
 def _detail(response: httpx.Response) -> str:
@@ -25,6 +30,7 @@ class PoolApi:
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 60.0) -> None:
         self.base_url = base_url
+        self._grant_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": "jointpool-sync/1"},
@@ -79,9 +85,20 @@ class PoolApi:
 
     def download_grant(self, asset_id: str, *, offset: int = 0) -> dict[str, Any]:
         """Ask for a fresh presigned URL of a master (logged as a delivery)."""
-        try:
-            grant: dict[str, Any] = self._get(f"/v1/assets/{asset_id}/download", {"offset": offset})
-        except ApiError as exc:
-            # One file's hiccup (a 5xx, a dropped connection): retried per file, not fatal.
-            raise ItemError(str(exc)) from exc
-        return grant
+        # One grant at a time: they are quick, and a burst of parallel writes (each grant is
+        # logged as a delivery) is what an embedded SQLite pool copes with worst.
+        with self._grant_lock:
+            for attempt in range(GRANT_ATTEMPTS):
+                try:
+                    grant: dict[str, Any] = self._get(
+                        f"/v1/assets/{asset_id}/download", {"offset": offset}
+                    )
+                except ApiError as exc:
+                    # A 5xx or a dropped connection: a few quick retries, then the file's
+                    # own retry loop takes over (one file's trouble is never fatal).
+                    if attempt + 1 == GRANT_ATTEMPTS:
+                        raise ItemError(str(exc)) from exc
+                    time.sleep(0.1 * 2**attempt)
+                else:
+                    return grant
+        raise AssertionError("unreachable")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
+import urllib3
 
 from pool_sync.errors import ChecksumMismatch, ItemError
 
@@ -89,7 +89,7 @@ def fetch(
     final: Path,
     size: int,
     sha256: str | None,
-    client: httpx.Client,
+    client: urllib3.PoolManager,
     on_bytes: Callable[[int], None] | None = None,
     limiter: RateLimiter | None = None,
     chunk_size: int = CHUNK,
@@ -145,7 +145,7 @@ def _stream(
     have: int,
     size: int,
     digest: hashlib._Hash,
-    client: httpx.Client,
+    client: urllib3.PoolManager,
     on_bytes: Callable[[int], None] | None,
     limiter: RateLimiter | None,
     chunk_size: int,
@@ -153,41 +153,48 @@ def _stream(
     """GET from `have` onwards into the open file; return (fetched, new have, digest)."""
     headers = {"Range": f"bytes={have}-"} if have else {}
     fetched = 0
+    response: urllib3.BaseHTTPResponse | None = None
     try:
-        with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 206:
-                match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-                if not match or int(match.group(1)) != have:
-                    raise ItemError("storage answered a different byte range than asked")
-                if match.group(3) != "*":
-                    _check_size(int(match.group(3)), size, handle)
-            elif response.status_code == 200:
-                if "content-length" in response.headers:
-                    _check_size(int(response.headers["content-length"]), size, handle)
-                if have:
-                    # The server ignored Range: start over rather than append a second copy.
-                    have = 0
-                    digest = hashlib.sha256()
-            elif response.status_code == 416:
-                # The object is shorter than what we already have: it is not the master.
-                handle.truncate(0)
-                raise ChecksumMismatch("storage refused the resume offset: the object changed")
-            elif response.status_code in (401, 403):
-                raise ItemError(f"storage refused the URL ({response.status_code}; expired?)")
-            else:
-                raise ItemError(f"storage answered {response.status_code}")
-            handle.seek(have)
-            handle.truncate()
-            for block in response.iter_raw(chunk_size):
-                handle.write(block)
-                digest.update(block)
-                fetched += len(block)
-                have += len(block)
-                if on_bytes is not None:
-                    on_bytes(len(block))
-                if limiter is not None:
-                    limiter.take(len(block))
-    except httpx.HTTPError as exc:
+        response = client.request(
+            "GET", url, headers=headers, preload_content=False, redirect=False, retries=False
+        )
+        status = response.status
+        if status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+            if not match or int(match.group(1)) != have:
+                raise ItemError("storage answered a different byte range than asked")
+            if match.group(3) != "*":
+                _check_size(int(match.group(3)), size, handle)
+        elif status == 200:
+            if "content-length" in response.headers:
+                _check_size(int(response.headers["content-length"]), size, handle)
+            if have:
+                # The server ignored Range: start over rather than append a second copy.
+                have = 0
+                digest = hashlib.sha256()
+        elif status == 416:
+            # The object is shorter than what we already have: it is not the master.
+            handle.truncate(0)
+            raise ChecksumMismatch("storage refused the resume offset: the object changed")
+        elif status in (401, 403):
+            raise ItemError(f"storage refused the URL ({status}; expired?)")
+        else:
+            raise ItemError(f"storage answered {status}")
+        handle.seek(have)
+        handle.truncate()
+        while block := response.read(chunk_size):
+            handle.write(block)
+            digest.update(block)
+            fetched += len(block)
+            have += len(block)
+            if on_bytes is not None:
+                on_bytes(len(block))
+            if limiter is not None:
+                limiter.take(len(block))
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         handle.flush()
         raise ItemError(f"transfer interrupted at byte {have}: {exc}") from exc
+    finally:
+        if response is not None:
+            response.release_conn()
     return fetched, have, digest

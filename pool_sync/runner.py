@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import httpx
+import urllib3
 
 from pool_sync.api import PoolApi
 from pool_sync.config import STATE_DIR, SyncConfig, check_destination
@@ -113,16 +113,18 @@ class SyncRun:
         self.config = config
         self.progress = progress
         self.api = PoolApi(config.api_url, config.token, timeout=config.timeout)
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(config.timeout, connect=15.0),
-            limits=httpx.Limits(max_connections=config.parallel * 2),
+        # urllib3 for the bulk bytes: measurably faster than httpx for large bodies.
+        self.http = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=config.parallel * 2,
+            timeout=urllib3.Timeout(connect=15.0, read=config.timeout),
         )
         self.limiter = RateLimiter(config.limit_rate) if config.limit_rate else None
 
     def close(self) -> None:
         """Release connections."""
         self.api.close()
-        self.http.close()
+        self.http.clear()
 
     def is_current(self, item: dict[str, Any], target: Path, known: dict[str, Any] | None) -> bool:
         """Whether the file on disk already is this master (cheap check first)."""

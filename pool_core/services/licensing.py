@@ -722,8 +722,8 @@ def licensed_assets_for(
         identity = (title.id, link.episode_id, asset.filename)
         if identity in seen_versions:
             continue
-        license_ = _license_covering(by_title[title.id], link.episode_id)
-        if license_ is None:
+        covering = _license_covering(by_title[title.id], link.episode_id)
+        if covering is None:
             continue
         seen_versions.add(identity)
         folder = _safe_component(title.original_title, str(title.id))
@@ -738,7 +738,7 @@ def licensed_assets_for(
         result.append(
             LicensedAsset(
                 asset=asset,
-                license=license_,
+                license=covering,
                 title=title,
                 episode=episode,
                 owner_code=owner_code,
@@ -852,3 +852,81 @@ def list_deliveries(session: Session, *, license_id: int, org_id: int) -> list[D
             select(Delivery).where(Delivery.license_id == license_id).order_by(Delivery.id)
         )
     )
+
+
+# --- the FTP `/licensed` view --------------------------------------------------------------
+# The files service (`pool_core.services.files`) owns the virtual tree; these give it the
+# read-only `/licensed/<owner>/<title>/…` part, computed from the current entitlements so a
+# revocation or expiry removes it at once. RETR should call `licensed_file` and log the
+# delivery with `record_delivery(channel="ftp", offset=<REST offset>)`.
+
+
+def _under_licensed(path: str) -> str:
+    path = "/" + "/".join(p for p in unicodedata.normalize("NFC", path).split("/") if p)
+    if path != LICENSED_ROOT and not path.startswith(LICENSED_ROOT + "/"):
+        raise NotFound(f"{path} is not under {LICENSED_ROOT}")
+    return path
+
+
+def _file_view(path: str, *, is_dir: bool, item: LicensedFile | None, mtime: datetime) -> Any:
+    from pool_core.models import FileState
+    from pool_core.services.files import FileView
+
+    return FileView(
+        path=path,
+        name=path.rsplit("/", 1)[-1],
+        is_dir=is_dir,
+        size=item.size if item else 0,
+        mtime=mtime,
+        md5=None,
+        sha256=item.sha256 if item else None,
+        state=FileState.COMPLETE,
+        writable=False,
+        asset_id=item.asset_id if item else None,
+    )
+
+
+def licensed_file(session: Session, *, org_id: int, path: str) -> LicensedFile:
+    """Return the licensed master at a `/licensed/...` path (`NotFound` if not entitled)."""
+    path = _under_licensed(path)
+    for item in licensed_tree(session, org_id=org_id):
+        if item.path == path:
+            return item
+    raise NotFound(f"no licensed file {path}")
+
+
+def licensed_stat(session: Session, *, org_id: int, path: str) -> Any:
+    """Describe a `/licensed` file or folder as a read-only `FileView`."""
+    path = _under_licensed(path)
+    tree = licensed_tree(session, org_id=org_id)
+    newest = max((f.mtime for f in tree), default=utcnow())
+    if path == LICENSED_ROOT:
+        return _file_view(path, is_dir=True, item=None, mtime=newest)
+    for item in tree:
+        if item.path == path:
+            return _file_view(path, is_dir=False, item=item, mtime=item.mtime)
+        if item.path.startswith(path + "/"):
+            return _file_view(path, is_dir=True, item=None, mtime=newest)
+    raise NotFound(f"no such file or folder {path}")
+
+
+def licensed_list_dir(session: Session, *, org_id: int, path: str) -> list[Any]:
+    """List a `/licensed` folder as read-only `FileView`s, sorted by name."""
+    path = _under_licensed(path)
+    tree = licensed_tree(session, org_id=org_id)
+    children: dict[str, Any] = {}
+    prefix = path + "/"
+    for item in tree:
+        if item.path == path:
+            raise InvalidInput(f"{path} is a file, not a folder")
+        if not item.path.startswith(prefix):
+            continue
+        name = item.path[len(prefix) :].split("/", 1)[0]
+        child = prefix + name
+        if child == item.path:
+            children[name] = _file_view(child, is_dir=False, item=item, mtime=item.mtime)
+        elif name not in children:
+            children[name] = _file_view(child, is_dir=True, item=None, mtime=item.mtime)
+    if not children and path != LICENSED_ROOT:
+        raise NotFound(f"no such folder {path}")
+    return [children[name] for name in sorted(children)]

@@ -233,9 +233,9 @@ def test_exclusive_clash_is_refused_naming_the_license(database: Database) -> No
         assert caught.value.license_id == first.id
         assert f"license {first.id}" in str(caught.value)
         assert isinstance(caught.value, Conflict)
-        assert licensing.get_request(
-            session, request_id=request.id, org_id=w.owner.id
-        ).status == (RequestStatus.PENDING)
+        assert licensing.get_request(session, request_id=request.id, org_id=w.owner.id).status == (
+            RequestStatus.PENDING
+        )
 
 
 def test_non_overlapping_or_other_territory_does_not_clash(database: Database) -> None:
@@ -433,9 +433,7 @@ def test_deliveries_are_logged_against_the_license(database: Database) -> None:
         w = build_world(session)
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
-        grant_ = licensing.authorize_download(
-            session, user=w.buyer_editor, asset_id=w.assets[1].id
-        )
+        grant_ = licensing.authorize_download(session, user=w.buyer_editor, asset_id=w.assets[1].id)
         assert grant_.license is not None and grant_.license.id == license_.id
         licensing.record_delivery(
             session,
@@ -453,3 +451,39 @@ def test_deliveries_are_logged_against_the_license(database: Database) -> None:
         # The owner may fetch its own masters without a license.
         own = licensing.authorize_download(session, user=w.owner_editor, asset_id=w.assets[0].id)
         assert own.license is None
+
+
+def test_licensed_ftp_view(database: Database) -> None:
+    with database.session() as session:
+        w = build_world(session)
+        open_window(session, w)
+        assert licensing.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []
+        license_ = grant(session, w, w.buyer_editor)
+        root = licensing.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed")
+        assert [(v.name, v.is_dir, v.writable) for v in root] == [("aztv", True, False)]
+        season = licensing.licensed_list_dir(
+            session, org_id=w.buyer.id, path="/licensed/aztv/Qaraqum _ Desert"
+        )
+        assert [v.name for v in season] == ["S01E01", "S01E02"]
+        files = licensing.licensed_list_dir(
+            session, org_id=w.buyer.id, path="/licensed/aztv/Qaraqum _ Desert/S01E02/"
+        )
+        assert [(v.name, v.size, v.sha256) for v in files] == [
+            ("ep2.mxf", w.assets[1].size, w.assets[1].sha256)
+        ]
+        path = "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
+        view = licensing.licensed_stat(session, org_id=w.buyer.id, path=path)
+        assert not view.is_dir and not view.writable and view.asset_id == w.assets[1].id
+        item = licensing.licensed_file(session, org_id=w.buyer.id, path=path)
+        assert item.object_key == w.assets[1].object_key and item.license_id == license_.id
+        # Nothing for the rival, not even by guessing the path; nothing outside /licensed.
+        with pytest.raises(NotFound):
+            licensing.licensed_file(session, org_id=w.rival.id, path=path)
+        with pytest.raises(NotFound):
+            licensing.licensed_stat(session, org_id=w.rival.id, path="/licensed/aztv")
+        with pytest.raises(NotFound):
+            licensing.licensed_file(session, org_id=w.buyer.id, path="/incoming/x")
+        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm)
+        with pytest.raises(NotFound):
+            licensing.licensed_file(session, org_id=w.buyer.id, path=path)
+        assert licensing.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []

@@ -15,8 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+import urllib3
 from sqlalchemy import select
 
 from pool_core.db import Database
@@ -251,7 +251,7 @@ def test_fetch_resumes_a_partial_file_from_a_presigned_url(
         offsets.append(offset)
         return url
 
-    with httpx.Client() as client:
+    with urllib3.PoolManager() as client:
         result = fetch(
             url_for=url_for, part=part, final=final, size=len(data), sha256=sha(data), client=client
         )

@@ -1,0 +1,210 @@
+"""`jointpool sync` throughput against direct boto3 downloads, and bytes re-fetched after a kill.
+
+    .venv/bin/python -m bench.sync [--files 20] [--total-mib 2048] [--parallel 4]
+
+Setup: an embedded SeaweedFS, a SQLite pool with three broadcasters, `--files` licensed
+masters of random bytes totalling `--total-mib`, and the catalog API under uvicorn on a free
+loopback port. Measured in the same run, best of `--rounds`:
+
+- baseline: boto3 `download_file` of the same objects (default TransferConfig, which itself
+  uses ranged GETs in 10 threads per object), `--parallel` objects at a time;
+- sync: `python -m pool_sync` in its own process (feed, entitlement list, presigned URLs,
+  SHA-256 verification, atomic rename), into an empty destination.
+
+Then the sync is SIGKILLed at about 40 % of the bytes and run again; the report gives the bytes
+the second run fetched beyond what was missing (0 means nothing received was fetched twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from boto3.s3.transfer import TransferConfig
+
+from pool_core.db import Database
+from pool_core.models import AssetStatus, Base
+from pool_core.services import accounts
+from pool_core.settings import Settings
+from pool_core.storage.s3 import S3Storage
+from pool_sync.config import STATE_DIR
+from tests.fixtures.storage import new_bucket_storage, settings_for, start_seaweed
+from tests.pool_core.test_licensing import build_world, grant, make_asset, open_window
+from tests.pool_sync.harness import build_app, serve
+
+MIB = 1 << 20
+
+
+def _populate(db: Database, storage: S3Storage, files: int, total: int) -> tuple[str, int]:
+    """Create the world and `files` licensed masters; return the buyer's token and bytes."""
+    size = total // files
+    stored = 0
+    with db.session() as session:
+        w = build_world(session)
+        for n in range(files):
+            data = os.urandom(size)
+            asset = make_asset(session, w.owner, w.title, None, f"master{n:02d}.mxf", data)
+            storage.client.upload_fileobj(
+                io.BytesIO(data),
+                storage.bucket,
+                asset.object_key,
+                Config=TransferConfig(multipart_chunksize=16 * MIB),
+            )
+            stored += size
+        # The two small episode masters of the test world are not in storage: drop them
+        # from the entitlement by making them unready.
+        for asset in w.assets:
+            asset.status = AssetStatus.FAILED
+        open_window(session, w)
+        grant(session, w, w.buyer_editor)
+        _, token = accounts.create_api_token(session, user=w.buyer_editor, name="bench")
+    return token, stored
+
+
+def _boto3_round(
+    storage: S3Storage, keys: list[str], into: Path, parallel: int, *, verify: bool = False
+) -> float:
+    into.mkdir(parents=True, exist_ok=True)
+
+    def one(key: str) -> None:
+        path = into / key.replace("/", "_")
+        storage.client.download_file(storage.bucket, key, str(path))
+        if verify:
+            # What any careful mirror must add: read the file back and hash it.
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                while block := handle.read(8 * MIB):
+                    digest.update(block)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(one, keys))
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(into)
+    return elapsed
+
+
+def _write_config(path: Path, base: str, token: str, dest: Path, parallel: int) -> None:
+    path.write_text(
+        json.dumps(
+            {"api_url": base, "token": token, "destination": str(dest), "parallel": parallel}
+        )
+    )
+
+
+def _sync(config: Path, summary: Path | None = None) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "pool_sync", "--config", str(config)]
+    if summary is not None:
+        args += ["--summary-json", str(summary)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _sync_round(config: Path, dest: Path) -> float:
+    dest.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    child = _sync(config)
+    _, err = child.communicate()
+    elapsed = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"sync failed ({child.returncode}): {err.decode()[-2000:]}")
+    shutil.rmtree(dest)
+    return elapsed
+
+
+def _bytes_on_disk(dest: Path) -> int:
+    return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file() and p.suffix != ".json")
+
+
+def _kill_and_rerun(config: Path, dest: Path, total: int, tmp: Path) -> dict[str, int]:
+    dest.mkdir(parents=True, exist_ok=True)
+    child = _sync(config)
+    target = int(total * 0.4)
+    while _bytes_on_disk(dest) < target:
+        if child.poll() is not None:
+            raise RuntimeError("sync finished before it could be killed; use more data")
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    if child.stderr:
+        child.stderr.close()
+    kept = _bytes_on_disk(dest)
+    summary_path = tmp / "rerun.json"
+    rerun = _sync(config, summary_path)
+    _, err = rerun.communicate()
+    if rerun.returncode != 0:
+        raise RuntimeError(f"re-run failed: {err.decode()[-2000:]}")
+    summary = json.loads(summary_path.read_text())
+    fetched = int(summary["bytes_fetched"])
+    return {"kept": kept, "fetched": fetched, "refetched": fetched - (total - kept)}
+
+
+def main() -> int:
+    """Run the sync benchmark and print its ratios."""
+    parser = argparse.ArgumentParser(prog="bench.sync")
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--total-mib", type=int, default=2048)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(sys.argv[1:])
+    total = args.total_mib * MIB
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
+        tmp = Path(tmp_name)
+        seaweed = start_seaweed(tmp / "seaweed")
+        try:
+            storage = new_bucket_storage(seaweed)
+            settings: Settings = settings_for(seaweed, data_dir=tmp, bucket=storage.bucket)
+            db = Database(f"sqlite:///{tmp / 'pool.db'}")
+            Base.metadata.create_all(db.engine)
+            print(f"storing {args.files} masters, {args.total_mib} MiB ...", flush=True)
+            token, stored = _populate(db, storage, args.files, total)
+            keys = [info.key for info in storage.list("masters/")]
+            with serve(build_app(settings, db, storage)) as base:
+                config = tmp / "sync.json"
+                dest = tmp / "dest"
+                _write_config(config, base, token, dest, args.parallel)
+                boto_times, verified_times, sync_times = [], [], []
+                for _ in range(args.rounds):
+                    boto_times.append(_boto3_round(storage, keys, tmp / "boto", args.parallel))
+                    sync_times.append(_sync_round(config, dest))
+                    verified_times.append(
+                        _boto3_round(storage, keys, tmp / "boto", args.parallel, verify=True)
+                    )
+                boto_rate = stored / min(boto_times) / MIB
+                verified_rate = stored / min(verified_times) / MIB
+                sync_rate = stored / min(sync_times) / MIB
+                print(f"boto3 download_file x{args.parallel}:          {boto_rate:8.1f} MiB/s")
+                print(f"boto3 download_file + sha256 x{args.parallel}: {verified_rate:8.1f} MiB/s")
+                print(f"jointpool sync x{args.parallel} (sha256 inline): {sync_rate:8.1f} MiB/s")
+                print(f"sync / boto3 throughput ratio: {sync_rate / boto_rate:.2f} (target >= 0.9)")
+                print(f"sync / (boto3 + sha256) ratio: {sync_rate / verified_rate:.2f}")
+                killed = _kill_and_rerun(config, dest, stored, tmp)
+                synced = len(list(dest.rglob("master*.mxf")))
+                if synced != args.files:
+                    raise RuntimeError(f"only {synced} of {args.files} masters synced")
+                print(
+                    f"kill at {killed['kept'] / stored:.0%} then re-run: fetched "
+                    f"{killed['fetched'] / MIB:.1f} MiB of {(stored - killed['kept']) / MIB:.1f} "
+                    f"MiB missing; re-downloaded {killed['refetched']} bytes "
+                    f"({killed['refetched'] / stored:.4%} of the total)"
+                )
+                if (dest / STATE_DIR).exists():
+                    shutil.rmtree(dest)
+            db.dispose()
+        finally:
+            seaweed.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
