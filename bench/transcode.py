@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -63,8 +64,13 @@ def _make(ffmpeg: str, key: str, path: Path, seconds: float) -> None:
     )  # fmt: skip
 
 
-def _timed(args: list[str], log: Path) -> float:
-    return run_ffmpeg(args, log_path=log, timeout=3600)
+def _timed(args: list[str], log: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system) of one ffmpeg run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run_ffmpeg(args, log_path=log, timeout=3600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> int:
@@ -73,14 +79,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--masters", default="xdcam,prores,h264")
+    parser.add_argument("--preset", default="", help="x264 preset of the full set's proxy")
     options = parser.parse_args()
 
     settings = Settings(s3_endpoint="")
+    if options.preset:
+        settings = settings.model_copy(update={"transcode_video_preset": options.preset})
     ffmpeg = check_ffmpeg(settings).path
     font = find_font(settings)
     cache = Path("var/bench-media")
     cache.mkdir(parents=True, exist_ok=True)
-    print(f"ffmpeg {ffmpeg}; {os.cpu_count()} CPUs; {options.seconds:g} s masters", flush=True)
+    print(
+        f"ffmpeg {ffmpeg}; {os.cpu_count()} CPUs; {options.seconds:g} s masters; proxy preset "
+        f"{settings.transcode_video_preset} (plain command: veryfast)",
+        flush=True,
+    )
 
     for key in options.masters.split(","):
         name, suffix, label = MASTERS[key]
@@ -89,8 +102,8 @@ def main() -> int:
             print(f"generating {label} ({options.seconds:g} s) ...", flush=True)
             _make(ffmpeg, key, master, options.seconds)
         media = probe(str(master))
-        plain_times: list[float] = []
-        full_times: list[float] = []
+        plain_times: list[tuple[float, float]] = []
+        full_times: list[tuple[float, float]] = []
         for _ in range(options.repeat):
             with tempfile.TemporaryDirectory(prefix="jp-bench-") as tmp:
                 work = Path(tmp)
@@ -112,8 +125,14 @@ def main() -> int:
                     watermark="PREVIEW · Bench TV · not for broadcast",
                 )
                 full_times.append(_timed(plan.args, plan.log_path))
-        plain_s = statistics.median(plain_times)
-        full_s = statistics.median(full_times)
+                sizes = (
+                    (work / "proxy.mp4").stat().st_size,
+                    plan.proxy_path(plan.proxies[0]).stat().st_size,
+                )
+        plain_s = statistics.median(wall for wall, _ in plain_times)
+        full_s = statistics.median(wall for wall, _ in full_times)
+        plain_cpu = statistics.median(cpu for _, cpu in plain_times)
+        full_cpu = statistics.median(cpu for _, cpu in full_times)
         realtime = media.duration / full_s
         ratio = full_s / plain_s
         realtime_met = "met" if realtime >= TARGET_REALTIME else "NOT met"
@@ -123,6 +142,14 @@ def main() -> int:
             f"plain command {plain_s:.1f} s = {media.duration / plain_s:.1f}x realtime; "
             f"ratio full/plain {ratio:.2f} (target <= {TARGET_RATIO:g}: "
             f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}); deinterlace {plan.deinterlace}",
+            flush=True,
+        )
+        # CPU time is steadier than wall time on a shared machine; 2 cores = best-case wall.
+        print(
+            f"  cpu: full {full_cpu:.1f} s, plain {plain_cpu:.1f} s, ratio "
+            f"{full_cpu / plain_cpu:.2f}; full set at 2 busy cores would be "
+            f"{media.duration / (full_cpu / 2):.1f}x realtime; proxy size full/plain "
+            f"{sizes[1] / sizes[0]:.2f}",
             flush=True,
         )
     load = os.getloadavg()
