@@ -22,7 +22,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,7 @@ ROOT_NAMES = ("incoming", "licensed")
 # Root folder ids are derived from (org, name), so two nodes creating them at once collide
 # on the primary key instead of making two `/incoming` (NULL parents escape the unique index).
 _ROOT_NAMESPACE = uuid.UUID("6f1d3c52-8a43-4c5e-9a1e-3b0f2a7c9d10")
-_EPOCH_MTIME = datetime.fromtimestamp(0).astimezone()
+_EPOCH_MTIME = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass(frozen=True)
