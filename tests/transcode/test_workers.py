@@ -21,6 +21,7 @@ from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.media import MediaFactory
 from tests.transcode.helpers import load_asset, make_asset
+from transcode.worker import build_runner
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,3 +187,21 @@ def test_kill_9_mid_transcode_another_worker_finishes_with_one_set_of_renditions
             session.scalars(select(ChangeEvent.kind).where(ChangeEvent.subject_id == asset_id))
         )
     assert kinds == ["asset.ready"]
+
+
+def test_runner_fails_a_broken_master_at_once_and_keeps_going(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    broken = make_asset(database, storage, media.path("not_media.mxf"), enqueue=True)
+    good = make_asset(database, storage, media.path("h264_stereo_mp4"), enqueue=True)
+    runner = build_runner(tc_settings, database, storage, poll_interval=0.1, backoff_seconds=0.1)
+
+    assert runner.run_until_idle() == 2
+
+    with database.session() as session:
+        jobs = {job.payload["asset_id"]: job for job in session.scalars(select(Job))}
+    assert jobs[broken].status is JobStatus.FAILED and jobs[broken].attempts == 1
+    assert "not a media file ffmpeg can read" in (jobs[broken].last_error or "")
+    assert jobs[good].status is JobStatus.SUCCEEDED
+    assert load_asset(database, broken).status is AssetStatus.FAILED
+    assert load_asset(database, good).status is AssetStatus.READY
