@@ -165,6 +165,12 @@ def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
             database_url=db_url,
             ftp_max_connections=1024,
         )
+        if args.memory_budget_mib:
+            settings = settings.model_copy(
+                update={"upload_memory_budget": args.memory_budget_mib * MIB}
+            )
+        print(f"FTP server upload memory budget: {settings.upload_memory_budget // MIB} MiB, "
+              f"part size {settings.upload_part_size // MIB} MiB")  # fmt: skip
         db = Database(db_url)
         Base.metadata.create_all(db.engine)
         uploader = make_account(db, "bench")
@@ -257,6 +263,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--each-mib", type=int, default=64)
     parser.add_argument("--logins", type=int, default=300)
+    parser.add_argument(
+        "--memory-budget-mib",
+        type=int,
+        default=0,
+        help="JOINTPOOL_UPLOAD_MEMORY_BUDGET for the FTP server (0 = the settings default)",
+    )
     parser.add_argument("--pg", default="", help="run on this PostgreSQL server instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ftp-") as tmp_name:

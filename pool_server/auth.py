@@ -143,7 +143,7 @@ class LoginGuard:
                 record.failures.popleft()
             if len(record.failures) < self.threshold or record.banned_until > now:
                 return 0.0
-            length = min(self.max_ban, self.base_ban * (2**record.bans))
+            length = float(min(self.max_ban, self.base_ban * (2**record.bans)))
             record.bans += 1
             record.banned_until = now + length
             record.failures.clear()

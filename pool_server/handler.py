@@ -14,7 +14,7 @@ from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
 
 from pool_core.db import Database
-from pool_core.errors import Conflict, InvalidInput, NotFound, PoolError
+from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.models import FileState
 from pool_core.services import files
 from pool_core.services.uploads import committed_size, open_upload
@@ -68,6 +68,11 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
     """One FTP session of one organization's user."""
 
     pool: ClassVar[PoolContext]
+    # pyftpdlib's untyped instance attributes this class reads and sets.
+    _restart_position: int
+    _extra_feats: list[str]
+    data_channel: Any
+    _in_dtp_queue: Any
     abstracted_fs = PoolFilesystem
     dtp_handler = PoolDTPHandler
     proto_cmds = _PROTO_CMDS
@@ -133,15 +138,28 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
     # --- transfers
 
     def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
-        """Stream an upload into S3; REST n or APPE continue a pending one."""
+        """Stream an upload into S3; REST n or APPE continue a pending one.
+
+        The preliminary 1xx reply goes out before the writer is opened: opening may wait for
+        room in the process's upload memory budget, and a client waiting for a reply to STOR
+        gives up after its response timeout (60 s for curl, 20 s for FileZilla), whereas a
+        data connection that is not read yet just holds its bytes (TCP backpressure). Errors
+        found while opening come as the final reply, which RFC 959 allows after 150.
+        """
         assert self.principal is not None
         cmd = "APPE" if "a" in mode else "STOR"
         rest = self._restart_position
         self._restart_position = 0
-        ctx = self.pool
+        if not files.is_writable_path(file):
+            raise PermissionDenied(f"{file} is read-only; upload into {files.INCOMING}")
         # APPE continues a pending upload; on a finished file it asks to append at its end,
         # which the writer refuses unless it can honour it.
         offset = self._resume_size(file) if cmd == "APPE" else rest
+        if self.data_channel is not None:
+            self.respond("125 Data connection already open. Transfer starting.")
+        else:
+            self.respond("150 File status okay. About to open data connection.")
+        ctx = self.pool
         try:
             writer = open_upload(
                 ctx.upload_db,
@@ -152,20 +170,25 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
                 path=file,
                 offset=offset,
             )
-        except (Conflict, InvalidInput) as exc:
-            if offset:
-                self.respond(rest_refused(offset, exc))
-                return None
-            raise
+        except PoolError as exc:
+            self._drop_data_channel()
+            refused = offset and isinstance(exc, (Conflict, InvalidInput))
+            self.respond(rest_refused(offset, exc) if refused else reply_for(exc))
+            return None
         sink = UploadSink(writer, file)
         if self.data_channel is not None:
-            self.respond("125 Data connection already open. Transfer starting.")
             self.data_channel.file_obj = sink
             self.data_channel.enable_receiving(self._current_type, cmd)
         else:
-            self.respond("150 File status okay. About to open data connection.")
             self._in_dtp_queue = (sink, cmd)
         return file
+
+    def _drop_data_channel(self) -> None:
+        """Close a data connection (open or being set up) that will carry nothing."""
+        if self.data_channel is not None:
+            self.data_channel.close()
+            self.data_channel = None
+        self._shutdown_connecting_dtp()
 
     def ftp_RETR(self, file: str) -> str | None:
         """Stream a file from S3, from the REST offset if one was given."""
