@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         "parts so one stream reaches 5 TiB. Memory per upload is at most 2 parts.",
     )
     upload_memory_budget: int = Field(
-        256 << 20,
+        160 << 20,
         ge=0,
         description="Bytes all uploads of one process may buffer at once (0 = unlimited); "
         "a writer over budget waits, which slows its client through TCP.",

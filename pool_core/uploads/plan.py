@@ -13,6 +13,8 @@ that cannot reserve its next part waits, and TCP slows its client down.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 
 MAX_PARTS = 10_000
@@ -64,8 +66,34 @@ _budgets: dict[int, MemoryBudget] = {}
 _budgets_lock = threading.Lock()
 
 
+def keep_heap_small() -> None:
+    """Make glibc return freed part buffers to the system (once per process).
+
+    glibc raises its mmap threshold after large blocks are freed, after which 8 MiB part
+    buffers come from per-thread heap arenas and stay resident when freed: with dozens of
+    concurrent uploads RSS then grows far past the memory budget. Fixing the threshold at
+    1 MiB keeps every part buffer in its own mapping, returned when freed.
+    """
+    global _heap_tuned
+    if _heap_tuned:
+        return
+    _heap_tuned = True
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):
+        return  # not glibc (musl, ...): nothing to tune
+
+
+_M_MMAP_THRESHOLD = -3
+_heap_tuned = False
+
+
 def shared_budget(limit: int) -> MemoryBudget:
     """The process-wide budget for this limit (one per distinct setting value)."""
+    keep_heap_small()
     with _budgets_lock:
         budget = _budgets.get(limit)
         if budget is None:

@@ -30,12 +30,12 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from pool_core.db import Database
+from pool_core.db import SQLITE_IMMEDIATE, Database
 from pool_core.errors import (
     Conflict,
     InvalidInput,
@@ -101,9 +101,15 @@ _HASH_POOL = ThreadPoolExecutor(
 )
 
 
-def _update(hasher: Any, data: bytes, skip: int) -> None:
+def _update(hasher: Any, data: bytes | bytearray, skip: int) -> None:
     with memoryview(data) as view:
         hasher.update(view[skip:])
+
+
+def _as_bytes(data: bytearray) -> bytes:
+    # The storage only reads the body (boto3 takes any bytes-like object); handing over the
+    # bytearray saves copying every part. Nothing writes to it once handed over.
+    return cast(bytes, data)
 
 
 def new_hashes() -> tuple[Any, Any]:
@@ -210,9 +216,11 @@ class UploadWriter:
 
     def _send_full_part(self) -> None:
         size = part_size(self._next_number, self._part_base)
-        with memoryview(self._buffer) as view:
-            data = bytes(view[:size])
-        del self._buffer[:size]
+        # Hand the buffer itself to the uploader (no copy of the part); only the few bytes
+        # past the part boundary move to a fresh buffer, which then grows with the data.
+        data = self._buffer
+        self._buffer = bytearray(data[size:])
+        del data[size:]
         skip = min(self._buffer_hashed, size)
         self._buffer_hashed -= skip
         self._wait_in_flight()
@@ -228,7 +236,7 @@ class UploadWriter:
         if self._buffer:
             self._reserved = self._budget.acquire(part_size(self._next_number, self._part_base))
 
-    def _upload_part(self, number: int, data: bytes, skip: int, reserved: int) -> None:
+    def _upload_part(self, number: int, data: bytearray, skip: int, reserved: int) -> None:
         # Runs on the writer's background thread, one part at a time, in order. MD5 and
         # SHA-256 run on the shared hashing pool while the part is sent (hashlib releases the
         # GIL), so checksums cost no wall time on top of the upload.
@@ -243,7 +251,9 @@ class UploadWriter:
             if self._upload_id is None:
                 self._upload_id = self.storage.create_multipart(self.object_key)
             try:
-                part = self.storage.upload_part(self.object_key, self._upload_id, number, data)
+                part = self.storage.upload_part(
+                    self.object_key, self._upload_id, number, _as_bytes(data)
+                )
             except ObjectNotFound as exc:
                 raise InvalidInput(
                     f"the stored part of {self.path} is gone (aborted by maintenance?); "
@@ -352,12 +362,12 @@ class UploadWriter:
                     self.storage.put(self.object_key, content)
             else:
                 if self._buffer or not self._parts:
-                    last = bytes(self._buffer)
+                    last = self._buffer
                     if self._upload_id is None:
                         self._upload_id = self.storage.create_multipart(self.object_key)
                     self._parts.append(
                         self.storage.upload_part(
-                            self.object_key, self._upload_id, self._next_number, last
+                            self.object_key, self._upload_id, self._next_number, _as_bytes(last)
                         )
                     )
                 upload_id = self._upload_id
@@ -416,6 +426,7 @@ class UploadWriter:
         from pool_core.services.ingest import complete_upload
 
         with self.db.session() as session:
+            session.connection(execution_options=SQLITE_IMMEDIATE)  # reads, then writes
             row = session.get(PendingUpload, self.pending_id)
             if row is None or row.holder != self.holder:
                 raise Conflict(f"the upload to {self.path} was taken over by another session")
