@@ -456,3 +456,37 @@ def test_upload_held_by_a_dead_process_is_taken_over_at_once(
     )
     resumed.write(b"def")
     assert resumed.finish().md5 == hashlib.md5(b"abcdef").hexdigest()
+
+
+def test_concurrent_uploads_all_land_byte_identical(
+    database: Database, storage: S3Storage, settings: Settings, org: int
+) -> None:
+    sizes = [PART + 1, 2 * PART + 3, 100, 0, PART - 1, 3 * PART]
+    data = [payload(size, seed=10 + i) for i, size in enumerate(sizes)]
+    errors: list[BaseException] = []
+
+    def upload(i: int) -> None:
+        try:
+            writer = open_upload(
+                database, storage, settings, org_id=org, user_id=None, path=f"/incoming/c{i}.mxf"
+            )
+            feed(writer, data[i])
+            writer.finish()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(len(sizes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.session() as session:
+        for i, content in enumerate(data):
+            view = files.stat(session, org_id=org, path=f"/incoming/c{i}.mxf")
+            assert view.size == len(content)
+            assert view.sha256 == hashlib.sha256(content).hexdigest()
+            entry = files.get_entry(session, org_id=org, path=f"/incoming/c{i}.mxf")
+            assert entry is not None
+            if content:
+                assert storage.get(entry.object_key or "") == content
