@@ -19,7 +19,6 @@ from pool_core.db import Database
 from pool_core.errors import PoolError
 from pool_core.settings import load_settings
 from pool_core.storage.s3 import S3Storage
-from pool_server.memory import tune_malloc
 from pool_server.server import build_server, serve_until
 
 
@@ -28,7 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pool_server", description=__doc__)
     parser.add_argument("--ready-file", type=Path, help="write `host port` here when listening")
     args = parser.parse_args(argv)
-    tune_malloc()
     try:
         settings = load_settings()
         logging.basicConfig(

@@ -40,8 +40,6 @@ class PoolContext:
     db: Database
     storage: ObjectStorage
     guard: LoginGuard
-    # The database as the upload writer gets it (write lock at BEGIN on SQLite).
-    upload_db: Database
     # Organizations whose /incoming and /licensed this process has made sure of: a login
     # storm then costs one write (the audit row) per login, not two.
     orgs_with_roots: set[int] = field(default_factory=set)
@@ -162,7 +160,7 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         ctx = self.pool
         try:
             writer = open_upload(
-                ctx.upload_db,
+                ctx.db,
                 ctx.storage,
                 ctx.settings,
                 org_id=self.principal.org_id,

@@ -22,9 +22,7 @@ from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import LoginCache, LoginGuard, PoolAuthorizer, ip_key
 from pool_server.handler import PoolContext, PoolFTPHandler
-from pool_server.memory import tune_malloc
 from pool_server.tls import ensure_certificate, make_ssl_context
-from pool_server.units import write_locking
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +72,7 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
         "BoundPoolFTPHandler",
         (PoolFTPHandler,),
         {
-            "pool": PoolContext(
-                settings=settings,
-                db=db,
-                storage=storage,
-                guard=guard,
-                upload_db=write_locking(db),
-            ),
+            "pool": PoolContext(settings=settings, db=db, storage=storage, guard=guard),
             "authorizer": authorizer,
             "certfile": str(cert),
             "keyfile": str(key),
@@ -115,7 +107,6 @@ def run_ftp_server(
     stop_event: threading.Event | None = None,
 ) -> None:
     """Run the FTP server until `stop_event` is set (or Ctrl-C when none is given)."""
-    tune_malloc()
     server = build_server(settings, db, storage)
     host, port = server.address[:2]
     log.info(

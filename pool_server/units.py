@@ -37,35 +37,3 @@ def writing(db: Database) -> Iterator[Session]:
     with _sqlite_lock(db), db.session() as session:
         session.connection(execution_options=SQLITE_IMMEDIATE)
         yield session
-
-
-class WriteLockingDatabase(Database):
-    """The same engine, but every unit of work begins IMMEDIATE on SQLite.
-
-    Handed to the upload writer, whose units of work read and then write. On SQLite a
-    DEFERRED transaction that does so fails at once with "database is locked" whenever
-    another session committed in between (the busy timeout does not apply to that case);
-    taking the write lock at BEGIN makes concurrent sessions queue instead. On PostgreSQL it
-    is the plain database.
-
-    TODO(ingest-core): the writer could do this itself with `SQLITE_IMMEDIATE`; then this
-    wrapper can go.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.url = db.url
-        self.engine = db.engine
-        self.session_factory = db.session_factory
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work holding SQLite's write lock from its first statement."""
-        with super().session() as session:
-            if self.is_sqlite:
-                session.connection(execution_options=SQLITE_IMMEDIATE)
-            yield session
-
-
-def write_locking(db: Database) -> Database:
-    """`db` itself on PostgreSQL, a `WriteLockingDatabase` over it on SQLite."""
-    return WriteLockingDatabase(db) if db.is_sqlite else db
