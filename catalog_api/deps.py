@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from pool_core.db import Database
+from pool_core.db import SQLITE_IMMEDIATE, Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import User
 from pool_core.services.accounts import authenticate_token
@@ -38,9 +38,19 @@ def get_state(request: Request) -> ApiState:
     return state
 
 
+# Methods that only read: their unit of work never writes, so it needs no write lock.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request, committed before the response is sent."""
-    with get_state(request).db.session() as session:
+    db = get_state(request).db
+    with db.session() as session:
+        if db.is_sqlite and request.method not in READ_METHODS:
+            # SQLite in WAL mode cannot upgrade a read transaction to a write one once
+            # another writer has committed (SQLITE_BUSY_SNAPSHOT, not retried by the busy
+            # timeout), so writing requests take the write lock at BEGIN and queue instead.
+            session.connection(execution_options=SQLITE_IMMEDIATE)
         yield session
 
 
@@ -53,13 +63,23 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_current_user(
-    session: SessionDep,
+    state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user the bearer token belongs to."""
+    """The user the bearer token belongs to.
+
+    Checked in its own short transaction (it records the token's last use), so read-only
+    requests stay read-only and a refused token writes nothing else.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send an API token as 'Authorization: Bearer <token>'")
-    return authenticate_token(session, token=credentials.credentials)
+    with state.db.session() as session:
+        if state.db.is_sqlite:
+            session.connection(execution_options=SQLITE_IMMEDIATE)
+        user = authenticate_token(session, token=credentials.credentials)
+        # Loaded now so the detached user can still name its organization.
+        _ = user.organization.code
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

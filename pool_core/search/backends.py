@@ -39,6 +39,9 @@ class SearchBackend(Protocol):
     def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
         """A condition on `TitleSearch` true for rows matching every group."""
 
+    def rebuild(self, session: Session) -> None:
+        """Rebuild the full-text index from `title_search` (after bulk loads or repairs)."""
+
 
 class SqliteFtsBackend:
     """FTS5 in a side table whose rowid is `title_search.id`."""
@@ -54,6 +57,16 @@ class SqliteFtsBackend:
     def remove(self, session: Session, *, row_id: int) -> None:
         """Take a document out of the FTS5 table."""
         session.execute(text("DELETE FROM title_search_fts WHERE rowid = :id"), {"id": row_id})
+
+    def rebuild(self, session: Session) -> None:
+        """Refill the FTS5 table from `title_search` in one statement."""
+        session.execute(text("DELETE FROM title_search_fts"))
+        session.execute(
+            text(
+                "INSERT INTO title_search_fts (rowid, document) "
+                "SELECT id, document FROM title_search"
+            )
+        )
 
     def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
         """`id IN (rowids FTS5 matches)` for the AND of the groups."""
@@ -77,6 +90,10 @@ class PostgresFtsBackend:
 
     def remove(self, session: Session, *, row_id: int) -> None:
         """Nothing to do: the expression index follows the row."""
+
+    def rebuild(self, session: Session) -> None:
+        """Reindex the GIN expression index."""
+        session.execute(text("REINDEX INDEX ix_title_search_document_fts"))
 
     def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
         """`vector @@ tsquery` for the AND of the groups, using the GIN index."""

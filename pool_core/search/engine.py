@@ -19,8 +19,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, selectinload
 
 from pool_core.errors import InvalidInput
 from pool_core.models import (
@@ -87,18 +99,43 @@ class SearchPage:
     groups: list[TermGroup] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SearchDocument:
+    """The folded text of one title as both full-text backends index it."""
+
+    title_sort: str
+    title_doc: str
+    document: str
+
+
+def build_document(
+    *,
+    original_title: str,
+    titles: list[str],
+    texts: list[str],
+) -> SearchDocument:
+    """Fold a title's names (`titles`) and other searchable text into its search document."""
+    title_terms = unique_terms(original_title, *titles)
+    other_terms = unique_terms(*texts)
+    return SearchDocument(
+        title_sort=sort_key(original_title) or sort_key(" ".join(titles)),
+        title_doc=" ".join(title_terms),
+        document=" ".join(dict.fromkeys([*title_terms, *other_terms])),
+    )
+
+
 def index_title(session: Session, *, title: Title) -> TitleSearch:
     """Write (or rewrite) the search row of a title in the caller's unit of work."""
-    titles = [title.original_title, *(loc.title for loc in title.localizations)]
-    title_terms = unique_terms(*titles)
-    people = [str(c.get("name", "")) for c in title.contributors]
-    other_terms = unique_terms(
-        *(loc.synopsis for loc in title.localizations),
-        *title.keywords,
-        *people,
-        title.external_id or "",
+    built = build_document(
+        original_title=title.original_title,
+        titles=[loc.title for loc in title.localizations],
+        texts=[
+            *(loc.synopsis for loc in title.localizations),
+            *title.keywords,
+            *(str(c.get("name", "")) for c in title.contributors),
+            title.external_id or "",
+        ],
     )
-    document = " ".join(dict.fromkeys([*title_terms, *other_terms]))
     row = session.scalar(select(TitleSearch).where(TitleSearch.title_id == title.id))
     if row is None:
         row = TitleSearch(title_id=title.id, created_at=title.created_at)
@@ -108,12 +145,12 @@ def index_title(session: Session, *, title: Title) -> TitleSearch:
     row.status = str(title.status)
     row.production_year = title.production_year
     row.duration_seconds = title.duration_seconds
-    row.title_sort = sort_key(title.original_title) or sort_key(" ".join(titles))
-    row.title_doc = " ".join(title_terms)
-    row.document = document
+    row.title_sort = built.title_sort
+    row.title_doc = built.title_doc
+    row.document = built.document
     session.flush()
-    backend_for(session).index(session, row_id=row.id, document=document)
-    add_to_vocabulary(session, document.split())
+    backend_for(session).index(session, row_id=row.id, document=built.document)
+    add_to_vocabulary(session, built.document.split())
     return row
 
 
@@ -171,12 +208,18 @@ def search_titles(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    titles = {
-        t.id: t for t in session.scalars(select(Title).where(Title.id.in_([r[0] for r in rows])))
-    }
+    loaded = session.scalars(
+        select(Title)
+        .where(Title.id.in_([r[0] for r in rows]))
+        .options(selectinload(Title.localizations), selectinload(Title.genre_rows))
+    )
+    titles = {t.id: t for t in loaded}
     hits = [SearchHit(title=titles[r[0]], score=int(r[1])) for r in rows if r[0] in titles]
-    total = session.scalar(select(func.count()).select_from(TitleSearch).where(*conditions)) or 0
-    facets = _facets(session, conditions) if with_facets else {}
+    if with_facets:
+        total, facets = _total_and_facets(session, conditions)
+    else:
+        total = session.scalar(select(func.count()).select_from(TitleSearch).where(*conditions))
+        facets = {}
     next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
     return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
 
@@ -237,14 +280,24 @@ def _score(groups: list[TermGroup]) -> ColumnElement[int]:
     return total + bonus
 
 
-def _facets(session: Session, conditions: list[ColumnElement[bool]]) -> dict[str, dict[str, int]]:
-    matched = select(TitleSearch.title_id).where(*conditions)
-
-    def counts(stmt: Select[Any, Any]) -> dict[str, int]:
-        return {str(key): int(n) for key, n in session.execute(stmt) if key is not None}
-
-    n = func.count()
-    seconds = TitleSearch.duration_seconds
+def _total_and_facets(
+    session: Session, conditions: list[ColumnElement[bool]]
+) -> tuple[int, dict[str, dict[str, int]]]:
+    # One statement over the matches, materialised once: the full-text lookup then runs
+    # once rather than once per facet (MATERIALIZED is understood by SQLite and PostgreSQL).
+    matched = (
+        select(
+            TitleSearch.title_id,
+            TitleSearch.kind,
+            TitleSearch.org_id,
+            TitleSearch.production_year,
+            TitleSearch.duration_seconds,
+        )
+        .where(*conditions)
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+    seconds = matched.c.duration_seconds
     bucket = case(
         *[
             (
@@ -257,33 +310,45 @@ def _facets(session: Session, conditions: list[ColumnElement[bool]]) -> dict[str
         ],
         else_=None,
     )
-    return {
-        "kind": counts(select(TitleSearch.kind, n).where(*conditions).group_by(TitleSearch.kind)),
-        "owner": counts(
-            select(Organization.code, n)
-            .join(TitleSearch, TitleSearch.org_id == Organization.id)
-            .where(*conditions)
-            .group_by(Organization.code)
+    n = func.count()
+
+    def facet(name: str, key: Any, *, count: Any = n, source: Any = matched) -> Select[Any, Any]:
+        value = cast(key, String)
+        return (
+            select(literal(name).label("facet"), value.label("value"), count.label("n"))
+            .select_from(source)
+            .group_by(key)
+        )
+
+    genres = TitleGenre.__table__.join(matched, TitleGenre.title_id == matched.c.title_id)
+    languages = TitleLocalization.__table__.join(
+        matched, TitleLocalization.title_id == matched.c.title_id
+    )
+    owners = matched.join(Organization, Organization.id == matched.c.org_id)
+    statement = union_all(
+        select(literal("total"), literal(""), n).select_from(matched),
+        facet("kind", matched.c.kind),
+        facet("owner", Organization.code, source=owners),
+        facet("year", matched.c.production_year),
+        facet("duration", bucket),
+        facet("genre", TitleGenre.genre, source=genres),
+        facet(
+            "language",
+            TitleLocalization.base_language,
+            count=func.count(TitleLocalization.title_id.distinct()),
+            source=languages,
         ),
-        "year": counts(
-            select(TitleSearch.production_year, n)
-            .where(*conditions)
-            .group_by(TitleSearch.production_year)
-        ),
-        "duration": counts(select(bucket, n).where(*conditions).group_by(bucket)),
-        "genre": counts(
-            select(TitleGenre.genre, n)
-            .where(TitleGenre.title_id.in_(matched))
-            .group_by(TitleGenre.genre)
-        ),
-        "language": counts(
-            select(
-                TitleLocalization.base_language, func.count(TitleLocalization.title_id.distinct())
-            )
-            .where(TitleLocalization.title_id.in_(matched))
-            .group_by(TitleLocalization.base_language)
-        ),
+    )
+    total = 0
+    facets: dict[str, dict[str, int]] = {
+        name: {} for name in ("kind", "owner", "year", "duration", "genre", "language")
     }
+    for name, value, count in session.execute(statement):
+        if name == "total":
+            total = int(count)
+        elif value is not None:
+            facets[name][str(value)] = int(count)
+    return total, facets
 
 
 def _encode_cursor(offset: int) -> str:

@@ -1,0 +1,376 @@
+# Cyrillic letters are this benchmark's data.
+# ruff: noqa: RUF001
+"""Catalog search latency and title-read throughput over HTTP, on SQLite and PostgreSQL.
+
+    .venv/bin/python -m bench.search [--titles 100000] [--clients 16] [--requests 40] [--pg URL]
+
+For each database: load `--titles` titles with three localizations each (Kazakh in Cyrillic,
+Kazakh in Latin, and an English-like one, with synopses), serve the real catalog API with
+uvicorn in its own process, and drive it from `--clients` concurrent keep-alive clients:
+
+* `GET /v1/search` with a mix of cross-script words, prefixes, one-typo words and two-word
+  queries (facets on, as the API defaults): latency p50/p95 (target p95 <= 50 ms).
+* `GET /v1/titles/{id}` throughput as a ratio against a trivial FastAPI endpoint (`/ping`,
+  same uvicorn settings, same clients) measured in the same run.
+
+The PostgreSQL URL defaults to JOINTPOOL_TEST_DATABASE_URL; without one, SQLite only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select, text
+
+from pool_core.db import Database, normalize_url
+from pool_core.models import (
+    Base,
+    Organization,
+    Title,
+    TitleGenre,
+    TitleLocalization,
+    TitleSearch,
+)
+from pool_core.search.backends import backend_for
+from pool_core.search.engine import build_document
+from pool_core.search.typos import add_to_vocabulary
+from pool_core.services.accounts import create_organization, create_user
+from pool_core.services.catalog_rules import GENRES
+from tests.fixtures.api import free_loopback_port
+from tests.fixtures.database import create_scratch_pg_database, drop_scratch_pg_database
+
+KINDS = ("serial", "documentary", "film", "news", "programme")
+CYR_CONSONANTS = "бдғжзйкқлмнңпрстшх"
+CYR_VOWELS = "аәеиоөұүыі"
+# How a Kazakh editor spells Cyrillic in the 2021 Latin alphabet (diacritics included).
+KK_LATIN = str.maketrans(
+    {
+        "а": "a", "ә": "ä", "б": "b", "д": "d", "е": "e", "ғ": "ğ", "ж": "j", "з": "z",
+        "и": "i", "й": "i", "к": "k", "қ": "q", "л": "l", "м": "m", "н": "n", "ң": "ñ",
+        "о": "o", "ө": "ö", "п": "p", "р": "r", "с": "s", "т": "t", "ұ": "ū", "ү": "ü",
+        "ш": "ş", "х": "h", "ы": "y", "і": "i",
+    }
+)  # fmt: skip
+# What a user without a Kazakh keyboard types for the same word.
+PLAIN = str.maketrans({"ä": "a", "ğ": "g", "ñ": "n", "ö": "o", "ū": "u", "ü": "u", "ş": "sh"})
+EN_SYLLABLES = ("ka", "lo", "mi", "ter", "son", "ra", "vel", "dan", "por", "ish", "ne", "tu")
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Generated words and the titles made of them."""
+
+    words: list[str]
+    english: list[str]
+
+
+def make_corpus(rng: random.Random, size: int = 20_000) -> Corpus:
+    """Distinct Kazakh-like Cyrillic words and English-like Latin words."""
+    words: set[str] = set()
+    while len(words) < size:
+        syllables = rng.randint(2, 4)
+        word = "".join(
+            rng.choice(CYR_CONSONANTS) + rng.choice(CYR_VOWELS) + rng.choice(("", "", "н", "р"))
+            for _ in range(syllables)
+        )
+        words.add(word)
+    english: set[str] = set()
+    # 12 syllables make 1,872 distinct two- and three-syllable words; use most of them.
+    while len(english) < 1500:
+        english.add("".join(rng.choice(EN_SYLLABLES) for _ in range(rng.randint(2, 3))))
+    return Corpus(words=sorted(words), english=sorted(english))
+
+
+def load_catalog(db: Database, titles: int, rng: random.Random) -> tuple[list[str], Corpus]:
+    """Bulk-load titles the way the service indexes them; return their ids and the corpus."""
+    corpus = make_corpus(rng)
+    with db.session() as session:
+        orgs = [
+            create_organization(session, code=c, name=c.upper(), country=k)
+            for c, k in (("kztv", "KZ"), ("uztv", "UZ"))
+        ]
+        org_ids = [o.id for o in orgs]
+    ids: list[str] = []
+    vocabulary: set[str] = set()
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for offset in range(0, titles, CHUNK):
+        rows_t: list[dict[str, Any]] = []
+        rows_l: list[dict[str, Any]] = []
+        rows_g: list[dict[str, Any]] = []
+        rows_s: list[dict[str, Any]] = []
+        for n in range(offset, min(offset + CHUNK, titles)):
+            title_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+            ids.append(str(title_id))
+            name_words = rng.sample(corpus.words, rng.randint(2, 4))
+            cyr = " ".join(name_words).capitalize()
+            lat = cyr.translate(KK_LATIN)
+            eng = " ".join(rng.sample(corpus.english, rng.randint(2, 3))).title()
+            synopses = [
+                " ".join(rng.sample(corpus.words, 8)),
+                " ".join(rng.sample(corpus.words, 8)).translate(KK_LATIN),
+                " ".join(rng.sample(corpus.english, 8)),
+            ]
+            created = start + timedelta(seconds=n)
+            org_id = org_ids[n % 2]
+            duration = rng.randint(5, 150) * 60
+            year = rng.randint(1990, 2025)
+            kind = rng.choice(KINDS)
+            status = "draft" if n % 33 == 0 else "published"
+            rows_t.append(
+                {
+                    "id": title_id, "org_id": org_id, "kind": kind, "status": status,
+                    "original_title": cyr, "original_language": "kk", "production_year": year,
+                    "countries": ["KZ"], "duration_seconds": duration, "keywords": [],
+                    "contributors": [], "created_at": created, "updated_at": created,
+                }
+            )  # fmt: skip
+            for tag, name, synopsis in (
+                ("kk-Cyrl", cyr, synopses[0]),
+                ("kk-Latn", lat, synopses[1]),
+                ("en", eng, synopses[2]),
+            ):
+                rows_l.append(
+                    {
+                        "title_id": title_id,
+                        "language": tag,
+                        "base_language": tag.split("-")[0],
+                        "title": name,
+                        "synopsis": synopsis,
+                    }
+                )
+            for genre in rng.sample(GENRES, rng.randint(1, 2)):
+                rows_g.append({"title_id": title_id, "genre": genre})
+            doc = build_document(original_title=cyr, titles=[cyr, lat, eng], texts=synopses)
+            vocabulary.update(doc.document.split())
+            rows_s.append(
+                {
+                    "id": n + 1, "title_id": title_id, "org_id": org_id, "kind": kind,
+                    "status": status, "production_year": year, "duration_seconds": duration,
+                    "title_sort": doc.title_sort, "title_doc": doc.title_doc,
+                    "document": doc.document, "created_at": created,
+                }
+            )  # fmt: skip
+        with db.session() as session:
+            session.execute(insert(Title), rows_t)
+            session.execute(insert(TitleLocalization), rows_l)
+            session.execute(insert(TitleGenre), rows_g)
+            session.execute(insert(TitleSearch), rows_s)
+        print(f"  loaded {min(offset + CHUNK, titles)}/{titles} titles", end="\r", flush=True)
+    print()
+    words = sorted(vocabulary)
+    with db.session() as session:
+        for offset in range(0, len(words), CHUNK):
+            add_to_vocabulary(session, words[offset : offset + CHUNK])
+        backend_for(session).rebuild(session)
+    with db.engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    return ids, corpus
+
+
+def make_queries(corpus: Corpus, rng: random.Random, count: int = 400) -> list[str]:
+    """A mix of what editors type: Latin for Cyrillic, Cyrillic, prefixes, typos, pairs."""
+    queries: list[str] = []
+    for n in range(count):
+        word = rng.choice(corpus.words)
+        latin = word.translate(KK_LATIN).translate(PLAIN)
+        style = n % 5
+        if style == 0:
+            queries.append(latin.capitalize())
+        elif style == 1:
+            queries.append(word)
+        elif style == 2:
+            queries.append(latin[: max(4, len(latin) // 2)])
+        elif style == 3:
+            pos = rng.randrange(1, len(latin) - 1)
+            queries.append(latin[:pos] + rng.choice("aeiou") + latin[pos + 1 :])
+        else:
+            queries.append(f"{latin} {rng.choice(corpus.words)}")
+    return queries
+
+
+def serve_api(url: str, data_dir: str, port: int) -> None:
+    """Child process: the real catalog API on this database."""
+    import uvicorn
+
+    from catalog_api.app import create_app
+    from pool_core.settings import Settings
+    from pool_core.storage.s3 import S3Storage
+
+    settings = Settings(data_dir=Path(data_dir))
+    # Search and reads never touch storage; the client is built but never connects.
+    storage = S3Storage(
+        endpoint="http://127.0.0.1:9", access_key="bench", secret_key="bench-unused", bucket="b"
+    )
+    app = create_app(settings, Database(url, pool_size=20), storage)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_trivial(port: int) -> None:
+    """Child process: the baseline, a FastAPI app with one trivial endpoint."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@contextmanager
+def server(target: Callable[..., None], *args: Any) -> Iterator[str]:
+    """Run a server function in a spawned process on a free port; yield its base URL."""
+    port = free_loopback_port()
+    process = multiprocessing.get_context("spawn").Process(
+        target=target, args=(*args, port), daemon=True
+    )
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/docs", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{target.__name__} did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+
+
+def drive(
+    base: str, paths: list[str], *, clients: int, per_client: int, headers: dict[str, str]
+) -> tuple[list[float], float, int]:
+    """Send `per_client` requests from each of `clients` threads; latencies, wall time, errors."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client(number: int) -> None:
+        nonlocal errors
+        mine: list[float] = []
+        failed = 0
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            http.get(paths[number % len(paths)])  # open the keep-alive connection
+            barrier.wait()
+            for n in range(per_client):
+                path = paths[(number * per_client + n) % len(paths)]
+                started = time.perf_counter()
+                response = http.get(path)
+                mine.append(time.perf_counter() - started)
+                failed += response.status_code != 200
+        with lock:
+            latencies.extend(mine)
+            errors += failed
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) in milliseconds."""
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
+    """Load, serve and measure one database; print and return the numbers."""
+    rng = random.Random(20261126)
+    db = Database(url)
+    Base.metadata.create_all(db.engine)
+    started = time.perf_counter()
+    ids, corpus = load_catalog(db, args.titles, rng)
+    with db.session() as session:
+        viewer = session.scalar(select(Organization).where(Organization.code == "uztv"))
+        assert viewer is not None
+        token = create_user(session, org=viewer, username="bench-editor", role="editor").api_token
+    db.dispose()
+    loaded = time.perf_counter() - started
+    print(f"  {name}: {args.titles} titles x 3 localizations loaded in {loaded:.0f} s")
+    headers = {"Authorization": f"Bearer {token}"}
+    queries = make_queries(corpus, rng)
+    search_paths = [f"/v1/search?{httpx.QueryParams({'q': q})}" for q in queries]
+    title_paths = [f"/v1/titles/{rng.choice(ids)}" for _ in range(1000)]
+    with tempfile.TemporaryDirectory() as data_dir, server(serve_api, url, data_dir) as base:
+        drive(base, search_paths[:50], clients=4, per_client=10, headers=headers)  # warm-up
+        lat, wall, errors = drive(
+            base, search_paths, clients=args.clients, per_client=args.requests, headers=headers
+        )
+        p50, p95 = percentile(lat, 50), percentile(lat, 95)
+        verdict = "meets" if p95 <= 50 else "misses"
+        print(
+            f"  {name}: search x{len(lat)} with {args.clients} clients: p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms ({verdict} the 50 ms p95 target), {len(lat) / wall:.0f} req/s, "
+            f"{errors} errors"
+        )
+        _, t_wall, t_err = drive(
+            base, title_paths, clients=args.clients, per_client=args.requests * 2, headers=headers
+        )
+        title_rps = args.clients * args.requests * 2 / t_wall
+    with server(serve_trivial) as base:
+        _, b_wall, b_err = drive(
+            base, ["/ping"], clients=args.clients, per_client=args.requests * 2, headers={}
+        )
+        ping_rps = args.clients * args.requests * 2 / b_wall
+    print(
+        f"  {name}: GET /v1/titles/{{id}} {title_rps:.0f} req/s vs trivial endpoint "
+        f"{ping_rps:.0f} req/s: ratio {title_rps / ping_rps:.2f} ({t_err + b_err} errors)"
+    )
+    return {"p50": p50, "p95": p95, "ratio": title_rps / ping_rps}
+
+
+def main() -> int:
+    """Run the search benchmark on SQLite and (if configured) PostgreSQL."""
+    parser = argparse.ArgumentParser(prog="bench.search", description=__doc__.split("\n")[0])
+    parser.add_argument("--titles", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=40, help="search requests per client")
+    parser.add_argument("--pg", default=os.environ.get("JOINTPOOL_TEST_DATABASE_URL", ""))
+    args = parser.parse_args(sys.argv[1:])
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = bench_backend("sqlite", f"sqlite:///{tmp}/bench.db", args)
+    if args.pg:
+        server_url = normalize_url(args.pg)
+        url = create_scratch_pg_database(server_url)
+        try:
+            results["postgresql"] = bench_backend("postgresql", url, args)
+        finally:
+            drop_scratch_pg_database(server_url, url)
+    else:
+        print("  postgresql: skipped (set JOINTPOOL_TEST_DATABASE_URL or --pg)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
