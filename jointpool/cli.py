@@ -13,11 +13,10 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from jointpool.context import AppContext
 from pool_core.errors import PoolError
 from pool_core.logs import configure_logging
 from pool_core.settings import load_settings
-
-from jointpool.context import AppContext
 
 log = logging.getLogger("jointpool")
 
@@ -192,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(commands, "settings-table", cmd_settings_table)
     add(commands, "s3", cmd_s3)
     add(commands, "up", cmd_up)
+    commands.add_parser("sync", help="mirror licensed masters (see `jointpool sync --help`)")
 
     from jointpool import servers
 
@@ -201,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sync"]:
+        # The sync client runs at the broadcasters, with its own config file and no access to
+        # the pool's database or settings; it only shares the command name.
+        from pool_sync.cli import main as sync_main
+
+        return sync_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from jointpool.context import AppContext
 from pool_core.models import Organization
 from pool_core.services import accounts
 from pool_core.settings import Settings
-
-from jointpool.context import AppContext
 
 DEMO_ORGS = (
     ("demo-az", "Demo Azerbaijan TV", "AZ"),
@@ -63,9 +62,7 @@ def ensure_demo_accounts(ctx: AppContext) -> list[DemoUser]:
         }
         for org_code, username, role in DEMO_USERS:
             new = accounts.create_user(session, org=orgs[org_code], username=username, role=role)
-            created.append(
-                DemoUser(org_code, username, role, new.ftp_password, new.api_token)
-            )
+            created.append(DemoUser(org_code, username, role, new.ftp_password, new.api_token))
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
         json.dump([asdict(user) for user in created], handle, indent=2)

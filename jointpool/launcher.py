@@ -16,12 +16,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+from jointpool import demo
+from jointpool.context import AppContext
 from pool_core import migrate
 from pool_core.seaweed import EmbeddedSeaweed
 from pool_core.settings import Settings
-
-from jointpool import demo
-from jointpool.context import AppContext
 
 log = logging.getLogger("jointpool.up")
 

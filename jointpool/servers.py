@@ -45,12 +45,14 @@ def cmd_api(ctx: AppContext, args: argparse.Namespace) -> int:
 def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
     """Every job kind the pool knows, from every package that defines jobs."""
     from catalog_api.jobs import build_handlers as catalog_handlers
+    from pool_core.services.licensing_jobs import licensing_handlers
     from transcode.worker import build_handlers as transcode_handlers
 
     handlers: dict[str, Callable[[Any], None]] = {}
     for part in (
         transcode_handlers(ctx.settings, ctx.db, ctx.storage),
         catalog_handlers(ctx.settings, ctx.db, ctx.storage),
+        licensing_handlers(ctx.settings, ctx.db, ctx.storage),
     ):
         clash = handlers.keys() & part.keys()
         if clash:
@@ -62,8 +64,15 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
 def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run a background worker (transcoding, sidecar ingest, maintenance)."""
     from pool_core.queue import JobRunner
+    from pool_core.services.licensing_jobs import ensure_periodic_jobs
 
-    runner = JobRunner.from_settings(ctx.db, ctx.settings, job_handlers(ctx))
+    with ctx.db.session() as session:
+        ensure_periodic_jobs(session)
+    # This worker handles every kind the pool defines, so a job of an unknown kind can only
+    # be a mistake: fail it with a reason instead of leaving it queued forever.
+    runner = JobRunner.from_settings(
+        ctx.db, ctx.settings, job_handlers(ctx), claim_unknown_kinds=True
+    )
     stop = stop_event_on_signals()
     thread = threading.Thread(target=runner.run_forever, name="job-runner", daemon=True)
     thread.start()
@@ -77,9 +86,7 @@ def cmd_maintenance(ctx: AppContext, args: argparse.Namespace) -> int:
     """Abort stale uploads and delete their staging objects; print what was done."""
     from pool_core.services.maintenance import abort_stale_uploads
 
-    report = abort_stale_uploads(
-        ctx.db, ctx.storage, idle_for=timedelta(hours=args.idle_hours)
-    )
+    report = abort_stale_uploads(ctx.db, ctx.storage, idle_for=timedelta(hours=args.idle_hours))
     print(report)
     return 0
 
