@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
 from sqlalchemy import select
 
 from pool_core.db import Database
@@ -251,22 +250,18 @@ def test_fetch_resumes_a_partial_file_from_a_presigned_url(
         offsets.append(offset)
         return url
 
-    with urllib3.PoolManager() as client:
-        result = fetch(
-            url_for=url_for, part=part, final=final, size=len(data), sha256=sha(data), client=client
+    result = fetch(url_for=url_for, part=part, final=final, size=len(data), sha256=sha(data))
+    assert offsets == [1 << 20]
+    assert result.fetched == len(data) - (1 << 20) and result.resumed_from == 1 << 20
+    assert final.read_bytes() == data and not part.exists()
+    # A corrupted partial file is caught by the hash and removed.
+    part.write_bytes(b"\0" * (1 << 20))
+    with pytest.raises(ChecksumMismatch):
+        fetch(
+            url_for=url_for,
+            part=part,
+            final=tmp_path / "bad.mxf",
+            size=len(data),
+            sha256=sha(data),
         )
-        assert offsets == [1 << 20]
-        assert result.fetched == len(data) - (1 << 20) and result.resumed_from == 1 << 20
-        assert final.read_bytes() == data and not part.exists()
-        # A corrupted partial file is caught by the hash and removed.
-        part.write_bytes(b"\0" * (1 << 20))
-        with pytest.raises(ChecksumMismatch):
-            fetch(
-                url_for=url_for,
-                part=part,
-                final=tmp_path / "bad.mxf",
-                size=len(data),
-                sha256=sha(data),
-                client=client,
-            )
-        assert not part.exists() and not (tmp_path / "bad.mxf").exists()
+    assert not part.exists() and not (tmp_path / "bad.mxf").exists()
