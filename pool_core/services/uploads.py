@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +42,7 @@ from pool_core.services.files import (
 from pool_core.services.ingest import is_master, master_object_key
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
+from pool_core.uploads.hashes import import_pair
 from pool_core.uploads.lease import is_held, new_holder, release_holder
 from pool_core.uploads.plan import shared_budget
 from pool_core.uploads.writer import HASH_CACHE, UploadWriter, new_hashes, tail_key
@@ -92,7 +94,13 @@ def open_upload(
         _let_go(db, snapshot.id, holder)
         release_holder(holder)
         raise
-    hashes = new_hashes() if offset == 0 else HASH_CACHE.take(snapshot.id, offset)
+    hashes: tuple[Any, Any] | None
+    if offset == 0:
+        hashes = new_hashes()
+    else:
+        # The saved state continues exactly on any node; failing that, this process's cache;
+        # failing both, `finish()` re-reads the object once.
+        hashes = import_pair(snapshot.hash_state, offset) or HASH_CACHE.take(snapshot.id, offset)
     return UploadWriter(
         db=db,
         storage=storage,
@@ -128,6 +136,7 @@ class _Snapshot:
         self.tail_key = row.tail_key
         self.tail_size = row.tail_size
         self.committed_size = row.committed_size
+        self.hash_state = dict(row.hash_state or {})
 
 
 def _claim(

@@ -11,17 +11,17 @@ the database. On `interrupt()` the bytes below one part are saved as a staging o
 `staging/<upload-id>/tail`, so everything the client sent survives. After a crash the
 committed size is the sum of the parts recorded so far; the client resumes from there.
 
-Checksums: hashlib objects cannot be serialised, so their running state stays in a small
-per-process cache keyed by (upload, committed size). A resume in the same process continues
-the hashes; a resume on another node (or after a restart) cannot, and S3 does not let anyone
-read the parts of an open multipart upload, so such a writer re-reads the whole completed
-object from S3 once in `finish()` to compute exact MD5 and SHA-256.
+Checksums: MD5 and SHA-256 run while the parts are sent. Their running state is saved with
+every recorded part (`pool_core.uploads.hashes`: OpenSSL's fixed-layout context structs), so a
+resume on any node continues them exactly. Where that is not available, hashlib's state stays
+in a per-process cache keyed by (upload, committed size); a resume elsewhere then cannot
+continue it, and since S3 does not let anyone read the parts of an open multipart upload,
+such a writer re-reads the whole completed object from S3 once in `finish()`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import threading
@@ -47,6 +47,7 @@ from pool_core.models import FileEntry, PendingUpload, utcnow
 from pool_core.services.files import FileView, stat
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
+from pool_core.uploads.hashes import export_pair, new_pair
 from pool_core.uploads.lease import release_holder
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MAX_PARTS, MemoryBudget, part_size
 
@@ -113,8 +114,8 @@ def _as_bytes(data: bytearray) -> bytes:
 
 
 def new_hashes() -> tuple[Any, Any]:
-    """Fresh MD5 and SHA-256 hashers."""
-    return hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    """Fresh MD5 and SHA-256 hashers (serialisable where libcrypto allows)."""
+    return new_pair()
 
 
 class UploadWriter:
@@ -291,7 +292,7 @@ class UploadWriter:
                     # The old tail (if resumed) is inside the parts now.
                     tail_key=None,
                     tail_size=0,
-                    hash_state={"cached_by": self.holder},
+                    hash_state=(export_pair(self._hashes, self.committed) if self._hashes else {}),
                     held_until=utcnow() + self._lease,
                     updated_at=utcnow(),
                 )
@@ -499,6 +500,14 @@ class UploadWriter:
             )
         # Otherwise nothing new is durable and the row (old tail included) stays as it was.
         committed = values.get("committed_size", self.offset)
+        # The hashes cover the parts, plus the buffer when it was staged.
+        consistent = self._hashes is not None and (
+            staged_tail is not None
+            or (self._buffer_hashed == 0 and len(self._parts) != self._initial_parts)
+        )
+        if consistent and "committed_size" in values:
+            assert self._hashes is not None
+            values["hash_state"] = export_pair(self._hashes, committed)
         with contextlib.suppress(Exception), self.db.session() as session:
             mine = (PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder)
             if committed == 0:
@@ -511,10 +520,6 @@ class UploadWriter:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-        # The hashes cover the parts, plus the buffer when it was staged.
-        consistent = staged_tail is not None or (
-            self._buffer_hashed == 0 and len(self._parts) != self._initial_parts
-        )
         if self._hashes is not None and consistent:
             HASH_CACHE.put(self.pending_id, committed, *self._hashes)
 

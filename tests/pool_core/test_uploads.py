@@ -28,6 +28,7 @@ from pool_core.services import files
 from pool_core.services.uploads import UploadWriter, committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_core.uploads import hashes
 from pool_core.uploads.lease import HOST
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MemoryBudget, max_stream_size, part_size
 from pool_core.uploads.writer import HASH_CACHE
@@ -170,6 +171,7 @@ def test_interrupt_then_resume_on_another_node_is_identical(
     )
     feed(writer, data[:cut])
     writer.interrupt()
+    HASH_CACHE.clear()  # the other node shares nothing in memory
     with database.session() as session:
         assert committed_size(session, org_id=org, path="/incoming/doc.mov") == cut
         listed = files.list_dir(session, org_id=org, path="/incoming")
@@ -177,6 +179,10 @@ def test_interrupt_then_resume_on_another_node_is_identical(
             ("doc.mov", cut, FileState.UPLOADING)
         ]
     assert [o.key for o in storage.list("staging/")] == [f"staging/{writer.pending_id}/tail"]
+    if hashes.available():
+        with database.session() as session:
+            state = session.scalars(select(PendingUpload)).one().hash_state
+        assert state["size"] == cut and state["format"] == hashes.STATE_FORMAT
 
     node_db, node_storage = other_node
     with node_db.session() as session:
@@ -229,6 +235,7 @@ def test_crashed_writer_resumes_from_recorded_parts(
     )
     feed(crashed, data[: 2 * PART + 1000])
     crashed._wait_in_flight()  # its last part reached S3 before the "kill -9"
+    HASH_CACHE.clear()
     node_db, node_storage = other_node
     with node_db.session() as session:
         # A crashed node: its lease runs out (no interrupt, the tail in memory is lost).
@@ -490,3 +497,51 @@ def test_concurrent_uploads_all_land_byte_identical(
             assert entry is not None
             if content:
                 assert storage.get(entry.object_key or "") == content
+
+
+def test_resume_without_saved_hash_state_re_reads_the_object(
+    database: Database,
+    storage: S3Storage,
+    settings: Settings,
+    org: int,
+    other_node: tuple[Database, S3Storage],
+) -> None:
+    data = payload(2 * PART + 999, seed=7)
+    cut = PART + 12_345
+    writer = open_upload(
+        database, storage, settings, org_id=org, user_id=None, path="/incoming/r.mxf"
+    )
+    feed(writer, data[:cut])
+    writer.interrupt()
+    node_db, node_storage = other_node
+    with node_db.session() as session:
+        # As if written by a node without serialisable hashing.
+        session.execute(update(PendingUpload).values(hash_state={}))
+    HASH_CACHE.clear()  # and this is another process
+    resumed = open_upload(
+        node_db, node_storage, settings, org_id=org, user_id=None, path="/incoming/r.mxf",
+        offset=cut,
+    )  # fmt: skip
+    assert resumed._hashes is None
+    feed(resumed, data[cut:])
+    view = resumed.finish()
+    assert view.sha256 == hashlib.sha256(data).hexdigest()
+    assert view.md5 == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.skipif(not hashes.available(), reason="libcrypto low-level hashing unavailable")
+def test_serialisable_hashes_continue_exactly() -> None:
+    data = payload(3_000_001, seed=8)
+    md5, sha = hashes.new_pair()
+    md5.update(data[:1_000_000])
+    sha.update(bytearray(data[:1_000_000]))
+    state = hashes.export_pair((md5, sha), 1_000_000)
+    restored = hashes.import_pair(state, 1_000_000)
+    assert restored is not None
+    with memoryview(bytearray(data)) as view:
+        restored[0].update(view[1_000_000:])
+        restored[1].update(view[1_000_000:])
+    assert restored[0].hexdigest() == hashlib.md5(data).hexdigest()
+    assert restored[1].hexdigest() == hashlib.sha256(data).hexdigest()
+    assert hashes.import_pair(state, 999) is None  # a state for another size is useless
+    assert hashes.import_pair({**state, "format": "other"}, 1_000_000) is None
