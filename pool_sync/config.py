@@ -47,7 +47,7 @@ def parse_rate(value: Any) -> int | None:
     """Parse `50M` / `512K` / `1000000` into bytes per second."""
     if value in (None, "", 0):
         return None
-    text = str(value).strip().upper().removesuffix("B").removesuffix("/S")
+    text = str(value).strip().upper().removesuffix("/S").removesuffix("B")
     unit = text[-1] if text and text[-1] in UNITS else ""
     try:
         number = float(text[: len(text) - len(unit)] if unit else text)

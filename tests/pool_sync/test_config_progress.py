@@ -1,0 +1,85 @@
+"""Config parsing and the two progress modes of the sync client."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from pool_sync.config import load_config, parse_rate
+from pool_sync.errors import ConfigError, ItemError
+from pool_sync.progress import Progress
+from pool_sync.runner import safe_relative
+
+
+def test_toml_and_json_configs(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("jp_secret\n")
+    toml = tmp_path / "sync.toml"
+    toml.write_text(
+        'api_url = "http://127.0.0.1:1/"\n'
+        f'token_file = "{token_file}"\n'
+        f'destination = "{tmp_path}"\n'
+        'limit_rate = "50M"\nparallel = 2\n'
+    )
+    config = load_config(toml)
+    assert config.api_url == "http://127.0.0.1:1"
+    assert config.token == "jp_secret"
+    assert config.limit_rate == 50 * 1024**2 and config.parallel == 2
+    as_json = tmp_path / "sync.json"
+    as_json.write_text('{"api_url": "https://x", "token": "t", "destination": "/d"}')
+    assert load_config(as_json, parallel=8).parallel == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('api_url = "x"\ntoken = "t"\ndestination = "/d"\n', "must start with http"),
+        ('api_url = "http://x"\ndestination = "/d"\n', "`token`"),
+        ('api_url = "http://x"\ntoken = "t"\n', "`destination`"),
+        ('api_url = "http://x"\ntoken = "t"\ndestination = "/d"\ncolour = 1\n', "colour"),
+        ("api_url = ", "not valid TOML"),
+    ],
+)
+def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_rates() -> None:
+    assert parse_rate("512K") == 512 * 1024
+    assert parse_rate("2MB/s") == 2 * 1024**2
+    assert parse_rate("1000") == 1000
+    assert parse_rate(None) is None
+    with pytest.raises(ConfigError):
+        parse_rate("fast")
+
+
+def test_progress_redraws_on_a_terminal_and_logs_lines_otherwise() -> None:
+    tty = io.StringIO()
+    progress = Progress(tty, interactive=True)
+    progress.start(2, 10 << 20)
+    progress.add(5 << 20)
+    time.sleep(0.6)
+    progress.log("ok a.mxf")
+    progress.stop()
+    text = tty.getvalue()
+    assert "\r\033[K[0/2] 5.0 MiB / 10.0 MiB" in text and "ok a.mxf\n" in text
+
+    plain = io.StringIO()
+    progress = Progress(plain, interactive=False)
+    progress.start(1, 1)
+    progress.log("ok b.mxf")
+    progress.stop()
+    assert "\r" not in plain.getvalue()
+    assert plain.getvalue().rstrip().endswith("Z ok b.mxf")
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "/abs", "a/../b", ".jointpool-sync/x", ""])
+def test_unsafe_server_paths_are_refused(path: str) -> None:
+    with pytest.raises(ItemError):
+        safe_relative(path)
