@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     String,
     and_,
@@ -218,7 +219,8 @@ def search_titles(
     if with_facets:
         total, facets = _total_and_facets(session, conditions)
     else:
-        total = session.scalar(select(func.count()).select_from(TitleSearch).where(*conditions))
+        count = select(func.count()).select_from(TitleSearch).where(*conditions)
+        total = session.scalar(count) or 0
         facets = {}
     next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
     return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
@@ -325,7 +327,7 @@ def _total_and_facets(
         matched, TitleLocalization.title_id == matched.c.title_id
     )
     owners = matched.join(Organization, Organization.id == matched.c.org_id)
-    statement = union_all(
+    statement: CompoundSelect[Any] = union_all(
         select(literal("total"), literal(""), n).select_from(matched),
         facet("kind", matched.c.kind),
         facet("owner", Organization.code, source=owners),
