@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -73,10 +74,22 @@ def get_current_user(
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send an API token as 'Authorization: Bearer <token>'")
-    with state.db.session() as session:
-        if state.db.is_sqlite:
+    if not state.db.is_sqlite:
+        return _authenticate(state.db, credentials.credentials)
+    # SQLite has one writer; queueing on a lock here is fair and prompt, where SQLite's own
+    # busy handler would make concurrent requests sleep and retry.
+    with _SQLITE_AUTH_LOCK:
+        return _authenticate(state.db, credentials.credentials)
+
+
+_SQLITE_AUTH_LOCK = threading.Lock()
+
+
+def _authenticate(db: Database, token: str) -> User:
+    with db.session() as session:
+        if db.is_sqlite:
             session.connection(execution_options=SQLITE_IMMEDIATE)
-        user = authenticate_token(session, token=credentials.credentials)
+        user = authenticate_token(session, token=token)
         # Loaded now so the detached user can still name its organization.
         _ = user.organization.code
     return user
