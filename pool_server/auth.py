@@ -57,6 +57,10 @@ class LoginCache:
         self._entries: dict[bytes, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def key(self, username: str, password: str) -> bytes:
+        """The keyed hash these credentials are remembered under."""
+        return self._digest(username, password)
+
     def _digest(self, username: str, password: str) -> bytes:
         message = username.encode() + b"\0" + password.encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()
@@ -174,13 +178,93 @@ def account_key(username: str) -> str:
     return f"user:{username.strip().lower()}"
 
 
+@dataclass(frozen=True)
+class _AuditRecord:
+    action: str
+    name: str
+    ip: str
+    principal: Principal | None
+    detail: dict[str, Any] | None
+
+
+class AuditWriter:
+    """Writes login audit rows in batches from one background thread.
+
+    A login storm would otherwise queue every login behind one small write transaction
+    (SQLite has a single writer). Rows reach the database within `interval` seconds; a
+    process killed with -9 can lose at most that last fraction of a second of login rows.
+    """
+
+    def __init__(self, db: Database, *, interval: float = 0.5) -> None:
+        self.db = db
+        self.interval = interval
+        self._queue: deque[_AuditRecord] = deque()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def add(self, record: _AuditRecord) -> None:
+        """Queue one audit row (starting the writer thread on first use)."""
+        self._queue.append(record)
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._stopped.is_set():
+                    self._thread = threading.Thread(target=self._run, name="ftp-audit", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(self.interval)
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every queued row now, in one unit of work."""
+        batch: list[_AuditRecord] = []
+        while self._queue:
+            batch.append(self._queue.popleft())
+        if not batch:
+            return
+        try:
+            with writing(self.db) as session:
+                for record in batch:
+                    record_audit(
+                        session,
+                        channel=AUDIT_CHANNEL,
+                        action=record.action,
+                        org_id=record.principal.org_id if record.principal else None,
+                        user_id=record.principal.user_id if record.principal else None,
+                        subject=record.name,
+                        remote_addr=record.ip,
+                        detail=record.detail,
+                    )
+        except Exception:
+            log.exception("could not write login audit rows", extra={"rows": len(batch)})
+
+    def stop(self) -> None:
+        """Flush what is queued and end the thread."""
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.flush()
+
+
 class PoolAuthorizer:
     """pyftpdlib authorizer backed by the pool's accounts; every session's home is `/`."""
 
-    def __init__(self, db: Database, *, cache: LoginCache, guard: LoginGuard) -> None:
+    def __init__(
+        self, db: Database, *, cache: LoginCache, guard: LoginGuard, audit: AuditWriter
+    ) -> None:
         self.db = db
         self.cache = cache
         self.guard = guard
+        self.audit = audit
+        # Verifications in progress by credentials: a storm of one robot's N connections
+        # costs one scrypt, not N (the others wait for it and then hit the cache).
+        self._inflight: dict[bytes, threading.Event] = {}
+        self._inflight_lock = threading.Lock()
 
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:
         """Log the handler in as `username` or raise pyftpdlib's AuthenticationFailed."""
@@ -190,28 +274,39 @@ class PoolAuthorizer:
             self._audit("login_refused", name, ip, detail={"reason": "banned"})
             raise FTPAuthenticationFailed(BANNED_TEXT)
         principal = self.cache.get(name, password)
-        if principal is not None:
-            self._audit("login", name, ip, principal=principal, detail={"cached": True})
+        if principal is None:
+            principal = self._verify_once(name, password, ip)
         else:
-            principal = self._verify(name, password, ip)
+            self._audit("login", name, ip, principal=principal, detail={"cached": True})
         self.guard.record_success(ip_key(ip))
         self.guard.record_success(account_key(name))
         handler.principal = principal
+
+    def _verify_once(self, name: str, password: str, ip: str) -> Principal:
+        key = self.cache.key(name, password)
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                self._inflight[key] = threading.Event()
+        if running is not None:
+            running.wait(timeout=60)
+            principal = self.cache.get(name, password)
+            if principal is not None:
+                self._audit("login", name, ip, principal=principal, detail={"cached": True})
+                return principal
+            # The leader failed: verify ourselves so this attempt is counted too.
+            return self._verify(name, password, ip)
+        try:
+            return self._verify(name, password, ip)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key).set()
 
     def _verify(self, name: str, password: str, ip: str) -> Principal:
         try:
             with writing(self.db) as session:
                 user = verify_ftp_login(session, username=name, password=password)
                 principal = Principal(user_id=user.id, org_id=user.org_id, username=name)
-                record_audit(
-                    session,
-                    channel=AUDIT_CHANNEL,
-                    action="login",
-                    org_id=principal.org_id,
-                    user_id=principal.user_id,
-                    subject=name,
-                    remote_addr=ip,
-                )
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)
             self.cache.forget_user(name)
@@ -226,6 +321,7 @@ class PoolAuthorizer:
                 log.warning("login ban", extra={"ip": ip, "user": name, "bans": detail["banned"]})
             self._audit("login_failed", name, ip, detail=detail)
             raise FTPAuthenticationFailed(DISABLED_TEXT if disabled else LOGIN_FAILED_TEXT) from exc
+        self._audit("login", name, ip, principal=principal)
         self.cache.put(name, password, principal)
         return principal
 
@@ -238,17 +334,7 @@ class PoolAuthorizer:
         principal: Principal | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        with writing(self.db) as session:
-            record_audit(
-                session,
-                channel=AUDIT_CHANNEL,
-                action=action,
-                org_id=principal.org_id if principal else None,
-                user_id=principal.user_id if principal else None,
-                subject=name,
-                remote_addr=ip,
-                detail=detail,
-            )
+        self.audit.add(_AuditRecord(action, name, ip, principal, detail))
 
     # --- the rest of pyftpdlib's authorizer contract
 

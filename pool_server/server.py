@@ -20,7 +20,7 @@ from pyftpdlib.servers import ThreadedFTPServer
 from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_server.auth import LoginCache, LoginGuard, PoolAuthorizer, ip_key
+from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
 from pool_server.handler import PoolContext, PoolFTPHandler
 from pool_server.tls import ensure_certificate, make_ssl_context
 
@@ -37,10 +37,19 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
     server in the process (tests and benchmarks run several).
     """
 
-    def __init__(self, address: tuple[str, int], handler: type[Any], **kwargs: Any) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[Any], *, audit: AuditWriter | None = None
+    ) -> None:
         self._exit = threading.Event()
         self._lock = threading.Lock()
-        super().__init__(address, handler, ioloop=IOLoop(), **kwargs)
+        self.audit = audit
+        super().__init__(address, handler, ioloop=IOLoop())
+
+    def close_all(self) -> None:
+        """Disconnect every session, then write the audit rows still queued."""
+        super().close_all()
+        if self.audit is not None:
+            self.audit.stop()
 
     def handle_accepted(self, sock: Any, addr: Any) -> Any:
         """Turn banned addresses away before a session (and its thread) exists."""
@@ -66,7 +75,10 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
         base_ban=settings.ftp_ban_seconds,
         max_ban=settings.ftp_ban_max_seconds,
     )
-    authorizer = PoolAuthorizer(db, cache=LoginCache(settings.ftp_login_cache_seconds), guard=guard)
+    audit = AuditWriter(db)
+    authorizer = PoolAuthorizer(
+        db, cache=LoginCache(settings.ftp_login_cache_seconds), guard=guard, audit=audit
+    )
     # pyftpdlib configures handlers through class attributes: one subclass per server.
     handler = type(
         "BoundPoolFTPHandler",
@@ -85,7 +97,7 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
             "auth_failed_timeout": settings.ftp_auth_failed_delay,
         },
     )
-    server = PoolFTPServer((settings.ftp_host, settings.ftp_port), handler)
+    server = PoolFTPServer((settings.ftp_host, settings.ftp_port), handler, audit=audit)
     server.max_cons = settings.ftp_max_connections
     server.max_cons_per_ip = settings.ftp_max_connections_per_ip
     return server

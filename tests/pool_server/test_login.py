@@ -65,6 +65,7 @@ def test_logins_are_audited(
     account = ftp_accounts["aztv"]
     _login_reply(ftp_server, account.username, "not-the-password-at-all")
     assert _login_reply(ftp_server, account.username, account.password).startswith("230")
+    ftp_server.server.audit.flush()  # rows are written in batches; do not wait for the next
     with database.session() as session:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.channel == "ftp").order_by(AuditEvent.id)
