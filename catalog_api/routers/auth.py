@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
 
-from catalog_api.deps import ActorDep, CurrentUser, SessionDep
+from catalog_api.deps import ActorDep, CurrentUser, Limit, SessionDep
 from catalog_api.schemas.auth import MeOut, NewTokenOut, NewUserOut, TokenIn, TokenOut, UserIn
-from catalog_api.schemas.common import PROBLEM_RESPONSES
+from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
 from pool_core.errors import PermissionDenied
 from pool_core.models import ApiToken, Organization, Role
 from pool_core.services.accounts import create_api_token, create_user, revoke_api_token
@@ -25,13 +25,26 @@ def me(user: CurrentUser) -> MeOut:
     return MeOut.from_model(user)
 
 
-@router.get("/tokens", response_model=list[TokenOut])
-def list_tokens(user: CurrentUser, session: SessionDep) -> list[TokenOut]:
-    """Your API tokens (without their secrets)."""
-    tokens = session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+@router.get("/tokens", response_model=Page[TokenOut])
+def list_tokens(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,10}$", description="Last id seen.")
+    ] = None,
+) -> Page[TokenOut]:
+    """Your API tokens (without their secrets), oldest first."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id)
+    if cursor:
+        stmt = stmt.where(ApiToken.id > int(cursor))
+    tokens = list(session.scalars(stmt.order_by(ApiToken.id).limit(limit + 1)))
+    more = len(tokens) > limit
+    tokens = tokens[:limit]
+    return Page[TokenOut](
+        items=[TokenOut.from_model(t) for t in tokens],
+        next_cursor=str(tokens[-1].id) if more else None,
     )
-    return [TokenOut.from_model(t) for t in tokens]
 
 
 @router.post("/tokens", response_model=NewTokenOut, status_code=201)

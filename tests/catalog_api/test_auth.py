@@ -35,7 +35,7 @@ def test_token_lifecycle(api_client: TestClient, members: Members, database: Dat
         stored = session.scalar(select(ApiToken).where(ApiToken.id == issued.json()["id"]))
         assert stored is not None
         assert stored.token_hash == hash_token(token) and token not in stored.token_hash
-    listed = api_client.get("/v1/tokens", headers=bearer(token)).json()
+    listed = api_client.get("/v1/tokens", headers=bearer(token)).json()["items"]
     assert all("token" not in t for t in listed)
     assert issued.json()["id"] in [t["id"] for t in listed]
 
