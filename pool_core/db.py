@@ -6,6 +6,7 @@ back; services only flush.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -69,6 +70,7 @@ class Database:
         self.url = normalize_url(url)
         self.engine = create_db_engine(self.url, pool_size=pool_size, echo=echo)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite_writer = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +87,26 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """Run one unit of work that will write; on SQLite it queues for the writer at BEGIN.
+
+        SQLite in WAL mode refuses to upgrade a read transaction to a write one once another
+        connection has committed meanwhile ("database is locked", SQLITE_BUSY_SNAPSHOT, which
+        the busy timeout does not retry), so a unit of work that reads and then writes takes
+        the write lock with BEGIN IMMEDIATE. Threads of this process first queue on a Python
+        lock: SQLite's busy handler would make them sleep in growing steps and starve each
+        other, and a waiting thread should not hold a pooled connection. Never nest a write
+        session inside another in the same thread. PostgreSQL needs none of this.
+        """
+        if not self.is_sqlite:
+            with self.session() as session:
+                yield session
+            return
+        with self._sqlite_writer, self.session() as session:
+            session.connection(execution_options=SQLITE_IMMEDIATE)
+            yield session
 
     def dispose(self) -> None:
         """Close every pooled connection."""

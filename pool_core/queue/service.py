@@ -16,18 +16,15 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import uuid
-import weakref
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from pool_core.db import SQLITE_IMMEDIATE, Database
+from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound
 from pool_core.models.base import utcnow
 from pool_core.models.jobs import Job, JobStatus
@@ -93,37 +90,6 @@ def enqueue(
     return job
 
 
-_sqlite_write_locks: weakref.WeakKeyDictionary[Database, threading.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-_sqlite_write_locks_guard = threading.Lock()
-
-
-def _sqlite_write_lock(db: Database) -> threading.Lock:
-    with _sqlite_write_locks_guard:
-        lock = _sqlite_write_locks.get(db)
-        if lock is None:
-            lock = _sqlite_write_locks[db] = threading.Lock()
-        return lock
-
-
-@contextmanager
-def _write_transaction(db: Database) -> Iterator[Session]:
-    """One short unit of work that holds SQLite's write lock from BEGIN."""
-    if not db.is_sqlite:
-        with db.session() as session:
-            yield session
-        return
-    # Threads of one process queue on a Python lock first: SQLite's own busy handler makes
-    # a waiting writer sleep in growing steps, which starves a runner's threads (claim,
-    # complete, renew) of each other's turns. Other processes still meet at BEGIN IMMEDIATE.
-    with _sqlite_write_lock(db), db.session() as session:
-        # A deferred transaction that reads first and writes later can be refused the
-        # upgrade to a writer; BEGIN IMMEDIATE queues for the lock up front instead.
-        session.connection(execution_options=SQLITE_IMMEDIATE)
-        yield session
-
-
 def _claimable(now: datetime, kinds: Collection[str] | None) -> Select[Job]:
     due = and_(Job.status == JobStatus.QUEUED, Job.run_after <= now)
     abandoned = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
@@ -149,7 +115,7 @@ def claim(
     """Take the most urgent due job (or one whose runner's lease expired) under a lease."""
     if kinds is not None and not kinds:
         return None
-    with _write_transaction(db) as session:
+    with db.write_session() as session:
         for _ in range(_MAX_RETIRED_PER_CLAIM):
             now = utcnow()
             job = session.scalars(_claimable(now, kinds)).first()
@@ -229,7 +195,7 @@ def _update_held(
     attempt: int | None,
     values: Callable[[datetime], dict[str, Any]],
 ) -> bool:
-    with _write_transaction(db) as session:
+    with db.write_session() as session:
         statement = (
             update(Job)
             .where(_held_by(job_id, worker_id, attempt))
@@ -328,7 +294,7 @@ def fail(
     max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
 ) -> bool:
     """Record a failed attempt: retry later with backoff, or fail for good with the reason."""
-    with _write_transaction(db) as session:
+    with db.write_session() as session:
         job = session.scalars(
             select(Job).where(_held_by(job_id, worker_id, attempt)).with_for_update()
         ).first()

@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pool_core.db import SQLITE_IMMEDIATE, Database
+from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, ObjectNotFound, PermissionDenied, StorageError
 from pool_core.models import Organization, PendingUpload, utcnow
 from pool_core.names import resolve_path, split_path
@@ -74,10 +74,7 @@ def open_upload(
         raise InvalidInput("the REST offset must not be negative")
     holder = new_holder()
     try:
-        with db.session() as session:
-            # Reads then writes: take SQLite's write lock up front (a deferred transaction
-            # fails with "database is locked" when another writer committed meanwhile).
-            session.connection(execution_options=SQLITE_IMMEDIATE)
+        with db.write_session() as session:  # reads, then writes
             pending, stale, size_limit = _claim(
                 session, settings, org_id=org_id, user_id=user_id, path=path, offset=offset,
                 holder=holder,

@@ -35,7 +35,7 @@ from typing import Any, cast
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from pool_core.db import SQLITE_IMMEDIATE, Database
+from pool_core.db import Database
 from pool_core.errors import (
     Conflict,
     InvalidInput,
@@ -426,8 +426,7 @@ class UploadWriter:
         from pool_core.services.files import used_bytes
         from pool_core.services.ingest import complete_upload
 
-        with self.db.session() as session:
-            session.connection(execution_options=SQLITE_IMMEDIATE)  # reads, then writes
+        with self.db.write_session() as session:  # reads, then writes
             row = session.get(PendingUpload, self.pending_id)
             if row is None or row.holder != self.holder:
                 raise Conflict(f"the upload to {self.path} was taken over by another session")
