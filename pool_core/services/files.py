@@ -184,11 +184,21 @@ def _require_folder(session: Session, org_id: int, path: str) -> FileEntry:
     return entry
 
 
+def _below_licensed(path: str) -> bool:
+    return path.startswith(LICENSED + "/")
+
+
 def stat(session: Session, *, org_id: int, path: str) -> FileView:
     """Describe a file, folder or pending upload; `NotFound` if there is none."""
     path = _normalise(path)
     if path == "/":
         return _root_view()
+    if _below_licensed(path):
+        # Built from the current entitlements, so a revocation hides the file at once.
+        from pool_core.services import licensing
+
+        view: FileView = licensing.licensed_stat(session, org_id=org_id, path=path)
+        return view
     entry = get_entry(session, org_id=org_id, path=path)
     if entry is not None:
         return _entry_view(entry, path)
@@ -218,6 +228,10 @@ def list_dir(session: Session, *, org_id: int, path: str) -> list[FileView]:
             select(FileEntry).where(FileEntry.org_id == org_id, FileEntry.parent_id.is_(None))
         )
         return sorted((_entry_view(r, "/" + r.name) for r in roots), key=lambda v: v.name)
+    if path == LICENSED or _below_licensed(path):
+        from pool_core.services import licensing
+
+        return list(licensing.licensed_list_dir(session, org_id=org_id, path=path))
     folder = _require_folder(session, org_id, path)
     children = session.scalars(
         select(FileEntry).where(FileEntry.org_id == org_id, FileEntry.parent_id == folder.id)
@@ -230,6 +244,30 @@ def list_dir(session: Session, *, org_id: int, path: str) -> list[FileView]:
             # A complete file being overwritten shows as the complete file.
             views.setdefault(view.name, view)
     return sorted(views.values(), key=lambda v: v.name)
+
+
+@dataclass(frozen=True)
+class ReadTarget:
+    """Where the bytes of a readable file are, and the license a download counts against."""
+
+    object_key: str | None
+    size: int
+    asset_id: uuid.UUID | None = None
+    license_id: int | None = None
+
+
+def read_target(session: Session, *, org_id: int, path: str) -> ReadTarget:
+    """Locate a complete file's bytes: the org's own, or a master it holds a license for."""
+    path = _normalise(path)
+    if _below_licensed(path):
+        from pool_core.services import licensing
+
+        item = licensing.licensed_file(session, org_id=org_id, path=path)
+        return ReadTarget(item.object_key, item.size, item.asset_id, item.license_id)
+    entry = get_entry(session, org_id=org_id, path=path)
+    if entry is None or entry.is_dir:
+        raise NotFound(f"{path} does not exist")
+    return ReadTarget(entry.object_key, entry.size, entry.asset_id)
 
 
 def make_dir(session: Session, *, org_id: int, path: str) -> FileView:

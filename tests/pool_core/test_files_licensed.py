@@ -1,0 +1,44 @@
+"""The virtual tree's `/licensed` folder is the licensee's read-only view of its licenses."""
+
+from __future__ import annotations
+
+import pytest
+
+from pool_core.db import Database
+from pool_core.errors import NotFound, PermissionDenied
+from pool_core.services import files, licensing
+from tests.pool_core.test_licensing import build_world, grant, open_window
+
+EPISODE = "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
+
+
+def test_licensed_masters_appear_read_only_and_vanish_on_revocation(database: Database) -> None:
+    with database.session() as session:
+        w = build_world(session)
+        files.ensure_roots(session, org_id=w.buyer.id)
+        open_window(session, w)
+        assert files.list_dir(session, org_id=w.buyer.id, path="/licensed") == []
+        license_ = grant(session, w, w.buyer_editor)
+
+        top = files.list_dir(session, org_id=w.buyer.id, path="/licensed")
+        assert [(v.name, v.is_dir, v.writable) for v in top] == [("aztv", True, False)]
+        view = files.stat(session, org_id=w.buyer.id, path=EPISODE)
+        assert (view.size, view.sha256, view.writable) == (
+            w.assets[1].size,
+            w.assets[1].sha256,
+            False,
+        )
+        target = files.read_target(session, org_id=w.buyer.id, path=EPISODE)
+        assert target.object_key == w.assets[1].object_key
+        assert target.license_id == license_.id
+        with pytest.raises(PermissionDenied):
+            files.make_dir(session, org_id=w.buyer.id, path="/licensed/aztv/new")
+
+        with pytest.raises(NotFound):
+            files.read_target(session, org_id=w.rival.id, path=EPISODE)
+        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm)
+        with pytest.raises(NotFound):
+            files.stat(session, org_id=w.buyer.id, path=EPISODE)
+        with pytest.raises(NotFound):
+            files.read_target(session, org_id=w.buyer.id, path=EPISODE)
+        assert files.list_dir(session, org_id=w.buyer.id, path="/licensed") == []
