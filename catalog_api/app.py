@@ -15,6 +15,7 @@ from catalog_api.errors import install_error_handlers
 from catalog_api.routers import assets, auth, health, reference, search, titles
 from catalog_api.schemas.common import Problem
 from pool_core.db import Database
+from pool_core.search.backends import ensure_search_schema
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    ensure_search_schema(db.engine)
     app.state.pool = ApiState(settings=settings, db=db, storage=storage)
     install_error_handlers(app)
     app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]

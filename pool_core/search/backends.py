@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Engine, Select, func, inspect, literal_column, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import cast
 
 from pool_core.models import TitleSearch
+from pool_core.models.catalog import SQLITE_FTS_DDL
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,29 @@ def backend_for(session: Session) -> SearchBackend:
     if session.get_bind().dialect.name == "postgresql":
         return PostgresFtsBackend()
     return SqliteFtsBackend()
+
+
+def ensure_search_schema(engine: Engine) -> None:
+    """Create the full-text index when the schema lacks it (idempotent, cheap when present).
+
+    `Base.metadata.create_all` makes it through DDL events; a schema built by migrations
+    that predate or omit it is repaired here, and an FTS5 table created late is filled.
+    """
+    with engine.begin() as conn:
+        if "title_search" not in inspect(conn).get_table_names():
+            return
+        if engine.dialect.name == "sqlite":
+            exists = conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE name = 'title_search_fts'")
+            ).first()
+            if exists is None:
+                conn.exec_driver_sql(SQLITE_FTS_DDL)
+                conn.exec_driver_sql(
+                    "INSERT INTO title_search_fts (rowid, document) "
+                    "SELECT id, document FROM title_search"
+                )
+        elif engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE INDEX IF NOT EXISTS ix_title_search_document_fts ON title_search "
+                "USING gin (array_to_tsvector(string_to_array(document, ' ')))"
+            )

@@ -21,6 +21,7 @@ from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
 from pool_core.models import Asset, AssetCatalog, FileEntry, MetadataState, Title
 from pool_core.names import split_path
 from pool_core.queue import JobContext
+from pool_core.search.backends import ensure_search_schema
 from pool_core.services import files
 from pool_core.services.audit import record_audit
 from pool_core.services.catalog import (
@@ -50,6 +51,7 @@ def build_handlers(
     settings: Settings, db: Database, storage: ObjectStorage
 ) -> dict[str, Callable[[JobContext], None]]:
     """The job handlers of the catalog: `{"ingest_sidecar": handler}`."""
+    ensure_search_schema(db.engine)
 
     def handle(ctx: JobContext) -> None:
         try:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from pool_core.db import Database
 from pool_core.errors import InvalidInput
 from pool_core.models import Title, User
+from pool_core.search.backends import ensure_search_schema
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 from pool_core.services.accounts import create_organization, create_user
 from pool_core.services.catalog import (
@@ -240,3 +241,19 @@ def test_punctuation_only_query_matches_nothing(
     assert found(session, kz, "!!! ??? ---") == []
     assert found(session, kz, "\"' OR 1=1 --") == []
     assert found(session, kz, "NEAR( * AND OR") == []
+
+
+def test_missing_fulltext_index_is_rebuilt(database: Database) -> None:
+    with database.session() as s:
+        org = create_organization(s, code="kztv", name="Kazakh TV", country="KZ")
+        kz = create_user(s, org=org, username="kz-editor", role="editor").user
+        add(s, kz, "Қазақстан")
+    with database.engine.begin() as conn:
+        if database.is_sqlite:
+            conn.exec_driver_sql("DROP TABLE title_search_fts")
+        else:
+            conn.exec_driver_sql("DROP INDEX ix_title_search_document_fts")
+    ensure_search_schema(database.engine)
+    ensure_search_schema(database.engine)  # idempotent
+    with database.session() as s:
+        assert found(s, kz, "qazaqstan") == ["Қазақстан"]
