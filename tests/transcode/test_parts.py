@@ -225,3 +225,26 @@ def test_qc_rules_give_readable_findings() -> None:
     mute = evaluate(Measurements(), media=info, settings=SETTINGS, audio_description=None)
     assert mute[0] is QcVerdict.FAIL
     assert mute[1][0].message == "The master has no audio track."
+
+
+def test_proxy_encoder_options_come_from_settings(tmp_path: Path) -> None:
+    def plan_args(params: str, workdir: Path) -> list[str]:
+        workdir.mkdir()
+        return build_plan(
+            ffmpeg_path="ffmpeg",
+            source="/masters/master.mxf",
+            media=media_info(),
+            settings=SETTINGS.model_copy(update={"transcode_x264_params": params}),
+            workdir=workdir,
+            font="/fonts/DejaVuSans.ttf",
+            watermark="PREVIEW",
+        ).args
+
+    tuned = plan_args("me=dia:subme=1", tmp_path / "tuned")
+    assert tuned[tuned.index("-x264-params") + 1] == "me=dia:subme=1"
+    assert tuned[tuned.index("-filter_complex_threads") + 1] == "1"
+    assert tuned.index("-filter_complex_threads") < tuned.index("-i")
+    # Empty: the preset alone decides.
+    assert "-x264-params" not in plan_args("", tmp_path / "preset")
+    # MPEG-2 half-resolution decoding combs interlaced pictures (test_deinterlace): never used.
+    assert "-lowres" not in tuned
