@@ -10,7 +10,6 @@ import argparse
 import signal
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from jointpool.context import AppContext
@@ -46,6 +45,7 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
     """Every job kind the pool knows, from every package that defines jobs."""
     from catalog_api.jobs import build_handlers as catalog_handlers
     from pool_core.services.licensing_jobs import licensing_handlers
+    from pool_core.services.nightly import nightly_handlers
     from transcode.worker import build_handlers as transcode_handlers
 
     handlers: dict[str, Callable[[Any], None]] = {}
@@ -53,6 +53,7 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
         transcode_handlers(ctx.settings, ctx.db, ctx.storage),
         catalog_handlers(ctx.settings, ctx.db, ctx.storage),
         licensing_handlers(ctx.settings, ctx.db, ctx.storage),
+        nightly_handlers(ctx.settings, ctx.db, ctx.storage),
     ):
         clash = handlers.keys() & part.keys()
         if clash:
@@ -65,9 +66,11 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run a background worker (transcoding, sidecar ingest, maintenance)."""
     from pool_core.queue import JobRunner
     from pool_core.services.licensing_jobs import ensure_periodic_jobs
+    from pool_core.services.nightly import ensure_nightly_job
 
-    with ctx.db.session() as session:
+    with ctx.db.write_session() as session:
         ensure_periodic_jobs(session)
+    ensure_nightly_job(ctx.db, ctx.settings)
     # This worker handles every kind the pool defines, so a job of an unknown kind can only
     # be a mistake: fail it with a reason instead of leaving it queued forever.
     runner = JobRunner.from_settings(
@@ -83,12 +86,15 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
 
 
 def cmd_maintenance(ctx: AppContext, args: argparse.Namespace) -> int:
-    """Abort stale uploads and delete their staging objects; print what was done."""
-    from pool_core.services.maintenance import abort_stale_uploads
+    """Run the nightly maintenance now and print what it found and did."""
+    from pool_core.services.nightly import run_nightly
 
-    report = abort_stale_uploads(ctx.db, ctx.storage, idle_for=timedelta(hours=args.idle_hours))
+    settings = ctx.settings
+    if args.idle_hours is not None:
+        settings = settings.model_copy(update={"upload_stale_after_hours": args.idle_hours})
+    report = run_nightly(ctx.db, ctx.storage, settings, repair=args.repair or None)
     print(report)
-    return 0
+    return 1 if report.errors else 0
 
 
 def cmd_transcode_requeue(ctx: AppContext, args: argparse.Namespace) -> int:
@@ -108,7 +114,15 @@ def register(commands: Any, add: Callable[..., argparse.ArgumentParser]) -> None
     add(commands, "worker", cmd_worker)
     maintenance = add(commands, "maintenance", cmd_maintenance)
     maintenance.add_argument(
-        "--idle-hours", type=float, default=24.0, help="abort uploads idle longer than this"
+        "--idle-hours",
+        type=float,
+        default=None,
+        help="abort uploads idle longer than this (default: JOINTPOOL_UPLOAD_STALE_AFTER_HOURS)",
+    )
+    maintenance.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete unreferenced objects and fail assets whose master is gone",
     )
     transcode = commands.add_parser("transcode", help="transcoding operations")
     actions = transcode.add_subparsers(dest="transcode_command", required=True, metavar="ACTION")

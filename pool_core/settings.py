@@ -212,6 +212,17 @@ class Settings(BaseSettings):
         300.0, description="How often the worker marks licenses past their end as expired."
     )
 
+    # --- maintenance ---
+    maintenance_hour_utc: int = Field(
+        2, ge=0, le=23, description="Hour (UTC) at which workers run the nightly maintenance."
+    )
+    maintenance_orphan_grace_hours: float = Field(
+        6.0, description="Unreferenced objects younger than this are never deleted."
+    )
+    maintenance_repair: bool = Field(
+        False, description="Let the nightly maintenance delete orphans and fail broken assets."
+    )
+
     # --- general ---
     log_level: str = Field("INFO", description="Logging level.")
 
