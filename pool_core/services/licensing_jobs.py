@@ -53,7 +53,7 @@ def licensing_handlers(
     """Return the job handlers of the licensing area, by job kind."""
 
     def dispatch(ctx: JobContext) -> None:
-        with db.session() as session:
+        with db.write_session() as session:  # reads pending events, then queues deliveries
             created = webhooks.dispatch(session, max_attempts=settings.webhook_max_attempts)
             _schedule(
                 session, kind=webhooks.DISPATCH_KIND, delay_seconds=settings.webhook_poll_seconds
@@ -70,7 +70,7 @@ def licensing_handlers(
         )
 
     def sweep(ctx: JobContext) -> None:
-        with db.session() as session:
+        with db.write_session() as session:
             expired = licensing.expire_licenses(session)
             _schedule(session, kind=EXPIRY_KIND, delay_seconds=settings.license_sweep_seconds)
         if expired:

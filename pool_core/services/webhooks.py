@@ -315,7 +315,7 @@ def deliver(
     finally:
         if own_client:
             http.close()
-    with db.session() as session:
+    with db.write_session() as session:  # reads the delivery, then updates it
         _record_attempt(
             session,
             delivery_id=delivery_id,
