@@ -91,7 +91,8 @@ def main() -> int:
     cache.mkdir(parents=True, exist_ok=True)
     print(
         f"ffmpeg {ffmpeg}; {os.cpu_count()} CPUs; {options.seconds:g} s masters; proxy preset "
-        f"{settings.transcode_video_preset} (plain command: veryfast)",
+        f"{settings.transcode_video_preset} + x264-params "
+        f"{settings.transcode_x264_params or '(none)'} (plain command: veryfast)",
         flush=True,
     )
 
