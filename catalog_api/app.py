@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from catalog_api.deps import ApiState
 from catalog_api.errors import install_error_handlers
-from catalog_api.routers import assets, auth, health, reference, search, titles
+from catalog_api.routers import assets, auth, health, licensing, reference, search, titles
 from catalog_api.schemas.common import Problem
 from pool_core.db import Database
 from pool_core.search.backends import ensure_search_schema
@@ -57,6 +57,7 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
         assets.router,
         search.router,
         reference.router,
+        *licensing.routers,
     ):
         app.include_router(router)
     return app

@@ -25,25 +25,10 @@ from tests.pool_core.test_licensing import World, build_world, grant, make_asset
 
 
 def build_app(settings: Settings, db: Database, storage: S3Storage) -> FastAPI:
-    """The catalog app with the licensing routers (added here until the app includes them)."""
-    from catalog_api.routers.licensing import routers
+    """The catalog app, licensing routers included."""
+    from catalog_api.app import create_app
 
-    try:
-        from catalog_api.app import create_app
-    except ImportError:
-        from catalog_api.deps import ApiState
-        from catalog_api.errors import install_error_handlers
-
-        app = FastAPI()
-        app.state.pool = ApiState(settings=settings, db=db, storage=storage)
-        install_error_handlers(app)
-    else:
-        app = create_app(settings, db, storage)
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if "/v1/changes" not in paths:
-        for router in routers:
-            app.include_router(router)
-    return app
+    return create_app(settings, db, storage)
 
 
 @contextmanager
