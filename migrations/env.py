@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Connection
 
 import pool_core.models  # noqa: F401 - registers every table on the metadata
 from pool_core.db import create_db_engine
+from pool_core.migrate import include_object
 from pool_core.models import Base
 from pool_core.models.base import UTCDateTime
 
@@ -46,6 +47,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -12,6 +12,15 @@ from alembic.script import ScriptDirectory
 from pool_core.db import create_db_engine, normalize_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Tables SQLite's FTS5 creates for the search index; the models do not (and cannot) own them.
+UNMODELLED_TABLE_PREFIXES = ("title_search_fts",)
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Tell autogenerate which reflected objects are ours to compare."""
+    return not (type_ == "table" and (name or "").startswith(UNMODELLED_TABLE_PREFIXES))
 
 
 def alembic_config(url: str) -> Config:
