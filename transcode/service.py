@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pool_core import queue
-from pool_core.db import SQLITE_IMMEDIATE, Database
+from pool_core.db import Database
 from pool_core.errors import (
     JobError,
     NotFound,
@@ -365,10 +365,8 @@ def _url_lifetime(media: MediaInfo, settings: Settings) -> int:
 @contextmanager
 def _unit(db: Database, fence: Fence) -> Iterator[Session]:
     """A unit of work that commits only while this worker still holds the job."""
-    with db.session() as session:
-        if db.is_sqlite:
-            # Take the write lock first, so the job cannot change hands before we commit.
-            session.connection(execution_options=SQLITE_IMMEDIATE)
+    # The write lock is taken first on SQLite, so the job cannot change hands before we commit.
+    with db.write_session() as session:
         if fence.job_id is not None:
             held = session.execute(
                 select(Job.id)
