@@ -92,13 +92,21 @@ class Settings(BaseSettings):
         ge=6 << 20,
         le=64 << 20,
         description="First S3 part size of a streamed upload (bytes); it doubles every 1000 "
-        "parts so one stream reaches 5 TiB. Memory per upload is at most 2 parts.",
+        "parts so one stream reaches 5 TiB. Memory per upload is at most "
+        "upload_parts_in_flight + 1 parts.",
     )
     upload_memory_budget: int = Field(
-        160 << 20,
+        128 << 20,
         ge=0,
         description="Bytes all uploads of one process may buffer at once (0 = unlimited); "
         "a writer over budget waits, which slows its client through TCP.",
+    )
+    upload_parts_in_flight: int = Field(
+        3,
+        ge=1,
+        le=8,
+        description="Parts of one upload sent to S3 at once (each holds a part-sized buffer "
+        "from upload_memory_budget), so a single stream keeps S3 busy.",
     )
     upload_lease_seconds: int = Field(
         60,

@@ -22,7 +22,7 @@ from pyftpdlib.exceptions import AuthenticationFailed as FTPAuthenticationFailed
 
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
-from pool_core.services.accounts import verify_ftp_login
+from pool_core.services.accounts import check_ftp_login, record_ftp_logins
 from pool_core.services.audit import record_audit
 from pool_server.units import writing
 
@@ -228,6 +228,14 @@ class AuditWriter:
             return
         try:
             with writing(self.db) as session:
+                record_ftp_logins(
+                    session,
+                    user_ids=[
+                        r.principal.user_id
+                        for r in batch
+                        if r.action == "login" and r.principal is not None
+                    ],
+                )
                 for record in batch:
                     record_audit(
                         session,
@@ -304,8 +312,10 @@ class PoolAuthorizer:
 
     def _verify(self, name: str, password: str, ip: str) -> Principal:
         try:
-            with writing(self.db) as session:
-                user = verify_ftp_login(session, username=name, password=password)
+            # Read-only: scrypt checks of a storm run in parallel even on SQLite; the login
+            # time is written with the audit rows, in the audit writer's next batch.
+            with self.db.session() as session:
+                user = check_ftp_login(session, username=name, password=password)
                 principal = Principal(user_id=user.id, org_id=user.org_id, username=name)
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)

@@ -246,10 +246,7 @@ def _perm_fact(view: FileView) -> str:
     return "r" if _read_only(view) else "radfw"
 
 
-def object_key_of(db: Database, principal: Principal, path: str) -> str | None:
-    """The S3 key holding a complete file's bytes (None for an empty file without one)."""
+def read_target_of(db: Database, principal: Principal, path: str) -> files.ReadTarget:
+    """Where a readable file's bytes are (own files and licensed masters) and its license."""
     with db.session() as session:
-        entry = files.get_entry(session, org_id=principal.org_id, path=path)
-        if entry is None or entry.is_dir:
-            raise NotFound(f"{path} does not exist")
-        return entry.object_key
+        return files.read_target(session, org_id=principal.org_id, path=path)

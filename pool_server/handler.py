@@ -21,7 +21,7 @@ from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import LoginGuard, Principal
-from pool_server.fs import PoolFilesystem, object_key_of
+from pool_server.fs import PoolFilesystem, read_target_of
 from pool_server.replies import reply_for, rest_refused
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
 from pool_server.units import writing
@@ -201,7 +201,23 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         if rest > view.size:
             self.respond(f"554 REST position ({rest}) is past the end of the file ({view.size}).")
             return None
-        key = object_key_of(self.pool.db, self.principal, file) if view.size > rest else None
+        target = read_target_of(self.pool.db, self.principal, file)
+        if target.license_id is not None and target.asset_id is not None:
+            # Every RETR of a licensed master counts against its license, resumes included.
+            from pool_core.services.licensing import record_delivery
+
+            with writing(self.pool.db) as session:
+                record_delivery(
+                    session,
+                    license_id=target.license_id,
+                    asset_id=target.asset_id,
+                    org_id=self.principal.org_id,
+                    channel="ftp",
+                    user_id=self.principal.user_id,
+                    offset=rest,
+                    remote_addr=self.remote_ip,
+                )
+        key = target.object_key if target.size > rest else None
         source = DownloadSource(self.pool.storage, key, file, rest)
         producer = FileProducer(source, self._current_type)
         self.push_dtp_data(producer, isproducer=True, file=source, cmd="RETR")

@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from pool_core.db import SQLITE_IMMEDIATE, Database
-
-_SQLITE_LOCKS: dict[int, threading.Lock] = {}
-_SQLITE_LOCKS_GUARD = threading.Lock()
-
-
-def _sqlite_lock(db: Database) -> threading.Lock:
-    with _SQLITE_LOCKS_GUARD:
-        return _SQLITE_LOCKS.setdefault(id(db.engine), threading.Lock())
+from pool_core.db import Database
 
 
 @contextmanager
 def writing(db: Database) -> Iterator[Session]:
-    """A unit of work that will write: on SQLite it takes the write lock at BEGIN.
+    """A unit of work that will write: `Database.write_session()` (BEGIN IMMEDIATE on SQLite).
 
-    Sessions run in parallel threads; a deferred SQLite transaction that reads and then
-    writes fails with "database is locked" (without waiting) when another thread committed
-    in between, whereas BEGIN IMMEDIATE simply waits its turn. The sessions of this process
-    first queue on a Python lock: a waiting thread then holds no pooled connection (a login
-    storm would otherwise drain the pool) and is woken at once instead of by SQLite's
-    sleeping busy handler. Units of work run here never nest and never wait on other threads.
+    One mechanism for the whole process: the sessions' threads queue on the same
+    per-Database lock as the upload writer and the services, so a login storm never drains
+    the connection pool and reads-then-writes never hit SQLITE_BUSY_SNAPSHOT.
     """
-    if not db.is_sqlite:
-        with db.session() as session:
-            yield session
-        return
-    with _sqlite_lock(db), db.session() as session:
-        session.connection(execution_options=SQLITE_IMMEDIATE)
+    with db.write_session() as session:
         yield session

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,7 +134,19 @@ def set_ftp_password(session: Session, *, user: User, password: str | None = Non
 
 
 def verify_ftp_login(session: Session, *, username: str, password: str) -> User:
-    """Return the user if the FTP credentials are right, doing equal work either way."""
+    """Return the user if the FTP credentials are right and record the login time."""
+    user = check_ftp_login(session, username=username, password=password)
+    record_ftp_logins(session, user_ids=[user.id])
+    return user
+
+
+def check_ftp_login(session: Session, *, username: str, password: str) -> User:
+    """Return the user if the FTP credentials are right, only reading, equal work either way.
+
+    Nothing is written, so callers can verify in a read-only unit of work: on SQLite many
+    scrypt checks then run in parallel (scrypt releases the GIL) instead of queueing behind
+    the single writer; `record_ftp_logins` stores the login time later, in a batch.
+    """
     row = session.execute(
         select(User, FtpAccount, Organization)
         .join(FtpAccount, FtpAccount.user_id == User.id)
@@ -146,10 +159,24 @@ def verify_ftp_login(session: Session, *, username: str, password: str) -> User:
         raise AuthenticationFailed("authentication failed")
     if row.User.disabled or row.FtpAccount.disabled or row.Organization.disabled:
         raise AuthenticationFailed("account disabled")
-    row.FtpAccount.last_login_at = utcnow()
-    session.flush()
     user: User = row.User
     return user
+
+
+def record_ftp_logins(
+    session: Session, *, user_ids: Iterable[int], at: datetime | None = None
+) -> None:
+    """Set the FTP accounts' last login time (one statement for a batch of users)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return
+    session.execute(
+        update(FtpAccount)
+        .where(FtpAccount.user_id.in_(ids))
+        .values(last_login_at=at or utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    session.flush()
 
 
 def create_api_token(

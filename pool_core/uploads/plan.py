@@ -5,10 +5,12 @@ Part `n` (1-based) is `base * 2**((n - 1) // 1000)`, capped at S3's 5 GiB: with 
 so one stream of unknown length reaches S3's 5 TiB object limit well within 10,000 parts
 (about 7.8 TiB in total), while typical masters keep small parts.
 
-Memory per upload is at most two parts: the one filling while the one before it is sent
-(16 MiB for files up to 7.8 GiB with the default base, 32 MiB up to 23 GiB, ...). On top of
-that, a per-process budget (`upload_memory_budget`) bounds the sum over all uploads: a writer
-that cannot reserve its next part waits, and TCP slows its client down.
+Memory per upload is at most `upload_parts_in_flight` + 1 parts: the one filling while up to
+`upload_parts_in_flight` before it are sent (32 MiB with the defaults for files up to 7.8
+GiB). On top of that, a per-process budget (`upload_memory_budget`) bounds the sum over all
+uploads: every part buffer is reserved from it first, a writer that cannot reserve its next
+part waits, and TCP slows its client down. So under contention each upload has fewer bytes in
+flight, never smaller parts (S3 wants >= 5 MiB but for the last).
 """
 
 from __future__ import annotations
@@ -34,12 +36,19 @@ def max_stream_size(base: int) -> int:
 
 
 class MemoryBudget:
-    """Bytes the uploads of one process may buffer at once; `acquire` waits for room."""
+    """Bytes the uploads of one process may buffer at once; `acquire` waits for room.
+
+    It also keeps the part buffers given back, for the next part of any upload: a buffer is
+    allocated (and its pages faulted in) once, not per part, and freed buffers never pile up
+    in the allocator. Reserved plus kept bytes stay within the limit.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
         self._cond = threading.Condition()
+        self._free: list[bytearray] = []
+        self._free_bytes = 0
 
     def acquire(self, amount: int) -> int:
         """Reserve up to `amount` bytes (waiting if needed) and return what was reserved."""
@@ -59,6 +68,36 @@ class MemoryBudget:
             return
         with self._cond:
             self.used -= amount
+            self._cond.notify_all()
+
+    def take_buffer(self, size: int) -> tuple[bytearray, int]:
+        """Reserve `size` bytes (waiting for room) and return a buffer of exactly that size.
+
+        A kept buffer is reused when one fits; otherwise kept ones of other sizes are let go
+        as far as needed to stay within the limit, and a new one is allocated.
+        """
+        reserved = self.acquire(size)
+        with self._cond:
+            for index, buffer in enumerate(self._free):
+                if len(buffer) == size:
+                    del self._free[index]
+                    self._free_bytes -= size
+                    return buffer, reserved
+            while self._free and self.used + self._free_bytes > self.limit:
+                self._free_bytes -= len(self._free.pop(0))
+        return bytearray(size), reserved
+
+    def give_buffer(self, buffer: bytearray, reserved: int) -> None:
+        """Return a buffer from `take_buffer` and its reservation; it is kept if it fits."""
+        with self._cond:
+            self.used -= reserved
+            if (
+                self.limit > 0
+                and len(buffer)
+                and self.used + self._free_bytes + len(buffer) <= self.limit
+            ):
+                self._free.append(buffer)
+                self._free_bytes += len(buffer)
             self._cond.notify_all()
 
 

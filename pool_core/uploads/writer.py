@@ -27,7 +27,7 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, cast
@@ -164,14 +164,21 @@ class UploadWriter:
         self._parts = list(parts)
         self._initial_parts = len(parts)
         self._next_number = len(parts) + 1
-        self._buffer = bytearray(tail)
+        # The part being filled: a preallocated buffer of the part's size, filled in place.
+        self._buffer: bytearray | None = None
+        self._filled = 0
+        self._reserved = 0
         # Bytes at the start of the buffer already counted in the hashes (a resumed tail).
         self._buffer_hashed = len(tail) if hashes is not None else 0
-        self._reserved = budget.acquire(part_size(self._next_number, self._part_base))
         self._hashes = hashes
         self._size_limit = size_limit
-        self._future: Future[None] | None = None
+        self._in_flight: deque[Future[None]] = deque()
+        self._max_in_flight = max(1, settings.upload_parts_in_flight)
         self._executor: ThreadPoolExecutor | None = None
+        self._take_buffer()
+        if tail:
+            self._buffer[: len(tail)] = tail  # type: ignore[index]
+            self._filled = len(tail)
         self._closed = False
         self._lease = timedelta(seconds=settings.upload_lease_seconds)
         self._renew_every = settings.upload_lease_seconds / 3
@@ -180,6 +187,18 @@ class UploadWriter:
     @property
     def _part_base(self) -> int:
         return self.settings.upload_part_size
+
+    def _take_buffer(self) -> None:
+        # Waits while the process's uploads hold the whole budget: TCP then slows the client.
+        size = part_size(self._next_number, self._part_base)
+        self._buffer, self._reserved = self._budget.take_buffer(size)
+        self._filled = 0
+
+    def _pending_view(self) -> memoryview:
+        """The received bytes not yet in a part (use in a `with`: it pins the buffer)."""
+        if self._buffer is None:
+            return memoryview(b"")
+        return memoryview(self._buffer)[: self._filled]
 
     @property
     def committed(self) -> int:
@@ -202,12 +221,20 @@ class UploadWriter:
         if self.size + len(data) > MAX_OBJECT_SIZE:
             self.abort()
             raise InvalidInput("files larger than 5 TiB cannot be stored")
-        if self._reserved == 0 and self._budget.limit > 0:
-            self._reserved = self._budget.acquire(part_size(self._next_number, self._part_base))
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) >= part_size(self._next_number, self._part_base):
-            self._send_full_part()
+        with memoryview(data) as view:
+            start, end = 0, len(view)
+            while start < end:
+                if self._buffer is None:
+                    self._take_buffer()
+                buffer = cast(bytearray, self._buffer)
+                count = min(end - start, len(buffer) - self._filled)
+                # In place: no intermediate bytes object, no growing and re-copying.
+                buffer[self._filled : self._filled + count] = view[start : start + count]
+                self._filled += count
+                self.size += count
+                start += count
+                if self._filled == len(buffer):
+                    self._send_full_part()
         try:
             self._renew_lease()
         except Conflict:
@@ -216,41 +243,52 @@ class UploadWriter:
             raise
 
     def _send_full_part(self) -> None:
-        size = part_size(self._next_number, self._part_base)
-        # Hand the buffer itself to the uploader (no copy of the part); only the few bytes
-        # past the part boundary move to a fresh buffer, which then grows with the data.
-        data = self._buffer
-        self._buffer = bytearray(data[size:])
-        del data[size:]
-        skip = min(self._buffer_hashed, size)
+        # The full buffer itself goes to the uploader (no copy); the next write takes a new one.
+        data, reserved = cast(bytearray, self._buffer), self._reserved
+        self._buffer, self._filled, self._reserved = None, 0, 0
+        skip = min(self._buffer_hashed, len(data))
         self._buffer_hashed -= skip
-        self._wait_in_flight()
-        if self._next_number > MAX_PARTS:
-            self.abort()
-            raise InvalidInput("files larger than 5 TiB cannot be stored")
+        try:
+            self._wait_for_room()
+            if self._next_number > MAX_PARTS:
+                self.abort()
+                raise InvalidInput("files larger than 5 TiB cannot be stored")
+            if self._upload_id is None:
+                # Once, here: the parts in flight all need it.
+                self._upload_id = self.storage.create_multipart(self.object_key)
+        except BaseException as exc:
+            self._budget.give_buffer(data, reserved)
+            if not self._closed:
+                self._fail(exc)
+            raise
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
-        number, reserved = self._next_number, self._reserved
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._max_in_flight, thread_name_prefix="upload"
+            )
+        number = self._next_number
         self._next_number += 1
-        self._reserved = 0
-        self._future = self._executor.submit(self._upload_part, number, data, skip, reserved)
-        if self._buffer:
-            self._reserved = self._budget.acquire(part_size(self._next_number, self._part_base))
+        previous = self._in_flight[-1] if self._in_flight else None
+        self._in_flight.append(
+            self._executor.submit(self._upload_part, number, data, skip, reserved, previous)
+        )
 
-    def _upload_part(self, number: int, data: bytearray, skip: int, reserved: int) -> None:
-        # Runs on the writer's background thread, one part at a time, in order. MD5 and
-        # SHA-256 run on the shared hashing pool while the part is sent (hashlib releases the
-        # GIL), so checksums cost no wall time on top of the upload.
-        hashing: list[Future[None]] = []
-        saved = None
+    def _upload_part(
+        self,
+        number: int,
+        data: bytearray,
+        skip: int,
+        reserved: int,
+        previous: Future[None] | None,
+    ) -> None:
+        # Runs on one of the writer's upload threads; up to `upload_parts_in_flight` parts are
+        # sent at once. Each part is then hashed and recorded strictly in order, after the part
+        # before it: MD5 and SHA-256 run on the shared hashing pool (hashlib releases the GIL)
+        # while later parts are still being sent, and the hashes always describe exactly the
+        # parts recorded in the database.
         try:
             # Never send into an upload another writer has taken over.
             self._renew_lease()
-            if self._hashes is not None:
-                saved = (self._hashes[0].copy(), self._hashes[1].copy())
-                hashing = [_HASH_POOL.submit(_update, h, data, skip) for h in self._hashes]
-            if self._upload_id is None:
-                self._upload_id = self.storage.create_multipart(self.object_key)
+            assert self._upload_id is not None
             try:
                 part = self.storage.upload_part(
                     self.object_key, self._upload_id, number, _as_bytes(data)
@@ -260,23 +298,35 @@ class UploadWriter:
                     f"the stored part of {self.path} is gone (aborted by maintenance?); "
                     "upload the file again from the start"
                 ) from exc
-            for future in hashing:
-                future.result()
-            hashing = []
+            if previous is not None:
+                try:
+                    previous.result()
+                except BaseException as exc:
+                    # Not recorded: a resume sends this part again (same number, replaced).
+                    raise _EarlierPartFailed() from exc
+            self._hash_in_order(data, skip)
             self._parts.append(part)
             self._record_progress()
             if self._hashes is not None:
                 HASH_CACHE.put(self.pending_id, self.committed, *self._hashes)
+        finally:
+            self._budget.give_buffer(data, reserved)
+
+    def _hash_in_order(self, data: bytearray, skip: int) -> None:
+        if self._hashes is None:
+            return
+        saved = (self._hashes[0].copy(), self._hashes[1].copy())
+        hashing = [_HASH_POOL.submit(_update, h, data, skip) for h in self._hashes]
+        try:
+            for future in hashing:
+                future.result()
         except BaseException:
             # The hashes must match the committed bytes: put back the state before this part.
             for future in hashing:
                 with contextlib.suppress(BaseException):
                     future.result()
-            if saved is not None and self._hashes is not None and len(self._parts) < number:
-                self._hashes = saved
+            self._hashes = saved
             raise
-        finally:
-            self._budget.release(reserved)
 
     def _record_progress(self) -> None:
         with self.db.session() as session:
@@ -317,19 +367,32 @@ class UploadWriter:
                 raise Conflict(f"the upload to {self.path} was taken over by another session")
         self._renewed_at = time.monotonic()
 
-    def _wait_in_flight(self) -> None:
-        future, self._future = self._future, None
-        if future is None:
-            return
+    def _wait_for_room(self) -> None:
+        while len(self._in_flight) >= self._max_in_flight:
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        future = self._in_flight.popleft()
         try:
             future.result()
         except BaseException as exc:
-            self._fail(exc)
-            raise
+            # Later parts depend on this one and fail with it; let them end first.
+            self._drain()
+            self._fail(_first_cause(exc))
+            raise _first_cause(exc) from None
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            with contextlib.suppress(BaseException):
+                self._in_flight.popleft().result()
+
+    def _wait_in_flight(self) -> None:
+        while self._in_flight:
+            self._wait_oldest()
 
     def _check_background(self) -> None:
-        if self._future is not None and self._future.done():
-            self._wait_in_flight()
+        if self._in_flight and self._in_flight[0].done():
+            self._wait_oldest()
 
     def _fail(self, exc: BaseException) -> None:
         # The parts recorded so far stay resumable; bytes after them are lost to us and the
@@ -358,12 +421,13 @@ class UploadWriter:
         content: bytes | None = None
         try:
             if self._upload_id is None and not self._parts:
-                content = bytes(self._buffer)
+                with self._pending_view() as view:
+                    content = bytes(view)
                 if content:
                     self.storage.put(self.object_key, content)
             else:
-                if self._buffer or not self._parts:
-                    last = self._buffer
+                if self._filled or not self._parts:
+                    last = self._last_part()
                     if self._upload_id is None:
                         self._upload_id = self.storage.create_multipart(self.object_key)
                     self._parts.append(
@@ -407,9 +471,15 @@ class UploadWriter:
             self.storage.delete(tail_key(self.pending_id))
         return view
 
+    def _last_part(self) -> bytes:
+        # The filled bytes, without copying: the buffer is cut to them (and not reused).
+        buffer = cast(bytearray, self._buffer)
+        del buffer[self._filled :]
+        return _as_bytes(buffer)
+
     def _final_hashes(self) -> tuple[str, str]:
         if self._hashes is not None:
-            with memoryview(self._buffer) as view:
+            with self._pending_view() as view:
                 self._hashes[0].update(view[self._buffer_hashed :])
                 self._hashes[1].update(view[self._buffer_hashed :])
             return self._hashes[0].hexdigest(), self._hashes[1].hexdigest()
@@ -469,15 +539,16 @@ class UploadWriter:
         except BaseException:
             return  # _fail has recorded what is durable and released the row.
         staged: int | None = 0
-        if self._buffer:
+        if self._filled:
             try:
-                self.storage.put(tail_key(self.pending_id), bytes(self._buffer))
-                staged = len(self._buffer)
+                with self._pending_view() as view:
+                    self.storage.put(tail_key(self.pending_id), bytes(view))
+                staged = self._filled
             except StorageError as exc:
                 log.warning("could not stage the tail of %s: %s", self.path, exc)
                 staged = None
         if staged and self._hashes is not None:
-            with memoryview(self._buffer) as view:
+            with self._pending_view() as view:
                 self._hashes[0].update(view[self._buffer_hashed :])
                 self._hashes[1].update(view[self._buffer_hashed :])
         try:
@@ -536,10 +607,7 @@ class UploadWriter:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(BaseException):
-            if self._future is not None:
-                self._future.result()
-        self._future = None
+        self._drain()
         self._discard()
         self._release_resources()
 
@@ -564,8 +632,11 @@ class UploadWriter:
             self.storage.delete(tail_key(self.pending_id))
 
     def _release_resources(self) -> None:
-        self._buffer = bytearray()
-        self._budget.release(self._reserved)
+        buffer, self._buffer, self._filled = self._buffer, None, 0
+        if buffer is not None:
+            self._budget.give_buffer(buffer, self._reserved)
+        else:
+            self._budget.release(self._reserved)
         self._reserved = 0
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -578,6 +649,16 @@ class UploadWriter:
             with contextlib.suppress(Exception):
                 self._budget.release(self._reserved)
                 release_holder(self.holder)
+
+
+class _EarlierPartFailed(Exception):
+    """A part was sent but not recorded because a part before it failed."""
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    while isinstance(exc, _EarlierPartFailed) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def _quota(session: Session, org_id: int) -> int | None:
