@@ -58,6 +58,9 @@ def test_data_connections_resume_the_control_session(
         client.quit()
 
 
+# The client must offer the deprecated protocols to prove the server refuses them, and the
+# standard library warns when a context enables them.
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 def test_tls_below_1_2_is_refused(ftp_server: RunningFTP) -> None:
     context = client_tls_context()
     # Lower the client's own floor (OpenSSL 3 forbids TLS 1.1 at security level 1+).
