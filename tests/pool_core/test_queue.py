@@ -463,7 +463,9 @@ def test_runner_whose_job_was_taken_over_is_told_and_its_result_discarded(
             told.set()
         # Returning normally would mark it succeeded, were the result not discarded.
 
-    runner = _runner(database, {"slow": slow}, lease_seconds=1, worker_id="stale")
+    # One slot: under load the 1 s lease can lapse before a renewal, and a second slot of the
+    # same runner would then claim the job itself, making the thief's claim attempt 3.
+    runner = _runner(database, {"slow": slow}, lease_seconds=1, worker_id="stale", concurrency=1)
     thread = threading.Thread(target=runner.run_until_idle)
     thread.start()
     try:
