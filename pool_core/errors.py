@@ -1,20 +1,20 @@
 """Domain errors: the one exception tree every adapter maps to its own replies.
 
-    PoolError
-    ├── ConfigurationError        settings are missing, inconsistent or placeholders
-    ├── NotFound                  a thing the caller named does not exist (or is not theirs)
-    ├── Conflict                  the request clashes with the current state
-    │   └── AlreadyExists
-    ├── InvalidInput              bad names, hostile paths, malformed sidecars
-    ├── PermissionDenied          authenticated, but not allowed
-    ├── AuthenticationFailed      unknown user, wrong secret, expired or revoked token
-    ├── QuotaExceeded             an organization's byte quota is used up
-    ├── StorageError              object storage failed
-    │   ├── ObjectNotFound        the key (or upload) does not exist
-    │   ├── StorageAuthError      storage refused our credentials
-    │   └── StorageUnavailable    storage is unreachable or overloaded (transient)
-    └── JobError                  a job failed
-        └── TransientJobError     ... but may succeed when retried
+PoolError
+├── ConfigurationError        settings are missing, inconsistent or placeholders
+├── NotFound                  a thing the caller named does not exist (or is not theirs)
+├── Conflict                  the request clashes with the current state
+│   └── AlreadyExists
+├── InvalidInput              bad names, hostile paths, malformed sidecars
+├── PermissionDenied          authenticated, but not allowed
+├── AuthenticationFailed      unknown user, wrong secret, expired or revoked token
+├── QuotaExceeded             an organization's byte quota is used up
+├── StorageError              object storage failed
+│   ├── ObjectNotFound        the key (or upload) does not exist
+│   ├── StorageAuthError      storage refused our credentials
+│   └── StorageUnavailable    storage is unreachable or overloaded (transient)
+└── JobError                  a job failed
+    └── TransientJobError     ... but may succeed when retried
 """
 
 from __future__ import annotations

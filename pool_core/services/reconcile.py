@@ -117,7 +117,7 @@ def reconcile_storage(
             report.deleted_objects += 1
     report.missing_assets = sorted(str(a) for k, a in asset_keys.items() if k not in objects)
     report.missing_renditions = sorted(k for k in rendition_keys if k not in objects)
-    report.missing_files = sorted(k for k in file_keys if k not in objects)
+    report.missing_files = sorted(k for k in file_keys if k is not None and k not in objects)
     if repair and report.missing_assets:
         report.assets_marked_failed = _fail_assets_without_master(db, report.missing_assets)
     log.info(

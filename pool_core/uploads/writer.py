@@ -432,7 +432,7 @@ class UploadWriter:
                         self._upload_id = self.storage.create_multipart(self.object_key)
                     self._parts.append(
                         self.storage.upload_part(
-                            self.object_key, self._upload_id, self._next_number, _as_bytes(last)
+                            self.object_key, self._upload_id, self._next_number, last
                         )
                     )
                 upload_id = self._upload_id
@@ -450,7 +450,7 @@ class UploadWriter:
             raise
         md5, sha256 = self._final_hashes()
         try:
-            view = self._publish(md5, sha256, content)
+            published = self._publish(md5, sha256, content)
         except QuotaExceeded:
             self._closed = True
             self._discard()
@@ -469,7 +469,7 @@ class UploadWriter:
         self._release_resources()
         with contextlib.suppress(StorageError):
             self.storage.delete(tail_key(self.pending_id))
-        return view
+        return published
 
     def _last_part(self) -> bytes:
         # The filled bytes, without copying: the buffer is cut to them (and not reused).
