@@ -14,7 +14,7 @@ from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
 from pool_core.errors import PermissionDenied
 from pool_core.models import ApiToken, Organization, Role
 from pool_core.services.accounts import create_api_token, create_user, revoke_api_token
-from pool_core.services.audit import record_audit
+from pool_core.services.catalog import audit_as
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 
@@ -55,14 +55,11 @@ def issue_token(
     record, token = create_api_token(
         session, user=user, name=body.name, ttl=timedelta(days=body.expires_in_days)
     )
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action="token.created",
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"token:{record.id}",
-        remote_addr=actor.remote_addr,
     )
     return NewTokenOut(**TokenOut.from_model(record).model_dump(), token=token)
 
@@ -76,14 +73,11 @@ def revoke_token(
 ) -> Response:
     """Revoke one of your tokens at once."""
     revoke_api_token(session, token_id=token_id, user=user)
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action="token.revoked",
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"token:{token_id}",
-        remote_addr=actor.remote_addr,
     )
     return Response(status_code=204)
 
@@ -98,14 +92,11 @@ def add_user(body: UserIn, actor: ActorDep, session: SessionDep) -> NewUserOut:
     created = create_user(
         session, org=org, username=body.username, role=body.role, display_name=body.display_name
     )
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action="user.created",
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"user:{created.user.username}",
-        remote_addr=actor.remote_addr,
         detail={"role": str(created.user.role)},
     )
     return NewUserOut(

@@ -81,6 +81,27 @@ class Actor:
         return cls(org_id, on_behalf_of, None, "worker", None)
 
 
+def audit_as(
+    session: Session,
+    actor: Actor,
+    *,
+    action: str,
+    subject: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record an audit event for what the actor did, through the actor's door."""
+    record_audit(
+        session,
+        channel=actor.channel,
+        action=action,
+        org_id=actor.org_id,
+        user_id=actor.user_id,
+        subject=subject,
+        remote_addr=actor.remote_addr,
+        detail=detail,
+    )
+
+
 @dataclass
 class Page:
     """A page of a keyset-paginated list."""
@@ -325,14 +346,11 @@ def _apply_localizations(title: Title, localizations: Mapping[str, Localized]) -
 def _record(
     session: Session, actor: Actor, action: str, title: Title, detail: dict[str, Any] | None = None
 ) -> None:
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action=action,
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"title:{title.id}",
-        remote_addr=actor.remote_addr,
         detail=detail or {},
     )
     record_change(
@@ -415,14 +433,11 @@ def upsert_episode(
     }
     session.flush()
     action = "episode.created" if created else "episode.updated"
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action=action,
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"episode:{episode.id}",
-        remote_addr=actor.remote_addr,
         detail={"title_id": str(title.id), "season": season_number, "number": number},
     )
     record_change(
@@ -534,14 +549,11 @@ def link_asset(
         title_id=title.id,
         episode_id=episode_id,
     )
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action="asset.linked",
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"asset:{asset.id}",
-        remote_addr=actor.remote_addr,
         detail={"title_id": str(title.id), "episode_id": str(episode_id) if episode_id else None},
     )
     record_change(
@@ -603,14 +615,11 @@ def screen_asset(
     ]
     if not links:
         raise NotFound(f"asset {asset_id} has no preview renditions yet")
-    record_audit(
+    audit_as(
         session,
-        channel=actor.channel,
+        actor,
         action="asset.screened",
-        org_id=actor.org_id,
-        user_id=actor.user_id,
         subject=f"asset:{view.asset.id}",
-        remote_addr=actor.remote_addr,
         detail={"owner_org_id": view.asset.org_id, "kinds": sorted({x.kind for x in links})},
     )
     return links
