@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # How often the serving loop looks at the stop event.
 STOP_POLL_SECONDS = 0.25
+# Connections the kernel completes before we accept them (capped by net.core.somaxconn).
+# pyftpdlib's 100 overflows in a reconnect storm; Linux then drops the client's final ACK,
+# the client believes it is connected and waits for a banner that never comes.
+LISTEN_BACKLOG = 1024
 
 
 class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
@@ -43,7 +47,7 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
         self._exit = threading.Event()
         self._lock = threading.Lock()
         self.audit = audit
-        super().__init__(address, handler, ioloop=IOLoop())
+        super().__init__(address, handler, ioloop=IOLoop(), backlog=LISTEN_BACKLOG)
 
     def close_all(self) -> None:
         """Disconnect every session, then write the audit rows still queued."""
