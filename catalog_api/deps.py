@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from pool_core.db import SQLITE_IMMEDIATE, Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import User
-from pool_core.services.accounts import authenticate_token
+from pool_core.services.accounts import check_api_token, record_token_use
 from pool_core.services.catalog import Actor
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -69,30 +69,36 @@ def get_current_user(
 ) -> User:
     """The user the bearer token belongs to.
 
-    Checked in its own short transaction (it records the token's last use), so read-only
-    requests stay read-only and a refused token writes nothing else.
+    Checked read-only; the token's last use is recorded (at most once a minute) in its own
+    short transaction, so read-only requests stay read-only and a refused token writes nothing.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send an API token as 'Authorization: Bearer <token>'")
-    if not state.db.is_sqlite:
-        return _authenticate(state.db, credentials.credentials)
-    # SQLite has one writer; queueing on a lock here is fair and prompt, where SQLite's own
-    # busy handler would make concurrent requests sleep and retry.
-    with _SQLITE_AUTH_LOCK:
-        return _authenticate(state.db, credentials.credentials)
+    db = state.db
+    with db.session() as session:
+        check = check_api_token(session, token=credentials.credentials)
+        # Loaded now so the detached user can still name its organization.
+        _ = check.user.organization.code
+    if check.use_due:
+        _record_use(db, check.token_id)
+    return check.user
 
 
+# SQLite has one writer; queueing on a lock here is fair and prompt, where SQLite's own busy
+# handler would make concurrent requests sleep and retry. Not `Database.write_session`: a
+# writing request may already hold that unit of work while this dependency runs in another
+# thread.
 _SQLITE_AUTH_LOCK = threading.Lock()
 
 
-def _authenticate(db: Database, token: str) -> User:
-    with db.session() as session:
-        if db.is_sqlite:
-            session.connection(execution_options=SQLITE_IMMEDIATE)
-        user = authenticate_token(session, token=token)
-        # Loaded now so the detached user can still name its organization.
-        _ = user.organization.code
-    return user
+def _record_use(db: Database, token_id: int) -> None:
+    if not db.is_sqlite:
+        with db.session() as session:
+            record_token_use(session, token_id=token_id)
+        return
+    with _SQLITE_AUTH_LOCK, db.session() as session:
+        session.connection(execution_options=SQLITE_IMMEDIATE)
+        record_token_use(session, token_id=token_id)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

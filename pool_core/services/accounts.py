@@ -203,8 +203,23 @@ def create_api_token(
     return record, token
 
 
-def authenticate_token(session: Session, *, token: str) -> User:
-    """Return the user a bearer token belongs to, if it is valid now."""
+# How stale a token's `last_used_at` may get. Recording every request would turn each read
+# into a write (and, on SQLite, queue every request behind the single writer); a rights
+# manager auditing tokens needs "used today", not the last millisecond.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """A valid token's user, and whether its last use is due to be recorded."""
+
+    user: User
+    token_id: int
+    use_due: bool
+
+
+def check_api_token(session: Session, *, token: str) -> TokenCheck:
+    """Validate a bearer token without writing anything."""
     row = session.execute(
         select(ApiToken, User, Organization)
         .join(User, User.id == ApiToken.user_id)
@@ -214,16 +229,38 @@ def authenticate_token(session: Session, *, token: str) -> User:
     if row is None:
         raise AuthenticationFailed("unknown API token")
     now = utcnow()
-    if row.ApiToken.revoked_at is not None:
+    record: ApiToken = row.ApiToken
+    if record.revoked_at is not None:
         raise AuthenticationFailed("API token revoked")
-    if row.ApiToken.expires_at is not None and row.ApiToken.expires_at <= now:
+    if record.expires_at is not None and record.expires_at <= now:
         raise AuthenticationFailed("API token expired")
     if row.User.disabled or row.Organization.disabled:
         raise AuthenticationFailed("account disabled")
-    row.ApiToken.last_used_at = now
-    session.flush()
+    due = record.last_used_at is None or record.last_used_at <= now - TOKEN_USE_RESOLUTION
     user: User = row.User
-    return user
+    return TokenCheck(user=user, token_id=record.id, use_due=due)
+
+
+def record_token_use(session: Session, *, token_id: int) -> None:
+    """Stamp a token's last use, unless a concurrent request just did."""
+    now = utcnow()
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            (ApiToken.last_used_at.is_(None))
+            | (ApiToken.last_used_at <= now - TOKEN_USE_RESOLUTION),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def authenticate_token(session: Session, *, token: str) -> User:
+    """Return the user a bearer token belongs to, if it is valid now; records its use."""
+    check = check_api_token(session, token=token)
+    if check.use_due:
+        record_token_use(session, token_id=check.token_id)
+    return check.user
 
 
 def revoke_api_token(session: Session, *, token_id: int, user: User) -> ApiToken:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from catalog_api.deps import get_current_user, get_session
 from pool_core.db import Database
 from pool_core.models import ApiToken, AuditEvent, User, utcnow
 from pool_core.security import hash_token
@@ -78,3 +84,59 @@ def test_admins_create_users_in_their_own_organization(
     with database.session() as session:
         user = session.scalar(select(User).where(User.username == "kz-night-editor"))
         assert user is not None and user.org_id == members.org_ids["kztv"]
+
+
+def test_token_use_is_recorded_at_most_once_a_minute(
+    api_client: TestClient, members: Members, database: Database
+) -> None:
+    token = members.token("kztv", "editor")
+
+    def last_used() -> object:
+        with database.session() as session:
+            record = session.scalar(
+                select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+            )
+            assert record is not None
+            return record.last_used_at
+
+    assert last_used() is None
+    assert api_client.get("/v1/me", headers=bearer(token)).status_code == 200
+    first = last_used()
+    assert first is not None
+    # Within the resolution further reads leave the row alone (reads stay read-only)...
+    assert api_client.get("/v1/me", headers=bearer(token)).status_code == 200
+    assert last_used() == first
+    # ...and once it is a minute old, the next request stamps it again.
+    with database.session() as session:
+        record = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        assert record is not None
+        record.last_used_at = utcnow() - timedelta(minutes=2)
+    assert api_client.get("/v1/me", headers=bearer(token)).status_code == 200
+    stamped = last_used()
+    assert isinstance(stamped, datetime) and stamped > utcnow() - timedelta(minutes=1)
+
+
+def test_every_route_authenticates_before_opening_its_unit_of_work(api_app: FastAPI) -> None:
+    # Recording a token's use may write; on SQLite a writing request's own unit of work holds
+    # the write lock, so authenticating after opening it would wait on itself.
+    def calls(dependant: Dependant) -> list[object]:
+        found: list[object] = []
+        for sub in dependant.dependencies:
+            found += [*calls(sub), sub.call]
+        return found
+
+    def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            # FastAPI 0.165 keeps included routers as lazy wrappers around the original.
+            elif (included := getattr(route, "original_router", None)) is not None:
+                yield from api_routes(included.routes)
+
+    checked = 0
+    for route in api_routes(api_app.routes):
+        order = calls(route.dependant)
+        if get_session in order and get_current_user in order:
+            checked += 1
+            assert order.index(get_current_user) < order.index(get_session), route.path
+    assert checked > 20
