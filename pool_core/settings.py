@@ -213,6 +213,12 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(
         8, description="Attempts (with the queue's backoff) before a webhook delivery fails."
     )
+    webhook_allow_private_targets: bool = Field(
+        False,
+        description="Let webhooks go to loopback, private, link-local and other non-public "
+        "addresses (for on-premises receivers and tests); off, such URLs are refused when "
+        "registered and deliveries to names resolving to them fail without retry.",
+    )
     webhook_poll_seconds: float = Field(
         5.0, description="How often the worker turns new change events into webhook deliveries."
     )

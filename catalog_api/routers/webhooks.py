@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from catalog_api.deps import CurrentUser, SessionDep
+from catalog_api.deps import CurrentUser, SessionDep, StateDep
 from catalog_api.schemas.common import PROBLEM_RESPONSES
 from catalog_api.schemas.licensing import (
     NewWebhookOut,
@@ -23,7 +23,9 @@ WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("", response_model=NewWebhookOut, status_code=201)
-def create_webhook(body: WebhookIn, user: CurrentUser, session: SessionDep) -> NewWebhookOut:
+def create_webhook(
+    body: WebhookIn, user: CurrentUser, session: SessionDep, state: StateDep
+) -> NewWebhookOut:
     """Register a webhook (admins, rights managers); the secret is shown only here."""
     endpoint = webhooks.create_endpoint(
         session,
@@ -31,6 +33,7 @@ def create_webhook(body: WebhookIn, user: CurrentUser, session: SessionDep) -> N
         url=body.url,
         event_kinds=body.event_kinds,
         description=body.description,
+        allow_private_targets=state.settings.webhook_allow_private_targets,
     )
     return NewWebhookOut(**WebhookOut.from_model(endpoint).model_dump(), secret=endpoint.secret)
 
@@ -51,7 +54,11 @@ def get_webhook(webhook_id: WebhookId, user: CurrentUser, session: SessionDep) -
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
 def update_webhook(
-    webhook_id: WebhookId, body: WebhookPatch, user: CurrentUser, session: SessionDep
+    webhook_id: WebhookId,
+    body: WebhookPatch,
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
 ) -> WebhookOut:
     """Change a webhook's URL, filter, description or active flag."""
     endpoint = webhooks.update_endpoint(
@@ -62,6 +69,7 @@ def update_webhook(
         event_kinds=body.event_kinds,
         description=body.description,
         active=body.active,
+        allow_private_targets=state.settings.webhook_allow_private_targets,
     )
     return WebhookOut.from_model(endpoint)
 

@@ -67,6 +67,7 @@ def licensing_handlers(
             delivery_id=int(ctx.payload["delivery_id"]),
             final_attempt=ctx.is_last_attempt,
             timeout=settings.webhook_timeout_seconds,
+            allow_private_targets=settings.webhook_allow_private_targets,
         )
 
     def sweep(ctx: JobContext) -> None:

@@ -9,14 +9,22 @@ delivery row keeps the attempt count and last error (the delivery log).
 
 Signature: header `X-JointPool-Signature: t=<unix time>,v1=<hex>` where hex is
 HMAC-SHA256(secret, f"{t}.{raw body}"); receivers recompute it and reject old timestamps.
+
+Targets (SSRF guard): unless `webhook_allow_private_targets` is set, a tenant may not make the
+pool POST into its own network. Registration refuses URLs whose host is a non-public IP literal;
+delivery resolves the host name and fails the delivery for good (no retry) if any address it
+resolves to is non-public. Redirects are never followed, so a public receiver cannot bounce the
+POST inward either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -68,11 +76,76 @@ def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int = 
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
-def _check_url(url: str) -> str:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def non_public_reason(address: IPAddress) -> str | None:
+    """Say why an address is not on the public internet (None = it is public)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:127.0.0.1 reaches 127.0.0.1: judge the IPv4 address it carries.
+        address = address.ipv4_mapped
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+        # The rest of what is not globally routable (100.64/10 carrier NAT, 192.0.0/24, ...).
+        ("not globally routable", not address.is_global),
+    )
+    return next((label for label, hit in checks if hit), None)
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _check_url(url: str, *, allow_private_targets: bool) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("a webhook URL must be an absolute http(s) URL")
+    address = _literal_address(parts.hostname)
+    if address is not None and not allow_private_targets:
+        reason = non_public_reason(address)
+        if reason is not None:
+            raise InvalidInput(
+                f"a webhook URL may not point at {address} ({reason} address): webhooks go "
+                "to receivers on the public internet (an operator can allow private "
+                "targets with JOINTPOOL_WEBHOOK_ALLOW_PRIVATE_TARGETS)"
+            )
     return url.strip()
+
+
+class UnresolvableTarget(Exception):
+    """The receiver's host name did not resolve (may be temporary: the delivery is retried)."""
+
+
+def refuse_non_public_target(url: str) -> str | None:
+    """Resolve the URL's host; say why it must not be called (None = every address is public).
+
+    Raises `UnresolvableTarget` when the name does not resolve.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError, UnicodeError) as exc:
+        raise UnresolvableTarget(f"cannot resolve {host!r}: {exc}") from exc
+    for info in infos:
+        # The scope id of a link-local IPv6 address (`fe80::1%eth0`) is not part of the address.
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        reason = non_public_reason(address)
+        if reason is not None:
+            return (
+                f"refused: {host} resolves to {address}, a {reason} address; webhooks are "
+                "only sent to public addresses (see JOINTPOOL_WEBHOOK_ALLOW_PRIVATE_TARGETS)"
+            )
+    return None
 
 
 def _manager(user: User) -> None:
@@ -87,12 +160,13 @@ def create_endpoint(
     url: str,
     event_kinds: Iterable[str] = (),
     description: str = "",
+    allow_private_targets: bool = False,
 ) -> WebhookEndpoint:
     """Register a webhook for the user's organization; it receives changes from now on."""
     _manager(user)
     endpoint = WebhookEndpoint(
         org_id=user.org_id,
-        url=_check_url(url),
+        url=_check_url(url, allow_private_targets=allow_private_targets),
         secret="whsec_" + secrets.token_urlsafe(32),
         event_kinds=sorted(set(event_kinds)),
         description=description,
@@ -140,12 +214,13 @@ def update_endpoint(
     event_kinds: Iterable[str] | None = None,
     description: str | None = None,
     active: bool | None = None,
+    allow_private_targets: bool = False,
 ) -> WebhookEndpoint:
     """Change an endpoint's URL, filter, description or whether it is active."""
     _manager(user)
     endpoint = get_endpoint(session, endpoint_id=endpoint_id, org_id=user.org_id)
     if url is not None:
-        endpoint.url = _check_url(url)
+        endpoint.url = _check_url(url, allow_private_targets=allow_private_targets)
     if event_kinds is not None:
         endpoint.event_kinds = sorted(set(event_kinds))
     if description is not None:
@@ -273,6 +348,13 @@ def _record_attempt(
     session.flush()
 
 
+def _settle_unsent(db: Any, *, delivery_id: int, error: str, final: bool) -> None:
+    with db.write_session() as session:
+        _record_attempt(
+            session, delivery_id=delivery_id, status_code=None, error=error, final=final
+        )
+
+
 def deliver(
     db: Any,
     *,
@@ -280,8 +362,14 @@ def deliver(
     final_attempt: bool,
     timeout: float = 10.0,
     client: httpx.Client | None = None,
+    allow_private_targets: bool = False,
 ) -> None:
-    """POST one delivery; raise `TransientJobError` so the queue retries a failure."""
+    """POST one delivery; raise `TransientJobError` so the queue retries a failure.
+
+    A target that resolves to a non-public address fails the delivery at once (`JobError`,
+    not retried): the answer would not change by waiting, and every retry would be another
+    request into the private network.
+    """
     with db.session() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None:
@@ -294,6 +382,15 @@ def deliver(
         url, secret = endpoint.url, endpoint.secret
         body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         kind = delivery.kind
+    if not allow_private_targets:
+        try:
+            refusal = refuse_non_public_target(url)
+        except UnresolvableTarget as exc:
+            _settle_unsent(db, delivery_id=delivery_id, error=str(exc), final=final_attempt)
+            raise TransientJobError(f"webhook delivery {delivery_id}: {exc}") from exc
+        if refusal is not None:
+            _settle_unsent(db, delivery_id=delivery_id, error=refusal, final=True)
+            raise JobError(f"webhook delivery {delivery_id}: {refusal}")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "jointpool-webhooks/1",
@@ -304,9 +401,11 @@ def deliver(
     status_code: int | None = None
     error: str | None = None
     own_client = client is None
+    # Redirects are not followed (a 3xx is a failed attempt): a redirect could point the POST
+    # at an address the check above never saw.
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
-        response = http.post(url, content=body, headers=headers)
+        response = http.post(url, content=body, headers=headers, follow_redirects=False)
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code} from {url}"

@@ -35,7 +35,9 @@ class Api:
 @pytest.fixture
 def api(database: Database, storage: S3Storage, storage_settings: Settings) -> Iterator[Api]:
     lw = licensed_world(database, storage)
-    with serve(build_app(storage_settings, database, storage)) as base:
+    # The webhook tests register loopback receivers.
+    settings = storage_settings.model_copy(update={"webhook_allow_private_targets": True})
+    with serve(build_app(settings, database, storage)) as base:
         yield Api(base=base, lw=lw, db=database)
 
 
@@ -170,3 +172,26 @@ def test_webhook_crud(api: Api) -> None:
         assert editor.get(f"/v1/webhooks/{hook['id']}").status_code == 404
         assert owner.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
         assert owner.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_webhook_to_a_private_address_is_refused_by_default(
+    database: Database, storage: S3Storage, storage_settings: Settings
+) -> None:
+    assert storage_settings.webhook_allow_private_targets is False
+    lw = licensed_world(database, storage)
+    with serve(build_app(storage_settings, database, storage)) as base:
+        api = Api(base=base, lw=lw, db=database)
+        with api.client(lw.owner_rm_token) as owner:
+            refused = owner.post("/v1/webhooks", json={"url": "http://169.254.169.254/latest"})
+            assert refused.status_code == 422
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert "169.254.169.254 (link-local address)" in refused.json()["detail"]
+            made = owner.post("/v1/webhooks", json={"url": "https://hooks.example.org/pool"})
+            assert made.status_code == 201
+            moved = owner.patch(
+                f"/v1/webhooks/{made.json()['id']}", json={"url": "http://10.0.0.8/hook"}
+            )
+            assert moved.status_code == 422 and "private address" in moved.json()["detail"]
+            assert owner.get(f"/v1/webhooks/{made.json()['id']}").json()["url"] == (
+                "https://hooks.example.org/pool"
+            )
