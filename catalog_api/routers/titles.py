@@ -1,22 +1,36 @@
-"""Titles and their episodes."""
+"""Titles, their seasons and their episodes."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from catalog_api.deps import SAFE_TEXT, ActorDep, CurrentUser, Cursor, Limit, SessionDep
 from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
-from catalog_api.schemas.titles import EpisodeIn, EpisodeOut, TitleCreate, TitleOut, TitleUpdate
+from catalog_api.schemas.titles import (
+    EpisodeIn,
+    EpisodeOut,
+    SeasonIn,
+    SeasonOut,
+    TitleCreate,
+    TitleOut,
+    TitleUpdate,
+)
 from pool_core.models import TitleKind, TitleStatus
 from pool_core.services import catalog
+from pool_core.services.catalog import MAX_SEASON
 
 router = APIRouter(prefix="/v1/titles", tags=["titles"], responses=PROBLEM_RESPONSES)
 
 OwnerCode = Annotated[
     str | None, Query(max_length=32, pattern=SAFE_TEXT, description="Organization code.")
+]
+SeasonNumber = Annotated[int, Path(ge=1, le=MAX_SEASON, description="Season number.")]
+SeasonFilter = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_SEASON, description="Only this season's episodes (0: those without)."),
 ]
 
 
@@ -82,12 +96,18 @@ def list_episodes(
     title_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
+    season: SeasonFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[EpisodeOut]:
-    """The episodes of a title, by season and number."""
+    """The episodes of a title (or of one of its seasons), by season and number."""
     page = catalog.list_episodes(
-        session, viewer_org_id=user.org_id, title_id=title_id, limit=limit, cursor=cursor
+        session,
+        viewer_org_id=user.org_id,
+        title_id=title_id,
+        season=season,
+        limit=limit,
+        cursor=cursor,
     )
     return Page[EpisodeOut](
         items=[EpisodeOut.from_model(e) for e in page.items], next_cursor=page.next_cursor
@@ -110,3 +130,51 @@ def put_episode(
         duration_seconds=body.duration_seconds,
     )
     return EpisodeOut.from_model(episode)
+
+
+@router.get("/{title_id}/seasons", response_model=Page[SeasonOut])
+def list_seasons(
+    title_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SeasonOut]:
+    """The seasons of a title by number, each with its episode count."""
+    page = catalog.list_seasons(
+        session, viewer_org_id=user.org_id, title_id=title_id, limit=limit, cursor=cursor
+    )
+    return Page[SeasonOut](
+        items=[SeasonOut.from_view(s) for s in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.put(
+    "/{title_id}/seasons/{number}",
+    response_model=SeasonOut,
+    responses={201: {"model": SeasonOut, "description": "The season was created."}},
+)
+def put_season(
+    title_id: uuid.UUID,
+    number: SeasonNumber,
+    body: SeasonIn,
+    actor: ActorDep,
+    session: SessionDep,
+    response: Response,
+) -> SeasonOut:
+    """Create a season of one of your titles (201) or replace its name (200)."""
+    season, created = catalog.upsert_season(
+        session, actor=actor, title_id=title_id, number=number, name=body.name
+    )
+    if created:
+        response.status_code = 201
+    return SeasonOut.from_view(season)
+
+
+@router.delete("/{title_id}/seasons/{number}", status_code=204, response_class=Response)
+def delete_season(
+    title_id: uuid.UUID, number: SeasonNumber, actor: ActorDep, session: SessionDep
+) -> Response:
+    """Delete an empty season of one of your titles; one that has episodes is a 409."""
+    catalog.delete_season(session, actor=actor, title_id=title_id, number=number)
+    return Response(status_code=204)

@@ -1,10 +1,10 @@
-"""Titles, localizations and episodes as the API shows and takes them."""
+"""Titles, localizations, seasons and episodes as the API shows and takes them."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -15,12 +15,20 @@ from catalog_api.schemas.common import (
     LongText,
     Medium,
     Name,
+    NoControl,
     Short,
 )
 from pool_core.models import Episode, Title, TitleKind, TitleStatus
-from pool_core.services.catalog import Localized, TitleInput
+from pool_core.services.catalog import (
+    MAX_SEASON_NAME,
+    Localized,
+    SeasonView,
+    TitleInput,
+)
 
 MAX_ITEMS = 50
+# A season's name may be empty ("Season 2" is the client's to render), unlike a title's.
+SeasonName = Annotated[str, Field(max_length=MAX_SEASON_NAME), NoControl]
 
 
 class LocalizationIn(BaseModel):
@@ -235,4 +243,29 @@ class EpisodeOut(BaseModel):
                 for tag, v in episode.localizations.items()
             },
             duration_seconds=episode.duration_seconds,
+        )
+
+
+class SeasonIn(BaseModel):
+    """A season's writable fields; the number is in the path."""
+
+    name: SeasonName = Field("", description="Empty when the season has no name of its own.")
+
+
+class SeasonOut(BaseModel):
+    """A season of a title."""
+
+    title_id: uuid.UUID
+    number: int
+    name: str
+    episode_count: int
+
+    @classmethod
+    def from_view(cls, season: SeasonView) -> SeasonOut:
+        """Build from the service's view."""
+        return cls(
+            title_id=season.title_id,
+            number=season.number,
+            name=season.name,
+            episode_count=season.episode_count,
         )

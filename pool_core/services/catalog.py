@@ -1,4 +1,4 @@
-"""The programme catalog: titles, episodes, the catalog view of assets, and screening.
+"""The programme catalog: titles, seasons, episodes, the catalog view of assets, screening.
 
 Visibility: an organization sees all of its own titles and assets, and of the others only
 published titles and the assets linked to them. Writing is for the owner's admins and
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from pool_core.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from pool_core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.models import (
     Asset,
     AssetCatalog,
@@ -28,6 +28,7 @@ from pool_core.models import (
     MetadataState,
     Organization,
     Role,
+    Season,
     Title,
     TitleGenre,
     TitleKind,
@@ -54,6 +55,8 @@ SCREENERS = frozenset({Role.ADMIN, Role.EDITOR, Role.RIGHTS_MANAGER})
 SCREENING_KINDS = frozenset({"proxy", "poster", "thumbnail", "storyboard", "storyboard_vtt"})
 MAX_LOCALIZATIONS = 40
 MAX_LIST_ITEMS = 200
+MAX_SEASON = 1000
+MAX_SEASON_NAME = 512
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,16 @@ class AssetView:
         if self.asset.sidecar_key:
             return MetadataState.PENDING
         return MetadataState.NEEDS_METADATA
+
+
+@dataclass(frozen=True)
+class SeasonView:
+    """A season of a title with the number of episodes it holds."""
+
+    title_id: uuid.UUID
+    number: int
+    name: str
+    episode_count: int
 
 
 @dataclass(frozen=True)
@@ -381,18 +394,21 @@ def list_episodes(
     *,
     viewer_org_id: int,
     title_id: uuid.UUID,
+    season: int | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
-    """List a visible title's episodes by season and number."""
+    """List a visible title's episodes (of one season, if given) by season and number."""
     get_title(session, viewer_org_id=viewer_org_id, title_id=title_id)
     stmt = select(Episode).where(Episode.title_id == title_id)
+    if season is not None:
+        stmt = stmt.where(Episode.season_number == season)
     if cursor:
-        season, number = _decode_cursor(cursor)
+        after_season, after_number = _int_cursor(cursor, size=2)
         stmt = stmt.where(
             or_(
-                Episode.season_number > int(season),
-                and_(Episode.season_number == int(season), Episode.number > int(number)),
+                Episode.season_number > after_season,
+                and_(Episode.season_number == after_season, Episode.number > after_number),
             )
         )
     stmt = stmt.order_by(Episode.season_number, Episode.number).limit(limit + 1)
@@ -412,8 +428,13 @@ def upsert_episode(
 ) -> Episode:
     """Create an episode of one of the actor's titles, or update the one at that number."""
     title = _title_for_write(session, actor, title_id)
-    if not 0 <= season_number <= 1000 or not 0 <= number <= 100_000:
-        raise InvalidInput("season must be 0-1000 and episode number 0-100000")
+    if not 0 <= season_number <= MAX_SEASON or not 0 <= number <= 100_000:
+        raise InvalidInput(f"season must be 0-{MAX_SEASON} and episode number 0-100000")
+    if season_number > 0:
+        # Seasons appear by themselves for episodes delivered without one (sidecars).
+        season, season_created = _ensure_season(session, title.id, season_number)
+        if season_created:
+            _record_season(session, actor, "season.created", title, season)
     episode = session.scalar(
         select(Episode).where(
             Episode.title_id == title.id,
@@ -449,6 +470,151 @@ def upsert_episode(
         data={"title_id": str(title.id)},
     )
     return episode
+
+
+# --- seasons ----------------------------------------------------------------------------
+
+
+def list_seasons(
+    session: Session,
+    *,
+    viewer_org_id: int,
+    title_id: uuid.UUID,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """List a visible title's seasons by number, each with its episode count.
+
+    A season is a `Season` row or a season number (above 0) that episodes use, so episodes
+    stored before their season row existed still show up, unnamed.
+    """
+    get_title(session, viewer_org_id=viewer_org_id, title_id=title_id)
+    numbers = union(
+        select(Season.number.label("number")).where(Season.title_id == title_id),
+        select(Episode.season_number.label("number")).where(
+            Episode.title_id == title_id, Episode.season_number > 0
+        ),
+    ).subquery()
+    counts = (
+        select(Episode.season_number.label("number"), func.count().label("episodes"))
+        .where(Episode.title_id == title_id)
+        .group_by(Episode.season_number)
+        .subquery()
+    )
+    stmt = (
+        select(numbers.c.number, Season.name, func.coalesce(counts.c.episodes, 0))
+        .select_from(numbers)
+        .outerjoin(Season, and_(Season.title_id == title_id, Season.number == numbers.c.number))
+        .outerjoin(counts, counts.c.number == numbers.c.number)
+    )
+    if cursor:
+        (after,) = _int_cursor(cursor, size=1)
+        stmt = stmt.where(numbers.c.number > after)
+    stmt = stmt.order_by(numbers.c.number).limit(limit + 1)
+    views = [
+        SeasonView(title_id=title_id, number=int(n), name=name or "", episode_count=int(count))
+        for n, name, count in session.execute(stmt)
+    ]
+    return _page(views, limit, lambda v: (v.number,))
+
+
+def upsert_season(
+    session: Session, *, actor: Actor, title_id: uuid.UUID, number: int, name: str = ""
+) -> tuple[SeasonView, bool]:
+    """Create a season of one of the actor's titles or rename it; say whether it is new."""
+    title = _title_for_write(session, actor, title_id)
+    _check_season_number(number)
+    name = name.strip()
+    if len(name) > MAX_SEASON_NAME:
+        raise InvalidInput(f"a season name is at most {MAX_SEASON_NAME} characters")
+    season, created = _ensure_season(session, title.id, number)
+    season.name = name
+    session.flush()
+    _record_season(session, actor, "season.created" if created else "season.updated", title, season)
+    view = SeasonView(
+        title_id=title.id,
+        number=number,
+        name=season.name,
+        episode_count=_episode_count(session, title.id, number),
+    )
+    return view, created
+
+
+def delete_season(session: Session, *, actor: Actor, title_id: uuid.UUID, number: int) -> None:
+    """Delete an empty season of one of the actor's titles; one with episodes is refused."""
+    title = _title_for_write(session, actor, title_id)
+    _check_season_number(number)
+    # Episodes name their season by number only: deleting the row under them would leave
+    # them in a season that lists again as soon as it is read, so refuse instead.
+    episodes = _episode_count(session, title.id, number)
+    if episodes:
+        raise Conflict(
+            f"season {number} still has {episodes} episode(s); only an empty season can be deleted"
+        )
+    season = _find_season(session, title.id, number)
+    if season is None:
+        raise NotFound(f"no season {number} in title {title_id}")
+    _record_season(session, actor, "season.deleted", title, season)
+    session.delete(season)
+    session.flush()
+
+
+def _check_season_number(number: int) -> None:
+    if not 1 <= number <= MAX_SEASON:
+        raise InvalidInput(f"season number must be 1-{MAX_SEASON}")
+
+
+def _find_season(session: Session, title_id: uuid.UUID, number: int) -> Season | None:
+    return session.scalar(
+        select(Season).where(Season.title_id == title_id, Season.number == number)
+    )
+
+
+def _ensure_season(session: Session, title_id: uuid.UUID, number: int) -> tuple[Season, bool]:
+    season = _find_season(session, title_id, number)
+    if season is not None:
+        return season, False
+    season = Season(title_id=title_id, number=number, name="")
+    try:
+        with session.begin_nested():
+            session.add(season)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request created it first (PostgreSQL; SQLite writers queue): use it.
+        existing = _find_season(session, title_id, number)
+        if existing is None:
+            raise
+        return existing, False
+    return season, True
+
+
+def _episode_count(session: Session, title_id: uuid.UUID, number: int) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Episode)
+        .where(Episode.title_id == title_id, Episode.season_number == number)
+    )
+    return int(count or 0)
+
+
+def _record_season(
+    session: Session, actor: Actor, action: str, title: Title, season: Season
+) -> None:
+    audit_as(
+        session,
+        actor,
+        action=action,
+        subject=f"season:{season.id}",
+        detail={"title_id": str(title.id), "number": season.number, "name": season.name},
+    )
+    record_change(
+        session,
+        org_id=title.org_id,
+        kind=action,
+        subject_type="season",
+        subject_id=str(season.id),
+        data={"title_id": str(title.id), "number": season.number},
+    )
 
 
 # --- assets -----------------------------------------------------------------------------
@@ -641,14 +807,25 @@ def _encode_cursor(values: tuple[Any, ...]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list[str]:
+def _decode_cursor(cursor: str, size: int = 2) -> list[str]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != 2:
+        if not isinstance(values, list) or len(values) != size:
             raise ValueError("bad shape")
         return [str(v) for v in values]
     except ValueError as exc:
         raise InvalidInput("the cursor is not one this API handed out") from exc
+
+
+def _int_cursor(cursor: str, *, size: int) -> list[int]:
+    try:
+        values = [int(v) for v in _decode_cursor(cursor, size)]
+    except ValueError as exc:
+        raise InvalidInput("the cursor is not one this API handed out") from exc
+    # Integer columns: a bigger number would overflow the database driver, not just miss.
+    if any(not 0 <= v < 2**31 for v in values):
+        raise InvalidInput("the cursor is not one this API handed out")
+    return values
 
 
 def _after(stmt: Any, created: Any, ident: Any, cursor: str | None) -> Any:
