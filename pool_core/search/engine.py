@@ -202,7 +202,7 @@ def search_titles(
 
     rows = session.execute(
         select(TitleSearch.title_id, score.label("score"))
-        .where(*conditions)
+        .where(*conditions.all())
         .order_by(*order)
         .offset(offset)
         .limit(limit + 1)
@@ -219,32 +219,49 @@ def search_titles(
     if with_facets:
         total, facets = _total_and_facets(session, conditions)
     else:
-        count = select(func.count()).select_from(TitleSearch).where(*conditions)
+        count = select(func.count()).select_from(TitleSearch).where(*conditions.all())
         total = session.scalar(count) or 0
         facets = {}
     next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
     return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
 
 
+@dataclass(frozen=True)
+class _Conditions:
+    """What a search filters on: visibility and words, plus one condition per facet filter."""
+
+    base: list[ColumnElement[bool]]
+    by_facet: dict[str, ColumnElement[bool]]
+
+    def all(self) -> list[ColumnElement[bool]]:
+        """Every condition: what the result list shows."""
+        return [*self.base, *self.by_facet.values()]
+
+    def without(self, facet: str) -> list[ColumnElement[bool]]:
+        """Every condition but the facet's own, so its counts show the alternatives."""
+        return [*self.base, *(c for name, c in self.by_facet.items() if name != facet)]
+
+
 def _conditions(
     session: Session, viewer_org_id: int, groups: list[TermGroup], filters: SearchFilters
-) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [
+) -> _Conditions:
+    base: list[ColumnElement[bool]] = [
         or_(
             TitleSearch.status == TitleStatus.PUBLISHED.value,
             TitleSearch.org_id == viewer_org_id,
         )
     ]
     if groups:
-        conds.append(backend_for(session).matches(groups))
+        base.append(backend_for(session).matches(groups))
+    by_facet: dict[str, ColumnElement[bool]] = {}
     if filters.kinds:
-        conds.append(TitleSearch.kind.in_(filters.kinds))
+        by_facet["kind"] = TitleSearch.kind.in_(filters.kinds)
     if filters.owners:
         owners = select(Organization.id).where(Organization.code.in_(filters.owners))
-        conds.append(TitleSearch.org_id.in_(owners))
+        by_facet["owner"] = TitleSearch.org_id.in_(owners)
     if filters.genres:
         genre_ids = select(TitleGenre.title_id).where(TitleGenre.genre.in_(filters.genres))
-        conds.append(TitleSearch.title_id.in_(genre_ids))
+        by_facet["genre"] = TitleSearch.title_id.in_(genre_ids)
     if filters.languages:
         bases = [lang.split("-")[0].lower() for lang in filters.languages]
         lang_ids = select(TitleLocalization.title_id).where(
@@ -253,16 +270,22 @@ def _conditions(
                 TitleLocalization.base_language.in_(bases),
             )
         )
-        conds.append(TitleSearch.title_id.in_(lang_ids))
+        by_facet["language"] = TitleSearch.title_id.in_(lang_ids)
+    years: list[ColumnElement[bool]] = []
     if filters.year_from is not None:
-        conds.append(TitleSearch.production_year >= filters.year_from)
+        years.append(TitleSearch.production_year >= filters.year_from)
     if filters.year_to is not None:
-        conds.append(TitleSearch.production_year <= filters.year_to)
+        years.append(TitleSearch.production_year <= filters.year_to)
+    if years:
+        by_facet["year"] = and_(*years)
+    durations: list[ColumnElement[bool]] = []
     if filters.duration_min is not None:
-        conds.append(TitleSearch.duration_seconds >= filters.duration_min)
+        durations.append(TitleSearch.duration_seconds >= filters.duration_min)
     if filters.duration_max is not None:
-        conds.append(TitleSearch.duration_seconds <= filters.duration_max)
-    return conds
+        durations.append(TitleSearch.duration_seconds <= filters.duration_max)
+    if durations:
+        by_facet["duration"] = and_(*durations)
+    return _Conditions(base=base, by_facet=by_facet)
 
 
 def _score(groups: list[TermGroup]) -> ColumnElement[int]:
@@ -282,12 +305,41 @@ def _score(groups: list[TermGroup]) -> ColumnElement[int]:
     return total + bonus
 
 
+FACETS = ("kind", "owner", "genre", "language", "year", "duration")
+
+
 def _total_and_facets(
-    session: Session, conditions: list[ColumnElement[bool]]
+    session: Session, conditions: _Conditions
 ) -> tuple[int, dict[str, dict[str, int]]]:
-    # One statement over the matches, materialised once: the full-text lookup then runs
-    # once rather than once per facet (MATERIALIZED is understood by SQLite and PostgreSQL).
-    matched = (
+    """The total and every facet's counts in one statement.
+
+    A facet the caller filters on is counted without its own filter (the usual faceted
+    search: ticking "film" keeps "serial" and "news" offered with their counts); the total and
+    the other facets obey every filter.
+    """
+    everything = _matched(conditions.all(), "matched")
+    parts: list[Any] = [select(literal("total"), literal(""), func.count()).select_from(everything)]
+    for name in FACETS:
+        if name in conditions.by_facet:
+            source = _matched(conditions.without(name), f"matched_{name}")
+        else:
+            source = everything
+        parts.append(_facet_counts(name, source))
+    statement: CompoundSelect[Any] = union_all(*parts)
+    total = 0
+    facets: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for name, value, count in session.execute(statement):
+        if name == "total":
+            total = int(count)
+        elif value is not None:
+            facets[name][str(value)] = int(count)
+    return total, facets
+
+
+def _matched(conditions: list[ColumnElement[bool]], name: str) -> Any:
+    # Materialised once per statement: the full-text lookup then runs once rather than once
+    # per facet (MATERIALIZED is understood by SQLite and PostgreSQL).
+    return (
         select(
             TitleSearch.title_id,
             TitleSearch.kind,
@@ -296,61 +348,52 @@ def _total_and_facets(
             TitleSearch.duration_seconds,
         )
         .where(*conditions)
-        .cte("matched")
+        .cte(name)
         .prefix_with("MATERIALIZED")
     )
-    seconds = matched.c.duration_seconds
-    bucket = case(
-        *[
-            (
-                and_(seconds >= lo * 60, seconds < hi * 60)
-                if hi is not None
-                else seconds >= lo * 60,
-                label,
-            )
-            for label, lo, hi in DURATION_BUCKETS
-        ],
-        else_=None,
-    )
-    n = func.count()
 
-    def facet(name: str, key: Any, *, count: Any = n, source: Any = matched) -> Select[Any, Any]:
-        value = cast(key, String)
-        return (
-            select(literal(name).label("facet"), value.label("value"), count.label("n"))
-            .select_from(source)
-            .group_by(key)
+
+def _facet_counts(name: str, matched: Any) -> Select[Any]:
+    """`(facet, value, count)` rows of one facet over a matched set."""
+    n: Any = func.count()
+    source: Any = matched
+    where: list[ColumnElement[bool]] = []
+    if name == "kind":
+        key: Any = matched.c.kind
+    elif name == "owner":
+        key = Organization.code
+        source = matched.join(Organization, Organization.id == matched.c.org_id)
+    elif name == "year":
+        key = matched.c.production_year
+    elif name == "duration":
+        seconds = matched.c.duration_seconds
+        key = case(
+            *[
+                (
+                    and_(seconds >= lo * 60, seconds < hi * 60)
+                    if hi is not None
+                    else seconds >= lo * 60,
+                    label,
+                )
+                for label, lo, hi in DURATION_BUCKETS
+            ],
+            else_=None,
         )
-
-    owners = matched.join(Organization, Organization.id == matched.c.org_id)
-    statement: CompoundSelect[Any] = union_all(
-        select(literal("total"), literal(""), n).select_from(matched),
-        facet("kind", matched.c.kind),
-        facet("owner", Organization.code, source=owners),
-        facet("year", matched.c.production_year),
-        facet("duration", bucket),
+    elif name == "genre":
         # IN (matched) rather than a join, so the planner walks the (few) matches into the
         # title_id indexes instead of scanning every genre and localization row.
-        facet("genre", TitleGenre.genre, source=TitleGenre).where(
-            TitleGenre.title_id.in_(select(matched.c.title_id))
-        ),
-        facet(
-            "language",
-            TitleLocalization.base_language,
-            count=func.count(TitleLocalization.title_id.distinct()),
-            source=TitleLocalization,
-        ).where(TitleLocalization.title_id.in_(select(matched.c.title_id))),
+        key, source = TitleGenre.genre, TitleGenre
+        where = [TitleGenre.title_id.in_(select(matched.c.title_id))]
+    else:  # language: a title in kk-Cyrl and kk-Latn counts once for kk.
+        key, source = TitleLocalization.base_language, TitleLocalization
+        n = func.count(TitleLocalization.title_id.distinct())
+        where = [TitleLocalization.title_id.in_(select(matched.c.title_id))]
+    return (
+        select(literal(name).label("facet"), cast(key, String).label("value"), n.label("n"))
+        .select_from(source)
+        .where(*where)
+        .group_by(key)
     )
-    total = 0
-    facets: dict[str, dict[str, int]] = {
-        name: {} for name in ("kind", "owner", "year", "duration", "genre", "language")
-    }
-    for name, value, count in session.execute(statement):
-        if name == "total":
-            total = int(count)
-        elif value is not None:
-            facets[name][str(value)] = int(count)
-    return total, facets
 
 
 def _encode_cursor(offset: int) -> str:

@@ -182,6 +182,29 @@ def test_facets_and_filters(session: Session, catalog: tuple[User, User]) -> Non
     assert titles(duration_min=20 * 60, duration_max=30 * 60) == ["Ўзбекистон сайёҳлиги"]
 
 
+def test_a_facet_filter_keeps_its_alternatives_counted(
+    session: Session, catalog: tuple[User, User]
+) -> None:
+    kz, _ = catalog
+    page = search_titles(
+        session, viewer_org_id=kz.org_id, filters=SearchFilters(kinds=("programme",))
+    )
+    assert page.total == 2
+    # The kind facet ignores the kind filter, so "documentary" stays offered...
+    assert page.facets["kind"] == {"documentary": 1, "programme": 2}
+    # ...while every other facet counts only the two programmes.
+    assert page.facets["owner"] == {"kztv": 1, "uztv": 1}
+    assert page.facets["year"] == {"2019": 1, "2023": 1}
+    both = search_titles(
+        session,
+        viewer_org_id=kz.org_id,
+        filters=SearchFilters(kinds=("programme",), owners=("uztv",)),
+    )
+    assert both.total == 1
+    assert both.facets["kind"] == {"programme": 1}  # the owner filter still applies here
+    assert both.facets["owner"] == {"kztv": 1, "uztv": 1}  # and the kind filter here
+
+
 def test_sorting(session: Session, editors: tuple[User, User]) -> None:
     kz, _ = editors
     add(session, kz, "Dala jyry", localizations={"kk-Latn": ("Dala jyry", "Qazaqstan taulary")})
