@@ -158,7 +158,7 @@ class _Visibility:
             return title_id is not None and (
                 title_id in published or title_id in self.licensed_titles
             )
-        if event.subject_type in ("title", "episode"):
+        if event.subject_type in ("title", "episode", "season"):
             return _event_title(event) in published
         # Anything else (uploads, files, jobs...) is the owning organization's business;
         # events without an owner are pool-wide announcements.
@@ -168,7 +168,7 @@ class _Visibility:
 def _event_title(event: ChangeEvent) -> uuid.UUID | None:
     if event.subject_type == "title":
         return _uuid(event.subject_id)
-    if event.subject_type == "episode":
+    if event.subject_type in ("episode", "season"):
         return _uuid(str(_data(event).get("title_id")))
     return None
 

@@ -49,6 +49,15 @@ def test_feed_is_scoped_to_what_the_viewer_may_see(database: Database) -> None:
             subject_type="title",
             subject_id=str(w.title.id),
         )
+        for title in (draft, w.title):
+            record_change(
+                session,
+                org_id=w.owner.id,
+                kind="season.created",
+                subject_type="season",
+                subject_id=f"season-of-{title.id}",
+                data={"title_id": str(title.id), "number": 1},
+            )
         record_change(
             session, org_id=w.owner.id, kind="upload.completed", subject_type="file", subject_id="x"
         )
@@ -64,6 +73,9 @@ def test_feed_is_scoped_to_what_the_viewer_may_see(database: Database) -> None:
     buyer_kinds = [(e.kind, e.subject_id) for e in buyer_events]
     assert ("title.updated", str(w.title.id)) in buyer_kinds
     assert ("title.updated", str(draft.id)) not in buyer_kinds
+    # Seasons follow their title: the published one's is shared, the draft's is not.
+    assert ("season.created", f"season-of-{w.title.id}") in buyer_kinds
+    assert ("season.created", f"season-of-{draft.id}") not in buyer_kinds
     assert ("asset.ready", str(w.assets[0].id)) in buyer_kinds
     assert ("license.granted", str(license_.id)) in buyer_kinds
     assert all(k != "upload.completed" for k, _ in buyer_kinds)
