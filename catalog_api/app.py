@@ -16,8 +16,9 @@ from catalog_api.routers import assets, auth, health, licensing, reference, sear
 from catalog_api.schemas.common import Problem
 from pool_core.db import Database
 from pool_core.search.backends import ensure_search_schema
-from pool_core.settings import Settings
+from pool_core.settings import Settings, load_settings
 from pool_core.storage.base import ObjectStorage
+from pool_core.storage.s3 import S3Storage
 
 logger = logging.getLogger("catalog_api")
 
@@ -93,16 +94,42 @@ def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+def app_from_environment() -> FastAPI:
+    """The app as each uvicorn worker process builds it: settings from the environment.
+
+    Database connections and S3 clients must not cross into another process, so every
+    worker makes its own.
+    """
+    settings = load_settings()
+    db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    return create_app(settings, db, S3Storage.from_settings(settings))
+
+
 def run_api(settings: Settings, db: Database, storage: ObjectStorage) -> None:
     """Serve the API with uvicorn on the configured address until interrupted."""
-    app = create_app(settings, db, storage)
-    logger.info("catalog API on http://%s:%s", settings.api_host, settings.api_port)
-    uvicorn.run(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,
-        proxy_headers=settings.api_trust_proxy_headers,
-        forwarded_allow_ips=settings.api_forwarded_allow_ips,
-        access_log=False,
+    logger.info(
+        "catalog API on http://%s:%s (%d worker%s)",
+        settings.api_host,
+        settings.api_port,
+        settings.api_workers,
+        "s" if settings.api_workers > 1 else "",
     )
+    options: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "log_config": None,
+        "proxy_headers": settings.api_trust_proxy_headers,
+        "forwarded_allow_ips": settings.api_forwarded_allow_ips,
+        "access_log": False,
+    }
+    if settings.api_workers > 1:
+        # One Python process runs one request's Python code at a time: several processes are
+        # how the API uses every core. Each builds its own app from the environment.
+        uvicorn.run(
+            f"{__name__}:app_from_environment",
+            factory=True,
+            workers=settings.api_workers,
+            **options,
+        )
+        return
+    uvicorn.run(create_app(settings, db, storage), **options)

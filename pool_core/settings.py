@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     # --- catalog API ---
     api_host: str = Field("127.0.0.1", description="Address the catalog API binds to.")
     api_port: int = Field(8000, description="Catalog API port.")
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Catalog API processes (uvicorn workers); about one per core. Each worker "
+        "reads these settings from the environment.",
+    )
     api_trust_proxy_headers: bool = Field(
         False, description="Take the client address from X-Forwarded-For (behind a proxy)."
     )

@@ -1,0 +1,88 @@
+"""`jointpool api` with several uvicorn workers: each builds its app from the environment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from pool_core.db import Database
+from pool_core.services import accounts
+from tests.fixtures.api import free_loopback_port
+
+
+def test_two_workers_serve_the_same_database_and_stop_together(
+    database: Database, tmp_path: Path
+) -> None:
+    with database.session() as session:
+        org = accounts.create_organization(session, code="kztv", name="KZ TV", country="KZ")
+        token = accounts.create_user(session, org=org, username="kz-ed", role="editor").api_token
+    port = free_loopback_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOINTPOOL_")}
+    env.update(
+        JOINTPOOL_DATA_DIR=str(tmp_path / "var"),
+        JOINTPOOL_DATABASE_URL=database.engine.url.render_as_string(hide_password=False),
+        JOINTPOOL_API_PORT=str(port),
+        JOINTPOOL_API_WORKERS="2",
+    )
+    log = tmp_path / "api.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jointpool", "api"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the API did not come up"
+            time.sleep(0.2)
+        workers = _children(process.pid)
+        assert len(workers) == 2, workers
+        # Fresh connections land on either worker; every one of them knows the token.
+        for _ in range(10):
+            me = httpx.get(base + "/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200 and me.json()["organization"] == "kztv"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    # The supervisor takes its workers down with it.
+    assert all(not _alive(pid) for pid in workers)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(child) for child in children]
+    # uvicorn's multiprocess supervisor may also run a resource tracker: keep the workers.
+    return [child for child in found if "multiprocessing.resource_tracker" not in _cmdline(child)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
