@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from pool_sync.errors import ApiError, ItemError, TokenError
+from pool_sync.errors import ApiError, ItemError, NotFoundError, TokenError
 
 # Quick retries of one download grant before the file's own (slower) retry loop.
 GRANT_ATTEMPTS = 4
@@ -54,7 +54,7 @@ class PoolApi:
         if response.status_code == 403:
             raise ItemError(f"not allowed: {_detail(response)}")
         if response.status_code == 404:
-            raise ItemError(f"not found: {_detail(response)}")
+            raise NotFoundError(f"not found: {_detail(response)}")
         if response.status_code >= 400:
             raise ApiError(f"GET {path} failed with {response.status_code}: {_detail(response)}")
         try:
@@ -83,16 +83,19 @@ class PoolApi:
             if not cursor:
                 return items
 
-    def download_grant(self, asset_id: str, *, offset: int = 0) -> dict[str, Any]:
-        """Ask for a fresh presigned URL of a master (logged as a delivery)."""
+    def download_grant(
+        self, asset_id: str, *, offset: int = 0, rendition: str | None = None
+    ) -> dict[str, Any]:
+        """Ask for a fresh presigned URL of a master or its rendition (logged as a delivery)."""
+        params: dict[str, Any] = {"offset": offset}
+        if rendition is not None:
+            params["rendition"] = rendition
         # One grant at a time: they are quick, and a burst of parallel writes (each grant is
         # logged as a delivery) is what an embedded SQLite pool copes with worst.
         with self._grant_lock:
             for attempt in range(GRANT_ATTEMPTS):
                 try:
-                    grant: dict[str, Any] = self._get(
-                        f"/v1/assets/{asset_id}/download", {"offset": offset}
-                    )
+                    grant: dict[str, Any] = self._get(f"/v1/assets/{asset_id}/download", params)
                 except ApiError as exc:
                     # A 5xx or a dropped connection: a few quick retries, then the file's
                     # own retry loop takes over (one file's trouble is never fatal).

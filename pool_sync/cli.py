@@ -36,6 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parallel", type=int, help="files fetched at once (default 4)")
     parser.add_argument("--limit-rate", help="cap the download rate, e.g. 50M (bytes/s)")
     parser.add_argument(
+        "--with-proxies",
+        action="store_true",
+        default=None,
+        help="also fetch each master's proxy beside it as <master>.proxy.mp4 (config: proxies)",
+    )
+    parser.add_argument(
+        "--with-posters",
+        action="store_true",
+        default=None,
+        help="also fetch each master's poster beside it as <master>.poster.jpg (config: posters)",
+    )
+    parser.add_argument(
         "--prune", action="store_true", help="delete files whose license was revoked or expired"
     )
     parser.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
@@ -52,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             destination=str(args.destination) if args.destination else None,
             parallel=args.parallel,
             limit_rate=args.limit_rate,
+            proxies=args.with_proxies,
+            posters=args.with_posters,
         )
         summary = run_sync(config, prune=args.prune, progress=progress)
     except SyncError as exc:
@@ -63,11 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = summary.to_dict()
     if args.summary_json:
         args.summary_json.write_text(json.dumps(data, indent=1))
+    in_place = data["skipped"] - len(data["unavailable"])
     line = (
-        f"sync: {data['downloaded']} downloaded, {data['skipped']} already in place, "
+        f"sync: {data['downloaded']} downloaded, {in_place} already in place, "
         f"{data['failed']} failed, {human(data['bytes_fetched'])} fetched in "
         f"{summary.seconds:.1f}s"
     )
+    if data["unavailable"]:
+        line += f"; {len(data['unavailable'])} renditions not in the pool yet (skipped)"
     if summary.no_longer_licensed:
         line += f"; {len(summary.no_longer_licensed)} no longer licensed"
         line += " (pruned)" if args.prune else " (kept)"

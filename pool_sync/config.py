@@ -6,6 +6,8 @@ token = "jp_…"                 # or token_file = "/etc/jointpool/token"
 destination = "/srv/licensed"
 parallel = 4                   # files downloaded at once
 limit_rate = "50M"             # optional bytes/s cap for the whole run (K, M, G)
+proxies = true                 # optional: also fetch each master's proxy (<master>.proxy.mp4)
+posters = true                 # optional: also fetch its poster (<master>.poster.jpg)
 """
 
 from __future__ import annotations
@@ -36,11 +38,20 @@ class SyncConfig:
     limit_rate: int | None = None
     timeout: float = 60.0
     attempts: int = 4
+    proxies: bool = False
+    posters: bool = False
 
     @property
     def state_dir(self) -> Path:
         """The sync's own folder inside the destination."""
         return self.destination / STATE_DIR
+
+    @property
+    def renditions(self) -> tuple[str, ...]:
+        """The rendition kinds fetched beside each master (none unless opted in)."""
+        return tuple(
+            kind for kind, wanted in (("proxy", self.proxies), ("poster", self.posters)) if wanted
+        )
 
 
 def parse_rate(value: Any) -> int | None:
@@ -85,6 +96,8 @@ def load_config(path: Path, **overrides: Any) -> SyncConfig:
         "limit_rate",
         "timeout",
         "attempts",
+        "proxies",
+        "posters",
     }
     if unknown:
         raise ConfigError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
@@ -111,6 +124,9 @@ def load_config(path: Path, **overrides: Any) -> SyncConfig:
         raise ConfigError(f"{path}: parallel, timeout and attempts must be numbers") from exc
     if not 1 <= parallel <= 64:
         raise ConfigError("parallel must be 1-64")
+    for key in ("proxies", "posters"):
+        if not isinstance(data.get(key, False), bool):
+            raise ConfigError(f"{path}: `{key}` must be true or false, not {data[key]!r}")
     return SyncConfig(
         api_url=api_url,
         token=str(token),
@@ -119,6 +135,8 @@ def load_config(path: Path, **overrides: Any) -> SyncConfig:
         limit_rate=parse_rate(data.get("limit_rate")),
         timeout=timeout,
         attempts=max(1, attempts),
+        proxies=bool(data.get("proxies", False)),
+        posters=bool(data.get("posters", False)),
     )
 
 

@@ -7,7 +7,8 @@ SyncError
 ├── TokenError           the API refused the token (expired, revoked, unknown)
 ├── ApiError             the API failed or answered something unexpected
 └── ItemError            one file could not be fetched (the others go on)
-    └── ChecksumMismatch the bytes did not hash to the published SHA-256
+    ├── ChecksumMismatch the bytes did not hash to the published SHA-256
+    └── NotFoundError    the API answered 404 (e.g. a master without a proxy)
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ class ItemError(SyncError):
 
 class ChecksumMismatch(ItemError):
     """Downloaded bytes do not match the published SHA-256."""
+
+
+class NotFoundError(ItemError):
+    """The API has no such thing (a 404), e.g. a rendition the master does not have."""

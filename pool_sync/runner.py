@@ -7,7 +7,10 @@ Order of a run (each step idempotent, so a killed run is simply run again):
    manifest and the files on disk; a file already in place with the published SHA-256 is left
    alone;
 3. fetch the missing ones several at a time (resume, verify, atomic rename; each failure is
-   retried with a fresh URL, resuming from the bytes already on disk);
+   retried with a fresh URL, resuming from the bytes already on disk), and, when opted in
+   (`proxies`, `posters`), each master's proxy and poster beside it as `<master>.proxy.mp4`
+   and `<master>.poster.jpg` (same machinery; verified by size, as the pool publishes no
+   checksum for renditions; a master without one is reported as skipped, not failed);
 4. report files no longer licensed (deleted only with `prune`);
 5. save the manifest, and the new cursor only if nothing failed.
 """
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -25,16 +30,18 @@ from typing import Any
 from pool_sync.api import PoolApi
 from pool_sync.config import STATE_DIR, SyncConfig, check_destination
 from pool_sync.download import RateLimiter, fetch
-from pool_sync.errors import ChecksumMismatch, ItemError, SyncError, TokenError
+from pool_sync.errors import ChecksumMismatch, ItemError, NotFoundError, SyncError, TokenError
 from pool_sync.progress import Progress, human
 from pool_sync.state import SyncState, exclusive_lock, write_atomic
 
 ENDED_KINDS = ("license.revoked", "license.expired")
+# A rendition's file extension is taken from its name only when it looks like one.
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 
 @dataclass
 class ItemResult:
-    """What happened to one licensed master."""
+    """What happened to one licensed master or one of its renditions."""
 
     path: str
     asset_id: str
@@ -43,6 +50,18 @@ class ItemResult:
     fetched: int = 0
     resumed_from: int = 0
     error: str = ""
+    kind: str = "master"  # master | proxy | poster
+    note: str = ""  # why a rendition was skipped although it is not in place
+
+
+@dataclass
+class Task:
+    """The work for one licensed master: fetch it (or not), then the renditions it lacks."""
+
+    item: dict[str, Any]
+    entry: dict[str, Any]  # its manifest entry, recorded once the master is in place
+    master: bool
+    renditions: list[dict[str, Any]]
 
 
 @dataclass
@@ -62,6 +81,11 @@ class Summary:
         return [i for i in self.items if i.status == "failed"]
 
     @property
+    def unavailable(self) -> list[ItemResult]:
+        """Renditions asked for that the pool does not have (yet)."""
+        return [i for i in self.items if i.status == "skipped" and i.note]
+
+    @property
     def bytes_fetched(self) -> int:
         """Bytes received over the network in this run."""
         return sum(i.fetched for i in self.items)
@@ -73,6 +97,10 @@ class Summary:
             "downloaded": sum(1 for i in self.items if i.status == "downloaded"),
             "skipped": sum(1 for i in self.items if i.status == "skipped"),
             "failed": len(self.failed),
+            "unavailable": [
+                {"path": i.path, "asset_id": i.asset_id, "kind": i.kind, "note": i.note}
+                for i in self.unavailable
+            ],
             "bytes_fetched": self.bytes_fetched,
             "no_longer_licensed": self.no_longer_licensed,
             "ended_licenses": {str(k): v for k, v in self.ended_licenses.items()},
@@ -94,6 +122,22 @@ def safe_relative(path: str) -> PurePosixPath:
     ):
         raise ItemError(f"refusing unsafe path {path!r} from the server")
     return rel
+
+
+def rendition_path(master_path: str, rendition: dict[str, Any]) -> str:
+    """The rendition's path beside its master: `<master>.proxy.mp4`, `<master>.poster.jpg`."""
+    suffix = PurePosixPath(str(rendition["name"])).suffix
+    if not _EXTENSION.fullmatch(suffix):
+        suffix = ""
+    return f"{master_path}.{rendition['kind']}{suffix}"
+
+
+def _rendition_record(master_path: str, rendition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": rendition["name"],
+        "size": rendition["size"],
+        "file": rendition_path(master_path, rendition),
+    }
 
 
 def _sha256_file(path: Path) -> str:
@@ -130,37 +174,53 @@ class SyncRun:
         # No manifest entry (state lost, or copied in by hand): trust only the hash.
         return bool(item["sha256"]) and _sha256_file(target) == item["sha256"]
 
-    def sync_item(self, item: dict[str, Any]) -> ItemResult:
-        """Fetch one master (with retries) and write its metadata JSON beside it."""
-        result = ItemResult(path=item["path"], asset_id=item["asset_id"], status="failed")
+    def rendition_is_current(
+        self, entry: dict[str, Any], rendition: dict[str, Any], file: Path
+    ) -> bool:
+        """Whether the rendition on disk is the one listed (name and size; no checksum)."""
+        record = (entry.get("renditions") or {}).get(rendition["kind"])
+        return (
+            record is not None
+            and record.get("name") == rendition["name"]
+            and record.get("size") == rendition["size"]
+            and file.is_file()
+            and file.stat().st_size == rendition["size"]
+        )
+
+    def _fetch_with_retries(
+        self,
+        result: ItemResult,
+        *,
+        url_for: Callable[[int], str],
+        part: Path,
+        final: Path,
+        size: int,
+        sha256: str | None,
+    ) -> None:
+        """Fetch into `final`, retrying with fresh URLs; fill `result` or raise `ItemError`."""
+        last_error: Exception | None = None
+        received = 0
+        mismatches = 0
+
+        def on_bytes(nbytes: int) -> None:
+            nonlocal received
+            received += nbytes
+            self.progress.add(nbytes)
+
         try:
-            rel = safe_relative(item["path"])
-            target = self.config.destination.joinpath(*rel.parts)
-            part = self.config.state_dir / "partial" / f"{item['asset_id']}.part"
-            last_error: Exception | None = None
-            received = 0
-            mismatches = 0
-
-            def on_bytes(nbytes: int) -> None:
-                nonlocal received
-                received += nbytes
-                self.progress.add(nbytes)
-
             for attempt in range(1, self.config.attempts + 1):
                 try:
                     outcome = fetch(
-                        url_for=lambda offset: self.api.download_grant(
-                            item["asset_id"], offset=offset
-                        )["url"],
+                        url_for=url_for,
                         part=part,
-                        final=target,
-                        size=int(item["size"]),
-                        sha256=item.get("sha256"),
+                        final=final,
+                        size=size,
+                        sha256=sha256,
                         timeout=self.config.timeout,
                         on_bytes=on_bytes,
                         limiter=self.limiter,
                     )
-                except TokenError:
+                except (TokenError, NotFoundError):
                     raise
                 except ChecksumMismatch as exc:
                     # Fetched whole and wrong: once more from scratch, then give up.
@@ -168,27 +228,81 @@ class SyncRun:
                     mismatches += 1
                     if mismatches >= 2:
                         break
-                    self.progress.log(f"{item['path']}: {exc}; fetching again")
+                    self.progress.log(f"{result.path}: {exc}; fetching again")
                     continue
                 except ItemError as exc:
                     last_error = exc
                     if attempt < self.config.attempts:
-                        self.progress.log(f"{item['path']}: {exc}; retrying")
+                        self.progress.log(f"{result.path}: {exc}; retrying")
                         time.sleep(min(2.0**attempt, 30.0) * 0.25)
                     continue
                 result.resumed_from = outcome.resumed_from
                 result.size = outcome.size
                 result.status = "downloaded"
-                break
+                return
+        finally:
             result.fetched = received
-            if result.status != "downloaded":
-                raise ItemError(str(last_error))
+        raise ItemError(str(last_error))
+
+    def sync_item(self, item: dict[str, Any]) -> ItemResult:
+        """Fetch one master (with retries) and write its metadata JSON beside it."""
+        result = ItemResult(path=item["path"], asset_id=item["asset_id"], status="failed")
+        try:
+            rel = safe_relative(item["path"])
+            target = self.config.destination.joinpath(*rel.parts)
+            self._fetch_with_retries(
+                result,
+                url_for=lambda offset: self.api.download_grant(item["asset_id"], offset=offset)[
+                    "url"
+                ],
+                part=self.config.state_dir / "partial" / f"{item['asset_id']}.part",
+                final=target,
+                size=int(item["size"]),
+                sha256=item.get("sha256"),
+            )
             self.write_metadata(target, item)
         except ItemError as exc:
             result.error = str(exc)
         except OSError as exc:
             result.error = f"local file error: {exc}"
         return result
+
+    def sync_rendition(self, item: dict[str, Any], rendition: dict[str, Any]) -> ItemResult:
+        """Fetch one rendition of a master beside it; a rendition gone from the pool is skipped."""
+        kind = str(rendition["kind"])
+        path = rendition_path(item["path"], rendition)
+        result = ItemResult(path=path, asset_id=item["asset_id"], status="failed", kind=kind)
+        try:
+            rel = safe_relative(path)
+            self._fetch_with_retries(
+                result,
+                url_for=lambda offset: self.api.download_grant(
+                    item["asset_id"], offset=offset, rendition=kind
+                )["url"],
+                part=self.config.state_dir / "partial" / f"{item['asset_id']}.{kind}.part",
+                final=self.config.destination.joinpath(*rel.parts),
+                size=int(rendition["size"]),
+                # The pool publishes no checksum for renditions: fetch verifies the size.
+                sha256=None,
+            )
+        except NotFoundError as exc:
+            result.status = "skipped"
+            result.note = f"the pool no longer has a {kind} for this master ({exc})"
+        except ItemError as exc:
+            result.error = str(exc)
+        except OSError as exc:
+            result.error = f"local file error: {exc}"
+        return result
+
+    def run_task(self, task: Task) -> list[ItemResult]:
+        """Fetch a master if needed, then its missing renditions (only once it is in place)."""
+        results: list[ItemResult] = []
+        if task.master:
+            results.append(self.sync_item(task.item))
+            if results[-1].status != "downloaded":
+                return results
+        results.extend(self.sync_rendition(task.item, r) for r in task.renditions)
+        return results
 
     def write_metadata(self, target: Path, item: dict[str, Any]) -> None:
         """Write `<master>.json` beside the master when it differs."""
@@ -222,47 +336,26 @@ def run_sync(
                         summary.ended_licenses[int(event["data"]["license_id"])] = event["kind"]
                 next_cursor = page["next_cursor"]
             items = run.api.licensed_assets()
-            todo: list[dict[str, Any]] = []
-            for item in items:
-                try:
-                    rel = safe_relative(item["path"])
-                except ItemError as exc:
-                    summary.items.append(
-                        ItemResult(item["path"], item["asset_id"], "failed", error=str(exc))
-                    )
-                    continue
-                target = config.destination.joinpath(*rel.parts)
-                if run.is_current(item, target, state.files.get(item["path"])):
-                    run.write_metadata(target, item)
-                    summary.items.append(
-                        ItemResult(item["path"], item["asset_id"], "skipped", size=item["size"])
-                    )
-                    state.files[item["path"]] = _entry(item)
-                else:
-                    todo.append(item)
-            progress.start(len(todo), sum(int(i["size"]) for i in todo))
+            todo = _plan(run, items, state, summary)
+            masters = [t for t in todo if t.master]
+            renditions = [r for t in todo for r in t.renditions]
+            progress.start(
+                len(masters) + len(renditions),
+                sum(int(t.item["size"]) for t in masters) + sum(int(r["size"]) for r in renditions),
+            )
+            extras = f", {len(renditions)} renditions to fetch" if config.renditions else ""
             progress.log(
-                f"{len(items)} licensed masters: {len(todo)} to fetch "
-                f"({human(progress.total_bytes)}), {len(items) - len(todo)} already in place"
+                f"{len(items)} licensed masters: {len(masters)} to fetch "
+                f"({human(progress.total_bytes)}), {len(items) - len(masters)} already in "
+                f"place{extras}"
             )
             try:
                 with ThreadPoolExecutor(max_workers=config.parallel) as pool:
-                    for result, item in zip(pool.map(run.sync_item, todo), todo, strict=True):
-                        progress.file_done()
-                        summary.items.append(result)
-                        if result.status == "downloaded":
-                            state.files[item["path"]] = _entry(item)
-                            resumed = (
-                                f", resumed at {human(result.resumed_from)}"
-                                if result.resumed_from
-                                else ""
-                            )
-                            progress.log(
-                                f"ok {item['path']} ({human(result.size)}, fetched "
-                                f"{human(result.fetched)}{resumed}, sha256 verified)"
-                            )
-                        else:
-                            progress.log(f"FAILED {item['path']}: {result.error}")
+                    for results, task in zip(pool.map(run.run_task, todo), todo, strict=True):
+                        for result in results:
+                            progress.file_done()
+                            summary.items.append(result)
+                            _settle(result, task, state, progress)
             finally:
                 progress.stop()
             current = {i["path"] for i in items}
@@ -273,7 +366,7 @@ def run_sync(
                 reason = why.replace("license.", "license ") if why else "no longer licensed"
                 summary.no_longer_licensed.append(path)
                 if prune:
-                    _prune(config.destination, path)
+                    _prune(config.destination, path, entry)
                     summary.pruned.append(path)
                     del state.files[path]
                     progress.log(f"pruned {path} ({reason})")
@@ -292,6 +385,87 @@ def run_sync(
     return summary
 
 
+def _plan(
+    run: SyncRun, items: list[dict[str, Any]], state: SyncState, summary: Summary
+) -> list[Task]:
+    """Compare the entitlements with the disk: record what is in place, return what is not."""
+    todo: list[Task] = []
+    for item in items:
+        try:
+            rel = safe_relative(item["path"])
+        except ItemError as exc:
+            summary.items.append(
+                ItemResult(item["path"], item["asset_id"], "failed", error=str(exc))
+            )
+            continue
+        target = run.config.destination.joinpath(*rel.parts)
+        known = state.files.get(item["path"])
+        entry = _entry(item)
+        if known and known.get("asset_id") == item["asset_id"] and known.get("renditions"):
+            # Renditions already fetched for this very master stay recorded (and prunable).
+            entry["renditions"] = dict(known["renditions"])
+        master = not run.is_current(item, target, known)
+        if not master:
+            run.write_metadata(target, item)
+            summary.items.append(
+                ItemResult(item["path"], item["asset_id"], "skipped", size=item["size"])
+            )
+            state.files[item["path"]] = entry
+        task = Task(item=item, entry=entry, master=master, renditions=[])
+        listed = {r["kind"]: r for r in item.get("renditions") or []}
+        for kind in run.config.renditions:
+            rendition = listed.get(kind)
+            if rendition is None:
+                note = f"no {kind} in the pool yet (not transcoded, or transcoding failed)"
+                summary.items.append(
+                    ItemResult(
+                        f"{item['path']}.{kind}", item["asset_id"], "skipped", kind=kind, note=note
+                    )
+                )
+                run.progress.log(f"skipped {kind} of {item['path']}: {note}")
+                continue
+            path = rendition_path(item["path"], rendition)
+            try:
+                file = run.config.destination.joinpath(*safe_relative(path).parts)
+            except ItemError as exc:
+                summary.items.append(
+                    ItemResult(path, item["asset_id"], "failed", error=str(exc), kind=kind)
+                )
+                continue
+            if run.rendition_is_current(entry, rendition, file):
+                summary.items.append(
+                    ItemResult(path, item["asset_id"], "skipped", size=rendition["size"], kind=kind)
+                )
+            else:
+                task.renditions.append(rendition)
+        if task.master or task.renditions:
+            todo.append(task)
+    return todo
+
+
+def _settle(result: ItemResult, task: Task, state: SyncState, progress: Progress) -> None:
+    """Record one finished file in the manifest and log it."""
+    item, entry = task.item, task.entry
+    if result.status == "skipped":
+        progress.log(f"skipped {result.path}: {result.note}")
+        return
+    if result.status != "downloaded":
+        progress.log(f"FAILED {result.path}: {result.error}")
+        return
+    resumed = f", resumed at {human(result.resumed_from)}" if result.resumed_from else ""
+    if result.kind == "master":
+        state.files[item["path"]] = entry
+        check = "sha256 verified"
+    else:
+        rendition = next(r for r in task.renditions if r["kind"] == result.kind)
+        entry.setdefault("renditions", {})[result.kind] = _rendition_record(item["path"], rendition)
+        check = "size verified"
+    progress.log(
+        f"ok {result.path} ({human(result.size)}, fetched {human(result.fetched)}{resumed}, "
+        f"{check})"
+    )
+
+
 def _entry(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "asset_id": item["asset_id"],
@@ -301,11 +475,17 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _prune(destination: Path, path: str) -> None:
+def _prune(destination: Path, path: str, entry: dict[str, Any]) -> None:
     try:
         rel = safe_relative(path)
     except SyncError:
         return
     target = destination.joinpath(*rel.parts)
-    for victim in (target, target.with_name(target.name + ".json")):
+    victims = [target, target.with_name(target.name + ".json")]
+    for record in (entry.get("renditions") or {}).values():
+        try:
+            victims.append(destination.joinpath(*safe_relative(str(record["file"])).parts))
+        except (SyncError, KeyError):
+            continue
+    for victim in victims:
         victim.unlink(missing_ok=True)

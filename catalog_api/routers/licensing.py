@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -216,14 +216,25 @@ def download_asset(
     offset: Annotated[
         int, Query(ge=0, le=2**62, description="Byte the client resumes at (for the log).")
     ] = 0,
+    rendition: Annotated[
+        Literal["proxy", "poster"] | None,
+        Query(description="Hand out this rendition instead of the master (404 if it has none)."),
+    ] = None,
 ) -> DownloadOut:
-    """A presigned, Range-capable URL for a master you own or license (403 otherwise)."""
+    """A presigned, Range-capable URL for a master you own or license (403 otherwise).
+
+    With `rendition`, the URL is for the master's proxy or poster instead; the same license
+    check applies and the delivery is logged with channel `api:<rendition>`.
+    """
     grant = licensing.authorize_download(session, user=user, asset_id=asset_id)
     asset = grant.asset
     expires_in = state.settings.download_url_seconds
-    url = state.storage.presigned_get(
-        asset.object_key, expires_in=expires_in, download_name=asset.filename
-    )
+    key, filename, size, sha256 = asset.object_key, asset.filename, asset.size, asset.sha256
+    if rendition is not None:
+        picked = licensing.get_downloadable_rendition(asset, kind=rendition)
+        # Renditions carry no published checksum; the client verifies the size.
+        key, filename, size, sha256 = picked.object_key, picked.name, picked.size, None
+    url = state.storage.presigned_get(key, expires_in=expires_in, download_name=filename)
     if grant.license is not None:
         licensing.record_delivery(
             session,
@@ -231,7 +242,7 @@ def download_asset(
             asset_id=asset.id,
             org_id=user.org_id,
             user_id=user.id,
-            channel="api",
+            channel=f"api:{rendition}" if rendition else "api",
             offset=offset,
             remote_addr=request.client.host if request.client else None,
         )
@@ -239,10 +250,11 @@ def download_asset(
         url=url,
         expires_at=utcnow() + timedelta(seconds=expires_in),
         asset_id=asset.id,
-        filename=asset.filename,
-        size=asset.size,
-        sha256=asset.sha256,
+        filename=filename,
+        size=size,
+        sha256=sha256,
         license_id=grant.license.id if grant.license else None,
+        rendition=rendition,
     )
 
 

@@ -22,7 +22,7 @@ from pool_core.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
-from pool_core.services.licensing import LicensedAsset
+from pool_core.services.licensing import LicensedAsset, downloadable_renditions
 from pool_core.services.webhooks import event_body
 
 Territory = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2.")]
@@ -240,6 +240,15 @@ class DeliveryOut(BaseModel):
         )
 
 
+class LicensedRenditionOut(BaseModel):
+    """A rendition the licensee may download beside the master (`?rendition=<kind>`)."""
+
+    kind: str = Field(description="proxy or poster.")
+    name: str
+    size: int
+    content_type: str
+
+
 class LicensedAssetOut(BaseModel):
     """A master your organization may download now (what the nightly sync mirrors)."""
 
@@ -254,6 +263,10 @@ class LicensedAssetOut(BaseModel):
     title_id: uuid.UUID
     metadata: dict[str, Any] = Field(
         description="Title, episode, technical metadata and license: the sync's sidecar JSON."
+    )
+    renditions: list[LicensedRenditionOut] = Field(
+        description="Proxy and poster, when the master has them, for "
+        "`GET /v1/assets/{id}/download?rendition=<kind>`."
     )
 
     @classmethod
@@ -315,6 +328,12 @@ class LicensedAssetOut(BaseModel):
             owner=item.owner_code,
             title_id=title.id,
             metadata=metadata,
+            renditions=[
+                LicensedRenditionOut(
+                    kind=r.kind, name=r.name, size=r.size, content_type=r.content_type
+                )
+                for r in downloadable_renditions(asset)
+            ],
         )
 
 
@@ -328,6 +347,9 @@ class DownloadOut(BaseModel):
     size: int
     sha256: str | None
     license_id: int | None = Field(description="The license it is delivered under; null = own.")
+    rendition: str | None = Field(
+        None, description="The rendition kind (proxy, poster) handed out; null = the master."
+    )
 
 
 class ChangeOut(BaseModel):

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.models import (
@@ -33,6 +33,7 @@ from pool_core.models import (
     LicenseStatus,
     LicenseType,
     Organization,
+    Rendition,
     RequestStatus,
     RightsWindow,
     Role,
@@ -49,6 +50,8 @@ RIGHTS_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER})
 # Roles that may ask for a license on behalf of their organization.
 REQUEST_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER, Role.EDITOR})
 LICENSED_ROOT = "/licensed"
+# Renditions a licensee may download beside a master (the nightly sync's optional extras).
+DOWNLOADABLE_RENDITIONS = ("proxy", "poster")
 
 
 class LicenseClash(Conflict):
@@ -704,6 +707,8 @@ def licensed_assets_for(
         .join(Organization, Organization.id == Asset.org_id)
         .where(AssetCatalog.title_id.in_(list(by_title)), Asset.status == AssetStatus.READY)
         .order_by(Title.id, Asset.filename, Asset.version.desc(), Asset.id)
+        # The listing names each master's downloadable renditions: one query, not one each.
+        .options(selectinload(Asset.renditions))
     ).all()
     episode_ids = {row.AssetCatalog.episode_id for row in rows if row.AssetCatalog.episode_id}
     episodes = (
@@ -816,6 +821,35 @@ def authorize_download(session: Session, *, user: User, asset_id: uuid.UUID) -> 
     if license_ is None:
         raise PermissionDenied(f"your organization holds no current license for asset {asset_id}")
     return DownloadGrant(asset=asset, license=license_)
+
+
+def downloadable_renditions(asset: Asset) -> list[Rendition]:
+    """Return the renditions a downloader gets beside the master: the tallest proxy, the poster."""
+    picked: list[Rendition] = []
+    for kind in DOWNLOADABLE_RENDITIONS:
+        candidates = [r for r in asset.renditions if r.kind == kind]
+        if candidates:
+            # A ladder makes several proxies; the tallest is the most useful off-line copy.
+            picked.append(max(candidates, key=lambda r: (_height(r), r.name)))
+    return picked
+
+
+def _height(rendition: Rendition) -> int:
+    value = (rendition.meta or {}).get("height")
+    return value if isinstance(value, int) else 0
+
+
+def get_downloadable_rendition(asset: Asset, *, kind: str) -> Rendition:
+    """Return the asset's rendition of this kind, or say clearly why there is none."""
+    if kind not in DOWNLOADABLE_RENDITIONS:
+        allowed = ", ".join(DOWNLOADABLE_RENDITIONS)
+        raise InvalidInput(f"rendition {kind!r} cannot be downloaded; choose one of {allowed}")
+    for rendition in downloadable_renditions(asset):
+        if rendition.kind == kind:
+            return rendition
+    raise NotFound(
+        f"asset {asset.id} has no {kind} rendition (not transcoded yet, or transcoding failed)"
+    )
 
 
 def record_delivery(

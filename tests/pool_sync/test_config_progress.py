@@ -31,6 +31,11 @@ def test_toml_and_json_configs(tmp_path: Path) -> None:
     as_json = tmp_path / "sync.json"
     as_json.write_text('{"api_url": "https://x", "token": "t", "destination": "/d"}')
     assert load_config(as_json, parallel=8).parallel == 8
+    # Renditions are opt-in: none by default, the config or a CLI override turns them on.
+    assert load_config(as_json).renditions == ()
+    assert load_config(as_json, proxies=True).renditions == ("proxy",)
+    toml.write_text(toml.read_text() + "proxies = true\nposters = true\n")
+    assert load_config(toml).renditions == ("proxy", "poster")
 
 
 @pytest.mark.parametrize(
@@ -41,6 +46,10 @@ def test_toml_and_json_configs(tmp_path: Path) -> None:
         ('api_url = "http://x"\ntoken = "t"\n', "`destination`"),
         ('api_url = "http://x"\ntoken = "t"\ndestination = "/d"\ncolour = 1\n', "colour"),
         ("api_url = ", "not valid TOML"),
+        (
+            'api_url = "http://x"\ntoken = "t"\ndestination = "/d"\nproxies = "yes"\n',
+            "true or false",
+        ),
     ],
 )
 def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
