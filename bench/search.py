@@ -5,11 +5,13 @@
     .venv/bin/python -m bench.search [--titles 100000] [--clients 16] [--requests 40] [--pg URL]
 
 For each database: load `--titles` titles with three localizations each (Kazakh in Cyrillic,
-Kazakh in Latin, and an English-like one, with synopses), serve the real catalog API with
-uvicorn in its own process, and drive it from `--clients` concurrent keep-alive clients:
+Kazakh in Latin, and an English-like one, with synopses), serve the real catalog API the way
+`jointpool api` does (uvicorn, `--api-workers` processes: 2, one per core), and drive it from
+`--clients` concurrent keep-alive clients:
 
 * `GET /v1/search` with a mix of cross-script words, prefixes, one-typo words and two-word
   queries (facets on, as the API defaults): latency p50/p95 (target p95 <= 50 ms).
+  Then the same queries from one client alone: the service time without queueing.
 * `GET /v1/titles/{id}` throughput as a ratio against a trivial FastAPI endpoint (`/ping`,
   same uvicorn settings, same clients) measured in the same run.
 
@@ -19,20 +21,21 @@ The PostgreSQL URL defaults to JOINTPOOL_TEST_DATABASE_URL; without one, SQLite 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import http.client
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -206,26 +209,25 @@ def make_queries(corpus: Corpus, rng: random.Random, count: int = 400) -> list[s
     return queries
 
 
-def serve_api(url: str, data_dir: str, port: int) -> None:
-    """Child process: the real catalog API on this database."""
-    import uvicorn
+Command = tuple[list[str], dict[str, str]]
 
-    from catalog_api.app import create_app
-    from pool_core.settings import Settings
-    from pool_core.storage.s3 import S3Storage
 
-    settings = Settings(data_dir=Path(data_dir))
-    # Search and reads never touch storage; the client is built but never connects.
-    storage = S3Storage(
-        endpoint="http://127.0.0.1:9", access_key="bench", secret_key="bench-unused", bucket="b"
+def api_command(url: str, data_dir: str, workers: int, port: int) -> Command:
+    """The real catalog API on this database, started the way production starts it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOINTPOOL_")}
+    env.update(
+        JOINTPOOL_DATABASE_URL=url,
+        JOINTPOOL_DATA_DIR=data_dir,
+        JOINTPOOL_API_PORT=str(port),
+        JOINTPOOL_API_WORKERS=str(workers),
+        JOINTPOOL_DB_POOL_SIZE="20",
+        JOINTPOOL_LOG_LEVEL="WARNING",
     )
-    app = create_app(settings, Database(url, pool_size=20), storage)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return [sys.executable, "-m", "jointpool", "api"], env
 
 
-def serve_trivial(port: int) -> None:
-    """Child process: the baseline, a FastAPI app with one trivial endpoint."""
-    import uvicorn
+def trivial_app() -> Any:
+    """The baseline: a FastAPI app with one trivial endpoint."""
     from fastapi import FastAPI
 
     app = FastAPI()
@@ -234,59 +236,78 @@ def serve_trivial(port: int) -> None:
     def ping() -> dict[str, bool]:
         return {"ok": True}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return app
+
+
+def trivial_command(workers: int, port: int) -> Command:
+    """The baseline app under the same uvicorn settings as the API."""
+    command = [sys.executable, "-m", "uvicorn", "bench.search:trivial_app", "--factory",
+               "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return command, dict(os.environ)
 
 
 @contextmanager
-def server(target: Callable[..., None], *args: Any) -> Iterator[str]:
-    """Run a server function in a spawned process on a free port; yield its base URL."""
+def server(make: Callable[..., Command], *args: Any) -> Iterator[str]:
+    """Run a server command on a free port until the block ends; yield its base URL."""
     port = free_loopback_port()
-    process = multiprocessing.get_context("spawn").Process(
-        target=target, args=(*args, port), daemon=True
-    )
-    process.start()
+    command, env = make(*args, port)
+    process = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and process.poll() is None:
             try:
                 httpx.get(base + "/docs", timeout=1)
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError(f"{target.__name__} did not start")
+            raise RuntimeError(f"{' '.join(command[:4])} did not start")
         yield base
     finally:
-        process.terminate()
-        process.join(timeout=10)
+        process.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
+        process.wait(timeout=30)
 
 
 def drive(
     base: str, paths: list[str], *, clients: int, per_client: int, headers: dict[str, str]
 ) -> tuple[list[float], float, int]:
-    """Send `per_client` requests from each of `clients` threads; latencies, wall time, errors."""
+    """Send `per_client` requests from each of `clients` threads; latencies, wall time, errors.
+
+    Each client is one keep-alive `http.client` connection: a load generator as light as the
+    standard library allows, since it shares the two cores with the server it measures.
+    """
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
+    address = urllib.parse.urlsplit(base)
+
+    def get(connection: http.client.HTTPConnection, path: str) -> bool:
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status == 200
+        except (OSError, http.client.HTTPException):
+            connection.close()  # reconnects on the next request
+            return False
 
     def client(number: int) -> None:
         nonlocal errors
         mine: list[float] = []
         failed = 0
-        with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
-            http.get(paths[number % len(paths)])  # open the keep-alive connection
-            barrier.wait()
-            for n in range(per_client):
-                path = paths[(number * per_client + n) % len(paths)]
-                started = time.perf_counter()
-                try:
-                    ok = http.get(path).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                mine.append(time.perf_counter() - started)
-                failed += not ok
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+        get(connection, paths[number % len(paths)])  # open the keep-alive connection
+        barrier.wait()
+        for n in range(per_client):
+            path = paths[(number * per_client + n) % len(paths)]
+            started = time.perf_counter()
+            ok = get(connection, path)
+            mine.append(time.perf_counter() - started)
+            failed += not ok
+        connection.close()
         with lock:
             latencies.extend(mine)
             errors += failed
@@ -326,7 +347,10 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, fl
     # Every 33rd title is a draft of one of the two organizations: read only visible ones.
     visible = [title_id for n, title_id in enumerate(ids) if n % 33]
     title_paths = [f"/v1/titles/{rng.choice(visible)}" for _ in range(1000)]
-    with tempfile.TemporaryDirectory() as data_dir, server(serve_api, url, data_dir) as base:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        server(api_command, url, data_dir, args.api_workers) as base,
+    ):
         drive(base, search_paths[:50], clients=4, per_client=10, headers=headers)  # warm-up
         lat, wall, errors = drive(
             base, search_paths, clients=args.clients, per_client=args.requests, headers=headers
@@ -338,11 +362,19 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, fl
             f"p95 {p95:.1f} ms ({verdict} the 50 ms p95 target), {len(lat) / wall:.0f} req/s, "
             f"{errors} errors"
         )
+        # The same queries one at a time: the service time the queueing above adds to.
+        alone, _, alone_errors = drive(
+            base, search_paths, clients=1, per_client=len(search_paths) // 2, headers=headers
+        )
+        print(
+            f"  {name}: search x{len(alone)} from 1 client: p50 {percentile(alone, 50):.1f} ms, "
+            f"p95 {percentile(alone, 95):.1f} ms, {alone_errors} errors"
+        )
         _, t_wall, t_err = drive(
             base, title_paths, clients=args.clients, per_client=args.requests * 2, headers=headers
         )
         title_rps = args.clients * args.requests * 2 / t_wall
-    with server(serve_trivial) as base:
+    with server(trivial_command, args.api_workers) as base:
         _, b_wall, b_err = drive(
             base, ["/ping"], clients=args.clients, per_client=args.requests * 2, headers={}
         )
@@ -362,6 +394,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=40, help="search requests per client")
     parser.add_argument("--pg", default=os.environ.get("JOINTPOOL_TEST_DATABASE_URL", ""))
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--api-workers", type=int, default=2, help="uvicorn workers (one per core here)"
+    )
     args = parser.parse_args(sys.argv[1:])
     results: dict[str, dict[str, float]] = {}
     if not args.no_sqlite:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from catalog_api.deps import ApiState
 from catalog_api.errors import install_error_handlers
@@ -94,6 +97,22 @@ def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
+
+    With several workers uvicorn binds the listening socket itself, without naming the TCP
+    protocol, and asyncio then leaves TCP_NODELAY unset on accepted connections: a response
+    written in two pieces waits for the client's delayed ACK, adding 40 ms to every request.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Turn Nagle off, then hand over to uvicorn."""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
 def app_from_environment() -> FastAPI:
     """The app as each uvicorn worker process builds it: settings from the environment.
 
@@ -121,6 +140,7 @@ def run_api(settings: Settings, db: Database, storage: ObjectStorage) -> None:
         "proxy_headers": settings.api_trust_proxy_headers,
         "forwarded_allow_ips": settings.api_forwarded_allow_ips,
         "access_log": False,
+        "http": NoDelayH11Protocol,
     }
     if settings.api_workers > 1:
         # One Python process runs one request's Python code at a time: several processes are

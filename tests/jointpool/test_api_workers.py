@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 
+from catalog_api.app import NoDelayH11Protocol
 from pool_core.db import Database
 from pool_core.services import accounts
 from tests.fixtures.api import free_loopback_port
@@ -86,3 +92,40 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_connections_of_a_socket_uvicorn_binds_itself_get_nagle_turned_off() -> None:
+    # What uvicorn does with several workers: a socket made without naming IPPROTO_TCP, on
+    # which asyncio does not set TCP_NODELAY for accepted connections.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[int] = []
+
+    class Recording(NoDelayH11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    config = uvicorn.Config(app, http=Recording, log_config=None, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.02)
+        assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=10).json() == {"ok": True}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+    assert seen and all(seen)
