@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         "upload_parts_in_flight + 1 parts.",
     )
     upload_memory_budget: int = Field(
-        128 << 20,
+        112 << 20,
         ge=0,
         description="Bytes all uploads of one process may buffer at once (0 = unlimited); "
         "a writer over budget waits, which slows its client through TCP.",
