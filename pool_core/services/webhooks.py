@@ -13,8 +13,10 @@ HMAC-SHA256(secret, f"{t}.{raw body}"); receivers recompute it and reject old ti
 Targets (SSRF guard): unless `webhook_allow_private_targets` is set, a tenant may not make the
 pool POST into its own network. Registration refuses URLs whose host is a non-public IP literal;
 delivery resolves the host name and fails the delivery for good (no retry) if any address it
-resolves to is non-public. Redirects are never followed, so a public receiver cannot bounce the
-POST inward either.
+resolves to is non-public. The POST then connects to the checked address itself, not to the
+name (which could resolve elsewhere the second time: DNS rebinding); the name still goes in the
+`Host` header and, for https, in TLS SNI and certificate verification. Redirects are never
+followed, so a public receiver cannot bounce the POST inward either.
 """
 
 from __future__ import annotations
@@ -124,21 +126,29 @@ class UnresolvableTarget(Exception):
     """The receiver's host name did not resolve (may be temporary: the delivery is retried)."""
 
 
-def refuse_non_public_target(url: str) -> str | None:
-    """Resolve the URL's host; say why it must not be called (None = every address is public).
+def resolve_addresses(host: str, port: int) -> list[IPAddress]:
+    """Resolve a host name to its addresses, in the resolver's preferred order, once each.
 
-    Raises `UnresolvableTarget` when the name does not resolve.
+    The only DNS lookup a delivery makes: the POST connects to these very addresses.
     """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError, UnicodeError) as exc:
         raise UnresolvableTarget(f"cannot resolve {host!r}: {exc}") from exc
+    addresses: list[IPAddress] = []
     for info in infos:
         # The scope id of a link-local IPv6 address (`fe80::1%eth0`) is not part of the address.
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise UnresolvableTarget(f"cannot resolve {host!r}: no addresses")
+    return addresses
+
+
+def refuse_non_public_addresses(host: str, addresses: Iterable[IPAddress]) -> str | None:
+    """Say why a host with these addresses must not be called (None = every one is public)."""
+    for address in addresses:
         reason = non_public_reason(address)
         if reason is not None:
             return (
@@ -146,6 +156,33 @@ def refuse_non_public_target(url: str) -> str | None:
                 "only sent to public addresses (see JOINTPOOL_WEBHOOK_ALLOW_PRIVATE_TARGETS)"
             )
     return None
+
+
+def pinned_request(
+    http: httpx.Client,
+    url: httpx.URL,
+    address: IPAddress,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+) -> httpx.Request:
+    """Build the POST to `url` so that it connects to `address` and to nothing else.
+
+    The URL's host becomes the IP literal (httpx brackets IPv6), so httpx makes no DNS lookup
+    of its own: a name whose answer changes between the check and the connect (DNS rebinding)
+    cannot steer the connection elsewhere. The receiver still sees the name: the `Host` header
+    is the original one, and for https the `sni_hostname` extension makes httpcore hand the
+    name to TLS as `server_hostname`, so SNI and certificate verification use the name too.
+    """
+    pinned = url.copy_with(host=str(address))
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    return http.build_request(
+        "POST",
+        pinned,
+        content=content,
+        headers={**headers, "Host": url.netloc.decode("ascii")},
+        extensions=extensions,
+    )
 
 
 def _manager(user: User) -> None:
@@ -368,7 +405,12 @@ def deliver(
 
     A target that resolves to a non-public address fails the delivery at once (`JobError`,
     not retried): the answer would not change by waiting, and every retry would be another
-    request into the private network.
+    request into the private network. The host name is resolved once per attempt and the POST
+    connects to the addresses that were checked (see `pinned_request`), in both modes.
+
+    `client` is for tests: its connection pool is keyed by IP address, so one client shared
+    by receivers with different names on one address could reuse a TLS connection verified
+    for another name.
     """
     with db.session() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
@@ -382,12 +424,18 @@ def deliver(
         url, secret = endpoint.url, endpoint.secret
         body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         kind = delivery.kind
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    try:
+        # Resolved once, here; the POST below connects to exactly these addresses.
+        addresses = resolve_addresses(
+            host, target.port or (443 if target.scheme == "https" else 80)
+        )
+    except UnresolvableTarget as exc:
+        _settle_unsent(db, delivery_id=delivery_id, error=str(exc), final=final_attempt)
+        raise TransientJobError(f"webhook delivery {delivery_id}: {exc}") from exc
     if not allow_private_targets:
-        try:
-            refusal = refuse_non_public_target(url)
-        except UnresolvableTarget as exc:
-            _settle_unsent(db, delivery_id=delivery_id, error=str(exc), final=final_attempt)
-            raise TransientJobError(f"webhook delivery {delivery_id}: {exc}") from exc
+        refusal = refuse_non_public_addresses(host, addresses)
         if refusal is not None:
             _settle_unsent(db, delivery_id=delivery_id, error=refusal, final=True)
             raise JobError(f"webhook delivery {delivery_id}: {refusal}")
@@ -405,10 +453,19 @@ def deliver(
     # at an address the check above never saw.
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
-        response = http.post(url, content=body, headers=headers, follow_redirects=False)
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code} from {url}"
+        # The checked addresses in the resolver's order; the next one only if the connection
+        # is refused or unreachable (fails fast), as a client trying a name's addresses in
+        # turn would. A connect timeout is not retried here: it has used the attempt's time.
+        for address in addresses:
+            request = pinned_request(http, target, address, content=body, headers=headers)
+            try:
+                response = http.send(request, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                error = f"{type(exc).__name__}: {exc} (connecting to {address})"
+                continue
+            status_code = response.status_code
+            error = None if 200 <= status_code < 300 else f"HTTP {status_code} from {url}"
+            break
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     finally:

@@ -5,31 +5,40 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
-from pool_core.errors import InvalidInput, PermissionDenied
+from pool_core.errors import InvalidInput, PermissionDenied, TransientJobError
 from pool_core.models import Job, JobStatus, WebhookDelivery, WebhookDeliveryStatus
 from pool_core.queue import JobRunner
 from pool_core.services import licensing_jobs, webhooks
 from pool_core.settings import Settings
+from pool_server.tls import write_self_signed
 from tests.pool_core.test_licensing import build_world, grant, open_window
 
 
 class Receiver:
-    """A loopback HTTP server that fails the first `failures` POSTs with 500."""
+    """A loopback HTTP(S) server that fails the first `failures` POSTs with 500.
 
-    def __init__(self, failures: int) -> None:
+    With a TLS context it serves https and records the SNI name each handshake asked for.
+    """
+
+    def __init__(self, failures: int, tls: ssl.SSLContext | None = None) -> None:
         self.failures = failures
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.sni_names: list[str | None] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,20 +55,39 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+
+            def remember_sni(_sock: Any, name: str | None, _context: Any) -> None:
+                self.sni_names.append(name)
+
+            tls.sni_callback = remember_sni
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+@contextmanager
+def running_receiver(failures: int, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    instance = Receiver(failures=failures, tls=tls)
+    instance.thread.start()
+    try:
+        yield instance
+    finally:
+        instance.server.shutdown()
+        instance.server.server_close()
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    instance = Receiver(failures=1)
-    instance.thread.start()
-    yield instance
-    instance.server.shutdown()
-    instance.server.server_close()
+    with running_receiver(failures=1) as instance:
+        yield instance
 
 
 def test_signature_roundtrip() -> None:
@@ -220,3 +248,179 @@ def test_a_name_resolving_to_loopback_fails_at_delivery_without_retry(
             assert "loopback address" in delivery.last_error
         jobs = list(session.scalars(select(Job).where(Job.kind == webhooks.DELIVERY_KIND)))
         assert jobs and all(j.status == JobStatus.FAILED and j.attempts == 1 for j in jobs)
+
+
+# --- DNS pinning: the POST connects to the address that was checked, never to a new lookup ---
+
+
+def queue_delivery(database: Database, url: str) -> int:
+    """Register an endpoint (private targets allowed: tests only reach loopback), license a
+    title and dispatch; return the one delivery's id."""
+    with database.session() as session:
+        w = build_world(session)
+        webhooks.create_endpoint(
+            session,
+            user=w.buyer_rm,
+            url=url,
+            event_kinds=["license.granted"],
+            allow_private_targets=True,
+        )
+        open_window(session, w)
+        grant(session, w, w.buyer_editor)
+    with database.write_session() as session:
+        assert webhooks.dispatch(session) == 1
+        return session.scalars(select(WebhookDelivery.id)).one()
+
+
+def delivery_state(database: Database, delivery_id: int) -> tuple[Any, int, str | None]:
+    with database.session() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None
+        return delivery.status, delivery.attempts, delivery.last_error
+
+
+def stub_resolver(
+    monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]
+) -> list[tuple[str, int]]:
+    """Make the module's resolver answer from `answers`; return the list of its calls."""
+    calls: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[webhooks.IPAddress]:
+        calls.append((host, port))
+        return [ipaddress.ip_address(text) for text in answers[host]]
+
+    monkeypatch.setattr(webhooks, "resolve_addresses", resolve)
+    return calls
+
+
+def test_delivery_goes_to_the_checked_address_with_the_original_host_header(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `receiver.test` does not exist in real DNS (.test is reserved): the POST can only have
+    # reached the receiver through the address the one resolver call answered.
+    calls = stub_resolver(monkeypatch, {"receiver.test": ["127.0.0.1"]})
+    with running_receiver(failures=1) as receiver:
+        url = f"http://receiver.test:{receiver.port}/hook"
+        delivery_id = queue_delivery(database, url)
+        # First attempt: the receiver answers 500, the queue would retry.
+        with pytest.raises(TransientJobError, match="HTTP 500"):
+            webhooks.deliver(
+                database, delivery_id=delivery_id, final_attempt=False, allow_private_targets=True
+            )
+        assert calls == [("receiver.test", receiver.port)]
+        webhooks.deliver(
+            database, delivery_id=delivery_id, final_attempt=False, allow_private_targets=True
+        )
+        # One lookup per attempt, none by the HTTP client.
+        assert calls == [("receiver.test", receiver.port)] * 2
+    assert [headers["Host"] for headers, _ in receiver.received] == [
+        f"receiver.test:{receiver.port}"
+    ] * 2
+    assert delivery_state(database, delivery_id) == (WebhookDeliveryStatus.SUCCEEDED, 2, None)
+
+
+def test_a_name_rebinding_after_the_check_is_not_looked_up_again(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rebinding attack at the socket edge: the first answer for the name is the checked
+    # one, every later answer points elsewhere (127.0.0.2, where nothing listens: a second
+    # lookup by the HTTP client would make the delivery fail).
+    real_getaddrinfo = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def rebinding_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.test":
+            lookups.append(host)
+            host = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    with running_receiver(failures=0) as receiver:
+        delivery_id = queue_delivery(database, f"http://rebind.test:{receiver.port}/hook")
+        webhooks.deliver(
+            database, delivery_id=delivery_id, final_attempt=False, allow_private_targets=True
+        )
+    assert lookups == ["rebind.test"]
+    assert [headers["Host"] for headers, _ in receiver.received] == [f"rebind.test:{receiver.port}"]
+    assert delivery_state(database, delivery_id)[0] == WebhookDeliveryStatus.SUCCEEDED
+
+
+def test_the_next_checked_address_is_tried_when_one_refuses(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_receiver(failures=0) as receiver:
+        # Nothing listens on 127.0.0.2 at the receiver's port: that connection is refused.
+        calls = stub_resolver(monkeypatch, {"two.test": ["127.0.0.2", "127.0.0.1"]})
+        delivery_id = queue_delivery(database, f"http://two.test:{receiver.port}/hook")
+        webhooks.deliver(
+            database, delivery_id=delivery_id, final_attempt=False, allow_private_targets=True
+        )
+    assert len(calls) == 1
+    assert [headers["Host"] for headers, _ in receiver.received] == [f"two.test:{receiver.port}"]
+    assert delivery_state(database, delivery_id) == (WebhookDeliveryStatus.SUCCEEDED, 1, None)
+
+
+def test_every_checked_address_refusing_is_a_failed_attempt(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_receiver(failures=0) as receiver:
+        stub_resolver(monkeypatch, {"gone.test": ["127.0.0.2"]})
+        delivery_id = queue_delivery(database, f"http://gone.test:{receiver.port}/hook")
+        with pytest.raises(TransientJobError, match="ConnectError"):
+            webhooks.deliver(
+                database, delivery_id=delivery_id, final_attempt=False, allow_private_targets=True
+            )
+    assert receiver.received == []
+    status, attempts, error = delivery_state(database, delivery_id)
+    assert (status, attempts) == (WebhookDeliveryStatus.PENDING, 1)
+    assert error is not None and "connecting to 127.0.0.2" in error
+
+
+def test_a_checked_answer_with_any_non_public_address_is_refused() -> None:
+    public, loopback = ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("127.0.0.1")
+    assert webhooks.refuse_non_public_addresses("a.test", [public]) is None
+    refusal = webhooks.refuse_non_public_addresses("a.test", [public, loopback])
+    assert refusal is not None and "a.test resolves to 127.0.0.1" in refusal
+
+
+@pytest.mark.parametrize("certified_name", ["receiver.test", "other.test"])
+def test_https_delivery_uses_the_name_for_sni_and_certificate_checks(
+    database: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, certified_name: str
+) -> None:
+    # The connection goes to 127.0.0.1, yet TLS must present and verify the name: the
+    # certificate names only `certified_name` (no IP address), so it verifies exactly when the
+    # client checks it against `receiver.test`.
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    write_self_signed(cert, key, hostname=certified_name)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    stub_resolver(monkeypatch, {"receiver.test": ["127.0.0.1"]})
+    with running_receiver(failures=0, tls=server_tls) as receiver:
+        delivery_id = queue_delivery(database, f"https://receiver.test:{receiver.port}/hook")
+        with httpx.Client(verify=client_tls, timeout=10) as client:
+            if certified_name == "receiver.test":
+                webhooks.deliver(
+                    database,
+                    delivery_id=delivery_id,
+                    final_attempt=False,
+                    client=client,
+                    allow_private_targets=True,
+                )
+            else:
+                with pytest.raises(TransientJobError, match="CERTIFICATE_VERIFY_FAILED"):
+                    webhooks.deliver(
+                        database,
+                        delivery_id=delivery_id,
+                        final_attempt=False,
+                        client=client,
+                        allow_private_targets=True,
+                    )
+    assert receiver.sni_names == ["receiver.test"]
+    if certified_name == "receiver.test":
+        assert [headers["Host"] for headers, _ in receiver.received] == [
+            f"receiver.test:{receiver.port}"
+        ]
+        assert delivery_state(database, delivery_id)[0] == WebhookDeliveryStatus.SUCCEEDED
+    else:
+        assert receiver.received == []
