@@ -158,7 +158,8 @@ def load_catalog(db: Database, titles: int, rng: random.Random) -> tuple[list[st
                         "synopsis": synopsis,
                     }
                 )
-            for genre in rng.sample(GENRES, rng.randint(1, 2)):
+            genres = sorted(rng.sample(GENRES, rng.randint(1, 2)))
+            for genre in genres:
                 rows_g.append({"title_id": title_id, "genre": genre})
             doc = build_document(original_title=cyr, titles=[cyr, lat, eng], texts=synopses)
             vocabulary.update(doc.document.split())
@@ -167,7 +168,8 @@ def load_catalog(db: Database, titles: int, rng: random.Random) -> tuple[list[st
                     "id": n + 1, "title_id": title_id, "org_id": org_id, "kind": kind,
                     "status": status, "production_year": year, "duration_seconds": duration,
                     "title_sort": doc.title_sort, "title_doc": doc.title_doc,
-                    "document": doc.document, "created_at": created,
+                    "document": doc.document, "created_at": created, "genres": genres,
+                    "languages": ["en", "kk"],
                 }
             )  # fmt: skip
         with db.session() as session:

@@ -43,6 +43,9 @@ class SearchBackend(Protocol):
     def rebuild(self, session: Session) -> None:
         """Rebuild the full-text index from `title_search` (after bulk loads or repairs)."""
 
+    def elements(self, column: Any) -> Any:
+        """A table-valued FROM item with one `value` row per element of a JSON array column."""
+
 
 class SqliteFtsBackend:
     """FTS5 in a side table whose rowid is `title_search.id`."""
@@ -82,6 +85,10 @@ class SqliteFtsBackend:
         )
         return TitleSearch.id.in_(fts)
 
+    def elements(self, column: Any) -> Any:
+        """`json_each(column)`, whose `value` column is the element."""
+        return func.json_each(column).table_valued("value")
+
 
 class PostgresFtsBackend:
     """A GIN index over `array_to_tsvector(string_to_array(document, ' '))`."""
@@ -107,6 +114,10 @@ class PostgresFtsBackend:
             func.string_to_array(TitleSearch.document, literal_column("' '"))
         )
         return vector.op("@@")(cast(expression, TSQUERY))
+
+    def elements(self, column: Any) -> Any:
+        """`jsonb_array_elements_text(column) AS x(value)`."""
+        return func.jsonb_array_elements_text(column).table_valued("value").render_derived()
 
 
 def backend_for(session: Session) -> SearchBackend:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session, selectinload
@@ -44,7 +45,7 @@ from pool_core.models import (
     TitleSearch,
     TitleStatus,
 )
-from pool_core.search.backends import TermGroup, backend_for
+from pool_core.search.backends import SearchBackend, TermGroup, backend_for
 from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
 from pool_core.search.typos import add_to_vocabulary, typo_variants
 
@@ -149,6 +150,8 @@ def index_title(session: Session, *, title: Title) -> TitleSearch:
     row.title_sort = built.title_sort
     row.title_doc = built.title_doc
     row.document = built.document
+    row.genres = sorted(set(title.genres))
+    row.languages = sorted({loc.base_language for loc in title.localizations})
     session.flush()
     backend_for(session).index(session, row_id=row.id, document=built.document)
     add_to_vocabulary(session, built.document.split())
@@ -317,6 +320,7 @@ def _total_and_facets(
     search: ticking "film" keeps "serial" and "news" offered with their counts); the total and
     the other facets obey every filter.
     """
+    backend = backend_for(session)
     everything = _matched(conditions.all(), "matched")
     parts: list[Any] = [select(literal("total"), literal(""), func.count()).select_from(everything)]
     for name in FACETS:
@@ -324,7 +328,7 @@ def _total_and_facets(
             source = _matched(conditions.without(name), f"matched_{name}")
         else:
             source = everything
-        parts.append(_facet_counts(name, source))
+        parts.append(_facet_counts(name, source, backend))
     statement: CompoundSelect[Any] = union_all(*parts)
     total = 0
     facets: dict[str, dict[str, int]] = {name: {} for name in FACETS}
@@ -346,6 +350,8 @@ def _matched(conditions: list[ColumnElement[bool]], name: str) -> Any:
             TitleSearch.org_id,
             TitleSearch.production_year,
             TitleSearch.duration_seconds,
+            TitleSearch.genres,
+            TitleSearch.languages,
         )
         .where(*conditions)
         .cte(name)
@@ -353,11 +359,9 @@ def _matched(conditions: list[ColumnElement[bool]], name: str) -> Any:
     )
 
 
-def _facet_counts(name: str, matched: Any) -> Select[Any]:
+def _facet_counts(name: str, matched: Any, backend: SearchBackend) -> Select[str, str, int]:
     """`(facet, value, count)` rows of one facet over a matched set."""
-    n: Any = func.count()
     source: Any = matched
-    where: list[ColumnElement[bool]] = []
     if name == "kind":
         key: Any = matched.c.kind
     elif name == "owner":
@@ -379,19 +383,17 @@ def _facet_counts(name: str, matched: Any) -> Select[Any]:
             ],
             else_=None,
         )
-    elif name == "genre":
-        # IN (matched) rather than a join, so the planner walks the (few) matches into the
-        # title_id indexes instead of scanning every genre and localization row.
-        key, source = TitleGenre.genre, TitleGenre
-        where = [TitleGenre.title_id.in_(select(matched.c.title_id))]
-    else:  # language: a title in kk-Cyrl and kk-Latn counts once for kk.
-        key, source = TitleLocalization.base_language, TitleLocalization
-        n = func.count(TitleLocalization.title_id.distinct())
-        where = [TitleLocalization.title_id.in_(select(matched.c.title_id))]
+    else:
+        # Genres and languages: the row's JSON array, one output row per element.
+        column = matched.c.genres if name == "genre" else matched.c.languages
+        elements = backend.elements(column)
+        key = elements.c.value
+        source = matched.join(elements, true())
     return (
-        select(literal(name).label("facet"), cast(key, String).label("value"), n.label("n"))
+        select(
+            literal(name).label("facet"), cast(key, String).label("value"), func.count().label("n")
+        )
         .select_from(source)
-        .where(*where)
         .group_by(key)
     )
 
