@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -11,7 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from pool_core.db import SQLITE_IMMEDIATE, Database
+from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import User
 from pool_core.services.accounts import check_api_token, record_token_use
@@ -44,14 +43,20 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request, committed before the response is sent."""
+    """One unit of work per request, committed before the response is sent.
+
+    Writing requests queue for SQLite's single writer at BEGIN (`Database.write_session`); a
+    read-only request never upgrades to a write, so it needs no lock.
+    """
     db = get_state(request).db
-    with db.session() as session:
-        if db.is_sqlite and request.method not in READ_METHODS:
-            # SQLite in WAL mode cannot upgrade a read transaction to a write one once
-            # another writer has committed (SQLITE_BUSY_SNAPSHOT, not retried by the busy
-            # timeout), so writing requests take the write lock at BEGIN and queue instead.
-            session.connection(execution_options=SQLITE_IMMEDIATE)
+    unit_of_work = db.session if request.method in READ_METHODS else db.write_session
+    with unit_of_work() as session:
+        yield session
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A writing unit of work whatever the method (a GET that logs what it handed out)."""
+    with get_state(request).db.write_session() as session:
         yield session
 
 
@@ -61,6 +66,7 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 # scope="function": the commit happens before the response, so a failed commit is an error
 # response rather than a silently lost write.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 def get_current_user(
@@ -84,20 +90,10 @@ def get_current_user(
     return check.user
 
 
-# SQLite has one writer; queueing on a lock here is fair and prompt, where SQLite's own busy
-# handler would make concurrent requests sleep and retry. Not `Database.write_session`: a
-# writing request may already hold that unit of work while this dependency runs in another
-# thread.
-_SQLITE_AUTH_LOCK = threading.Lock()
-
-
 def _record_use(db: Database, token_id: int) -> None:
-    if not db.is_sqlite:
-        with db.session() as session:
-            record_token_use(session, token_id=token_id)
-        return
-    with _SQLITE_AUTH_LOCK, db.session() as session:
-        session.connection(execution_options=SQLITE_IMMEDIATE)
+    # Runs before the request opens its own unit of work (a test checks the order for every
+    # route), so queueing for the writer here cannot wait on this request itself.
+    with db.write_session() as session:
         record_token_use(session, token_id=token_id)
 
 

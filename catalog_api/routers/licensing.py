@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from catalog_api.deps import CurrentUser, Cursor, Limit, SessionDep, StateDep
+from catalog_api.deps import CurrentUser, Cursor, Limit, SessionDep, StateDep, WriteSessionDep
 from catalog_api.routers import changes, webhooks
 from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
 from catalog_api.schemas.licensing import (
@@ -211,7 +211,8 @@ def download_asset(
     asset_id: uuid.UUID,
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    # A GET that writes: the delivery log row (queued for SQLite's writer up front).
+    session: WriteSessionDep,
     state: StateDep,
     offset: Annotated[
         int, Query(ge=0, le=2**62, description="Byte the client resumes at (for the log).")

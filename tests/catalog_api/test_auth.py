@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from catalog_api.deps import get_current_user, get_session
+from catalog_api.deps import get_current_user, get_session, get_write_session
 from pool_core.db import Database
 from pool_core.models import ApiToken, AuditEvent, User, utcnow
 from pool_core.security import hash_token
@@ -136,7 +136,8 @@ def test_every_route_authenticates_before_opening_its_unit_of_work(api_app: Fast
     checked = 0
     for route in api_routes(api_app.routes):
         order = calls(route.dependant)
-        if get_session in order and get_current_user in order:
-            checked += 1
-            assert order.index(get_current_user) < order.index(get_session), route.path
+        for opener in (get_session, get_write_session):
+            if opener in order and get_current_user in order:
+                checked += 1
+                assert order.index(get_current_user) < order.index(opener), route.path
     assert checked > 20
