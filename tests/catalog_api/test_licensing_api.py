@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pool_core.db import Database
 from pool_core.models import Delivery, utcnow
@@ -81,6 +82,27 @@ def test_download_is_licensed_logged_and_range_capable(api: Api) -> None:
         assert rival.get("/v1/licensed-assets").json()["items"] == []
     anonymous = httpx.get(f"{api.base}/v1/assets/{asset.id}/download")
     assert anonymous.status_code == 401
+
+
+def test_concurrent_downloads_all_get_their_url_and_their_log_row(api: Api) -> None:
+    # Each download GET reads the license and then writes a delivery row; on SQLite a read
+    # transaction that later writes fails at once if another writer committed meanwhile.
+    assets = api.lw.world.assets
+    per_thread = 6
+
+    def fetch(n: int) -> list[int]:
+        with api.client(api.lw.buyer_token) as buyer:
+            return [
+                buyer.get(f"/v1/assets/{assets[(n + k) % len(assets)].id}/download").status_code
+                for k in range(per_thread)
+            ]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [code for codes in pool.map(fetch, range(8)) for code in codes]
+    assert statuses == [200] * (8 * per_thread)
+    with api.db.session() as session:
+        logged = session.scalar(select(func.count()).select_from(Delivery))
+    assert logged == 8 * per_thread
 
 
 def test_request_approve_clash_decline_revoke(api: Api) -> None:
