@@ -377,10 +377,15 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, fl
         )
         title_rps = args.clients * args.requests * 2 / t_wall
     with server(trivial_command, args.api_workers) as base:
-        _, b_wall, b_err = drive(
+        ping_lat, b_wall, b_err = drive(
             base, ["/ping"], clients=args.clients, per_client=args.requests * 2, headers={}
         )
         ping_rps = args.clients * args.requests * 2 / b_wall
+    # The floor of this setup: what queueing alone costs a trivial endpoint at this concurrency.
+    print(
+        f"  {name}: trivial endpoint with {args.clients} clients: "
+        f"p50 {percentile(ping_lat, 50):.1f} ms, p95 {percentile(ping_lat, 95):.1f} ms"
+    )
     print(
         f"  {name}: GET /v1/titles/{{id}} {title_rps:.0f} req/s vs trivial endpoint "
         f"{ping_rps:.0f} req/s: ratio {title_rps / ping_rps:.2f} ({t_err + b_err} errors)"
