@@ -9,8 +9,10 @@ Order of a run (each step idempotent, so a killed run is simply run again):
 3. fetch the missing ones several at a time (resume, verify, atomic rename; each failure is
    retried with a fresh URL, resuming from the bytes already on disk), and, when opted in
    (`proxies`, `posters`), each master's proxy and poster beside it as `<master>.proxy.mp4`
-   and `<master>.poster.jpg` (same machinery; verified by size, as the pool publishes no
-   checksum for renditions; a master without one is reported as skipped, not failed);
+   and `<master>.poster.jpg` (same machinery, verified by the SHA-256 the pool publishes for
+   the rendition; only renditions transcoded before the pool recorded hashes publish none and
+   are verified by size, which the log says; a master without one is reported as skipped,
+   not failed);
 4. report files no longer licensed (deleted only with `prune`);
 5. save the manifest, and the new cursor only if nothing failed.
 """
@@ -136,6 +138,7 @@ def _rendition_record(master_path: str, rendition: dict[str, Any]) -> dict[str, 
     return {
         "name": rendition["name"],
         "size": rendition["size"],
+        "sha256": rendition.get("sha256"),
         "file": rendition_path(master_path, rendition),
     }
 
@@ -177,15 +180,25 @@ class SyncRun:
     def rendition_is_current(
         self, entry: dict[str, Any], rendition: dict[str, Any], file: Path
     ) -> bool:
-        """Whether the rendition on disk is the one listed (name and size; no checksum)."""
+        """Whether the rendition on disk is the one listed (by hash when one is published)."""
         record = (entry.get("renditions") or {}).get(rendition["kind"])
-        return (
+        if not (
             record is not None
             and record.get("name") == rendition["name"]
             and record.get("size") == rendition["size"]
             and file.is_file()
             and file.stat().st_size == rendition["size"]
-        )
+        ):
+            return False
+        published = rendition.get("sha256")
+        if not published or record.get("sha256") == published:
+            return True
+        # Fetched before the pool published a hash (or re-transcoded to the same size since):
+        # only the local hash tells; a match is recorded so the next run need not hash again.
+        if _sha256_file(file) != published:
+            return False
+        record["sha256"] = published
+        return True
 
     def _fetch_with_retries(
         self,
@@ -272,6 +285,12 @@ class SyncRun:
         kind = str(rendition["kind"])
         path = rendition_path(item["path"], rendition)
         result = ItemResult(path=path, asset_id=item["asset_id"], status="failed", kind=kind)
+        sha256 = rendition.get("sha256")
+        if not sha256:
+            self.progress.log(
+                f"{path}: the pool publishes no SHA-256 for this {kind} (transcoded before it "
+                "recorded hashes); verifying the size only"
+            )
         try:
             rel = safe_relative(path)
             self._fetch_with_retries(
@@ -282,8 +301,9 @@ class SyncRun:
                 part=self.config.state_dir / "partial" / f"{item['asset_id']}.{kind}.part",
                 final=self.config.destination.joinpath(*rel.parts),
                 size=int(rendition["size"]),
-                # The pool publishes no checksum for renditions: fetch verifies the size.
-                sha256=None,
+                # A mismatch fails this file as it would a master (the partial file is
+                # dropped); None (a legacy rendition) leaves fetch with the size check.
+                sha256=sha256,
             )
         except NotFoundError as exc:
             result.status = "skipped"
@@ -459,7 +479,9 @@ def _settle(result: ItemResult, task: Task, state: SyncState, progress: Progress
     else:
         rendition = next(r for r in task.renditions if r["kind"] == result.kind)
         entry.setdefault("renditions", {})[result.kind] = _rendition_record(item["path"], rendition)
-        check = "size verified"
+        check = (
+            "sha256 verified" if rendition.get("sha256") else "size verified, no sha256 published"
+        )
     progress.log(
         f"ok {result.path} ({human(result.size)}, fetched {human(result.fetched)}{resumed}, "
         f"{check})"

@@ -6,11 +6,16 @@
 Every database write that settles the asset is fenced by the job's lease: a worker that
 lost its job (lease expired, another worker took over) cannot overwrite the new holder's
 result. Renditions have fixed keys, so a rerun overwrites the same objects; keys a rerun no
-longer produces (a ladder change) are deleted after the new set is committed.
+longer produces (a ladder change) are deleted after the new set is committed. Each rendition
+row records the SHA-256 of the bytes uploaded under its key (`meta["sha256"]`), and a rerun
+replaces every row, so once a run commits the published hash describes the object it stored.
+(A rerun overwrites the objects before it commits the new rows: a download in between sees
+a mismatch and fails that file, to be fetched again on the next sync.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -22,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,6 +64,7 @@ JOB_KIND = "transcode"
 # Files above this go up in parts (S3 refuses single PUTs over 5 GiB).
 MULTIPART_THRESHOLD = 256 << 20
 PART_SIZE = 64 << 20
+HASH_READ = 8 << 20
 # Scratch directories are named after the worker's pid, so a later worker can tell which
 # belong to a process that died (kill -9) and remove them.
 TMP_PREFIX = "jp-transcode-"
@@ -151,7 +157,7 @@ def transcode_asset(
             )
             if fence.cancel is not None and fence.cancel.is_set():
                 raise LeaseLost("this worker lost the job before uploading renditions")
-            _upload(storage, asset_id, files)
+            digests = _upload(storage, asset_id, files)
             report = {
                 "verdict": verdict.value,
                 "findings": [finding.as_dict() for finding in findings],
@@ -167,7 +173,7 @@ def transcode_asset(
                 },
                 "ffmpeg_seconds": round(ffmpeg_seconds, 3),
             }
-            _settle_ready(db, fence, asset_id, media, verdict, report, files)
+            _settle_ready(db, fence, asset_id, media, verdict, report, files, digests)
         _delete_strays(storage, asset_id, keep={file.key(asset_id) for file in files})
     except (Cancelled, LeaseLost):
         raise
@@ -205,25 +211,44 @@ def _begin(db: Database, fence: Fence, asset_id: str) -> tuple[str, str] | None:
         return asset.object_key, org.name if org else "unknown"
 
 
-def _upload(storage: ObjectStorage, asset_id: str, files: list[outputs.RenditionFile]) -> None:
+def _upload(
+    storage: ObjectStorage, asset_id: str, files: list[outputs.RenditionFile]
+) -> dict[str, str]:
+    """Upload every file under its key; return each key's SHA-256 (hex) of the bytes sent."""
+    digests: dict[str, str] = {}
     for file in files:
         key = file.key(asset_id)
         size = file.path.stat().st_size
         with open(file.path, "rb") as handle:
             if size <= MULTIPART_THRESHOLD:
+                # Hashed from the same open file just before the PUT: the scratch file is
+                # ours alone, so these are the bytes that go up.
+                digests[key] = _sha256_of(handle)
+                handle.seek(0)
                 storage.put(key, handle, content_type=file.content_type)
                 continue
+            digest = hashlib.sha256()
             upload_id = storage.create_multipart(key, content_type=file.content_type)
             try:
                 parts = []
                 number = 1
                 while chunk := handle.read(PART_SIZE):
+                    digest.update(chunk)
                     parts.append(storage.upload_part(key, upload_id, number, chunk))
                     number += 1
                 storage.complete_multipart(key, upload_id, parts)
             except BaseException:
                 storage.abort_multipart(key, upload_id)
                 raise
+            digests[key] = digest.hexdigest()
+    return digests
+
+
+def _sha256_of(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(HASH_READ):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def _settle_ready(
@@ -234,6 +259,7 @@ def _settle_ready(
     verdict: QcVerdict,
     report: dict[str, Any],
     files: list[outputs.RenditionFile],
+    digests: dict[str, str],
 ) -> None:
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
@@ -250,7 +276,9 @@ def _settle_ready(
                     object_key=file.key(asset_id),
                     size=file.path.stat().st_size,
                     content_type=file.content_type,
-                    meta=file.meta,
+                    # A copy: the file's own meta stays as collected; the hash is what the
+                    # sync verifies a downloaded proxy or poster against.
+                    meta={**file.meta, "sha256": digests[file.key(asset_id)]},
                 )
             )
         asset.status = AssetStatus.READY

@@ -233,8 +233,9 @@ def download_asset(
     key, filename, size, sha256 = asset.object_key, asset.filename, asset.size, asset.sha256
     if rendition is not None:
         picked = licensing.get_downloadable_rendition(asset, kind=rendition)
-        # Renditions carry no published checksum; the client verifies the size.
-        key, filename, size, sha256 = picked.object_key, picked.name, picked.size, None
+        # Null for renditions made before the transcoder recorded hashes: size only, then.
+        sha256 = licensing.rendition_sha256(picked)
+        key, filename, size = picked.object_key, picked.name, picked.size
     url = state.storage.presigned_get(key, expires_in=expires_in, download_name=filename)
     if grant.license is not None:
         licensing.record_delivery(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from pool_core.models import AssetStatus, MetadataState, QcVerdict
 from pool_core.services.catalog import AssetView, ScreeningLink
+from pool_core.services.licensing import rendition_sha256
 
 
 class RenditionOut(BaseModel):
@@ -19,6 +20,10 @@ class RenditionOut(BaseModel):
     name: str
     size: int
     content_type: str
+    sha256: str | None = Field(
+        description="SHA-256 (hex) of the stored file; null for renditions made before the "
+        "transcoder recorded one."
+    )
     meta: dict[str, Any]
 
 
@@ -85,6 +90,7 @@ class AssetOut(BaseModel):
                     name=r.name,
                     size=r.size,
                     content_type=r.content_type,
+                    sha256=rendition_sha256(r),
                     meta=dict(r.meta or {}),
                 )
                 for r in sorted(asset.renditions, key=lambda r: (r.kind, r.name))

@@ -22,7 +22,11 @@ from pool_core.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
-from pool_core.services.licensing import LicensedAsset, downloadable_renditions
+from pool_core.services.licensing import (
+    LicensedAsset,
+    downloadable_renditions,
+    rendition_sha256,
+)
 from pool_core.services.webhooks import event_body
 
 Territory = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2.")]
@@ -247,6 +251,10 @@ class LicensedRenditionOut(BaseModel):
     name: str
     size: int
     content_type: str
+    sha256: str | None = Field(
+        description="SHA-256 (hex) of the file; null for renditions made before the pool "
+        "recorded one (verify the size only, then)."
+    )
 
 
 class LicensedAssetOut(BaseModel):
@@ -330,7 +338,11 @@ class LicensedAssetOut(BaseModel):
             metadata=metadata,
             renditions=[
                 LicensedRenditionOut(
-                    kind=r.kind, name=r.name, size=r.size, content_type=r.content_type
+                    kind=r.kind,
+                    name=r.name,
+                    size=r.size,
+                    content_type=r.content_type,
+                    sha256=rendition_sha256(r),
                 )
                 for r in downloadable_renditions(asset)
             ],
@@ -345,7 +357,10 @@ class DownloadOut(BaseModel):
     asset_id: uuid.UUID
     filename: str
     size: int
-    sha256: str | None
+    sha256: str | None = Field(
+        description="SHA-256 (hex) of the file; null for a rendition made before the pool "
+        "recorded one."
+    )
     license_id: int | None = Field(description="The license it is delivered under; null = own.")
     rendition: str | None = Field(
         None, description="The rendition kind (proxy, poster) handed out; null = the master."

@@ -11,6 +11,7 @@ least one of them is exclusive. The refusal (`LicenseClash`, a `Conflict`) names
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,7 @@ REQUEST_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER, Role.EDITOR})
 LICENSED_ROOT = "/licensed"
 # Renditions a licensee may download beside a master (the nightly sync's optional extras).
 DOWNLOADABLE_RENDITIONS = ("proxy", "poster")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class LicenseClash(Conflict):
@@ -837,6 +839,16 @@ def downloadable_renditions(asset: Asset) -> list[Rendition]:
 def _height(rendition: Rendition) -> int:
     value = (rendition.meta or {}).get("height")
     return value if isinstance(value, int) else 0
+
+
+def rendition_sha256(rendition: Rendition) -> str | None:
+    """Return the SHA-256 the transcoder recorded for this rendition; None for older ones."""
+    value = (rendition.meta or {}).get("sha256")
+    # Renditions made before the transcoder recorded hashes have none; anything that is not
+    # a hex digest is not published either (the client then falls back to the size).
+    if isinstance(value, str) and _SHA256_HEX.fullmatch(value):
+        return value.lower()
+    return None
 
 
 def get_downloadable_rendition(asset: Asset, *, kind: str) -> Rendition:

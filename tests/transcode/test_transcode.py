@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from pool_core.db import Database
 from pool_core.errors import JobError
-from pool_core.models import AssetStatus, Job, QcVerdict
+from pool_core.models import AssetStatus, Job, QcVerdict, Rendition
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.media import MediaFactory
@@ -30,6 +31,13 @@ def fetch(storage: S3Storage, key: str, tmp_path: Path) -> Path:
     path = tmp_path / key.replace("/", "_")
     path.write_bytes(storage.get(key))
     return path
+
+
+def assert_hashes_describe_stored_objects(storage: S3Storage, renditions: list[Rendition]) -> None:
+    """Every rendition row publishes the SHA-256 of the object stored under its key."""
+    for rendition in renditions:
+        stored = hashlib.sha256(storage.get(rendition.object_key)).hexdigest()
+        assert rendition.meta["sha256"] == stored, rendition.object_key
 
 
 def test_xdcam_master_becomes_a_screenable_asset(
@@ -70,6 +78,7 @@ def test_xdcam_master_becomes_a_screenable_asset(
     keys = {r.object_key for r in asset.renditions}
     assert all(r.object_key == f"renditions/{asset_id}/{r.kind}/{r.name}" for r in asset.renditions)
     assert {info.key for info in storage.list(f"renditions/{asset_id}/")} == keys
+    assert_hashes_describe_stored_objects(storage, asset.renditions)
 
     proxy = probe(str(fetch(storage, kinds["proxy"].object_key, tmp_path)))
     pv = proxy.video
@@ -225,6 +234,9 @@ def test_retranscode_after_a_ladder_change_replaces_renditions(
         f"renditions/{asset_id}/proxy/180p.mp4",
     }
     assert {info.key for info in storage.list(f"renditions/{asset_id}/")} == second
+    # The rerun overwrote the objects it kept (the poster, thumbnails...): every published
+    # hash is the one of the bytes stored now, not of the first run's.
+    assert_hashes_describe_stored_objects(storage, asset.renditions)
     assert change_kinds(database, asset_id) == ["asset.ready", "asset.ready"]
 
 
