@@ -50,6 +50,7 @@ from pool_core.models import (
     QcVerdict,
     Rendition,
 )
+from pool_core.services.catalog import mark_asset_failed
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -418,18 +419,9 @@ def _settle_failed(
         asset = session.get(Asset, _uuid(asset_id))
         if asset is None:
             return
-        asset.status = AssetStatus.FAILED
-        asset.failure_reason = reason
         if media is not None:
             asset.technical = media.technical
-        record_change(
-            session,
-            org_id=asset.org_id,
-            kind="asset.failed",
-            subject_type="asset",
-            subject_id=str(asset.id),
-            data={"reason": reason},
-        )
+        mark_asset_failed(session, asset, reason)
     logger.warning("transcode: asset %s failed: %s", asset_id, reason)
 
 

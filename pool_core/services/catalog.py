@@ -620,6 +620,20 @@ def _record_season(
 # --- assets -----------------------------------------------------------------------------
 
 
+def mark_asset_failed(session: Session, asset: Asset, reason: str) -> None:
+    """Settle an asset as failed with a readable reason, and say so in the change feed."""
+    asset.status = AssetStatus.FAILED
+    asset.failure_reason = reason
+    record_change(
+        session,
+        org_id=asset.org_id,
+        kind="asset.failed",
+        subject_type="asset",
+        subject_id=str(asset.id),
+        data={"reason": reason},
+    )
+
+
 def _visible_assets(viewer_org_id: int) -> ColumnElement[bool]:
     published = (
         select(AssetCatalog.asset_id)

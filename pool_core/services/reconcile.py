@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from pool_core.db import Database
 from pool_core.models import Asset, AssetStatus, FileEntry, PendingUpload, Rendition, utcnow
-from pool_core.services.changes import record_change
+from pool_core.services.catalog import mark_asset_failed
 from pool_core.storage.base import ObjectStorage
 
 log = logging.getLogger(__name__)
@@ -138,15 +138,6 @@ def _fail_assets_without_master(db: Database, asset_ids: list[str]) -> int:
         for asset in session.scalars(select(Asset).where(Asset.id.in_(ids))):
             if asset.status is AssetStatus.FAILED:
                 continue
-            asset.status = AssetStatus.FAILED
-            asset.failure_reason = MISSING_MASTER_REASON
-            record_change(
-                session,
-                org_id=asset.org_id,
-                kind="asset.failed",
-                subject_type="asset",
-                subject_id=str(asset.id),
-                data={"reason": MISSING_MASTER_REASON},
-            )
+            mark_asset_failed(session, asset, MISSING_MASTER_REASON)
             marked += 1
     return marked
