@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -156,6 +157,8 @@ class EmbeddedSeaweed:
         self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
+        # Volume files on disk when start() ran: wait_ready waits until the master knows them.
+        self._volumes_on_disk = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedSeaweed:
@@ -295,6 +298,7 @@ class EmbeddedSeaweed:
         self._check_ports()
         (self.data_dir / "s3").mkdir(parents=True, exist_ok=True)
         self._write_identities()
+        self._volumes_on_disk = len(list((self.data_dir / "s3").glob("*.dat")))
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
@@ -338,8 +342,39 @@ class EmbeddedSeaweed:
         finally:
             storage.close()
 
+    def volumes_known_to_master(self) -> int | None:
+        """Volumes the master's topology lists, or None while it has no volume server."""
+        url = f"http://127.0.0.1:{internal_ports(self.base_port)['master']}/dir/status"
+        try:
+            with urllib.request.urlopen(url, timeout=3.0) as response:
+                topology = json.load(response).get("Topology") or {}
+        except (OSError, ValueError):
+            return None
+        nodes = [
+            node
+            for centre in topology.get("DataCenters") or []
+            for rack in centre.get("Racks") or []
+            for node in rack.get("DataNodes") or []
+        ]
+        if not nodes:
+            return None
+        return sum(int(node.get("Volumes") or 0) for node in nodes)
+
+    def _ready(self) -> bool:
+        """S3 answers with our keys, and reads of existing objects will find their volumes.
+
+        After a restart S3 and the bucket answer before the volume server has sent its first
+        heartbeat to the master; until then every GET of an existing object fails with an
+        InternalError (seen on a loaded 2-core machine for several seconds).
+        """
+        if not self._probe():
+            return False
+        known = self.volumes_known_to_master()
+        return known is not None and known >= self._volumes_on_disk
+
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Block until S3 accepts our keys and the bucket exists, or raise with the log tail."""
+        """Block until S3 accepts our keys, the bucket exists and the master knows every volume
+        on disk, or raise with the log tail."""
         if self._process is None:
             raise ConfigurationError("embedded SeaweedFS was not started")
         deadline = time.monotonic() + timeout
@@ -351,7 +386,7 @@ class EmbeddedSeaweed:
                     f"embedded SeaweedFS exited with code {code} during start-up; "
                     f"log {self.log_file} ends with:\n{self.log_tail()}"
                 )
-            if self._probe():
+            if self._ready():
                 return
             if time.monotonic() > deadline:
                 raise StorageUnavailable(

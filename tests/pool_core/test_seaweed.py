@@ -109,6 +109,9 @@ def test_stop_and_start_keeps_data(own_seaweed: EmbeddedSeaweed) -> None:
 
     own_seaweed.start()
     own_seaweed.wait_ready()
+    # Ready means the master already knows the volumes on disk (the data and the bucket's
+    # collection): a loaded machine answers S3 seconds before the volume server heartbeats.
+    assert (own_seaweed.volumes_known_to_master() or 0) >= 2
     again = client_for(own_seaweed)
     assert again.get("masters/kept.mxf") == b"survives a restart" * 1000
     assert [info.key for info in again.list()] == ["masters/kept.mxf", "second/obj"]
