@@ -6,7 +6,6 @@ import ftplib
 import io
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from pool_core.models.licensing import Delivery
 from pool_core.services import accounts, files, licensing
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from tests.fixtures.ftp import FtpLogin, ftp_test_settings, start_ftp_server
+from tests.fixtures.ftp import FtpLogin, ftp_test_settings, run_lftp, start_ftp_server
 from tests.pool_core.test_licensing import build_world, grant, open_window
 
 FOLDER = "/licensed/aztv/Qaraqum _ Desert/S01E02"
@@ -69,18 +68,7 @@ def test_licensed_master_is_listed_resumable_logged_read_only_and_revocable(
                 client.delete(EPISODE)
 
             if shutil.which("lftp") is not None:
-                script = (
-                    "set net:max-retries 1; set net:timeout 30; set ftp:ssl-allow no; "
-                    f"open -u {login.username},{login.password} -p {server.port} {server.host}; "
-                    f"mirror /licensed {tmp_path / 'mirror'}; quit"
-                )
-                result = subprocess.run(
-                    ["lftp", "-c", script],
-                    capture_output=True,
-                    timeout=180,
-                    env={**os.environ, "HOME": str(tmp_path)},
-                )
-                assert result.returncode == 0, result.stderr.decode()
+                run_lftp(server, login, f"mirror /licensed {tmp_path / 'mirror'}", home=tmp_path)
                 mirrored = tmp_path / "mirror" / EPISODE.removeprefix("/licensed/")
                 assert mirrored.read_bytes() == data
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import io
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +14,14 @@ import pytest
 from pool_core.db import Database
 from pool_core.services import files
 from pool_core.storage.s3 import S3Storage
-from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain, connect_tls
+from tests.fixtures.ftp import (
+    FtpLogin,
+    RunningFTP,
+    connect_plain,
+    connect_tls,
+    requires_lftp,
+    run_lftp,
+)
 
 MIB = 1 << 20
 
@@ -192,28 +198,20 @@ def test_curl_ssl_reqd(
 # --- lftp ---------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is not installed (apt: lftp)")
+@requires_lftp
 def test_lftp_put_get_over_tls(
     ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin], tmp_path: Path
 ) -> None:
-    account = ftp_accounts["aztv"]
     data = _payload(7 * MIB + 9, seed=8)
     source = tmp_path / "doc.mxf"
     source.write_bytes(data)
-    script = (
-        "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; "
-        "set net:max-retries 1; set net:timeout 30; "
-        f"open -u {account.username},{account.password} -p {ftp_server.port} {ftp_server.host}; "
-        f"cd /incoming; put {source} -o doc.mxf; get doc.mxf -o {tmp_path / 'back.mxf'}; "
-        "cls -l; quit"
+    result = run_lftp(
+        ftp_server,
+        ftp_accounts["aztv"],
+        f"cd /incoming; put {source} -o doc.mxf; get doc.mxf -o {tmp_path / 'back.mxf'}; cls -l",
+        home=tmp_path,
+        tls=True,
     )
-    result = subprocess.run(
-        ["lftp", "-c", script],
-        capture_output=True,
-        timeout=180,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert result.returncode == 0, result.stderr.decode()
     assert (tmp_path / "back.mxf").read_bytes() == data
     assert b"doc.mxf" in result.stdout
 

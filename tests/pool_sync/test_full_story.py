@@ -3,13 +3,15 @@
 
 aztv uploads a master by FTP; the worker transcodes it; an aztv editor catalogs it; a trt editor
 finds it by searching, requests it; aztv's rights manager approves; trt's nightly sync pulls the
-master verified by SHA-256; a revocation then shuts the API door again.
+master verified by SHA-256, and `lftp mirror` of trt's FTP `/licensed` gives the same tree; a
+revocation then shuts the API door again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,7 +27,8 @@ from pool_core.services.sidecar_ingest import build_handlers as sidecar_handlers
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.cli import main as sync_main
-from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain
+from pool_sync.config import STATE_DIR
+from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain, run_lftp
 from tests.fixtures.media import MediaFactory
 from tests.pool_sync.harness import build_app, serve
 from transcode.worker import build_handlers as transcode_handlers
@@ -36,6 +39,23 @@ def _token(db: Database, org_code: str, username: str, role: str) -> str:
         org = session.scalar(select(Organization).where(Organization.code == org_code))
         assert org is not None
         return accounts.create_user(session, org=org, username=username, role=role).api_token
+
+
+def _tree(root: Path, *, sync_extras: bool = False) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file under root.
+
+    With `sync_extras` the sync's own additions are left out: its state folder and the
+    metadata JSON beside each master.
+    """
+    tree = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file():
+            continue
+        if sync_extras and (rel.parts[0] == STATE_DIR or path.name.endswith(".json")):
+            continue
+        tree[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return tree
 
 
 def test_upload_transcode_search_license_sync(
@@ -158,6 +178,15 @@ def test_upload_transcode_search_license_sync(
             meta = json.loads(synced.with_name("steppe-ep1.mp4.json").read_text())
             assert meta["title"]["localizations"]["ru"]["title"] == "Сказки степи"
             assert meta["license"]["id"] == license_id
+
+            # 6b. A mirroring tool over FTP sees the same tree, byte for byte.
+            if shutil.which("lftp") is not None:
+                mirror = tmp_path / "lftp-mirror"
+                run_lftp(
+                    ftp_server, ftp_accounts["trt"], f"mirror /licensed {mirror}", home=tmp_path
+                )
+                assert _tree(mirror) == _tree(dest, sync_extras=True)
+                assert _tree(mirror)  # not two empty trees
 
             # 7. Revocation: the API door closes; the next sync reports it and keeps the file.
             assert rights.post(f"/v1/licenses/{license_id}/revoke").status_code == 200
