@@ -2,7 +2,8 @@
 
 Steps, each independent so one failing does not stop the others: abort stale uploads, free
 unreferenced plain-file objects, expire licenses, reconcile database and storage (repair
-only when enabled), and give transiently failed jobs one more chance.
+only when enabled), give transiently failed jobs one more chance, and hash a bounded batch of
+older renditions that publish no SHA-256 yet.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pool_core.models import Job, JobStatus, utcnow
 from pool_core.queue import JobContext
 from pool_core.services import licensing, maintenance
 from pool_core.services.reconcile import reconcile_storage
+from pool_core.services.rendition_hashes import backfill_rendition_hashes
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 
@@ -89,6 +91,7 @@ def run_nightly(
     step("licenses", lambda: f"expired {_expire_licenses(db)} license(s)")
     step("reconcile", lambda: reconcile_storage(db, storage, repair=repair, grace=grace))
     step("jobs", lambda: f"requeued {retry_transient_failures(db)} transiently failed job(s)")
+    step("rendition hashes", lambda: backfill_rendition_hashes(db, storage))
     return report
 
 

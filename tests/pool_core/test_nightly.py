@@ -1,14 +1,16 @@
-"""Nightly maintenance: storage reconciliation both ways, and retrying transient failures."""
+"""Nightly maintenance: storage reconciliation both ways, retrying transient failures, and
+hashing older renditions."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from pool_core.db import Database
-from pool_core.models import Asset, AssetStatus, ChangeEvent, Job, JobStatus, utcnow
+from pool_core.models import Asset, AssetStatus, ChangeEvent, Job, JobStatus, Rendition, utcnow
 from pool_core.services import accounts
 from pool_core.services.nightly import (
     NIGHTLY_KIND,
@@ -17,6 +19,7 @@ from pool_core.services.nightly import (
     run_nightly,
 )
 from pool_core.services.reconcile import MISSING_MASTER_REASON, reconcile_storage
+from pool_core.services.rendition_hashes import backfill_rendition_hashes
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 
@@ -110,7 +113,8 @@ def test_nightly_run_reports_every_step_and_schedules_itself(
     settings = storage_settings.model_copy(update={"maintenance_hour_utc": 3})
     report = run_nightly(database, storage, settings)
     text = str(report)
-    for section in ("[stale uploads]", "[orphan files]", "[licenses]", "[reconcile]", "[jobs]"):
+    sections = ("[stale uploads]", "[orphan files]", "[licenses]", "[reconcile]", "[jobs]")
+    for section in (*sections, "[rendition hashes]"):
         assert section in text
     assert report.errors == []
 
@@ -121,3 +125,87 @@ def test_nightly_run_reports_every_step_and_schedules_itself(
     assert len(queued) == 1
     due = queued[0].run_after
     assert due.hour == 3 and due > utcnow() and due - utcnow() <= timedelta(days=1)
+
+
+# --- rendition hashes ----------------------------------------------------------------------
+
+
+def _rendition(
+    database: Database,
+    storage: S3Storage,
+    asset_id: uuid.UUID,
+    name: str,
+    data: bytes | None,
+    *,
+    size: int | None = None,
+    meta: dict[str, str] | None = None,
+) -> int:
+    """A rendition row (legacy: no hash unless `meta` has one); `data` None stores nothing."""
+    key = f"renditions/{asset_id}/{name}"
+    if data is not None:
+        storage.put(key, data)
+    with database.session() as session:
+        row = Rendition(
+            asset_id=asset_id,
+            kind="proxy",
+            name=name,
+            object_key=key,
+            size=len(data or b"") if size is None else size,
+            meta=meta or {"height": 540},
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _meta(database: Database, rendition_id: int) -> dict[str, object]:
+    with database.session() as session:
+        row = session.get(Rendition, rendition_id)
+        assert row is not None
+        return dict(row.meta)
+
+
+def test_older_renditions_get_their_hash_and_bad_ones_are_reported(
+    database: Database, storage: S3Storage
+) -> None:
+    asset_id = _asset(database, storage, stored=True)
+    proxy = b"proxy bytes " * 1000
+    legacy = _rendition(database, storage, asset_id, "proxy.mp4", proxy)
+    gone = _rendition(database, storage, asset_id, "poster.jpg", None, size=10)
+    replaced = _rendition(database, storage, asset_id, "thumb.jpg", b"new bytes", size=4)
+    hashed = _rendition(
+        database, storage, asset_id, "story.jpg", b"x", meta={"sha256": "recorded-earlier"}
+    )
+
+    report = backfill_rendition_hashes(database, storage)
+
+    assert _meta(database, legacy) == {
+        "height": 540,
+        "sha256": hashlib.sha256(proxy).hexdigest(),
+    }
+    assert (report.hashed, report.hashed_bytes, report.remaining) == (1, len(proxy), 0)
+    assert "sha256" not in _meta(database, gone)
+    assert "sha256" not in _meta(database, replaced)
+    assert _meta(database, hashed)["sha256"] == "recorded-earlier"
+    text = str(report)
+    assert "poster.jpg: the object is missing" in text
+    assert "thumb.jpg: storage holds 9 bytes, the row says 4" in text
+    # A second pass finds only the two it cannot fix, and records nothing.
+    again = backfill_rendition_hashes(database, storage)
+    assert again.hashed == 0 and len(again.skipped) == 2
+
+
+def test_rendition_hashes_stop_at_the_byte_budget_and_continue_next_time(
+    database: Database, storage: S3Storage
+) -> None:
+    asset_id = _asset(database, storage, stored=True)
+    first = _rendition(database, storage, asset_id, "a.mp4", b"a" * 100)
+    second = _rendition(database, storage, asset_id, "b.mp4", b"b" * 100)
+
+    report = backfill_rendition_hashes(database, storage, byte_budget=150)
+    assert (report.hashed, report.remaining) == (1, 1)
+    assert "sha256" in _meta(database, first) and "sha256" not in _meta(database, second)
+
+    report = backfill_rendition_hashes(database, storage, byte_budget=150)
+    assert (report.hashed, report.remaining) == (1, 0)
+    assert _meta(database, second)["sha256"] == hashlib.sha256(b"b" * 100).hexdigest()
