@@ -18,6 +18,7 @@ built-in worker of `weed mini` dials that port whatever `-admin.port.grpc` says.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -35,6 +36,8 @@ from pool_core.errors import ConfigurationError, StorageError, StorageUnavailabl
 if TYPE_CHECKING:
     from pool_core.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # Offsets from the base port; see the module docstring.
 MASTER, MASTER_GRPC = 0, 1
 VOLUME, VOLUME_GRPC = 2, 3
@@ -47,6 +50,8 @@ GRPC_OFFSET = 10000
 BLOCK_SIZE = 10
 
 LOG_TAIL_BYTES = 4000
+# How long wait_ready waits for a registered volume server to report every volume on disk.
+VOLUME_LOAD_GRACE = 10.0
 # sun_path size on Linux, with room for the terminating NUL.
 UNIX_PATH_MAX = 107
 
@@ -159,6 +164,8 @@ class EmbeddedSeaweed:
         self._log_handle: IO[bytes] | None = None
         # Volume files on disk when start() ran: wait_ready waits until the master knows them.
         self._volumes_on_disk = 0
+        # When wait_ready first saw a volume server registered (None before that).
+        self._volume_server_seen_at: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedSeaweed:
@@ -365,12 +372,27 @@ class EmbeddedSeaweed:
 
         After a restart S3 and the bucket answer before the volume server has sent its first
         heartbeat to the master; until then every GET of an existing object fails with an
-        InternalError (seen on a loaded 2-core machine for several seconds).
+        InternalError (seen on a loaded 2-core machine for several seconds). The heartbeat
+        carries every volume the server loaded; a `.dat` file it refuses to load would keep
+        the count short for ever, so after a grace period a registered server is enough.
         """
         if not self._probe():
             return False
         known = self.volumes_known_to_master()
-        return known is not None and known >= self._volumes_on_disk
+        if known is None:
+            return False
+        if known >= self._volumes_on_disk:
+            return True
+        if self._volume_server_seen_at is None:
+            self._volume_server_seen_at = time.monotonic()
+        if time.monotonic() - self._volume_server_seen_at < VOLUME_LOAD_GRACE:
+            return False
+        log.warning(
+            "SeaweedFS master knows %d volume(s), %d volume file(s) on disk; starting anyway",
+            known,
+            self._volumes_on_disk,
+        )
+        return True
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until S3 accepts our keys, the bucket exists and the master knows every volume
@@ -379,6 +401,7 @@ class EmbeddedSeaweed:
             raise ConfigurationError("embedded SeaweedFS was not started")
         deadline = time.monotonic() + timeout
         delay = 0.05
+        self._volume_server_seen_at = None
         while True:
             code = self._process.poll()
             if code is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from pool_core import seaweed as seaweed_module
 from pool_core.errors import ConfigurationError, StorageAuthError, StorageUnavailable
 from pool_core.seaweed import (
     EmbeddedSeaweed,
@@ -234,3 +235,17 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         assert client_for(instance).get("k") == b"v"
     assert not instance.running
     assert port_is_free(s3_port)
+
+
+def test_a_volume_file_weed_will_not_load_delays_start_only_by_the_grace(
+    own_seaweed: EmbeddedSeaweed, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client_for(own_seaweed).put("masters/kept.mxf", b"still readable")
+    own_seaweed.stop()
+    # Not a volume: weed refuses it, so the master never lists as many volumes as files.
+    (own_seaweed.data_dir / "s3" / "77.dat").write_bytes(b"not a volume")
+    monkeypatch.setattr(seaweed_module, "VOLUME_LOAD_GRACE", 1.0)
+    own_seaweed.start()
+    own_seaweed.wait_ready(timeout=60)
+    assert "starting anyway" in caplog.text
+    assert client_for(own_seaweed).get("masters/kept.mxf") == b"still readable"
