@@ -19,9 +19,8 @@ from catalog_api.routers import assets, auth, health, licensing, reference, sear
 from catalog_api.schemas.common import Problem
 from pool_core.db import Database
 from pool_core.search.backends import ensure_search_schema
-from pool_core.settings import Settings, load_settings
+from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_core.storage.s3 import S3Storage
 
 logger = logging.getLogger("catalog_api")
 
@@ -113,19 +112,15 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
-def app_from_environment() -> FastAPI:
-    """The app as each uvicorn worker process builds it: settings from the environment.
+def run_api(
+    settings: Settings, db: Database, storage: ObjectStorage, *, worker_factory: str
+) -> None:
+    """Serve the API with uvicorn on the configured address until interrupted.
 
-    Database connections and S3 clients must not cross into another process, so every
-    worker makes its own.
+    With `api_workers` > 1 every worker process builds its own app by calling
+    `worker_factory` ("module:function"): database connections and S3 clients must not
+    cross into another process.
     """
-    settings = load_settings()
-    db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
-    return create_app(settings, db, S3Storage.from_settings(settings))
-
-
-def run_api(settings: Settings, db: Database, storage: ObjectStorage) -> None:
-    """Serve the API with uvicorn on the configured address until interrupted."""
     logger.info(
         "catalog API on http://%s:%s (%d worker%s)",
         settings.api_host,
@@ -144,9 +139,11 @@ def run_api(settings: Settings, db: Database, storage: ObjectStorage) -> None:
     }
     if settings.api_workers > 1:
         # One Python process runs one request's Python code at a time: several processes are
-        # how the API uses every core. Each builds its own app from the environment.
+        # how the API uses every core. The index is made sure of here, once, so the workers
+        # do not race to create it.
+        ensure_search_schema(db.engine)
         uvicorn.run(
-            f"{__name__}:app_from_environment",
+            worker_factory,
             factory=True,
             workers=settings.api_workers,
             **options,

@@ -10,9 +10,14 @@ import argparse
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jointpool.context import AppContext
+from pool_core.logs import configure_logging
+from pool_core.settings import load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 Handler = Callable[[AppContext, argparse.Namespace], int]
 
@@ -37,8 +42,20 @@ def cmd_api(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run the catalog API (uvicorn)."""
     from catalog_api.app import run_api
 
-    run_api(ctx.settings, ctx.db, ctx.storage)
+    run_api(ctx.settings, ctx.db, ctx.storage, worker_factory=f"{__name__}:api_worker_app")
     return 0
+
+
+def api_worker_app() -> FastAPI:
+    """The API app as each uvicorn worker process builds it, from the environment.
+
+    A worker is a fresh interpreter: the CLI's logging set-up happened in the parent only.
+    """
+    from catalog_api.app import create_app
+
+    ctx = AppContext(load_settings())
+    configure_logging(level=ctx.settings.log_level, component="api")
+    return create_app(ctx.settings, ctx.db, ctx.storage)
 
 
 def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -66,6 +67,11 @@ def test_two_workers_serve_the_same_database_and_stop_together(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+    # Each worker (a fresh interpreter) logs through the pool's structured format too.
+    started = re.findall(
+        r"INFO api uvicorn\.error: Started server process \[(\d+)\]", log.read_text()
+    )
+    assert sorted(int(pid) for pid in started) == sorted(workers), log.read_text()
     # The supervisor takes its workers down with it.
     assert all(not _alive(pid) for pid in workers)
 
