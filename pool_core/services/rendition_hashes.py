@@ -15,7 +15,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 
 from pool_core.db import Database
 from pool_core.errors import ObjectNotFound, StorageError
@@ -47,25 +47,43 @@ class HashBackfillReport:
         return "\n".join(lines)
 
 
-def _without_hash(db: Database, after_id: int) -> list[tuple[int, str, int]]:
+def _without_hash_after(after_id: int) -> Select[int, str, int]:
+    """Renditions that publish no hash, past `after_id`, in id order."""
+    return (
+        select(Rendition.id, Rendition.object_key, Rendition.size)
+        .where(Rendition.id > after_id, Rendition.meta["sha256"].as_string().is_(None))
+        .order_by(Rendition.id)
+    )
+
+
+def _next_batch(db: Database, after_id: int) -> list[tuple[int, str, int]]:
     """The next batch of (id, object key, size) of renditions that publish no hash."""
     with db.session() as session:
-        rows = session.execute(
-            select(Rendition.id, Rendition.object_key, Rendition.size)
-            .where(Rendition.id > after_id, Rendition.meta["sha256"].as_string().is_(None))
-            .order_by(Rendition.id)
-            .limit(BATCH)
-        ).all()
+        rows = session.execute(_without_hash_after(after_id).limit(BATCH)).all()
     return [(row.id, row.object_key, row.size) for row in rows]
 
 
-def _hash_object(storage: ObjectStorage, key: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in storage.open_stream(key, chunk_size=8 << 20):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
+def _count_after(db: Database, after_id: int) -> int:
+    with db.session() as session:
+        counted = select(func.count()).select_from(_without_hash_after(after_id).subquery())
+        return session.scalar(counted) or 0
+
+
+def _hash_object(storage: ObjectStorage, key: str, size: int) -> str:
+    """SHA-256 of the stored object; `ValueError` when it does not have the row's size.
+
+    The size is asked first, so a replaced object is not read whole night after night.
+    """
+    stored = storage.head(key).size
+    if stored == size:
+        digest = hashlib.sha256()
+        stored = 0
+        for chunk in storage.open_stream(key, chunk_size=8 << 20):
+            digest.update(chunk)
+            stored += len(chunk)
+        if stored == size:
+            return digest.hexdigest()
+    raise ValueError(f"storage holds {stored} bytes, the row says {size} (re-transcode?)")
 
 
 def _record(db: Database, rendition_id: int, key: str, sha256: str) -> bool:
@@ -83,31 +101,31 @@ def _record(db: Database, rendition_id: int, key: str, sha256: str) -> bool:
 def backfill_rendition_hashes(
     db: Database, storage: ObjectStorage, *, byte_budget: int = DEFAULT_BYTE_BUDGET
 ) -> HashBackfillReport:
-    """Hash renditions that publish no SHA-256, until `byte_budget` bytes have been read."""
+    """Hash renditions that publish no SHA-256, in id order, until the next one would take
+    the bytes read past `byte_budget` (the first one is always read)."""
     report = HashBackfillReport()
     after_id = 0
-    while batch := _without_hash(db, after_id):
+    while batch := _next_batch(db, after_id):
         for rendition_id, key, size in batch:
+            if report.hashed and report.hashed_bytes + size > byte_budget:
+                report.remaining = _count_after(db, after_id)
+                return _logged(report)
             after_id = rendition_id
-            if report.hashed_bytes + size > byte_budget and report.hashed:
-                report.remaining += 1
-                continue
             try:
-                sha256, stored = _hash_object(storage, key)
+                sha256 = _hash_object(storage, key, size)
             except ObjectNotFound:
                 report.skipped.append(f"{key}: the object is missing (see reconcile)")
                 continue
-            except StorageError as exc:
+            except (StorageError, ValueError) as exc:
                 report.skipped.append(f"{key}: {exc}")
-                continue
-            if stored != size:
-                report.skipped.append(
-                    f"{key}: storage holds {stored} bytes, the row says {size} (re-transcode?)"
-                )
                 continue
             if _record(db, rendition_id, key, sha256):
                 report.hashed += 1
-                report.hashed_bytes += stored
+                report.hashed_bytes += size
+    return _logged(report)
+
+
+def _logged(report: HashBackfillReport) -> HashBackfillReport:
     if report.hashed or report.skipped:
         log.info(
             "rendition hashes backfilled",
