@@ -164,8 +164,6 @@ class EmbeddedSeaweed:
         self._log_handle: IO[bytes] | None = None
         # Volume files on disk when start() ran: wait_ready waits until the master knows them.
         self._volumes_on_disk = 0
-        # When wait_ready first saw a volume server registered (None before that).
-        self._volume_server_seen_at: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedSeaweed:
@@ -367,25 +365,19 @@ class EmbeddedSeaweed:
             return None
         return sum(int(node.get("Volumes") or 0) for node in nodes)
 
-    def _ready(self) -> bool:
-        """S3 answers with our keys, and reads of existing objects will find their volumes.
+    def _volumes_loaded(self, known: int, waited: float) -> bool:
+        """Whether reads of existing objects will find their volumes.
 
         After a restart S3 and the bucket answer before the volume server has sent its first
         heartbeat to the master; until then every GET of an existing object fails with an
         InternalError (seen on a loaded 2-core machine for several seconds). The heartbeat
         carries every volume the server loaded; a `.dat` file it refuses to load would keep
-        the count short for ever, so after a grace period a registered server is enough.
+        the count short for ever, so after `waited` reaches a grace period a registered
+        server is enough.
         """
-        if not self._probe():
-            return False
-        known = self.volumes_known_to_master()
-        if known is None:
-            return False
         if known >= self._volumes_on_disk:
             return True
-        if self._volume_server_seen_at is None:
-            self._volume_server_seen_at = time.monotonic()
-        if time.monotonic() - self._volume_server_seen_at < VOLUME_LOAD_GRACE:
+        if waited < VOLUME_LOAD_GRACE:
             return False
         log.warning(
             "SeaweedFS master knows %d volume(s), %d volume file(s) on disk; starting anyway",
@@ -401,7 +393,7 @@ class EmbeddedSeaweed:
             raise ConfigurationError("embedded SeaweedFS was not started")
         deadline = time.monotonic() + timeout
         delay = 0.05
-        self._volume_server_seen_at = None
+        volume_server_seen_at: float | None = None
         while True:
             code = self._process.poll()
             if code is not None:
@@ -409,8 +401,13 @@ class EmbeddedSeaweed:
                     f"embedded SeaweedFS exited with code {code} during start-up; "
                     f"log {self.log_file} ends with:\n{self.log_tail()}"
                 )
-            if self._ready():
-                return
+            # The master's topology is one cheap local request; the S3 probe comes last.
+            known = self.volumes_known_to_master()
+            if known is not None:
+                volume_server_seen_at = volume_server_seen_at or time.monotonic()
+                waited = time.monotonic() - volume_server_seen_at
+                if self._volumes_loaded(known, waited) and self._probe():
+                    return
             if time.monotonic() > deadline:
                 raise StorageUnavailable(
                     f"embedded SeaweedFS on {self.endpoint} not ready after {timeout:.0f}s; "
