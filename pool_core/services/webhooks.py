@@ -385,10 +385,13 @@ def _record_attempt(
     session.flush()
 
 
-def _settle_unsent(db: Any, *, delivery_id: int, error: str, final: bool) -> None:
+def _settle(
+    db: Any, *, delivery_id: int, status_code: int | None, error: str | None, final: bool
+) -> None:
+    """Record an attempt in its own unit of work (it reads the delivery, then updates it)."""
     with db.write_session() as session:
         _record_attempt(
-            session, delivery_id=delivery_id, status_code=None, error=error, final=final
+            session, delivery_id=delivery_id, status_code=status_code, error=error, final=final
         )
 
 
@@ -432,12 +435,12 @@ def deliver(
             host, target.port or (443 if target.scheme == "https" else 80)
         )
     except UnresolvableTarget as exc:
-        _settle_unsent(db, delivery_id=delivery_id, error=str(exc), final=final_attempt)
+        _settle(db, delivery_id=delivery_id, status_code=None, error=str(exc), final=final_attempt)
         raise TransientJobError(f"webhook delivery {delivery_id}: {exc}") from exc
     if not allow_private_targets:
         refusal = refuse_non_public_addresses(host, addresses)
         if refusal is not None:
-            _settle_unsent(db, delivery_id=delivery_id, error=refusal, final=True)
+            _settle(db, delivery_id=delivery_id, status_code=None, error=refusal, final=True)
             raise JobError(f"webhook delivery {delivery_id}: {refusal}")
     headers = {
         "Content-Type": "application/json",
@@ -471,13 +474,6 @@ def deliver(
     finally:
         if own_client:
             http.close()
-    with db.write_session() as session:  # reads the delivery, then updates it
-        _record_attempt(
-            session,
-            delivery_id=delivery_id,
-            status_code=status_code,
-            error=error,
-            final=final_attempt,
-        )
+    _settle(db, delivery_id=delivery_id, status_code=status_code, error=error, final=final_attempt)
     if error is not None:
         raise TransientJobError(f"webhook delivery {delivery_id}: {error}")
