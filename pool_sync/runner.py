@@ -144,11 +144,8 @@ def _rendition_record(master_path: str, rendition: dict[str, Any]) -> dict[str, 
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class SyncRun:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,7 +65,6 @@ JOB_KIND = "transcode"
 # Files above this go up in parts (S3 refuses single PUTs over 5 GiB).
 MULTIPART_THRESHOLD = 256 << 20
 PART_SIZE = 64 << 20
-HASH_READ = 8 << 20
 # Scratch directories are named after the worker's pid, so a later worker can tell which
 # belong to a process that died (kill -9) and remove them.
 TMP_PREFIX = "jp-transcode-"
@@ -224,7 +223,7 @@ def _upload(
             if size <= MULTIPART_THRESHOLD:
                 # Hashed from the same open file just before the PUT: the scratch file is
                 # ours alone, so these are the bytes that go up.
-                digests[key] = _sha256_of(handle)
+                digests[key] = hashlib.file_digest(handle, "sha256").hexdigest()
                 handle.seek(0)
                 storage.put(key, handle, content_type=file.content_type)
                 continue
@@ -243,13 +242,6 @@ def _upload(
                 raise
             digests[key] = digest.hexdigest()
     return digests
-
-
-def _sha256_of(handle: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    while block := handle.read(HASH_READ):
-        digest.update(block)
-    return digest.hexdigest()
 
 
 def _settle_ready(
