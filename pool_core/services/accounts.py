@@ -255,14 +255,6 @@ def record_token_use(session: Session, *, token_id: int) -> None:
     )
 
 
-def authenticate_token(session: Session, *, token: str) -> User:
-    """Return the user a bearer token belongs to, if it is valid now; records its use."""
-    check = check_api_token(session, token=token)
-    if check.use_due:
-        record_token_use(session, token_id=check.token_id)
-    return check.user
-
-
 def revoke_api_token(session: Session, *, token_id: int, user: User) -> ApiToken:
     """Revoke one of the user's tokens."""
     record = session.get(ApiToken, token_id)

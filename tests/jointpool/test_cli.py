@@ -60,7 +60,7 @@ def test_db_upgrade_is_idempotent_and_accounts_work(cli_env: dict[str, str]) -> 
             user = accounts.verify_ftp_login(
                 session, username="aztv-ops", password=password.group(1)
             )
-            assert accounts.authenticate_token(session, token=token.group(1)).id == user.id
+            assert accounts.check_api_token(session, token=token.group(1)).user.id == user.id
     finally:
         db.dispose()
 

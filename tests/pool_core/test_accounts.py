@@ -19,7 +19,7 @@ def test_user_gets_working_ftp_password_and_token_stored_hashed(database: Databa
     with database.session() as session:
         user = accounts.verify_ftp_login(session, username="operator1", password=new.ftp_password)
         assert user.role is Role.UPLOADER and user.org_id == org.id
-        assert accounts.authenticate_token(session, token=new.api_token).id == user.id
+        assert accounts.check_api_token(session, token=new.api_token).user.id == user.id
         stored = session.query(FtpAccount).one().password_hash
         assert new.ftp_password not in stored and stored.startswith("scrypt$")
         assert session.query(ApiToken).one().token_hash != new.api_token
@@ -47,9 +47,9 @@ def test_disabled_user_and_expired_or_revoked_token_refused(database: Database) 
         accounts.revoke_api_token(session, token_id=record.id, user=new.user)
     with database.session() as session:
         with pytest.raises(AuthenticationFailed, match="expired"):
-            accounts.authenticate_token(session, token=short)
+            accounts.check_api_token(session, token=short)
         with pytest.raises(AuthenticationFailed, match="revoked"):
-            accounts.authenticate_token(session, token=revoked)
+            accounts.check_api_token(session, token=revoked)
         user = accounts.get_user_by_username(session, username="hu-editor")
         user.disabled = True
     with database.session() as session, pytest.raises(AuthenticationFailed, match="disabled"):
