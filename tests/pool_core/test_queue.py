@@ -247,9 +247,10 @@ def test_retry_delay_grows_exponentially_then_the_job_fails_with_the_reason(
         assert waiting.status == JobStatus.QUEUED and waiting.locked_by is None
         assert waiting.last_error == f"attempt {attempt} of 4: storage timed out"
         expected = backoff * 2 ** (attempt - 1)
-        # run_after = (a moment between before and after) + expected ± 20 % jitter.
-        assert waiting.run_after - before <= timedelta(seconds=expected * 1.2)
-        assert waiting.run_after - after >= timedelta(seconds=expected * 0.8)
+        # run_after = now + delay, where `now` lies between before and after and the delay
+        # is expected ± 20 % jitter: so run_after - after <= delay <= run_after - before.
+        assert waiting.run_after - after <= timedelta(seconds=expected * 1.2)
+        assert waiting.run_after - before >= timedelta(seconds=expected * 0.8)
         assert queue.claim(database, worker_id="w", lease_seconds=30) is None
         delays.append((waiting.run_after - after).total_seconds())
         make_due(database, job_id)
