@@ -317,9 +317,23 @@ class SyncRun:
         if task.master:
             results.append(self.sync_item(task.item))
             if results[-1].status != "downloaded":
+                # Renditions wait for their master; list them, so the summary names
+                # every file this run did not bring (the next run tries them again).
+                results.extend(self._not_attempted(task.item, r) for r in task.renditions)
                 return results
         results.extend(self.sync_rendition(task.item, r) for r in task.renditions)
         return results
+
+    @staticmethod
+    def _not_attempted(item: dict[str, Any], rendition: dict[str, Any]) -> ItemResult:
+        """A rendition left for the next run because its master failed."""
+        return ItemResult(
+            path=rendition_path(item["path"], rendition),
+            asset_id=item["asset_id"],
+            status="failed",
+            kind=str(rendition["kind"]),
+            error="not attempted: its master failed",
+        )
 
     def write_metadata(self, target: Path, item: dict[str, Any]) -> None:
         """Write `<master>.json` beside the master when it differs."""

@@ -295,6 +295,32 @@ def test_a_corrupted_proxy_of_the_right_size_fails_that_file_only(
     assert (env.dest / (EP1 + ".proxy.mp4")).read_bytes() == PROXY_540
 
 
+def test_renditions_of_a_failed_master_are_listed_as_not_attempted(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ep1 = env.lw.world.assets[0]
+    env.storage.put(ep1.object_key, os.urandom(ep1.size))
+    env.write_config(proxies=True, posters=True)
+    code, summary = env.run()
+    assert code == 1 and summary["cursor_saved"] is False
+    failed = {i["path"]: i for i in summary["items"] if i["status"] == "failed"}
+    assert sorted(failed) == [EP1, EP1 + ".poster.jpg", EP1 + ".proxy.mp4"]
+    assert "SHA-256" in failed[EP1]["error"]
+    for path in (EP1 + ".poster.jpg", EP1 + ".proxy.mp4"):
+        assert failed[path]["error"] == "not attempted: its master failed"
+        assert not (env.dest / path).exists()
+    assert summary["failed"] == 3
+    err = capsys.readouterr().err
+    assert f"failed: {EP1}.proxy.mp4" in err and f"failed: {EP1}.poster.jpg" in err
+
+    # Once the master is whole again the next run brings it and both renditions.
+    env.storage.put(ep1.object_key, env.lw.masters[ep1.filename])
+    code, again = env.run()
+    assert code == 0 and again["cursor_saved"] is True
+    assert (env.dest / (EP1 + ".proxy.mp4")).read_bytes() == PROXY_540
+    assert (env.dest / (EP1 + ".poster.jpg")).read_bytes() == POSTER
+
+
 def test_a_legacy_rendition_without_a_hash_syncs_by_size(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
