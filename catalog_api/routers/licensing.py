@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -218,7 +218,7 @@ def download_asset(
         int, Query(ge=0, le=2**62, description="Byte the client resumes at (for the log).")
     ] = 0,
     rendition: Annotated[
-        Literal["proxy", "poster"] | None,
+        licensing.DownloadableRendition | None,
         Query(description="Hand out this rendition instead of the master (404 if it has none)."),
     ] = None,
 ) -> DownloadOut:

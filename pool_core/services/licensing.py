@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -52,7 +52,8 @@ RIGHTS_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER})
 REQUEST_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER, Role.EDITOR})
 LICENSED_ROOT = "/licensed"
 # Renditions a licensee may download beside a master (the nightly sync's optional extras).
-DOWNLOADABLE_RENDITIONS = ("proxy", "poster")
+DownloadableRendition = Literal["proxy", "poster"]
+DOWNLOADABLE_RENDITIONS: tuple[str, ...] = get_args(DownloadableRendition)
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
