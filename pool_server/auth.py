@@ -203,6 +203,9 @@ class AuditWriter:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Held from taking a batch until it is written, so a flush() returns only once every
+        # row queued before it is in the database, even while the thread writes a batch.
+        self._flush_lock = threading.Lock()
 
     def add(self, record: _AuditRecord) -> None:
         """Queue one audit row (starting the writer thread on first use)."""
@@ -221,6 +224,10 @@ class AuditWriter:
 
     def flush(self) -> None:
         """Write every queued row now, in one unit of work."""
+        with self._flush_lock:
+            self._write_queued()
+
+    def _write_queued(self) -> None:
         batch: list[_AuditRecord] = []
         while self._queue:
             batch.append(self._queue.popleft())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ftplib
 import socket
+import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +14,7 @@ from pool_core.db import Database
 from pool_core.models import AuditEvent, FtpAccount, User
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_server import auth
 from tests.fixtures.ftp import (
     HOST,
     FtpLogin,
@@ -73,6 +76,45 @@ def test_logins_are_audited(
         actions = [(e.action, e.subject, e.remote_addr, e.user_id) for e in events]
     assert ("login_failed", account.username, HOST, None) in actions
     assert ("login", account.username, HOST, account.user_id) in actions
+
+
+def test_audit_flush_returns_only_once_a_batch_being_written_is_in(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writer thread may have taken the queued rows and not yet committed them when a
+    # caller flushes: that flush must wait for the batch, not return on an empty queue.
+    inside, release = threading.Event(), threading.Event()
+    record_logins = auth.record_ftp_logins
+
+    def slow_record_logins(session: Any, **kw: Any) -> None:
+        inside.set()
+        assert release.wait(30)
+        record_logins(session, **kw)
+
+    monkeypatch.setattr(auth, "record_ftp_logins", slow_record_logins)
+    writer = auth.AuditWriter(database, interval=3600)
+    writer.add(auth._AuditRecord("login_failed", "someone", HOST, None, None))
+    first = threading.Thread(target=writer.flush)
+    first.start()
+    try:
+        assert inside.wait(30)
+        seen: list[int] = []
+
+        def flush_then_count() -> None:
+            writer.flush()
+            with database.session() as session:
+                seen.append(len(session.scalars(select(AuditEvent)).all()))
+
+        second = threading.Thread(target=flush_then_count)
+        second.start()
+        second.join(0.5)  # without the lock it returns at once, having seen no row
+        release.set()
+        second.join(30)
+        assert seen == [1]
+    finally:
+        release.set()
+        first.join(30)
+        writer.stop()
 
 
 def test_repeated_failures_ban_the_ip_and_the_account_while_others_log_in(
