@@ -58,6 +58,12 @@ def test_two_workers_serve_the_same_database_and_stop_together(
                 pass
             assert time.monotonic() < deadline, "the API did not come up"
             time.sleep(0.2)
+        # One worker answering does not mean the other is up yet: a worker still importing
+        # when SIGTERM comes would die without ever logging.
+        while len(_started_pids(log)) < 2:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         workers = _children(process.pid)
         assert len(workers) == 2, workers
         # Fresh connections land on either worker; every one of them knows the token.
@@ -68,12 +74,17 @@ def test_two_workers_serve_the_same_database_and_stop_together(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     # Each worker (a fresh interpreter) logs through the pool's structured format too.
-    started = re.findall(
-        r"INFO api uvicorn\.error: Started server process \[(\d+)\]", log.read_text()
-    )
-    assert sorted(int(pid) for pid in started) == sorted(workers), log.read_text()
+    # (uvicorn's supervisor replaces a worker that misses its health check, so a loaded
+    # machine may log more than two; the two serving ones must be among them.)
+    started = _started_pids(log)
+    assert set(workers) <= set(started), log.read_text()
     # The supervisor takes its workers down with it.
-    assert all(not _alive(pid) for pid in workers)
+    assert all(not _alive(pid) for pid in started)
+
+
+def _started_pids(log: Path) -> list[int]:
+    pattern = r"INFO api uvicorn\.error: Started server process \[(\d+)\]"
+    return [int(pid) for pid in re.findall(pattern, log.read_text())]
 
 
 def _children(pid: int) -> list[int]:
