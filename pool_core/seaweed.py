@@ -111,16 +111,20 @@ def internal_ports(base_port: int) -> dict[str, int]:
 def free_port_block(*, low: int = 10000, high: int = 32000, attempts: int = 500) -> tuple[int, int]:
     """Pick a free (s3_port, base_port) pair with every port checked individually.
 
-    The S3 port is base+10, right after the block. Bases are drawn at random in low..high so
-    that concurrent test runs rarely collide, and below Linux's ephemeral range (32768+) so
-    outgoing connections do not take them; the admin gRPC port base+8+10000 is checked too.
+    The S3 port is base+10, right after the block. Bases are drawn at random so that
+    concurrent test runs rarely collide, and every port, the admin gRPC port base+8+10000
+    included, lies in low..high: below Linux's ephemeral range (32768+), so that outgoing
+    connections do not take a port while a stopped instance waits to start again on it.
     There is still a race until weed binds them: callers retry on a start failure.
     """
     import random
 
+    highest_offset = max(BLOCK_SIZE, ADMIN + GRPC_OFFSET)
+    if high - highest_offset <= low:
+        raise ValueError(f"{low}-{high} cannot hold a block spanning {highest_offset} ports")
     rng = random.SystemRandom()
     for _ in range(attempts):
-        base = rng.randrange(low, high - BLOCK_SIZE - 1)
+        base = rng.randrange(low, high - highest_offset)
         s3_port = base + BLOCK_SIZE  # the port right after the block
         ports = [s3_port, *internal_ports(base).values()]
         if all(port_is_free(port) for port in ports):
@@ -386,7 +390,7 @@ class EmbeddedSeaweed:
         )
         return True
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until S3 accepts our keys, the bucket exists and the master knows every volume
         on disk, or raise with the log tail."""
         if self._process is None:

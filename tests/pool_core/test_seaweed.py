@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,8 +158,13 @@ def test_port_layout() -> None:
 
 def test_free_port_block_checks_every_port() -> None:
     s3_port, base_port = free_port_block()
+    ports = [s3_port, *internal_ports(base_port).values()]
     assert s3_port not in internal_ports(base_port).values()
-    assert all(port_is_free(port) for port in [s3_port, *internal_ports(base_port).values()])
+    assert all(port_is_free(port) for port in ports)
+    # All below the ephemeral range, the admin gRPC port (base + 10008) included.
+    assert all(10000 <= port < 32000 for port in ports), ports
+    with pytest.raises(ValueError, match="cannot hold"):
+        free_port_block(low=10000, high=20000)
 
 
 def test_process_that_dies_reports_its_log(tmp_path: Path) -> None:
@@ -175,6 +181,11 @@ def test_process_that_never_answers_times_out(tmp_path: Path) -> None:
     )
     instance.start()
     try:
+        # The line must be in the log before the short wait, or a slow fork leaves it empty.
+        deadline = time.monotonic() + 30
+        while "still warming" not in instance.log_file.read_text(errors="replace"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         with pytest.raises(StorageUnavailable, match="still warming"):
             instance.wait_ready(timeout=1)
     finally:
