@@ -73,7 +73,11 @@ def test_progress_redraws_on_a_terminal_and_logs_lines_otherwise() -> None:
     progress = Progress(tty, interactive=True)
     progress.start(2, 10 << 20)
     progress.add(5 << 20)
-    time.sleep(0.6)
+    # The redraw thread draws every 0.25 s; wait for its first line rather than a fixed time.
+    deadline = time.monotonic() + 30
+    while "[0/2]" not in tty.getvalue():
+        assert time.monotonic() < deadline, "the status line was never drawn"
+        time.sleep(0.05)
     progress.log("ok a.mxf")
     progress.stop()
     text = tty.getvalue()

@@ -40,7 +40,9 @@ def wait_for(check: Callable[[], T | None], seconds: float, *, every: float = 0.
 class Workers:
     """Starts worker processes with the test's settings and always stops them."""
 
-    def __init__(self, settings: Settings, db_url: str, tmp_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, db_url: str, tmp_path: Path, *, lease_seconds: float = 3
+    ) -> None:
         self.tmp_path = tmp_path
         self.env = {
             **os.environ,
@@ -52,7 +54,7 @@ class Workers:
             "JOINTPOOL_DATA_DIR": str(tmp_path),
             "JOINTPOOL_TRANSCODE_TMP_DIR": str(settings.transcode_tmp_dir),
             "JOINTPOOL_WORKER_CONCURRENCY": "1",
-            "JOINTPOOL_JOB_LEASE_SECONDS": "3",
+            "JOINTPOOL_JOB_LEASE_SECONDS": str(lease_seconds),
             "JOINTPOOL_JOB_POLL_SECONDS": "0.2",
             "JOINTPOOL_JOB_BACKOFF_SECONDS": "0.5",
         }
@@ -87,11 +89,11 @@ class Workers:
 
 
 @pytest.fixture
-def workers_for(tc_settings: Settings, tmp_path: Path) -> Iterator[Callable[[Database], Workers]]:
+def workers_for(tc_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Workers]]:
     made: list[Workers] = []
 
-    def make(db: Database) -> Workers:
-        workers = Workers(tc_settings, db.url, tmp_path)
+    def make(db: Database, *, lease_seconds: float = 3) -> Workers:
+        workers = Workers(tc_settings, db.url, tmp_path, lease_seconds=lease_seconds)
         made.append(workers)
         return workers
 
@@ -117,9 +119,11 @@ def test_two_workers_on_postgresql_share_twenty_assets_without_duplicates(
     pg_database: Database,
     storage: S3Storage,
     media: MediaFactory,
-    workers_for: Callable[[Database], Workers],
+    workers_for: Callable[..., Workers],
 ) -> None:
-    workers = workers_for(pg_database)
+    # A long lease: two ffmpeg processes fill both cores, and a renewal late by more than
+    # two thirds of a short lease would let the idle worker take the job (a second attempt).
+    workers = workers_for(pg_database, lease_seconds=15)
     workers.start()
     workers.start()
     master = media.path("h264_stereo_mp4")
