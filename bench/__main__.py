@@ -25,9 +25,25 @@ def discover() -> list[str]:
     )
 
 
+USAGE = (
+    "usage: python -m bench [name ...]\n"
+    "benchmarks: {names} (all when none is named); `python -m bench.NAME --help` for options"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the named benchmarks (all when none are named)."""
-    names = (sys.argv[1:] if argv is None else argv) or discover()
+    known = discover()
+    names = (sys.argv[1:] if argv is None else argv) or known
+    if any(name in ("-h", "--help") for name in names):
+        print(USAGE.format(names=", ".join(known)))
+        return 0
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        # Refuse before running anything: a typo should not cost the minutes of the others.
+        print(f"unknown benchmark: {', '.join(unknown)}", file=sys.stderr)
+        print(USAGE.format(names=", ".join(known)), file=sys.stderr)
+        return 2
     failed: list[str] = []
     for name in names:
         print(f"=== bench.{name} ===", flush=True)
