@@ -16,6 +16,7 @@ from pyftpdlib.filesystems import AbstractedFS
 
 from pool_core.db import Database
 from pool_core.errors import NotFound, PermissionDenied
+from pool_core.models import FileState
 from pool_core.names import resolve_path, split_path
 from pool_core.services import files
 from pool_core.services.files import FileView
@@ -181,12 +182,16 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
 
     # --- listings
 
-    def _views_for(self, basedir: str, listing: Iterable[str]) -> Iterator[FileView]:
+    def _views_for(
+        self, basedir: str, listing: Iterable[str], ignore_err: bool = True
+    ) -> Iterator[FileView]:
         for name in listing:
-            path = basedir.rstrip("/") + "/" + name
+            path = basedir.rstrip("/") + "/" + name if name else basedir
             try:
                 yield self._view(path)
             except NotFound:
+                if not ignore_err:
+                    raise  # MLST of a missing path: the handler answers 550
                 continue  # removed between the listing and the formatting
 
     def format_list(
@@ -220,7 +225,7 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
     ) -> Iterator[bytes]:
         """RFC 3659 fact lines for MLSD and MLST."""
         encoding = self.handler.encoding
-        for view in self._views_for(basedir, listing):
+        for view in self._views_for(basedir, listing, ignore_err):
             values: dict[str, str] = {}
             if "type" in facts:
                 values["type"] = "dir" if view.is_dir else "file"
@@ -231,19 +236,26 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
             if "perm" in facts:
                 values["perm"] = _perm_fact(view)
             if "unique" in facts:
-                values["unique"] = str(getattr(view, "id", "") or view.name)
+                values["unique"] = view.unique
             text = "".join(f"{key}={value};" for key, value in values.items())
             yield f"{text} {view.name}\r\n".encode(encoding, "strict")
 
 
 def _read_only(view: FileView) -> bool:
-    return not getattr(view, "writable", True)
+    return not view.writable
 
 
 def _perm_fact(view: FileView) -> str:
+    # RFC 3659 7.5.5. `/incoming` takes new files and folders but cannot itself be deleted
+    # or renamed (no d, f); below it everything may change; `/` and `/licensed` only read.
     if view.is_dir:
-        return "el" if _read_only(view) else "elcmfdp"
-    return "r" if _read_only(view) else "radfw"
+        if _read_only(view):
+            return "el"
+        return "elcmp" if view.path == files.INCOMING else "elcmfdp"
+    if _read_only(view):
+        return "r"
+    # A pending upload is appended to (APPE, REST+STOR), not read, until it is complete.
+    return "adfrw" if view.state == FileState.COMPLETE else "adfw"
 
 
 def read_target_of(db: Database, principal: Principal, path: str) -> files.ReadTarget:

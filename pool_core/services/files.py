@@ -58,6 +58,8 @@ class FileView:
     # Whether the caller may change it (or, for a folder, create things inside it).
     writable: bool
     asset_id: uuid.UUID | None
+    # RFC 3659 `unique` fact: stable, opaque, no spaces or `;` (the kind letter plus an id).
+    unique: str
 
 
 def is_writable_path(path: str) -> bool:
@@ -98,6 +100,7 @@ def _entry_view(entry: FileEntry, path: str) -> FileView:
         state=entry.state,
         writable=is_writable_path(path),
         asset_id=entry.asset_id,
+        unique=f"e{entry.id.hex}",
     )
 
 
@@ -113,6 +116,7 @@ def _pending_view(pending: PendingUpload) -> FileView:
         state=FileState.UPLOADING,
         writable=True,
         asset_id=None,
+        unique=f"p{pending.id.hex}",
     )
 
 
@@ -128,6 +132,7 @@ def _root_view() -> FileView:
         state=FileState.COMPLETE,
         writable=False,
         asset_id=None,
+        unique="root",
     )
 
 

@@ -11,6 +11,7 @@ least one of them is exclusive. The refusal (`LicenseClash`, a `Conflict`) names
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -930,7 +931,16 @@ def _file_view(path: str, *, is_dir: bool, item: LicensedFile | None, mtime: dat
         state=FileState.COMPLETE,
         writable=False,
         asset_id=item.asset_id if item else None,
+        unique=_licensed_unique(path, item),
     )
+
+
+def _licensed_unique(path: str, item: LicensedFile | None) -> str:
+    # A licensed master is its asset; a folder exists only as a path prefix, so a hash of
+    # the path is its only stable identity (hex: no spaces or `;` whatever the title is).
+    if item is not None:
+        return f"a{item.asset_id.hex}"
+    return "l" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
 
 
 def licensed_file(session: Session, *, org_id: int, path: str) -> LicensedFile:
@@ -949,11 +959,13 @@ def licensed_stat(session: Session, *, org_id: int, path: str) -> Any:
     newest = max((f.mtime for f in tree), default=utcnow())
     if path == LICENSED_ROOT:
         return _file_view(path, is_dir=True, item=None, mtime=newest)
+    below = [item for item in tree if item.path.startswith(path + "/")]
+    if below:
+        # A folder is as new as the newest file in it, the same in stat and listings.
+        return _file_view(path, is_dir=True, item=None, mtime=max(f.mtime for f in below))
     for item in tree:
         if item.path == path:
             return _file_view(path, is_dir=False, item=item, mtime=item.mtime)
-        if item.path.startswith(path + "/"):
-            return _file_view(path, is_dir=True, item=None, mtime=newest)
     raise NotFound(f"no such file or folder {path}")
 
 
@@ -972,7 +984,7 @@ def licensed_list_dir(session: Session, *, org_id: int, path: str) -> list[Any]:
         child = prefix + name
         if child == item.path:
             children[name] = _file_view(child, is_dir=False, item=item, mtime=item.mtime)
-        elif name not in children:
+        elif name not in children or children[name].mtime < item.mtime:
             children[name] = _file_view(child, is_dir=True, item=None, mtime=item.mtime)
     if not children and path != LICENSED_ROOT:
         raise NotFound(f"no such folder {path}")
