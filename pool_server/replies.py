@@ -22,6 +22,13 @@ REPLY_TABLE: tuple[tuple[type[BaseException], int, bool], ...] = (
     (errors.AuthenticationFailed, 530, False),
 )
 
+# Where a command's RFC reply list lacks the table's code. RFC 959 gives MKD no 553, and
+# clients read a 550 to MKD as "it is there already" (rclone creates parents concurrently
+# and relies on it).
+COMMAND_CODES: dict[tuple[str, type[BaseException]], int] = {
+    ("MKD", errors.AlreadyExists): 550,
+}
+
 # What the client reads when the error text may carry internals (keys, endpoints).
 GENERIC_TEXT = {
     550: "No such file or directory",
@@ -33,11 +40,12 @@ GENERIC_TEXT = {
 REST_REFUSED = 554
 
 
-def reply_for(exc: BaseException) -> str:
-    """Return the full FTP reply line (`code text.`) for a domain error."""
+def reply_for(exc: BaseException, command: str | None = None) -> str:
+    """Return the full FTP reply line (`code text.`) for a domain error (to a command)."""
     for cls, code, show_text in REPLY_TABLE:
         if isinstance(exc, cls):
             text = str(exc) if show_text and str(exc) else GENERIC_TEXT.get(code, "Failed")
+            code = COMMAND_CODES.get((command or "", cls), code)
             return f"{code} {_sentence(text)}"
     return "451 Internal error; try again later"
 

@@ -179,6 +179,8 @@ def test_every_command_answers_550_for_a_missing_path(client: ftplib.FTP) -> Non
     assert _reply_code(client, "MLSD /incoming/folder") == "2xx"
     # RFC 3659 7.2.1: MLSD of something that is not a folder is a 501, not a 550.
     assert _reply_code(client, "MLSD /incoming/folder/file.mxf") == "501"
+    # RFC 959 has no 553 for MKD; 550 is what clients take for "exists already".
+    assert _reply_code(client, "MKD /incoming/folder") == "550"
 
 
 def test_facts_of_every_folder_kind(client: ftplib.FTP) -> None:
@@ -243,9 +245,11 @@ def test_utf8_names_are_listed_and_reachable(client: ftplib.FTP) -> None:
 # --- /licensed, with titles in Azerbaijani Latin and Kazakh Cyrillic
 
 
-def test_licensed_listing_is_strict_rfc3659_and_stable(
-    database: Database, storage: S3Storage, storage_settings: Settings
-) -> None:
+def licensed_world(database: Database, storage: S3Storage) -> FtpLogin:
+    """A buyer licensed two titles, "Dədə Qorqud" (2 episodes) and a Kazakh Cyrillic one.
+
+    Every master's bytes are `b"x" * size` in storage; returns the buyer's FTP login.
+    """
     with database.session() as session:
         w = build_world(session)
         w.title.original_title = "Dədə Qorqud"
@@ -262,8 +266,13 @@ def test_licensed_listing_is_strict_rfc3659_and_stable(
             assert asset is not None and asset.object_key is not None
             storage.put(asset.object_key, b"x" * asset.size)
         password = accounts.set_ftp_password(session, user=w.buyer_editor)
-        login = FtpLogin(w.buyer.id, w.buyer_editor.id, w.buyer_editor.username, password)
+        return FtpLogin(w.buyer.id, w.buyer_editor.id, w.buyer_editor.username, password)
 
+
+def test_licensed_listing_is_strict_rfc3659_and_stable(
+    database: Database, storage: S3Storage, storage_settings: Settings
+) -> None:
+    login = licensed_world(database, storage)
     with start_ftp_server(ftp_test_settings(storage_settings), database, storage) as server:
         client = connect_tls(server, login)
         try:
