@@ -22,8 +22,8 @@ from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import LoginGuard, Principal
 from pool_server.fs import PoolFilesystem, read_target_of
-from pool_server.standard_replies import StandardReplies
 from pool_server.replies import reply_for, rest_refused
+from pool_server.standard_replies import StandardReplies
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
 from pool_server.units import writing
 

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Azerbaijani and Turkish names use the dotless i on purpose.
 """rclone (ftp backend, explicit TLS) as a client: copy, check, sync with deletes, lsjson."""
 
 from __future__ import annotations
