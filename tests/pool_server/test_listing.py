@@ -11,8 +11,13 @@ import dataclasses
 import datetime
 import ftplib
 import io
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -311,3 +316,63 @@ def _walk(client: ftplib.FTP, folder: str) -> dict[str, Entry]:
             assert client.size(path) == int(entry.facts["size"])
             assert _get(client, path) == b"x" * int(entry.facts["size"])
     return found
+
+
+# --- the same names through curl and wget (LIST parsers of their own), over explicit TLS
+
+needs_curl_and_wget = pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("wget") is None,
+    reason="curl or wget is not installed",
+)
+
+
+@needs_curl_and_wget
+def test_curl_and_wget_reach_utf8_names(
+    client: ftplib.FTP, ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin], tmp_path: Path
+) -> None:
+    tree = {f"{name}/{name} ep.mxf": name.encode() * 3 for name in NAMES}
+    for path, data in tree.items():
+        folder = "/incoming/" + path.split("/")[0]
+        client.mkd(folder)
+        _put(client, f"/incoming/{path}", data)
+    account = ftp_accounts["aztv"]
+    user = f"{account.username}:{account.password}"
+    base = f"{ftp_server.host}:{ftp_server.port}/incoming/"
+    tls = ["--ssl-reqd", "--insecure", "--silent", "--show-error", "--max-time", "60"]
+    for path, data in tree.items():
+        url = f"ftp://{base}{quote(path)}"
+        got = subprocess.run(["curl", *tls, "--user", user, url], capture_output=True, timeout=90)
+        assert got.returncode == 0 and got.stdout == data, got.stderr
+    # curl's exit code 78 is "the server said the file does not exist" (a 550 to RETR).
+    missing = subprocess.run(
+        ["curl", *tls, "--user", user, f"ftp://{base}{quote('Dədə Qorqud/nope.mxf')}"],
+        capture_output=True,
+        timeout=90,
+    )
+    assert missing.returncode == 78, missing.stderr
+    # wget -r walks the tree through LIST, parsing the `ls -l` lines itself.
+    target = tmp_path / "wget"
+    credentials = f"{quote(account.username)}:{quote(account.password, safe='')}"
+    result = subprocess.run(
+        [
+            "wget",
+            "--recursive",
+            "--no-host-directories",
+            "--no-check-certificate",
+            "--tries=1",
+            "--timeout=60",
+            "--quiet",
+            f"--directory-prefix={target}",
+            f"ftps://{credentials}@{base}",
+        ],
+        capture_output=True,
+        timeout=180,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    got_tree = {
+        p.relative_to(target / "incoming").as_posix(): p.read_bytes()
+        for p in (target / "incoming").rglob("*")
+        if p.is_file() and p.name != ".listing"
+    }
+    assert got_tree == tree
