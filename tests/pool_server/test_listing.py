@@ -24,6 +24,7 @@ import pytest
 from pool_core.db import Database
 from pool_core.models import Asset
 from pool_core.services import accounts, files
+from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.ftp import (
@@ -168,7 +169,7 @@ MISSING = [
     "/licensed/nope",
     "/licensed/nope/deeper",
 ]
-COMMANDS = ["MLSD", "MLST", "LIST", "NLST", "CWD", "SIZE", "MDTM", "RETR", "DELE"]
+COMMANDS = ["MLSD", "MLST", "LIST", "NLST", "CWD", "SIZE", "MDTM", "RETR", "DELE", "STAT", "RNFR"]
 
 
 def test_every_command_answers_550_for_a_missing_path(client: ftplib.FTP) -> None:
@@ -189,9 +190,25 @@ def test_every_command_answers_550_for_a_missing_path(client: ftplib.FTP) -> Non
     assert _reply_code(client, "MKD /incoming/folder") == "550"
 
 
-def test_facts_of_every_folder_kind(client: ftplib.FTP) -> None:
+def test_facts_of_every_folder_kind(
+    client: ftplib.FTP, ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
     client.mkd("/incoming/series")
     _put(client, "/incoming/series/ep01.mxf", b"x" * 10)
+    # An interrupted upload: listed with its committed size, continued, not yet read.
+    account = ftp_accounts["aztv"]
+    writer = open_upload(
+        ftp_server.db,
+        ftp_server.storage,
+        ftp_server.settings,
+        org_id=account.org_id,
+        user_id=account.user_id,
+        path="/incoming/series/ep02.mxf",
+    )
+    writer.write(b"y" * 7)
+    writer.interrupt()
+    pending = mlsd(client, "/incoming/series")["ep02.mxf"].facts
+    assert pending["size"] == "7" and set(pending["perm"]) == set("adfw")
     root = mlsd(client, "/")
     assert set(root) == {"incoming", "licensed"}
     assert root["incoming"].facts["type"] == "dir"
