@@ -115,8 +115,11 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
         return False
 
     def getsize(self, path: str) -> int:
-        """Size in bytes of a file."""
-        return self._view(path).size
+        """Size in bytes of a file (a folder has none: RFC 3659 SIZE answers it with 550)."""
+        view = self._view(path)
+        if view.is_dir:
+            raise NotFound(f"{path} is a folder, not a file")
+        return view.size
 
     def getmtime(self, path: str) -> float:
         """Modification time as a POSIX timestamp."""

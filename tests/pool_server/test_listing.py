@@ -186,6 +186,9 @@ def test_every_command_answers_550_for_a_missing_path(client: ftplib.FTP) -> Non
     assert _reply_code(client, "MLSD /incoming/folder") == "2xx"
     # RFC 3659 7.2.1: MLSD of something that is not a folder is a 501, not a 550.
     assert _reply_code(client, "MLSD /incoming/folder/file.mxf") == "501"
+    # A folder has no SIZE (RFC 3659 4.2) and no MDTM here.
+    assert _reply_code(client, "SIZE /incoming/folder") == "550"
+    assert _reply_code(client, "MDTM /incoming/folder") == "550"
     # RFC 959 has no 553 for MKD; 550 is what clients take for "exists already".
     assert _reply_code(client, "MKD /incoming/folder") == "550"
 
