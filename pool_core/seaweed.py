@@ -155,14 +155,16 @@ class EmbeddedSeaweed:
                 f"SeaweedFS base port {base_port} leaves no room for admin grpc at "
                 f"base+{ADMIN + GRPC_OFFSET} (must be <= 65535)"
             )
-        self.data_dir = Path(data_dir)
+        # Absolute, because weed runs with cwd= this folder: a relative -s3.config or -dir
+        # would be looked up below it (var/var/...).
+        self.data_dir = Path(data_dir).resolve()
         self.s3_port = s3_port
         self.base_port = base_port
         self.access_key = access_key
         self.secret_key = secret_key
         self.bucket = bucket
         self.weed_binary = weed_binary
-        self.log_file = log_file or self.data_dir / "seaweedfs.log"
+        self.log_file = Path(log_file).resolve() if log_file else self.data_dir / "seaweedfs.log"
         self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None

@@ -231,6 +231,55 @@ def test_from_settings(tmp_path: Path) -> None:
         EmbeddedSeaweed.from_settings(settings.model_copy(update={"s3_secret_key": SecretStr("")}))
 
 
+def test_starts_from_a_relative_data_dir_with_the_cwd_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `make run` does: the default `./var`, relative to the cwd of the command.
+    s3_port, base_port = free_port_block()
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(
+        data_dir=Path("var"),
+        s3_endpoint="",
+        s3_embedded_port=s3_port,
+        s3_embedded_base_port=base_port,
+        s3_access_key=SecretStr("JPRELATIVEKEY"),
+        s3_secret_key=SecretStr("relative-secret-value"),
+    )
+    instance = EmbeddedSeaweed.from_settings(settings)
+    # The process cwd moves on before the child starts: nothing may be looked up from it.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    try:
+        instance.start()
+        instance.wait_ready()
+        client_for(instance).put("k", b"v")
+        assert client_for(instance).get("k") == b"v"
+    finally:
+        instance.stop()
+    assert (tmp_path / "var" / "s3-identities.json").is_file()
+    assert not (elsewhere / "var").exists()
+    assert not (tmp_path / "var" / "var").exists()
+    assert all(part.startswith("/") for part in _path_flags(instance.command(Path("weed"))))
+
+
+def _path_flags(command: list[str]) -> list[str]:
+    """The file-system paths among weed's flags."""
+    names = ("-dir=", "-s3.config=", "-filer.localSocket=", "-s3.localSocket=")
+    return [arg.split("=", 1)[1] for arg in command if arg.startswith(names)]
+
+
+def test_a_relative_data_dir_given_directly_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    instance = unstarted(Path("rel"))
+    assert instance.data_dir == tmp_path.resolve() / "rel" / "sw"
+    assert instance.identities_file.is_absolute() and instance.log_file.is_absolute()
+    flags = _path_flags(instance.command(Path("weed")))
+    assert len(flags) >= 2 and all(flag.startswith("/") for flag in flags)
+
+
 def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
     s3_port, base_port = free_port_block()
     with EmbeddedSeaweed(
