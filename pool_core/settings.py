@@ -35,6 +35,8 @@ PLACEHOLDER_SECRETS = frozenset(
     }
 )
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 # Name of the file under DATA_DIR that keeps the generated embedded-mode secrets.
 EMBEDDED_SECRETS_FILE = "embedded-secrets.json"
 
@@ -246,7 +248,19 @@ class Settings(BaseSettings):
     )
 
     # --- general ---
-    log_level: str = Field("INFO", description="Logging level.")
+    log_level: str = Field(
+        "INFO",
+        description="Console level: INFO shows logins, uploads, transcodes, QC, licenses and "
+        "errors; DEBUG adds job-queue polling and migration plumbing; WARNING or ERROR for less.",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
 
     @field_validator("ftp_tls_cert", "ftp_tls_key", "transcode_tmp_dir", mode="before")
     @classmethod
