@@ -46,7 +46,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOINTPOOL_", extra="ignore")
 
-    data_dir: Path = Field(Path("./var"), description="Where embedded data, keys and logs live.")
+    data_dir: Path = Field(
+        Path("./var"),
+        description="Where embedded data, keys and logs live; a relative path is taken from "
+        "the directory the command starts in (as are the other paths).",
+    )
     database_url: str = Field(
         "", description="SQLAlchemy URL; empty = SQLite file `<DATA_DIR>/pool.db`."
     )

@@ -254,6 +254,9 @@ def test_readme_commands_from_a_fresh_clone(
         first.ctrl_c()
     output = first.output()
     assert "Joint FTP Pool stopped." in output, output
+    # The console a newcomer reads: no migration plumbing, no queue polling at INFO.
+    assert "alembic.runtime.plugins" not in output, output
+    assert "webhook_dispatch" not in output, output
     wait_released(free_default_ports, timeout=60)
     var = copy / "var"
     for kept in ("pool.db", "demo-credentials.json", "embedded-secrets.json", "s3"):
