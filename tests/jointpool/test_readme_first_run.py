@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pool_core.seaweed import internal_ports, port_is_free
-from pool_core.settings import Settings
+from pool_core.settings import Settings, parse_port_range
 from tests.fixtures.media import TONE_23
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def readme_run_command() -> list[str]:
 
 
 def default_ports() -> dict[str, int]:
-    """Every port the stack opens with default settings, by name."""
+    """Every port the stack listens on with default settings, by name."""
     defaults = Settings.model_fields
     ports = {
         "ftp": defaults["ftp_port"].default,
@@ -58,9 +58,13 @@ def default_ports() -> dict[str, int]:
     }
     for name, port in internal_ports(defaults["s3_embedded_base_port"].default).items():
         ports[f"seaweed {name}"] = port
-    low, high = (int(p) for p in defaults["ftp_passive_ports"].default.split("-"))
-    ports.update({f"passive {p}": p for p in range(low, high + 1)})
     return ports
+
+
+def passive_ports() -> dict[str, int]:
+    """The default passive range: bound only while a transfer opens its data connection."""
+    low, high = parse_port_range(Settings.model_fields["ftp_passive_ports"].default)
+    return {f"passive {p}": p for p in range(low, high + 1)}
 
 
 def fresh_copy(dest: Path) -> str:
@@ -207,12 +211,16 @@ def wait_released(ports: dict[str, int], timeout: float) -> None:
 
 @pytest.fixture
 def free_default_ports() -> Iterator[dict[str, int]]:
-    """The default ports, all free, or a skip naming the ones in use."""
+    """The default listening ports, all free, or a skip naming the ones in use."""
     ports = default_ports()
     taken = [f"{name} {port}" for name, port in ports.items() if not port_is_free(port)]
     if taken:
-        pytest.skip(f"default port(s) in use on this machine: {', '.join(taken[:8])}")
-    yield ports
+        pytest.skip(f"default port(s) in use on this machine: {', '.join(taken)}")
+    # The FTP server takes any free port of its passive range; only a full range stops it.
+    if not any(port_is_free(port) for port in passive_ports().values()):
+        pytest.skip("every port of the default passive range 30000-30099 is in use")
+    # Those free now must be free again after Ctrl-C.
+    yield ports | {name: port for name, port in passive_ports().items() if port_is_free(port)}
 
 
 def test_readme_commands_from_a_fresh_clone(

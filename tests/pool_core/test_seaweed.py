@@ -16,6 +16,7 @@ from pool_core import seaweed as seaweed_module
 from pool_core.errors import ConfigurationError, StorageAuthError, StorageUnavailable
 from pool_core.seaweed import (
     EmbeddedSeaweed,
+    default_stack_ports,
     find_weed_binary,
     free_port_block,
     internal_ports,
@@ -154,6 +155,15 @@ def test_port_layout() -> None:
     assert ports["admin"] == 20008
     assert ports["admin grpc"] == 30008
     assert len(set(ports.values())) == len(ports)
+
+
+def test_drawn_blocks_avoid_the_default_stack_ports() -> None:
+    reserved = default_stack_ports()
+    assert {2121, 8000, 8333, 18300, 28308, 30000, 30099} <= reserved
+    # Bases 18250-18349 alone: a third of them would touch the default block or its gRPC.
+    for _ in range(30):
+        s3_port, base = free_port_block(low=18250, high=18350 + 10010)
+        assert reserved.isdisjoint([s3_port, *internal_ports(base).values()]), base
 
 
 def test_free_port_block_checks_every_port() -> None:
