@@ -68,11 +68,28 @@ def _on_signals(stop: threading.Event) -> None:
         signal.signal(signum, lambda *_: stop.set())
 
 
-def start_child(name: str) -> Child:
-    """Start `python -m jointpool NAME` with this process's environment."""
+def child_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment with every path setting as the absolute path it resolved to.
+
+    A child then finds the same files whatever its working directory (the settings resolved
+    relative paths against ours, once).
+    """
+    env = os.environ.copy()
+    env["JOINTPOOL_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        env["JOINTPOOL_DATABASE_URL"] = settings.database_url
+    for name in ("ftp_tls_cert", "ftp_tls_key", "transcode_tmp_dir"):
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"JOINTPOOL_{name.upper()}"] = str(value)
+    return env
+
+
+def start_child(name: str, settings: Settings) -> Child:
+    """Start `python -m jointpool NAME` with this process's environment and settings' paths."""
     process = subprocess.Popen(
         [sys.executable, "-m", "jointpool", name],
-        env=os.environ.copy(),
+        env=child_environment(settings),
         # Own process group: the terminal's Ctrl-C reaches only us, and we stop children in
         # order instead of all at once.
         start_new_session=True,
@@ -107,7 +124,7 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
         f"   docs: http://{settings.api_host}:{settings.api_port}/docs",
         f"  S3         {settings.effective_s3_endpoint}  bucket {settings.s3_bucket}",
         f"  Database   {settings.effective_database_url}",
-        f"  Data       {settings.data_dir.resolve()}",
+        f"  Data       {settings.data_dir}",
     ]
     if credentials:
         lines.append(f"  Demo accounts (also in {demo.credentials_path(settings)}):")
@@ -135,7 +152,7 @@ def run_all(ctx: AppContext) -> int:
         ctx.storage.ensure_bucket()
         migrate.upgrade(settings.effective_database_url)
         credentials = demo.ensure_demo_accounts(ctx) if settings.embedded_s3 else []
-        children = [start_child(name) for name in SERVICES]
+        children = [start_child(name, settings) for name in SERVICES]
         print_banner(settings, credentials)
         crashed = False
         while not stop.wait(0.5):

@@ -108,6 +108,22 @@ def internal_ports(base_port: int) -> dict[str, int]:
     }
 
 
+def default_stack_ports() -> set[int]:
+    """Every port `make run` opens with default settings, passive FTP range included.
+
+    Drawn blocks avoid them, so tests never collide with a `make run` on the same machine,
+    nor with the README test that runs it on its default ports inside the suite.
+    """
+    from pool_core.settings import Settings, parse_port_range
+
+    fields = Settings.model_fields
+    ports = {fields[name].default for name in ("ftp_port", "api_port", "s3_embedded_port")} | set(
+        internal_ports(fields["s3_embedded_base_port"].default).values()
+    )
+    low, high = parse_port_range(fields["ftp_passive_ports"].default)
+    return ports | set(range(low, high + 1))
+
+
 def free_port_block(*, low: int = 10000, high: int = 32000, attempts: int = 500) -> tuple[int, int]:
     """Pick a free (s3_port, base_port) pair with every port checked individually.
 
@@ -123,11 +139,12 @@ def free_port_block(*, low: int = 10000, high: int = 32000, attempts: int = 500)
     if high - highest_offset <= low:
         raise ValueError(f"{low}-{high} cannot hold a block spanning {highest_offset} ports")
     rng = random.SystemRandom()
+    reserved = default_stack_ports()
     for _ in range(attempts):
         base = rng.randrange(low, high - highest_offset)
         s3_port = base + BLOCK_SIZE  # the port right after the block
         ports = [s3_port, *internal_ports(base).values()]
-        if all(port_is_free(port) for port in ports):
+        if reserved.isdisjoint(ports) and all(port_is_free(port) for port in ports):
             return s3_port, base
     raise StorageUnavailable(f"no free block of SeaweedFS ports found in {low}-{high}")
 
@@ -155,14 +172,16 @@ class EmbeddedSeaweed:
                 f"SeaweedFS base port {base_port} leaves no room for admin grpc at "
                 f"base+{ADMIN + GRPC_OFFSET} (must be <= 65535)"
             )
-        self.data_dir = Path(data_dir)
+        # Absolute, because weed runs with cwd= this folder: a relative -s3.config or -dir
+        # would be looked up below it (var/var/...).
+        self.data_dir = Path(data_dir).resolve()
         self.s3_port = s3_port
         self.base_port = base_port
         self.access_key = access_key
         self.secret_key = secret_key
         self.bucket = bucket
         self.weed_binary = weed_binary
-        self.log_file = log_file or self.data_dir / "seaweedfs.log"
+        self.log_file = Path(log_file).resolve() if log_file else self.data_dir / "seaweedfs.log"
         self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None

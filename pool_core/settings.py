@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from pool_core.errors import ConfigurationError
 
@@ -34,6 +35,8 @@ PLACEHOLDER_SECRETS = frozenset(
     }
 )
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 # Name of the file under DATA_DIR that keeps the generated embedded-mode secrets.
 EMBEDDED_SECRETS_FILE = "embedded-secrets.json"
 
@@ -43,7 +46,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOINTPOOL_", extra="ignore")
 
-    data_dir: Path = Field(Path("./var"), description="Where embedded data, keys and logs live.")
+    data_dir: Path = Field(
+        Path("./var"),
+        description="Where embedded data, keys and logs live; a relative path is taken from "
+        "the directory the command starts in (as are the other paths).",
+    )
     database_url: str = Field(
         "", description="SQLAlchemy URL; empty = SQLite file `<DATA_DIR>/pool.db`."
     )
@@ -245,13 +252,44 @@ class Settings(BaseSettings):
     )
 
     # --- general ---
-    log_level: str = Field("INFO", description="Logging level.")
+    log_level: str = Field(
+        "INFO",
+        description="Console level: INFO shows logins, uploads, transcodes, QC, licenses and "
+        "errors; DEBUG adds job-queue polling and migration plumbing; WARNING or ERROR for less.",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
+
+    @field_validator("ftp_tls_cert", "ftp_tls_key", "transcode_tmp_dir", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        # An empty variable means "not set"; pydantic would read it as Path("."), the cwd.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("ftp_passive_ports")
     @classmethod
     def _check_port_range(cls, value: str) -> str:
         parse_port_range(value)
         return value
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        # Resolved once here, against the cwd of the process that loads the settings, so no
+        # later chdir and no child process started with another cwd (weed runs in DATA_DIR)
+        # can read a relative path differently.
+        self.data_dir = self.data_dir.expanduser().resolve()
+        for name in ("ftp_tls_cert", "ftp_tls_key", "transcode_tmp_dir"):
+            value: Path | None = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.expanduser().resolve())
+        self.database_url = absolute_sqlite_url(self.database_url)
+        return self
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
@@ -276,7 +314,7 @@ class Settings(BaseSettings):
         """The database URL, defaulting to SQLite under DATA_DIR."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'pool.db').resolve()}"
+        return f"sqlite:///{self.data_dir / 'pool.db'}"
 
     @property
     def effective_s3_endpoint(self) -> str:
@@ -300,6 +338,19 @@ class Settings(BaseSettings):
         if not self.s3_secret_key.get_secret_value():
             update["s3_secret_key"] = SecretStr(stored["s3_secret_key"])
         return self.model_copy(update=update)
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """Make the file path of a SQLite URL absolute; other URLs are returned unchanged."""
+    if not url.startswith("sqlite"):
+        return url
+    parsed = make_url(url)
+    database = parsed.database
+    # `sqlite://` and `:memory:` have no file; `file:` URIs are passed to SQLite as they are.
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    absolute = str(Path(database).expanduser().resolve())
+    return parsed.set(database=absolute).render_as_string(hide_password=False)
 
 
 def parse_port_range(value: str) -> tuple[int, int]:

@@ -8,7 +8,12 @@ from fastapi import APIRouter, Query
 
 from catalog_api.deps import SAFE_TEXT, CurrentUser, Cursor, SessionDep
 from catalog_api.schemas.common import PROBLEM_RESPONSES
-from catalog_api.schemas.search import QueryTermOut, SearchHitOut, SearchOut
+from catalog_api.schemas.search import (
+    MatchedEpisodeOut,
+    QueryTermOut,
+    SearchHitOut,
+    SearchOut,
+)
 from catalog_api.schemas.titles import TitleOut
 from pool_core.models import TitleKind
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
@@ -66,7 +71,14 @@ def search(
         with_facets=facets,
     )
     return SearchOut(
-        items=[SearchHitOut(score=h.score, title=TitleOut.from_model(h.title)) for h in page.hits],
+        items=[
+            SearchHitOut(
+                score=h.score,
+                title=TitleOut.from_model(h.title),
+                matched_episodes=[MatchedEpisodeOut.from_match(m) for m in h.episodes],
+            )
+            for h in page.hits
+        ],
         next_cursor=page.next_cursor,
         total=page.total,
         facets=page.facets,

@@ -164,7 +164,8 @@ class Episode(Base):
     season_number: Mapped[int] = mapped_column(Integer, default=0)
     number: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(512), default="")
-    # {"kk-Cyrl": {"title": ..., "synopsis": ...}}: episode names are not searched on their own.
+    # {"kk-Cyrl": {"title": ..., "synopsis": ...}}; the names (own and localized) are searched
+    # as part of the title's search document.
     localizations: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[timestamp]

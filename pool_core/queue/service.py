@@ -30,6 +30,9 @@ from pool_core.models.base import utcnow
 from pool_core.models.jobs import Job, JobStatus
 from pool_core.settings import Settings
 
+# A job's life (enqueued, claimed, succeeded) is logged at DEBUG: the periodic jobs go
+# through it every few seconds for ever, and the handlers log what a person acts on
+# (a transcode and its QC verdict, deliveries, expiries). Retries and failures stay loud.
 logger = logging.getLogger("pool_core.queue")
 
 # The Job model's own default; used when neither the caller nor settings say otherwise.
@@ -81,7 +84,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()
-    logger.info(
+    logger.debug(
         "job %s enqueued kind=%s",
         job.id,
         kind,
@@ -143,7 +146,7 @@ def claim(
             job.lease_expires_at = now + timedelta(seconds=lease_seconds)
             job.attempts += 1
             session.flush()
-            logger.info(
+            logger.debug(
                 "job %s claimed kind=%s attempt=%d/%d by %s",
                 job.id,
                 job.kind,
@@ -240,7 +243,7 @@ def complete(
         },
     )
     if done:
-        logger.info("job %s succeeded", job_id, extra={"job_id": str(job_id)})
+        logger.debug("job %s succeeded", job_id, extra={"job_id": str(job_id)})
     else:
         logger.warning(
             "job %s finished by %s after its lease was lost; result discarded",

@@ -6,8 +6,11 @@ the same portable SQL expression on both databases, so the order is the same too
     per query word: 4 if it is a whole word of a title (any localization),
                     3 if it starts a word of a title,
                     2 if a one-typo variant is a word of a title,
-                    1 if it only matches elsewhere (synopsis, keywords, people);
+                    1 if it only matches elsewhere (synopsis, keywords, people,
+                      episode names and their localizations);
     plus 5 when the whole query is the title's sort form; ties by title, then id.
+
+A hit found through episode names lists those episodes (see `episodes`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -38,6 +42,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pool_core.errors import InvalidInput
 from pool_core.models import (
+    Episode,
     Organization,
     Title,
     TitleGenre,
@@ -46,6 +51,7 @@ from pool_core.models import (
     TitleStatus,
 )
 from pool_core.search.backends import SearchBackend, TermGroup, backend_for
+from pool_core.search.episodes import EpisodeMatch, match_episodes, searchable_names
 from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
 from pool_core.search.typos import add_to_vocabulary, typo_variants
 
@@ -84,10 +90,11 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One result: the title and its relevance score."""
+    """One result: the title, its relevance score and the episodes whose names matched."""
 
     title: Title
     score: int
+    episodes: tuple[EpisodeMatch, ...] = ()
 
 
 @dataclass
@@ -126,17 +133,49 @@ def build_document(
     )
 
 
-def index_title(session: Session, *, title: Title) -> TitleSearch:
-    """Write (or rewrite) the search row of a title in the caller's unit of work."""
-    built = build_document(
-        original_title=title.original_title,
-        titles=[loc.title for loc in title.localizations],
+def document_of(
+    *,
+    original_title: str,
+    localizations: Iterable[tuple[str, str]],
+    keywords: Iterable[str],
+    contributor_names: Iterable[str],
+    external_id: str | None,
+    episode_names: Iterable[str],
+) -> SearchDocument:
+    """The search document of a title from its parts (`localizations`: title, synopsis)."""
+    localized = list(localizations)
+    return build_document(
+        original_title=original_title,
+        titles=[name for name, _ in localized],
         texts=[
-            *(loc.synopsis for loc in title.localizations),
-            *title.keywords,
-            *(str(c.get("name", "")) for c in title.contributors),
-            title.external_id or "",
+            *(synopsis for _, synopsis in localized),
+            *keywords,
+            *contributor_names,
+            external_id or "",
+            # Last: the document keeps its first MAX_DOCUMENT_TERMS distinct terms, so a
+            # programme with thousands of episodes cannot push out the title's own words.
+            *episode_names,
         ],
+    )
+
+
+def index_title(session: Session, *, title: Title) -> TitleSearch:
+    """Write (or rewrite) the search row of a title in the caller's unit of work.
+
+    Call it again whenever the title or one of its episodes changes.
+    """
+    episodes = session.scalars(
+        select(Episode)
+        .where(Episode.title_id == title.id)
+        .order_by(Episode.season_number, Episode.number)
+    )
+    built = document_of(
+        original_title=title.original_title,
+        localizations=[(loc.title, loc.synopsis) for loc in title.localizations],
+        keywords=title.keywords,
+        contributor_names=[str(c.get("name", "")) for c in title.contributors],
+        external_id=title.external_id,
+        episode_names=searchable_names(episodes),
     )
     row = session.scalar(select(TitleSearch).where(TitleSearch.title_id == title.id))
     if row is None:
@@ -218,7 +257,12 @@ def search_titles(
         .options(selectinload(Title.localizations), selectinload(Title.genre_rows))
     )
     titles = {t.id: t for t in loaded}
-    hits = [SearchHit(title=titles[r[0]], score=int(r[1])) for r in rows if r[0] in titles]
+    matched = match_episodes(session, title_ids=list(titles), groups=groups)
+    hits = [
+        SearchHit(title=titles[r[0]], score=int(r[1]), episodes=matched.get(r[0], ()))
+        for r in rows
+        if r[0] in titles
+    ]
     if with_facets:
         total, facets = _total_and_facets(session, conditions)
     else:

@@ -453,6 +453,8 @@ def upsert_episode(
         for tag, loc in (localizations or {}).items()
     }
     session.flush()
+    # Episode names are searched as part of their title's document.
+    index_title(session, title=title)
     action = "episode.created" if created else "episode.updated"
     audit_as(
         session,

@@ -12,6 +12,7 @@ least one of them is exclusive. The refusal (`LicenseClash`, a `Conflict`) names
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 import uuid
@@ -46,6 +47,10 @@ from pool_core.models import (
 )
 from pool_core.services.audit import record_audit
 from pool_core.services.changes import record_change
+
+# License events are what rights managers act on, so they are on the console at INFO
+# (logged once flushed, just before the request's unit of work commits).
+logger = logging.getLogger("pool_core.licensing")
 
 # Roles that may decide on their organization's rights.
 RIGHTS_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER})
@@ -390,6 +395,10 @@ def request_license(
         subject_id=str(request.id),
         data=_request_data(request),
     )
+    logger.info(
+        "license requested",
+        extra={"request_id": request.id, "title_id": str(title.id), "by": user.username},
+    )
     return request
 
 
@@ -507,6 +516,10 @@ def approve_request(session: Session, *, request_id: int, user: User, comment: s
         subject_id=str(license_.id),
         data=license_data(license_),
     )
+    logger.info(
+        "license granted",
+        extra={"license_id": license_.id, "request_id": request.id, "by": user.username},
+    )
     return license_
 
 
@@ -538,6 +551,7 @@ def decline_request(
         subject_id=str(request.id),
         data=_request_data(request),
     )
+    logger.info("license request declined", extra={"request_id": request.id, "by": user.username})
     return request
 
 
@@ -606,6 +620,7 @@ def revoke_license(session: Session, *, license_id: int, user: User, reason: str
         subject_id=str(license_.id),
         data=license_data(license_),
     )
+    logger.info("license revoked", extra={"license_id": license_.id, "by": user.username})
     return license_
 
 

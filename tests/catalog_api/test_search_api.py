@@ -147,3 +147,58 @@ def test_search_needs_a_token(api_client: TestClient) -> None:
     response = api_client.get("/v1/search", params={"q": "x"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_episode_names_are_searched_and_the_hit_names_the_episode(
+    api_client: TestClient, members: Members
+) -> None:
+    headers = members.headers("uztv")
+    created = api_client.post(
+        "/v1/titles",
+        json={"kind": "serial", "original_title": "Dədə Qorqud", "status": "published"},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    title_id = created.json()["id"]
+    for number, name, localizations in (
+        (1, "Bamsı Beyrək", {"az-Cyrl": {"title": "Бамсы Бејрәк"}}),
+        (2, "Dəli Domrul", {"tr": {"title": "Deli Dumrul"}}),
+    ):
+        response = api_client.post(
+            f"/v1/titles/{title_id}/episodes",
+            json={"season": 1, "number": number, "name": name, "localizations": localizations},
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+    episode_1 = api_client.get(f"/v1/titles/{title_id}/episodes", headers=headers).json()["items"][
+        0
+    ]
+
+    def search(query: str) -> list[dict[str, Any]]:
+        response = api_client.get(
+            "/v1/search", params={"q": query}, headers=members.headers("kztv", "uploader")
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    for query in ("Bamsı", "bamsi", "Бамсы", "BEYREK"):
+        (hit,) = search(query)
+        assert hit["title"]["original_title"] == "Dədə Qorqud", query
+        (episode,) = hit["matched_episodes"]
+        assert episode["id"] == episode_1["id"]
+        assert (episode["season"], episode["number"], episode["name"]) == (1, 1, "Bamsı Beyrək")
+    (hit,) = search("Бамсы")
+    assert {(n["language"], n["name"]) for n in hit["matched_episodes"][0]["matched_names"]} == {
+        ("az-Cyrl", "Бамсы Бејрәк"),
+        (None, "Bamsı Beyrək"),  # "bamsy" is one typo from "bamsi"
+    }
+    (hit,) = search("Dumrul")  # the Turkish name; "Domrul" is one typo away
+    assert hit["matched_episodes"][0]["matched_names"] == [
+        {"language": None, "name": "Dəli Domrul"},
+        {"language": "tr", "name": "Deli Dumrul"},
+    ]
+    (hit,) = search("Deli")  # "dəli" folds to "deli" too
+    assert [e["number"] for e in hit["matched_episodes"]] == [2]
+    (hit,) = search("Qorqud")
+    assert hit["matched_episodes"] == []

@@ -117,3 +117,38 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
     while not all(port_is_free(p) for p in (ftp_port, api_port, s3_port)):
         assert time.monotonic() < deadline, "a service still holds its port after stop"
         time.sleep(0.5)
+
+
+def test_children_get_the_resolved_paths_whatever_their_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jointpool.launcher import child_environment
+    from pool_core.settings import Settings
+
+    for name in ("DATA_DIR", "DATABASE_URL", "FTP_TLS_CERT", "FTP_TLS_KEY", "TRANSCODE_TMP_DIR"):
+        monkeypatch.delenv(f"JOINTPOOL_{name}", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOINTPOOL_TRANSCODE_TMP_DIR", "scratch")
+    settings = Settings(database_url="sqlite:///db/pool.db")
+    env = child_environment(settings)
+    probe = (
+        "from pool_core.settings import Settings; s = Settings(); "
+        "print(s.data_dir, s.effective_database_url, s.transcode_tmp_dir, s.ftp_tls_cert)"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    seen = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    root = tmp_path.resolve()
+    assert seen == [
+        str(root / "var"),
+        f"sqlite:///{root}/db/pool.db",
+        str(root / "scratch"),
+        "None",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -384,6 +385,40 @@ def test_revocation_ends_access_at_once(database: Database) -> None:
             licensing.authorize_download(session, user=w.buyer_editor, asset_id=w.assets[0].id)
         # A revoked license no longer blocks a new one.
         grant(session, w, w.rival_editor, exclusive=True)
+
+
+def test_license_events_are_on_the_console_at_info(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pool_core.licensing")
+    with database.session() as session:
+        w = build_world(session)
+        open_window(session, w)
+        license_ = grant(session, w, w.buyer_editor)
+        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
+        declined = licensing.request_license(
+            session,
+            user=w.rival_editor,
+            title_id=w.title.id,
+            territories=("KG",),
+            starts_at=utcnow(),
+            ends_at=utcnow() + DAY,
+            license_type="free_exchange",
+        )
+        licensing.decline_request(session, request_id=declined.id, user=w.owner_rm, comment="no")
+    events = [
+        (r.getMessage(), r.levelno) for r in caplog.records if r.name == "pool_core.licensing"
+    ]
+    assert events == [
+        ("license requested", logging.INFO),
+        ("license granted", logging.INFO),
+        ("license revoked", logging.INFO),
+        ("license requested", logging.INFO),
+        ("license request declined", logging.INFO),
+    ]
+    granted = next(r for r in caplog.records if r.getMessage() == "license granted")
+    assert granted.__dict__["license_id"] == license_.id
+    assert granted.__dict__["by"] == "aztv-rm"
 
 
 def test_expiry_sweep_and_period_bounds(database: Database) -> None:

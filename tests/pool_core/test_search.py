@@ -1,5 +1,5 @@
 # Multilingual titles are the test data.
-# ruff: noqa: RUF001
+# ruff: noqa: RUF001, RUF003
 """Search on SQLite (FTS5) and PostgreSQL (tsvector): the same results from the same tests."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pool_core.services.catalog import (
     create_title,
     delete_title,
     update_title,
+    upsert_episode,
 )
 
 
@@ -280,3 +281,117 @@ def test_missing_fulltext_index_is_rebuilt(database: Database) -> None:
     ensure_search_schema(database.engine)  # idempotent
     with database.session() as s:
         assert found(s, kz, "qazaqstan") == ["Қазақстан"]
+
+
+@pytest.fixture
+def serial(session: Session, editors: tuple[User, User]) -> Title:
+    """A serial whose episodes have Azerbaijani names, localized into Cyrillic and Turkish."""
+    _, uz = editors
+    title = add(
+        session,
+        uz,
+        "Kitabi-Dədə Qorqud",
+        kind="serial",
+        status="published",
+        localizations={"az-Latn": ("Kitabi-Dədə Qorqud", "Oğuz dastanları")},
+    )
+    actor = Actor.for_user(uz)
+    episodes = [
+        (1, "Bamsı Beyrək", {"az-Cyrl": ("Бамсы Бејрәк", ""), "tr": ("Bamsı Beyrek", "")}),
+        (2, "Dəli Domrul", {"tr": ("Deli Dumrul", "")}),
+        (3, "Qazan xanın evinin yağmalanması", {}),
+        (4, "Bamsının oğlu Uruz", {}),
+    ]
+    for number, name, localized in episodes:
+        upsert_episode(
+            session,
+            actor=actor,
+            title_id=title.id,
+            season_number=1,
+            number=number,
+            name=name,
+            localizations={k: Localized(*v) for k, v in localized.items()},
+        )
+    return title
+
+
+def episodes_found(session: Session, user: User, query: str) -> dict[str, list[int]]:
+    """Original title -> numbers of the episodes named in its hit, for every hit."""
+    page = search_titles(session, viewer_org_id=user.org_id, query=query)
+    return {hit.title.original_title: [e.number for e in hit.episodes] for hit in page.hits}
+
+
+def test_episode_names_find_their_serial_and_are_named(
+    session: Session, serial: Title, editors: tuple[User, User]
+) -> None:
+    kz, _ = editors
+    # Prefix "bamsi" matches episode 1 ("Bamsı") and episode 4 ("Bamsının").
+    assert episodes_found(session, kz, "Bamsı") == {"Kitabi-Dədə Qorqud": [1, 4]}
+    # Across scripts and spellings: Cyrillic, plain Latin, upper-case.
+    for query in ("bamsi", "BAMSI"):
+        assert episodes_found(session, kz, query) == {"Kitabi-Dədə Qorqud": [1, 4]}, query
+    # Cyrillic ы folds to "y": episode 1 through its az-Cyrl name (and "bamsi" is one typo
+    # away), not "Bamsının", which is only one typo from a longer word.
+    assert episodes_found(session, kz, "Бамсы") == {"Kitabi-Dədə Qorqud": [1]}
+    for query in ("Beyrək", "beyrek", "Бејрәк", "БЕЙРЕК"):
+        assert episodes_found(session, kz, query) == {"Kitabi-Dədə Qorqud": [1]}, query
+    # Only the episodes matching the most query words are named.
+    assert episodes_found(session, kz, "Bamsı Beyrək") == {"Kitabi-Dədə Qorqud": [1]}
+    assert episodes_found(session, kz, "Qorqud Bamsı") == {"Kitabi-Dədə Qorqud": [1, 4]}
+    # A localized name alone: "Dumrul" is only the Turkish name of episode 2.
+    assert episodes_found(session, kz, "Dumrul") == {"Kitabi-Dədə Qorqud": [2]}
+    # One typo, as for titles.
+    assert episodes_found(session, kz, "Beyrak") == {"Kitabi-Dədə Qorqud": [1]}
+    # The title itself matched: no episode is named.
+    assert episodes_found(session, kz, "Qorqud") == {"Kitabi-Dədə Qorqud": []}
+
+
+def test_an_episode_hit_says_which_names_matched(
+    session: Session, serial: Title, editors: tuple[User, User]
+) -> None:
+    kz, _ = editors
+    page = search_titles(session, viewer_org_id=kz.org_id, query="Бамсы Бейрек")
+    (hit,) = page.hits
+    first = hit.episodes[0]
+    assert (first.season_number, first.number, first.name) == (1, 1, "Bamsı Beyrək")
+    assert {(n.language, n.name) for n in first.names} == {
+        ("", "Bamsı Beyrək"),
+        ("az-Cyrl", "Бамсы Бејрәк"),
+        ("tr", "Bamsı Beyrek"),
+    }
+    assert first.matched_terms == 2
+    page = search_titles(session, viewer_org_id=kz.org_id, query="Deli")
+    (hit,) = page.hits
+    (episode,) = hit.episodes
+    assert [(n.language, n.name) for n in episode.names] == [
+        ("", "Dəli Domrul"),
+        ("tr", "Deli Dumrul"),
+    ]
+
+
+def test_renaming_an_episode_reindexes_its_title(
+    session: Session, serial: Title, editors: tuple[User, User]
+) -> None:
+    kz, uz = editors
+    upsert_episode(
+        session,
+        actor=Actor.for_user(uz),
+        title_id=serial.id,
+        season_number=1,
+        number=2,
+        name="Təpəgözün öldürülməsi",
+    )
+    assert episodes_found(session, kz, "Domrul") == {}
+    assert episodes_found(session, kz, "Dumrul") == {}
+    assert episodes_found(session, kz, "Tepegoz") == {"Kitabi-Dədə Qorqud": [2]}
+    # Editing the title keeps the episode names in its document.
+    update_title(
+        session,
+        actor=Actor.for_user(uz),
+        title_id=serial.id,
+        data=TitleInput(original_title="Dədə Qorqud kitabı"),
+        fields={"original_title"},
+    )
+    assert episodes_found(session, kz, "Tepegoz") == {"Dədə Qorqud kitabı": [2]}
+    delete_title(session, actor=Actor.for_user(uz), title_id=serial.id)
+    assert episodes_found(session, kz, "Tepegoz") == {}

@@ -16,6 +16,7 @@ from pool_core import seaweed as seaweed_module
 from pool_core.errors import ConfigurationError, StorageAuthError, StorageUnavailable
 from pool_core.seaweed import (
     EmbeddedSeaweed,
+    default_stack_ports,
     find_weed_binary,
     free_port_block,
     internal_ports,
@@ -156,6 +157,15 @@ def test_port_layout() -> None:
     assert len(set(ports.values())) == len(ports)
 
 
+def test_drawn_blocks_avoid_the_default_stack_ports() -> None:
+    reserved = default_stack_ports()
+    assert {2121, 8000, 8333, 18300, 28308, 30000, 30099} <= reserved
+    # Bases 18250-18349 alone: a third of them would touch the default block or its gRPC.
+    for _ in range(30):
+        s3_port, base = free_port_block(low=18250, high=18350 + 10010)
+        assert reserved.isdisjoint([s3_port, *internal_ports(base).values()]), base
+
+
 def test_free_port_block_checks_every_port() -> None:
     s3_port, base_port = free_port_block()
     ports = [s3_port, *internal_ports(base_port).values()]
@@ -229,6 +239,55 @@ def test_from_settings(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="keys"):
         EmbeddedSeaweed.from_settings(settings.model_copy(update={"s3_secret_key": SecretStr("")}))
+
+
+def test_starts_from_a_relative_data_dir_with_the_cwd_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `make run` does: the default `./var`, relative to the cwd of the command.
+    s3_port, base_port = free_port_block()
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(
+        data_dir=Path("var"),
+        s3_endpoint="",
+        s3_embedded_port=s3_port,
+        s3_embedded_base_port=base_port,
+        s3_access_key=SecretStr("JPRELATIVEKEY"),
+        s3_secret_key=SecretStr("relative-secret-value"),
+    )
+    instance = EmbeddedSeaweed.from_settings(settings)
+    # The process cwd moves on before the child starts: nothing may be looked up from it.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    try:
+        instance.start()
+        instance.wait_ready()
+        client_for(instance).put("k", b"v")
+        assert client_for(instance).get("k") == b"v"
+    finally:
+        instance.stop()
+    assert (tmp_path / "var" / "s3-identities.json").is_file()
+    assert not (elsewhere / "var").exists()
+    assert not (tmp_path / "var" / "var").exists()
+    assert all(part.startswith("/") for part in _path_flags(instance.command(Path("weed"))))
+
+
+def _path_flags(command: list[str]) -> list[str]:
+    """The file-system paths among weed's flags."""
+    names = ("-dir=", "-s3.config=", "-filer.localSocket=", "-s3.localSocket=")
+    return [arg.split("=", 1)[1] for arg in command if arg.startswith(names)]
+
+
+def test_a_relative_data_dir_given_directly_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    instance = unstarted(Path("rel"))
+    assert instance.data_dir == tmp_path.resolve() / "rel" / "sw"
+    assert instance.identities_file.is_absolute() and instance.log_file.is_absolute()
+    flags = _path_flags(instance.command(Path("weed")))
+    assert len(flags) >= 2 and all(flag.startswith("/") for flag in flags)
 
 
 def test_context_manager_starts_and_stops(tmp_path: Path) -> None:

@@ -56,3 +56,58 @@ def test_external_s3_with_real_secrets_is_accepted(tmp_path: Path) -> None:
 def test_bad_passive_port_range_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="port range"):
         Settings(ftp_passive_ports=value)
+
+
+def test_relative_paths_are_resolved_once_when_the_settings_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATA_DIR", "DATABASE_URL", "FTP_TLS_CERT", "FTP_TLS_KEY"):
+        monkeypatch.delenv(f"JOINTPOOL_{name}", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOINTPOOL_TRANSCODE_TMP_DIR", "scratch")
+    settings = load_settings()
+    assert settings.data_dir == tmp_path.resolve() / "var"
+    assert settings.transcode_tmp_dir == tmp_path.resolve() / "scratch"
+    assert settings.effective_database_url == f"sqlite:///{tmp_path.resolve()}/var/pool.db"
+    # The embedded secrets were written under the resolved folder, not somewhere cwd-relative.
+    assert (tmp_path / "var" / "embedded-secrets.json").is_file()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # Nothing read later depends on the cwd any more.
+    assert settings.data_dir == tmp_path.resolve() / "var"
+
+    explicit = Settings(
+        data_dir=Path("data"),
+        database_url="sqlite:///db/pool.db",
+        ftp_tls_cert=Path("certs/pool.pem"),
+        ftp_tls_key=Path("~/pool.key"),
+    )
+    assert explicit.data_dir == elsewhere.resolve() / "data"
+    assert explicit.database_url == f"sqlite:///{elsewhere.resolve()}/db/pool.db"
+    assert explicit.ftp_tls_cert == elsewhere.resolve() / "certs" / "pool.pem"
+    assert explicit.ftp_tls_key == Path.home().resolve() / "pool.key"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:////abs/pool.db",
+        "postgresql://postgres@127.0.0.1:5432/test",
+        "postgresql+psycopg://u:p%40ss@db.example.org/pool",
+    ],
+)
+def test_urls_without_a_relative_file_are_kept(url: str) -> None:
+    assert Settings(database_url=url).database_url == url
+
+
+def test_empty_path_variables_mean_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FTP_TLS_CERT", "FTP_TLS_KEY", "TRANSCODE_TMP_DIR"):
+        monkeypatch.setenv(f"JOINTPOOL_{name}", "")
+    settings = Settings()
+    assert settings.ftp_tls_cert is None
+    assert settings.ftp_tls_key is None
+    assert settings.transcode_tmp_dir is None
