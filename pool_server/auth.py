@@ -351,6 +351,13 @@ class PoolAuthorizer:
         principal: Principal | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        # The console shows every login and every refusal: an operator acts on both (a
+        # broken robot, an attack). The audit table keeps the same facts for later.
+        fields = {"user": name, "ip": ip, **(detail or {})}
+        if action == "login":
+            log.info("ftp login", extra=fields)
+        else:
+            log.warning("ftp %s", action.replace("_", " "), extra=fields)
         self.audit.add(_AuditRecord(action, name, ip, principal, detail))
 
     # --- the rest of pyftpdlib's authorizer contract

@@ -78,6 +78,22 @@ def test_logins_are_audited(
     assert ("login", account.username, HOST, account.user_id) in actions
 
 
+def test_logins_and_refusals_reach_the_console(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin], caplog: pytest.LogCaptureFixture
+) -> None:
+    account = ftp_accounts["aztv"]
+    caplog.set_level("INFO", logger=auth.log.name)
+    _login_reply(ftp_server, account.username, "not-the-password-at-all")
+    assert _login_reply(ftp_server, account.username, account.password).startswith("230")
+    lines = [
+        (r.levelname, r.getMessage(), getattr(r, "user", None))
+        for r in caplog.records
+        if r.name == auth.log.name
+    ]
+    assert ("WARNING", "ftp login failed", account.username) in lines
+    assert ("INFO", "ftp login", account.username) in lines
+
+
 def test_audit_flush_returns_only_once_a_batch_being_written_is_in(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
