@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +33,7 @@ import ffmpeg
 
 from pool_core.errors import JobError
 from pool_core.settings import Settings
-from transcode.audio import AudioPlan, plan_audio
+from transcode.audio import AudioMapping, AudioPlan, plan_audio, programme_mix
 from transcode.probe import MediaInfo
 
 # Below this many lines a proxy is useless; masters smaller than it are kept at their size.
@@ -43,6 +44,7 @@ SILENCE_MIN_SECONDS = 0.5
 SILENCE_NOISE_DB = -60
 POSTER_MAX_OFFSET = 10.0
 JPEG_QUALITY = 4  # mjpeg qscale: 2 best .. 31 worst
+HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Plan:
     storyboard: StoryboardSpec
     audio: AudioPlan | None
     deinterlace: str
+    # "smpte2084" (PQ) or "arib-std-b67" (HLG) when the picture is tone-mapped to SDR.
+    tonemap: str | None = None
     args: list[str] = field(default_factory=list)
     log_path: Path = Path()
 
@@ -184,15 +188,24 @@ def build_plan(
     workdir: Path,
     font: str,
     watermark: str,
+    silent: Collection[int] = (),
+    mapping: AudioMapping | None = None,
 ) -> Plan:
-    """Lay out every output of one master and compose the single ffmpeg command."""
+    """Lay out every output of one master and compose the single ffmpeg command.
+
+    `silent` (1-based tracks measured silent) and `mapping` (a per-asset override) steer the
+    programme mix; see `transcode.audio`.
+    """
     video = media.video
     if video is None:
         raise JobError("the master has no video track")
     proxies = ladder(media, settings)
     deinterlace = deinterlace_mode(media, settings, proxies[0].height)
+    tonemap = hdr_transfer(media)
     board = storyboard_spec(media, settings)
-    audio = plan_audio(media.audio, settings.transcode_stereo_tracks)
+    audio = plan_audio(
+        media.audio, settings.transcode_stereo_tracks, silent=silent, mapping=mapping
+    )
     plan = Plan(
         workdir=workdir,
         proxies=proxies,
@@ -202,6 +215,7 @@ def build_plan(
         storyboard=board,
         audio=audio,
         deinterlace=deinterlace,
+        tonemap=tonemap,
         log_path=workdir / "ffmpeg.log",
     )
     plan.thumbnail_dir.mkdir()
@@ -226,9 +240,11 @@ def build_plan(
         picture = picture.filter("field", type=first)
     elif deinterlace in ("bwdif", "yadif"):
         picture = picture.filter(deinterlace, mode="send_frame", parity="auto", deint="all")
+    if tonemap:
+        picture = _to_sdr(picture)
     branches = picture.filter_multi_output("split", len(proxies)) if len(proxies) > 1 else None
 
-    programme = _programme_mix(master, audio)
+    programme = programme_mix(master, audio)
     mixes: list[Any] = []
     if programme is not None:
         programme = programme.filter("ebur128", peak="true", framelog="quiet")
@@ -313,24 +329,43 @@ def build_plan(
     args[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
     args[1:1] = ["-filter_complex_threads", "1"]
     args[1:1] = ["-progress", str(plan.progress_path), "-stats_period", "5"]
+    # The per-track level graph goes in before the trailing global `-y`.
+    at = len(args) - 1 if args[-1] == "-y" else len(args)
+    args[at:at] = track_level_args(media.audio)
     return dataclasses.replace(plan, args=args)
 
 
-def _programme_mix(master: Any, plan: AudioPlan | None) -> Any:
-    if plan is None:
-        return None
-    streams = [master[str(index)] for index in plan.streams]
-    if plan.mode == "pair":
-        return ffmpeg.filter(
-            streams, "join", inputs=2, channel_layout="stereo", map="0.0-FL|1.0-FR"
-        )
-    if plan.mode == "dual_mono":
-        return streams[0].filter("pan", "stereo|c0=c0|c1=c0")
-    if plan.mode == "pick":
-        left, right = plan.channels
-        return streams[0].filter("pan", f"stereo|c0=c{left}|c1=c{right}")
-    # A known layout: let libswresample fold it down with the standard coefficients.
-    return streams[0].filter("aformat", channel_layouts="stereo")
+def hdr_transfer(media: MediaInfo) -> str | None:
+    """The HDR transfer (PQ or HLG) of the picture, or None for SDR."""
+    transfer = (media.video or {}).get("color_transfer")
+    return str(transfer) if transfer in HDR_TRANSFERS else None
+
+
+def _to_sdr(picture: Any) -> Any:
+    # Linear light, BT.709 primaries, Hable's curve with the highlights' colour kept, then
+    # BT.709 transfer: the usual zimg recipe; 100 nits is SDR reference white.
+    return (
+        picture.filter("zscale", t="linear", npl=100)
+        .filter("format", "gbrpf32le")
+        .filter("zscale", p="bt709")
+        .filter("tonemap", tonemap="hable", desat=0)
+        .filter("zscale", t="bt709", m="bt709", r="tv")
+    )
+
+
+def track_level_args(tracks: list[dict[str, Any]]) -> list[str]:
+    """A second graph measuring each source track's peak (`volumedetect`), to a null sink.
+
+    It is a graph of its own so that filter N of it is track N+1: ffmpeg names its filters
+    `Parsed_volumedetect_<position in the graph>`, which is how the log is read back.
+    """
+    if not tracks:
+        return []
+    graph = ";".join(
+        f"[0:{track['index']}]volumedetect[level{n}]" for n, track in enumerate(tracks)
+    )
+    maps = [item for n in range(len(tracks)) for item in ("-map", f"[level{n}]")]
+    return ["-filter_complex", graph, *maps, "-c:a", "pcm_s16le", "-f", "null", "-"]
 
 
 def _stills(poster_in: Any, thumbs_in: Any, board_in: Any, plan: Plan) -> list[Any]:
