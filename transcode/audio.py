@@ -24,11 +24,15 @@ failed. It uses only `channelmap` (index-to-index maps with `-` and `|`), `join`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ffmpeg
+
+from pool_core.services.audio_mapping import AudioMapping, MappingError
+
+__all__ = ["AudioMapping", "AudioPlan", "MappingError", "plan_audio", "programme_mix"]
 
 # SMPTE ST 428 / ITU order of a 6-channel track delivered without a layout.
 _SIX_AS_51 = "FL|FR|FC|LFE|BL|BR"
@@ -53,33 +57,6 @@ class AudioPlan:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class AudioMapping:
-    """A per-asset choice that replaces the rule (1-based track and channel numbers)."""
-
-    track: int | None = None
-    channels: tuple[int, int] | None = None
-    left: int | None = None
-    right: int | None = None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> AudioMapping | None:
-        """Read the stored JSON form (None when there is no override)."""
-        if not data:
-            return None
-        channels = data.get("channels")
-        return cls(
-            track=data.get("track"),
-            channels=(int(channels[0]), int(channels[1])) if channels else None,
-            left=data.get("left"),
-            right=data.get("right"),
-        )
-
-
-class MappingError(ValueError):
-    """An audio mapping names tracks or channels the master does not have."""
-
-
 def plan_audio(
     tracks: list[dict[str, Any]],
     stereo_tracks: list[int],
@@ -92,6 +69,8 @@ def plan_audio(
     `silent` holds the 1-based numbers of tracks measured silent; the rule skips them
     unless every track is silent. A `mapping` is obeyed as given (MappingError if invalid).
     """
+    # A track no decoder knows cannot be mixed (it keeps its number and probe entry).
+    tracks = [t for t in tracks if t.get("channels")]
     if not tracks:
         return None
     if mapping is not None:
@@ -103,27 +82,19 @@ def plan_audio(
         if len(monos) < 2:
             return _whole(first)
         left, right = _pair(stereo_tracks, len(monos))
-        return _two(monos[left - 1], monos[right - 1], f"mono tracks {{}}+{{}} as left/right")
+        return _two(monos[left - 1], monos[right - 1], "mono tracks {}+{} as left/right")
     return _whole(first, stereo_tracks)
 
 
 def _mapped(tracks: list[dict[str, Any]], mapping: AudioMapping) -> AudioPlan:
+    mapping.check(tracks)
     by_number = {_number(t): t for t in tracks}
-
-    def track(number: int | None) -> dict[str, Any]:
-        if number is None or number not in by_number:
-            raise MappingError(f"the master has no audio track {number} (it has {len(tracks)})")
-        return by_number[number]
-
-    if mapping.left is not None or mapping.right is not None:
-        return _two(track(mapping.left), track(mapping.right), "tracks {}+{} as left/right")
-    chosen = track(mapping.track)
+    if mapping.left is not None and mapping.right is not None:
+        return _two(by_number[mapping.left], by_number[mapping.right], "tracks {}+{} as left/right")
+    chosen = by_number[mapping.track or 0]
     if mapping.channels is None:
         return _whole(chosen)
-    count = int(chosen["channels"])
     left, right = mapping.channels
-    if not (1 <= left <= count and 1 <= right <= count):
-        raise MappingError(f"audio track {_number(chosen)} has {count} channel(s), not {left}+{right}")
     return AudioPlan(
         mode="pick",
         streams=(chosen["index"],),
@@ -137,29 +108,27 @@ def _whole(track: dict[str, Any], stereo_tracks: list[int] | None = None) -> Aud
     """One track by the rule for its own layout."""
     number, count = _number(track), int(track["channels"])
     layout = str(track.get("layout") or "")
-    base = {"streams": (track["index"],), "tracks": (number,)}
+    base = AudioPlan(mode="as_is", streams=(track["index"],), tracks=(number,))
     if count == 1:
-        return AudioPlan(
-            mode="dual_mono", **base, description=f"mono track {number} on both sides"
-        )
+        return replace(base, mode="dual_mono", description=f"mono track {number} on both sides")
     if count == 2:
-        return AudioPlan(mode="as_is", **base, description=f"track {number} ({layout}) as is")
+        return replace(base, description=f"track {number} ({layout}) as is")
     # PyAV names a layout without speaker positions "N channels" (or nothing at all).
     if layout and "channels" not in layout and layout != "unknown":
-        return AudioPlan(
-            mode="downmix", **base, description=f"track {number} ({layout}) downmixed to stereo"
+        return replace(
+            base, mode="downmix", description=f"track {number} ({layout}) downmixed to stereo"
         )
     if count == 6:
-        return AudioPlan(
+        return replace(
+            base,
             mode="downmix",
-            **base,
             assume_layout=_SIX_AS_51,
             description=f"track {number} (6 channels read as 5.1) downmixed to stereo",
         )
     left, right = _pair(stereo_tracks or [], count)
-    return AudioPlan(
+    return replace(
+        base,
         mode="pick",
-        **base,
         channels=(left - 1, right - 1),
         description=f"channels {left}+{right} of track {number} ({count} discrete channels)",
     )
@@ -180,7 +149,11 @@ def _number(track: dict[str, Any]) -> int:
 
 
 def _pair(stereo_tracks: list[int], available: int) -> tuple[int, int]:
-    if len(stereo_tracks) >= 2 and 1 <= min(stereo_tracks[:2]) and max(stereo_tracks[:2]) <= available:
+    if (
+        len(stereo_tracks) >= 2
+        and min(stereo_tracks[:2]) >= 1
+        and max(stereo_tracks[:2]) <= available
+    ):
         return stereo_tracks[0], stereo_tracks[1]
     return 1, 2
 
@@ -202,9 +175,7 @@ def programme_mix(master: Any, plan: AudioPlan | None) -> Any:
         return streams[0].filter("channelmap", map="0-FL|1-FR", channel_layout="stereo")
     if plan.mode == "pick":
         left, right = plan.channels
-        return streams[0].filter(
-            "channelmap", map=f"{left}-FL|{right}-FR", channel_layout="stereo"
-        )
+        return streams[0].filter("channelmap", map=f"{left}-FL|{right}-FR", channel_layout="stereo")
     source = streams[0]
     if plan.assume_layout:
         names = plan.assume_layout.split("|")

@@ -359,6 +359,7 @@ def track_level_args(tracks: list[dict[str, Any]]) -> list[str]:
     It is a graph of its own so that filter N of it is track N+1: ffmpeg names its filters
     `Parsed_volumedetect_<position in the graph>`, which is how the log is read back.
     """
+    tracks = [t for t in tracks if t.get("channels")]
     if not tracks:
         return []
     graph = ";".join(
@@ -366,6 +367,11 @@ def track_level_args(tracks: list[dict[str, Any]]) -> list[str]:
     )
     maps = [item for n in range(len(tracks)) for item in ("-map", f"[level{n}]")]
     return ["-filter_complex", graph, *maps, "-c:a", "pcm_s16le", "-f", "null", "-"]
+
+
+def levelled_tracks(tracks: list[dict[str, Any]]) -> list[int]:
+    """The 1-based track numbers the level graph measures, in its order (decodable only)."""
+    return [int(t["track"]) for t in tracks if t.get("channels")]
 
 
 def _stills(poster_in: Any, thumbs_in: Any, board_in: Any, plan: Plan) -> list[Any]:

@@ -19,6 +19,7 @@ from pool_core.models import QcVerdict
 from pool_core.settings import Settings
 from transcode.measure import Interval, Measurements
 from transcode.probe import MediaInfo
+from transcode.programmes import programme_note
 from transcode.timecode import timecode_at
 
 # EBU R128's gate floor: a programme measuring this low has no audible sound.
@@ -67,11 +68,17 @@ def evaluate(
         )
     else:
         findings += _loudness(measured, settings, mix, whole)
+    note = programme_note(media)
+    if note:
+        # A note, not a problem: PASS severity leaves the verdict alone.
+        findings.append(Finding("programme", QcVerdict.PASS, note))
     findings += _silent_tracks(measured, media, mix_tracks, whole)
     findings += _field_order(media)
     findings += _edges("black", "picture is black", measured.black, duration, media, settings)
     if audio_description is not None:
-        findings += _edges("silence", f"{mix} is silent", measured.silence, duration, media, settings)
+        findings += _edges(
+            "silence", f"{mix} is silent", measured.silence, duration, media, settings
+        )
     if measured.decode_errors:
         findings.append(
             Finding(
@@ -115,7 +122,11 @@ def _kind(track: dict[str, Any]) -> str:
 
 def _field_order(media: MediaInfo) -> list[Finding]:
     video = media.video or {}
-    if media.interlaced and int(video.get("height") or 0) >= 720 and video.get("field_order") == "bff":
+    if (
+        media.interlaced
+        and int(video.get("height") or 0) >= 720
+        and video.get("field_order") == "bff"
+    ):
         return [
             Finding(
                 "field_order",
@@ -128,9 +139,7 @@ def _field_order(media: MediaInfo) -> list[Finding]:
     return []
 
 
-def _loudness(
-    measured: Measurements, settings: Settings, mix: str, whole: str
-) -> list[Finding]:
+def _loudness(measured: Measurements, settings: Settings, mix: str, whole: str) -> list[Finding]:
     findings: list[Finding] = []
     target, tolerance = settings.qc_loudness_target, settings.qc_loudness_tolerance
     integrated = measured.integrated_lufs
@@ -144,9 +153,7 @@ def _loudness(
         )
     elif integrated <= SILENT_LUFS:
         findings.append(
-            Finding(
-                "loudness", QcVerdict.FAIL, f"The {mix} is silent (below -70 LUFS, {whole})."
-            )
+            Finding("loudness", QcVerdict.FAIL, f"The {mix} is silent (below -70 LUFS, {whole}).")
         )
         return findings
     elif abs(integrated - target) > tolerance:
@@ -205,8 +212,8 @@ def _edges(
                 check,
                 severity,
                 f"The {what} for {interval.duration:.1f} s at the {where} "
-                f"({_tc(media, interval.start)}-{_tc(media, interval.end)}); at most {limit:g} s is "
-                "allowed.",
+                f"({_tc(media, interval.start)}-{_tc(media, interval.end)}); at most "
+                f"{limit:g} s is allowed.",
             )
         )
     return findings

@@ -58,6 +58,7 @@ from transcode import measure, outputs, pipeline, qc
 from transcode.audio import AudioMapping, MappingError, plan_audio
 from transcode.probe import MediaInfo, RangeReader, probe
 from transcode.process import Cancelled, run_ffmpeg
+from transcode.programmes import codec_named, list_programmes, select_programme
 from transcode.tools import check_ffmpeg, find_font
 
 logger = logging.getLogger("transcode")
@@ -124,16 +125,25 @@ def transcode_asset(
     media: MediaInfo | None = None
     try:
         media = _probe_master(storage, object_key)
+        ffmpeg_path, font = preflight(settings)
+        source = storage.presigned_get(object_key, expires_in=_url_lifetime(media, settings))
+        video = media.video or {}
+        if video.get("undecodable"):
+            codec = codec_named(ffmpeg_path, source, video["index"])
+            raise JobError(
+                f"the master's video codec ({codec}) is not one the bundled ffmpeg can decode"
+            )
         _validate(media, settings)
         mapping = _mapping(mapping_dict)
-        ffmpeg_path, font = preflight(settings)
+        if media.technical["container"].get("format") == "mpegts":
+            media = select_programme(media, list_programmes(ffmpeg_path, source))
         tmp_root = settings.transcode_tmp_dir
         if tmp_root is not None:
             tmp_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
             render = _Render(
                 ffmpeg_path=ffmpeg_path,
-                source=storage.presigned_get(object_key, expires_in=_url_lifetime(media, settings)),
+                source=source,
                 media=media,
                 settings=settings,
                 font=font,
@@ -357,6 +367,11 @@ class _Render:
             plan.log_path.read_text(encoding="utf-8", errors="replace"),
             duration=self.media.duration,
         )
+        # The level graph's filter N measured the Nth decodable track.
+        levelled = pipeline.levelled_tracks(self.media.audio)
+        measured.track_peaks = {
+            levelled[n - 1]: peak for n, peak in measured.track_peaks.items() if n <= len(levelled)
+        }
         return plan, measured, seconds
 
 

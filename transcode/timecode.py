@@ -27,7 +27,9 @@ def timecode_at(start: str | None, rate: Fraction, seconds: float) -> str:
     frames = label % nominal
     total = label // nominal
     separator = ";" if drop else ":"
-    return f"{total // 3600 % 24:02d}:{total // 60 % 60:02d}:{total % 60:02d}{separator}{frames:02d}"
+    return (
+        f"{total // 3600 % 24:02d}:{total // 60 % 60:02d}:{total % 60:02d}{separator}{frames:02d}"
+    )
 
 
 def _dropped(nominal: int) -> int:

@@ -75,7 +75,8 @@ CASES = [
     (["mono"] * 8, set(), None, [1, 2], "mono tracks 1+2 as left/right", ((1, 1), (2, 1))),
     (["mono"] * 16, set(), None, [1, 2], "mono tracks 1+2 as left/right", ((1, 1), (2, 1))),
     (["mono"] * 8, set(), None, [3, 4], "mono tracks 3+4 as left/right", ((3, 1), (4, 1))),
-    (["8c"], set(), None, [1, 2], "channels 1+2 of track 1 (8 discrete channels)", ((1, 1), (1, 2))),
+    (["8c"], set(), None, [1, 2], "channels 1+2 of track 1 (8 discrete channels)",
+     ((1, 1), (1, 2))),
     # Silent tracks are skipped by the rule.
     (["mono"] * 8, {1}, None, [1, 2], "mono tracks 2+3 as left/right", ((2, 1), (3, 1))),
     (["mono", "stereo"], {1}, None, [1, 2], "track 2 (stereo) as is", ((2, 1), (2, 2))),
