@@ -54,11 +54,12 @@ from pool_core.services.catalog import mark_asset_failed
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from transcode import measure, outputs, pipeline, qc
-from transcode.audio import AudioMapping, MappingError, plan_audio
+from transcode import outputs, pipeline, qc
+from transcode.audio import AudioMapping, plan_audio
 from transcode.probe import MediaInfo, RangeReader, probe
-from transcode.process import Cancelled, run_ffmpeg
+from transcode.process import Cancelled
 from transcode.programmes import codec_named, list_programmes, select_programme
+from transcode.render import Render
 from transcode.tools import check_ffmpeg, find_font
 
 logger = logging.getLogger("transcode")
@@ -141,7 +142,7 @@ def transcode_asset(
         if tmp_root is not None:
             tmp_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
-            render = _Render(
+            render = Render(
                 ffmpeg_path=ffmpeg_path,
                 source=source,
                 media=media,
@@ -149,8 +150,9 @@ def transcode_asset(
                 font=font,
                 watermark=settings.transcode_watermark.replace("{org}", org_name),
                 mapping=mapping,
-                fence=fence,
+                cancel=fence.cancel,
                 label=f"asset {asset_id}",
+                timeout=ffmpeg_timeout(media, settings),
             )
             plan, measured, ffmpeg_seconds = render.run(Path(tmp) / "pass1")
             silent = qc.silent_tracks(measured)
@@ -320,59 +322,6 @@ def _mapping(data: dict[str, Any] | None) -> AudioMapping | None:
         return AudioMapping.from_dict(data)
     except (TypeError, ValueError, IndexError) as exc:
         raise JobError(f"the asset's audio mapping {data!r} cannot be read: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class _Render:
-    """One ffmpeg pass over the master with everything but the audio choice fixed."""
-
-    ffmpeg_path: str
-    source: str
-    media: MediaInfo
-    settings: Settings
-    font: str
-    watermark: str
-    mapping: AudioMapping | None
-    fence: Fence
-    label: str
-
-    def run(
-        self, workdir: Path, *, silent: set[int] | None = None
-    ) -> tuple[pipeline.Plan, measure.Measurements, float]:
-        """Build the plan in `workdir`, run ffmpeg, read the measurements back."""
-        workdir.mkdir()
-        try:
-            plan = pipeline.build_plan(
-                ffmpeg_path=self.ffmpeg_path,
-                source=self.source,
-                media=self.media,
-                settings=self.settings,
-                workdir=workdir,
-                font=self.font,
-                watermark=self.watermark,
-                silent=silent or (),
-                mapping=self.mapping,
-            )
-        except MappingError as exc:
-            raise JobError(f"the asset's audio mapping does not fit the master: {exc}") from exc
-        seconds = run_ffmpeg(
-            plan.args,
-            log_path=plan.log_path,
-            timeout=ffmpeg_timeout(self.media, self.settings),
-            cancel=self.fence.cancel,
-            progress_path=plan.progress_path,
-            label=self.label,
-        )
-        measured = measure.parse_log(
-            plan.log_path.read_text(encoding="utf-8", errors="replace"),
-            duration=self.media.duration,
-        )
-        # The level graph's filter N measured the Nth decodable track.
-        levelled = pipeline.levelled_tracks(self.media.audio)
-        measured.track_peaks = {
-            levelled[n - 1]: peak for n, peak in measured.track_peaks.items() if n <= len(levelled)
-        }
-        return plan, measured, seconds
 
 
 def _delete_strays(storage: ObjectStorage, asset_id: str, *, keep: set[str]) -> None:

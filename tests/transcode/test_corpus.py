@@ -14,9 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from pool_core.db import Database
-from pool_core.models import AssetStatus, Base, JobStatus
+from pool_core.models import AssetStatus, Base, Job, JobStatus
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.media import CORPUS, MediaFactory
@@ -28,9 +29,7 @@ MONO = "mono track 1 on both sides"
 # name -> (display aspect ratio, programme mix or None without audio, exact loudness or None
 # where a downmix sets it)
 EXPECTED: dict[str, tuple[Fraction, str | None, float | None]] = {
-    "imx_pal43_mxf": (
-        Fraction(4, 3), "channels 1+2 of track 1 (4 discrete channels)", -23.0
-    ),
+    "imx_pal43_mxf": (Fraction(4, 3), "channels 1+2 of track 1 (4 discrete channels)", -23.0),
     "dv_pal43_dv": (Fraction(4, 3), "track 1 (stereo) as is", -23.0),
     "dv_ntsc169_dv": (Fraction(16, 9), "track 1 (stereo) as is", -23.0),
     "dvb_two_programmes_ts": (Fraction(16, 9), MONO, -23.0),
@@ -65,7 +64,9 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-def transcode_through_worker(db: Database, storage: S3Storage, settings: Settings, master: Path) -> str:
+def transcode_through_worker(
+    db: Database, storage: S3Storage, settings: Settings, master: Path
+) -> str:
     """Deliver a master as ingest does and let a real worker runner take the job."""
     asset_id = make_asset(db, storage, master, enqueue=True)
     runner = build_runner(settings, db, storage, poll_interval=0.1, backoff_seconds=0.1)
@@ -154,9 +155,7 @@ def test_silent_track_is_skipped_and_named_with_its_timecode(
     sqlite_db: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
 ) -> None:
     master = media.path("dnxhr_1080p2997_df_mov")
-    asset = load_asset(
-        sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master)
-    )
+    asset = load_asset(sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master))
 
     assert asset.technical["container"]["start_timecode"] == "00:59:59;28"
     assert asset.qc["programme_mix"] == "mono tracks 2+3 as left/right"
@@ -174,9 +173,7 @@ def test_transport_stream_uses_the_first_programme_with_video(
     sqlite_db: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
 ) -> None:
     master = media.path("dvb_two_programmes_ts")
-    asset = load_asset(
-        sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master)
-    )
+    asset = load_asset(sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master))
 
     container = asset.technical["container"]
     assert [(p["number"], p["name"]) for p in container["programmes"]] == [
@@ -206,7 +203,5 @@ def test_undecodable_codec_fails_naming_it(
     assert "video codec" in asset.failure_reason and "XQ9Z" in asset.failure_reason
     assert "not one the bundled ffmpeg can decode" in asset.failure_reason
     with sqlite_db.session() as session:
-        from pool_core.models import Job
-
-        (job,) = session.query(Job).all()
+        (job,) = session.scalars(select(Job)).all()
         assert job.status is JobStatus.FAILED and job.attempts == 1
