@@ -45,6 +45,10 @@ SILENCE_NOISE_DB = -60
 POSTER_MAX_OFFSET = 10.0
 JPEG_QUALITY = 4  # mjpeg qscale: 2 best .. 31 worst
 HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
+# IMX (SMPTE 356M D-10) stores 608 (625-line) or 512 (525-line) lines: 32 lines of VBI on
+# top of the 576 or 480 picture lines its aspect ratio describes.
+D10_SIZES = ((720, 608), (720, 512))
+D10_VBI_LINES = 32
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,17 @@ def display_aspect(media: MediaInfo) -> Fraction:
     return Fraction(int(video.get("width") or 16), int(video.get("height") or 9))
 
 
+def vbi_lines(media: MediaInfo) -> int:
+    """Lines of vertical blanking stored above the picture (IMX D-10 keeps 32), else 0."""
+    video = media.video or {}
+    size = (int(video.get("width") or 0), int(video.get("height") or 0))
+    return D10_VBI_LINES if video.get("codec") == "mpeg2video" and size in D10_SIZES else 0
+
+
 def ladder(media: MediaInfo, settings: Settings) -> list[ProxySpec]:
     """The proxy rungs for this master: never upscaled, even sizes, no duplicates."""
     video = media.video or {}
-    source_height = int(video.get("height") or 0)
+    source_height = int(video.get("height") or 0) - vbi_lines(media)
     aspect = display_aspect(media)
     rungs: list[ProxySpec] = []
     for wanted in sorted(set(settings.transcode_ladder), reverse=True):
@@ -154,7 +165,8 @@ def deinterlace_mode(media: MediaInfo, settings: Settings, top_height: int) -> s
     mode = settings.transcode_deinterlace
     video = media.video or {}
     if mode == "auto":
-        return "field" if top_height <= int(video.get("height") or 0) // 2 else "bwdif"
+        active = int(video.get("height") or 0) - vbi_lines(media)
+        return "field" if top_height <= active // 2 else "bwdif"
     if mode not in ("field", "bwdif", "yadif"):
         raise JobError(f"unknown deinterlace mode {mode!r} in settings")
     return mode
@@ -235,6 +247,9 @@ def build_plan(
     master = ffmpeg.input(source, **input_options)
 
     picture = master[str(video["index"])]
+    if vbi_lines(media):
+        # Cropped first: an even line count keeps the fields in order for deinterlacing.
+        picture = picture.filter("crop", "iw", f"ih-{vbi_lines(media)}", 0, vbi_lines(media))
     if deinterlace == "field":
         first = "top" if video.get("field_order") != "bff" else "bottom"
         picture = picture.filter("field", type=first)

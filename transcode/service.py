@@ -181,6 +181,7 @@ def transcode_asset(
                 "measurements": measured.as_dict(),
                 "programme_mix": plan.audio.description if plan.audio else None,
                 "deinterlace": plan.deinterlace,
+                "vbi_lines_cropped": pipeline.vbi_lines(media),
                 "tonemap": f"{plan.tonemap} tone-mapped to SDR BT.709" if plan.tonemap else None,
                 "audio_mapping": mapping_dict,
                 "rules": {

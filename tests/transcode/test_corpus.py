@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 from sqlalchemy import select
 
@@ -188,6 +189,39 @@ def test_transport_stream_uses_the_first_programme_with_video(
         "The transport stream carries 2 programmes; programme 2 (TV), the first with video, "
         "was used, with its 1 audio track(s)."
     ]
+
+
+def test_imx_blanking_lines_are_cropped_before_scaling(
+    sqlite_db: Database,
+    storage: S3Storage,
+    tc_settings: Settings,
+    media: MediaFactory,
+    tmp_path: Path,
+) -> None:
+    master = media.path("imx_pal43_mxf")
+    asset = load_asset(sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master))
+
+    assert asset.technical["video"]["height"] == 608
+    assert asset.qc["vbi_lines_cropped"] == 32
+    # 576 picture lines of 4:3 become a 720x540 proxy (not 608 lines squeezed into 540).
+    proxy_row = next(r for r in asset.renditions if r.kind == "proxy")
+    proxy = fetch(storage, proxy_row.object_key, tmp_path)
+    assert proxy.video is not None
+    assert (proxy.video["width"], proxy.video["height"]) == (720, 540)
+    # The master's blanking lines are white; uncropped, they would fill the proxy's top rows.
+    assert top_rows_luma(tmp_path / proxy_row.object_key.replace("/", "_")) < 200
+
+
+def top_rows_luma(path: Path, rows: int = 8) -> float:
+    """Mean luma of the first frame's top rows."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        plane = frame.planes[0]
+        data = bytes(plane)
+        values = [
+            data[row * plane.line_size + x] for row in range(rows) for x in range(frame.width)
+        ]
+    return sum(values) / len(values)
 
 
 def test_undecodable_codec_fails_naming_it(
