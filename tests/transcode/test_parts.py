@@ -266,3 +266,21 @@ def test_proxy_encoder_options_come_from_settings(tmp_path: Path) -> None:
     assert "-x264-params" not in plan_args("", tmp_path / "preset")
     # MPEG-2 half-resolution decoding combs interlaced pictures (test_deinterlace): never used.
     assert "-lowres" not in tuned
+
+
+def test_drop_frame_timecode_is_burnt_in_as_drop_frame(tmp_path: Path) -> None:
+    technical = media_info(interlaced=False).technical
+    technical["container"]["start_timecode"] = "00:59:59;28"
+    technical["video"]["frame_rate_fraction"] = "30000/1001"
+    args = build_plan(
+        ffmpeg_path="ffmpeg",
+        source="/masters/master.mov",
+        media=MediaInfo(technical),
+        settings=SETTINGS,
+        workdir=tmp_path,
+        font="/fonts/DejaVuSans.ttf",
+        watermark="PREVIEW",
+    ).args
+    graph = args[args.index("-filter_complex") + 1]
+    # `;` (drop-frame) reaches drawtext escaped once for the graph parser, not as a separator.
+    assert "timecode=00\\\\:59\\\\:59\\;28:timecode_rate=30000/1001" in graph
