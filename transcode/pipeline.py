@@ -1,10 +1,14 @@
 """The one ffmpeg process per master: a split filter graph that writes every output.
 
     master, decoded once
-      video: deinterlace, scale per rung, blackdetect (top rung)
+      video: crop IMX blanking, deinterlace, PQ/HLG tone-mapped to SDR BT.709,
+             scale per rung, blackdetect (top rung)
         -> burnt-in timecode + watermark -> H.264 High MP4 (+faststart), one per rung
         -> poster frame, thumbnails every N s, storyboard tiles -> JPEG sprite sheets
-      audio: programme stereo mix -> ebur128 (true peak) -> silencedetect -> AAC in each MP4
+      audio: programme stereo mix (transcode.audio) -> ebur128 (true peak) -> silencedetect
+             -> AAC in each MP4
+      every source audio track -> volumedetect (a graph of its own) -> null: its peak, so
+             QC can name silent tracks and the service can re-mix without them
 
 Deinterlacing in "auto" mode takes the temporally first field when the proxy is no taller
 than one field (1080i to 540p: a field *is* a 540-line picture from one instant, so there is
