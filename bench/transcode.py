@@ -1,10 +1,12 @@
 """Transcode benchmark: the full output set against the plain one-output ffmpeg command.
 
-    python -m bench transcode [--seconds 60] [--repeat 1] [--masters xdcam,prores,h264]
+    python -m bench transcode [--seconds 60] [--repeat 1]
+                              [--masters xdcam,prores,h264,h264mono,xdcam4]
 
-For each master (a 1080i50 XDCAM HD422 MXF with eight mono PCM tracks, a ProRes 422 MOV and
-an H.264 MP4, all generated with lavfi and cached under var/bench-media) it times, in the same
-run and alternating:
+For each master (a 1080i50 XDCAM HD422 MXF with eight mono PCM tracks, the same with four
+stereo tracks, a ProRes 422 MOV, an H.264 MP4 with 5.1 and one with a single mono track, all
+generated with lavfi and cached under var/bench-media) it times, in the same run and
+alternating:
 
     plain:  ffmpeg -i master -vf yadif,scale=-2:540 -c:v libx264 -preset veryfast -crf 26
                    -c:a aac -ac 2 proxy.mp4
@@ -37,6 +39,12 @@ MASTERS = {
     "xdcam": ("xdcam_mxf", ".mxf", "MXF XDCAM HD422 1080i50, 8 x mono PCM 24"),
     "prores": ("prores_1080_mov", ".mov", "ProRes 422 MOV 1080p25, stereo PCM 24"),
     "h264": ("h264_1080_mp4", ".mp4", "H.264 High MP4 1080p25, 5.1 AAC"),
+    "h264mono": ("h264_mono_1080_mp4", ".mp4", "H.264 High MP4 1080p25, one mono AAC (news)"),
+    "xdcam4": (
+        "xdcam_4stereo_mxf",
+        ".mxf",
+        "MXF XDCAM HD422 1080i59.94, 4 x stereo PCM 24",
+    ),
 }
 TARGET_REALTIME = 8.0
 TARGET_RATIO = 0.6
@@ -45,6 +53,9 @@ TARGET_RATIO = 0.6
 def _make(ffmpeg: str, key: str, path: Path, seconds: float) -> None:
     if key == "xdcam":
         make_master(ffmpeg, "xdcam_mxf", path, duration=seconds)
+        return
+    if key == "xdcam4":
+        make_master(ffmpeg, "xdcam_1080i5994_4stereo_mxf", path, duration=seconds)
         return
     # The test recipes are 640x360; the benchmark wants full HD for every codec.
     tone = "0.0707945784*sin(2*PI*1000*t)"
@@ -55,6 +66,8 @@ def _make(ffmpeg: str, key: str, path: Path, seconds: float) -> None:
         codec = ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-b:v", "15M",
                  "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "320k"]  # fmt: skip
         audio = f"aevalsrc={'|'.join([tone] * 6)}:s=48000:c=5.1:d={seconds}"
+        if key == "h264mono":
+            audio = f"aevalsrc={tone}:s=48000:c=mono:d={seconds}"
     subprocess.run(
         [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
          "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=25:d={seconds}",
@@ -78,7 +91,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.transcode")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--masters", default="xdcam,prores,h264")
+    parser.add_argument("--masters", default=",".join(MASTERS))
     parser.add_argument("--preset", default="", help="x264 preset of the full set's proxy")
     options = parser.parse_args()
 

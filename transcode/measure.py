@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,6 +17,10 @@ _BLACK = re.compile(
 )  # fmt: skip
 _SILENCE_START = re.compile(r"silence_start:\s*" + _NUMBER)
 _SILENCE_END = re.compile(r"silence_end:\s*" + _NUMBER + r"\s*\|\s*silence_duration:\s*" + _NUMBER)
+# The per-track level graph (pipeline.track_level_args): filter N measures track N+1.
+_TRACK_PEAK = re.compile(
+    r"\[Parsed_volumedetect_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?max_volume:\s*" + _NUMBER + r"\s*dB"
+)
 # Decoder complaints worth counting (a damaged master still decodes, with these on the way).
 _DECODE_ERROR = re.compile(
     r"^\[(?:h264|hevc|mpeg2video|mpeg4|prores|dnxhd|mjpeg|aac|mp3|ac3|pcm_\w+|mxf|mov,mp4[^\]]*)"
@@ -47,6 +52,8 @@ class Measurements:
     black: list[Interval] = field(default_factory=list)
     silence: list[Interval] = field(default_factory=list)
     decode_errors: int = 0
+    # Sample peak of each source audio track in dBFS, by 1-based track number.
+    track_peaks: dict[int, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form for `Asset.qc`."""
@@ -57,6 +64,11 @@ class Measurements:
         data["silence"] = [
             {"start": i.start, "end": i.end, "duration": round(i.duration, 3)} for i in self.silence
         ]
+        # JSON has no -inf (PostgreSQL refuses it): digital silence is stored as null.
+        data["track_peaks"] = {
+            str(track): None if math.isinf(peak) else round(peak, 1)
+            for track, peak in self.track_peaks.items()
+        }
         return data
 
 
@@ -70,6 +82,9 @@ def parse_log(log: str, *, duration: float) -> Measurements:
         found.black.append(Interval(_num(match.group(1)), _num(match.group(2))))
     found.silence = _silences(log, duration=duration)
     found.decode_errors = len(_DECODE_ERROR.findall(log))
+    found.track_peaks = {
+        int(match.group(1)) + 1: _num(match.group(2)) for match in _TRACK_PEAK.finditer(log)
+    }
     return found
 
 

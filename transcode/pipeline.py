@@ -1,10 +1,14 @@
 """The one ffmpeg process per master: a split filter graph that writes every output.
 
     master, decoded once
-      video: deinterlace, scale per rung, blackdetect (top rung)
+      video: crop IMX blanking, deinterlace, PQ/HLG tone-mapped to SDR BT.709,
+             scale per rung, blackdetect (top rung)
         -> burnt-in timecode + watermark -> H.264 High MP4 (+faststart), one per rung
         -> poster frame, thumbnails every N s, storyboard tiles -> JPEG sprite sheets
-      audio: programme stereo mix -> ebur128 (true peak) -> silencedetect -> AAC in each MP4
+      audio: programme stereo mix (transcode.audio) -> ebur128 (true peak) -> silencedetect
+             -> AAC in each MP4
+      every source audio track -> volumedetect (a graph of its own) -> null: its peak, so
+             QC can name silent tracks and the service can re-mix without them
 
 Deinterlacing in "auto" mode takes the temporally first field when the proxy is no taller
 than one field (1080i to 540p: a field *is* a 540-line picture from one instant, so there is
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +37,7 @@ import ffmpeg
 
 from pool_core.errors import JobError
 from pool_core.settings import Settings
-from transcode.audio import AudioPlan, plan_audio
+from transcode.audio import AudioMapping, AudioPlan, plan_audio, programme_mix
 from transcode.probe import MediaInfo
 
 # Below this many lines a proxy is useless; masters smaller than it are kept at their size.
@@ -43,6 +48,11 @@ SILENCE_MIN_SECONDS = 0.5
 SILENCE_NOISE_DB = -60
 POSTER_MAX_OFFSET = 10.0
 JPEG_QUALITY = 4  # mjpeg qscale: 2 best .. 31 worst
+HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
+# IMX (SMPTE 356M D-10) stores 608 (625-line) or 512 (525-line) lines: 32 lines of VBI on
+# top of the 576 or 480 picture lines its aspect ratio describes.
+D10_SIZES = ((720, 608), (720, 512))
+D10_VBI_LINES = 32
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class Plan:
     storyboard: StoryboardSpec
     audio: AudioPlan | None
     deinterlace: str
+    # "smpte2084" (PQ) or "arib-std-b67" (HLG) when the picture is tone-mapped to SDR.
+    tonemap: str | None = None
     args: list[str] = field(default_factory=list)
     log_path: Path = Path()
 
@@ -122,10 +134,17 @@ def display_aspect(media: MediaInfo) -> Fraction:
     return Fraction(int(video.get("width") or 16), int(video.get("height") or 9))
 
 
+def vbi_lines(media: MediaInfo) -> int:
+    """Lines of vertical blanking stored above the picture (IMX D-10 keeps 32), else 0."""
+    video = media.video or {}
+    size = (int(video.get("width") or 0), int(video.get("height") or 0))
+    return D10_VBI_LINES if video.get("codec") == "mpeg2video" and size in D10_SIZES else 0
+
+
 def ladder(media: MediaInfo, settings: Settings) -> list[ProxySpec]:
     """The proxy rungs for this master: never upscaled, even sizes, no duplicates."""
     video = media.video or {}
-    source_height = int(video.get("height") or 0)
+    source_height = int(video.get("height") or 0) - vbi_lines(media)
     aspect = display_aspect(media)
     rungs: list[ProxySpec] = []
     for wanted in sorted(set(settings.transcode_ladder), reverse=True):
@@ -150,7 +169,8 @@ def deinterlace_mode(media: MediaInfo, settings: Settings, top_height: int) -> s
     mode = settings.transcode_deinterlace
     video = media.video or {}
     if mode == "auto":
-        return "field" if top_height <= int(video.get("height") or 0) // 2 else "bwdif"
+        active = int(video.get("height") or 0) - vbi_lines(media)
+        return "field" if top_height <= active // 2 else "bwdif"
     if mode not in ("field", "bwdif", "yadif"):
         raise JobError(f"unknown deinterlace mode {mode!r} in settings")
     return mode
@@ -184,15 +204,24 @@ def build_plan(
     workdir: Path,
     font: str,
     watermark: str,
+    silent: Collection[int] = (),
+    mapping: AudioMapping | None = None,
 ) -> Plan:
-    """Lay out every output of one master and compose the single ffmpeg command."""
+    """Lay out every output of one master and compose the single ffmpeg command.
+
+    `silent` (1-based tracks measured silent) and `mapping` (a per-asset override) steer the
+    programme mix; see `transcode.audio`.
+    """
     video = media.video
     if video is None:
         raise JobError("the master has no video track")
     proxies = ladder(media, settings)
     deinterlace = deinterlace_mode(media, settings, proxies[0].height)
+    tonemap = hdr_transfer(media)
     board = storyboard_spec(media, settings)
-    audio = plan_audio(media.audio, settings.transcode_stereo_tracks)
+    audio = plan_audio(
+        media.audio, settings.transcode_stereo_tracks, silent=silent, mapping=mapping
+    )
     plan = Plan(
         workdir=workdir,
         proxies=proxies,
@@ -202,6 +231,7 @@ def build_plan(
         storyboard=board,
         audio=audio,
         deinterlace=deinterlace,
+        tonemap=tonemap,
         log_path=workdir / "ffmpeg.log",
     )
     plan.thumbnail_dir.mkdir()
@@ -221,14 +251,19 @@ def build_plan(
     master = ffmpeg.input(source, **input_options)
 
     picture = master[str(video["index"])]
+    if vbi_lines(media):
+        # Cropped first: an even line count keeps the fields in order for deinterlacing.
+        picture = picture.filter("crop", "iw", f"ih-{vbi_lines(media)}", 0, vbi_lines(media))
     if deinterlace == "field":
         first = "top" if video.get("field_order") != "bff" else "bottom"
         picture = picture.filter("field", type=first)
     elif deinterlace in ("bwdif", "yadif"):
         picture = picture.filter(deinterlace, mode="send_frame", parity="auto", deint="all")
+    if tonemap:
+        picture = _to_sdr(picture)
     branches = picture.filter_multi_output("split", len(proxies)) if len(proxies) > 1 else None
 
-    programme = _programme_mix(master, audio)
+    programme = programme_mix(master, audio)
     mixes: list[Any] = []
     if programme is not None:
         programme = programme.filter("ebur128", peak="true", framelog="quiet")
@@ -313,29 +348,56 @@ def build_plan(
     args[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
     args[1:1] = ["-filter_complex_threads", "1"]
     args[1:1] = ["-progress", str(plan.progress_path), "-stats_period", "5"]
+    # The per-track level graph goes in before the trailing global `-y`.
+    at = len(args) - 1 if args[-1] == "-y" else len(args)
+    args[at:at] = track_level_args(media.audio)
     return dataclasses.replace(plan, args=args)
 
 
-def _programme_mix(master: Any, plan: AudioPlan | None) -> Any:
-    if plan is None:
-        return None
-    streams = [master[str(index)] for index in plan.streams]
-    if plan.mode == "pair":
-        return ffmpeg.filter(
-            streams, "join", inputs=2, channel_layout="stereo", map="0.0-FL|1.0-FR"
-        )
-    if plan.mode == "dual_mono":
-        return streams[0].filter("pan", "stereo|c0=c0|c1=c0")
-    if plan.mode == "pick":
-        left, right = plan.channels
-        return streams[0].filter("pan", f"stereo|c0=c{left}|c1=c{right}")
-    # A known layout: let libswresample fold it down with the standard coefficients.
-    return streams[0].filter("aformat", channel_layouts="stereo")
+def hdr_transfer(media: MediaInfo) -> str | None:
+    """The HDR transfer (PQ or HLG) of the picture, or None for SDR."""
+    transfer = (media.video or {}).get("color_transfer")
+    return str(transfer) if transfer in HDR_TRANSFERS else None
+
+
+def _to_sdr(picture: Any) -> Any:
+    # Linear light, BT.709 primaries, Hable's curve with the highlights' colour kept, then
+    # BT.709 transfer: the usual zimg recipe; 100 nits is SDR reference white.
+    return (
+        picture.filter("zscale", t="linear", npl=100)
+        .filter("format", "gbrpf32le")
+        .filter("zscale", p="bt709")
+        .filter("tonemap", tonemap="hable", desat=0)
+        .filter("zscale", t="bt709", m="bt709", r="tv")
+    )
+
+
+def track_level_args(tracks: list[dict[str, Any]]) -> list[str]:
+    """A second graph measuring each source track's peak (`volumedetect`), to a null sink.
+
+    It is a graph of its own so that filter N of it is track N+1: ffmpeg names its filters
+    `Parsed_volumedetect_<position in the graph>`, which is how the log is read back.
+    """
+    tracks = [t for t in tracks if t.get("channels")]
+    if not tracks:
+        return []
+    graph = ";".join(
+        f"[0:{track['index']}]volumedetect[level{n}]" for n, track in enumerate(tracks)
+    )
+    maps = [item for n in range(len(tracks)) for item in ("-map", f"[level{n}]")]
+    return ["-filter_complex", graph, *maps, "-c:a", "pcm_s16le", "-f", "null", "-"]
+
+
+def levelled_tracks(tracks: list[dict[str, Any]]) -> list[int]:
+    """The 1-based track numbers the level graph measures, in its order (decodable only)."""
+    return [int(t["track"]) for t in tracks if t.get("channels")]
 
 
 def _stills(poster_in: Any, thumbs_in: Any, board_in: Any, plan: Plan) -> list[Any]:
     board = plan.storyboard
-    poster = poster_in.filter("trim", start=round(plan.poster_time, 3))
+    # The second trim ends the branch after one frame: otherwise every later frame is still
+    # converted for the (finished) poster output, ~4 % of the whole run's CPU on H.264.
+    poster = poster_in.filter("trim", start=round(plan.poster_time, 3)).filter("trim", end_frame=1)
     every = f"1/{plan.thumbnail_interval:g}"
     thumbs = thumbs_in.filter("fps", fps=every, eof_action="pass").filter(
         "scale", plan.thumbnail_width, -2

@@ -155,7 +155,10 @@ def _timecode(container: Any) -> str | None:
 
 def _video(container: Any, stream: Any) -> dict[str, Any]:
     ctx = stream.codec_context
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if ctx is None:
+        # No decoder knows this codec: recorded, and refused by the transcoder by name.
+        return {"index": stream.index, "codec": None, "undecodable": True}
+    rate = _frame_rate(stream)
     duration = None
     if stream.duration and stream.time_base:
         duration = round(float(stream.duration * stream.time_base), 3)
@@ -166,6 +169,10 @@ def _video(container: Any, stream: Any) -> dict[str, Any]:
     field_order = _FIELD_ORDERS.get(int(ctx.field_order or 0))
     if field_order is None:
         field_order = _first_frame_scan(container, stream)
+        if field_order == "tff" and ctx.name == "dvvideo":
+            # DV (IEC 61834 / SMPTE 314M) is bottom field first, 525 and 625 lines alike;
+            # its headers do not say so and PyAV's frames do not tell which field leads.
+            field_order = "bff"
     return {
         "index": stream.index,
         "codec": ctx.name,
@@ -197,6 +204,19 @@ def _video(container: Any, stream: Any) -> dict[str, Any]:
     }
 
 
+def _frame_rate(stream: Any) -> Fraction | None:
+    """The stream's frame rate: the average, unless it is far from the nominal rate.
+
+    Raw DV reports an average of 60000 fps (its timestamps are byte offsets); a frame rate
+    that far from the codec's own nominal rate is not believed.
+    """
+    average, nominal = stream.average_rate, stream.guessed_rate or stream.base_rate
+    if average and nominal and not 0.5 <= float(average) / float(nominal) <= 2.0:
+        return Fraction(nominal)
+    rate = average or nominal
+    return Fraction(rate) if rate else None
+
+
 def _int(value: Any) -> int:
     try:
         return int(value)
@@ -219,6 +239,10 @@ def _first_frame_scan(container: Any, stream: Any) -> str | None:
 
 def _audio(stream: Any, *, position: int) -> dict[str, Any]:
     ctx = stream.codec_context
+    if ctx is None:
+        # Kept as a track (its number stays), but no mix can use it.
+        return {"index": stream.index, "track": position, "codec": None, "channels": 0,
+                "undecodable": True}  # fmt: skip
     layout = ctx.layout.name if ctx.layout else None
     return {
         "index": stream.index,

@@ -4,6 +4,10 @@ loudness outside target ± tolerance, true peak above the ceiling,
 no programme audio, picture black or mix silent throughout          -> fail
 black or silence longer than the threshold at head or tail          -> warn (setting)
 decoder errors while reading a master that still decoded to the end -> warn
+a source audio track silent throughout (left out of the mix)        -> warn
+HD interlaced bottom field first (HD is top field first)            -> warn
+
+Every finding names where it is: the track(s), and the master's own timecode.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from pool_core.models import QcVerdict
 from pool_core.settings import Settings
 from transcode.measure import Interval, Measurements
 from transcode.probe import MediaInfo
+from transcode.programmes import programme_note
+from transcode.timecode import timecode_at
 
 # EBU R128's gate floor: a programme measuring this low has no audible sound.
 SILENT_LUFS = -69.0
+# A source track whose sample peak stays below this is silent (no programme on it).
+SILENT_TRACK_DB = -60.0
 # Share of the duration that makes black or silence "throughout" rather than at the ends.
 THROUGHOUT = 0.95
 
@@ -35,20 +43,41 @@ class Finding:
         return {"check": self.check, "severity": self.severity.value, "message": self.message}
 
 
+def silent_tracks(measured: Measurements) -> set[int]:
+    """The 1-based numbers of source tracks whose peak stayed below the silence floor."""
+    return {track for track, peak in measured.track_peaks.items() if peak < SILENT_TRACK_DB}
+
+
 def evaluate(
-    measured: Measurements, *, media: MediaInfo, settings: Settings, audio_description: str | None
+    measured: Measurements,
+    *,
+    media: MediaInfo,
+    settings: Settings,
+    audio_description: str | None,
+    mix_tracks: tuple[int, ...] = (),
 ) -> tuple[QcVerdict, list[Finding]]:
     """Judge one master; return the verdict and every finding behind it."""
     findings: list[Finding] = []
     duration = media.duration
+    whole = f"{_tc(media, 0)}-{_tc(media, duration)}"
+    noun = "track" if len(mix_tracks) == 1 else "tracks"
+    mix = "programme mix" + (f" ({noun} {'+'.join(map(str, mix_tracks))})" if mix_tracks else "")
     if audio_description is None:
-        findings.append(Finding("audio", QcVerdict.FAIL, "The master has no audio track."))
+        findings.append(
+            Finding("audio", QcVerdict.FAIL, f"The master has no audio track ({whole}).")
+        )
     else:
-        findings += _loudness(measured, settings)
+        findings += _loudness(measured, settings, mix, whole)
+    note = programme_note(media)
+    if note:
+        # A note, not a problem: PASS severity leaves the verdict alone.
+        findings.append(Finding("programme", QcVerdict.PASS, note))
+    findings += _silent_tracks(measured, media, mix_tracks, whole)
+    findings += _field_order(media)
     findings += _edges("black", "picture is black", measured.black, duration, media, settings)
     if audio_description is not None:
         findings += _edges(
-            "silence", "programme mix is silent", measured.silence, duration, media, settings
+            "silence", f"{mix} is silent", measured.silence, duration, media, settings
         )
     if measured.decode_errors:
         findings.append(
@@ -67,17 +96,64 @@ def evaluate(
     return verdict, findings
 
 
-def _loudness(measured: Measurements, settings: Settings) -> list[Finding]:
+def _silent_tracks(
+    measured: Measurements, media: MediaInfo, mix_tracks: tuple[int, ...], whole: str
+) -> list[Finding]:
+    findings = []
+    by_number = {int(t.get("track") or 0): t for t in media.audio}
+    for number in sorted(silent_tracks(measured)):
+        track = by_number.get(number, {})
+        used = "it is in the programme mix" if number in mix_tracks else "the mix leaves it out"
+        findings.append(
+            Finding(
+                "silent_track",
+                QcVerdict.WARN,
+                f"Audio track {number} ({_kind(track)}) is silent throughout ({whole}, peak below "
+                f"{SILENT_TRACK_DB:g} dBFS); {used}.",
+            )
+        )
+    return findings
+
+
+def _kind(track: dict[str, Any]) -> str:
+    parts = [f"{track.get('channels', '?')} ch", str(track.get("codec") or "")]
+    return ", ".join(part for part in parts if part)
+
+
+def _field_order(media: MediaInfo) -> list[Finding]:
+    video = media.video or {}
+    if (
+        media.interlaced
+        and int(video.get("height") or 0) >= 720
+        and video.get("field_order") == "bff"
+    ):
+        return [
+            Finding(
+                "field_order",
+                QcVerdict.WARN,
+                f"The video track ({video.get('height')}-line interlaced) is bottom field "
+                f"first from {_tc(media, 0)}; HD interlaced is top field first. The proxy "
+                "follows the stream's order.",
+            )
+        ]
+    return []
+
+
+def _loudness(measured: Measurements, settings: Settings, mix: str, whole: str) -> list[Finding]:
     findings: list[Finding] = []
     target, tolerance = settings.qc_loudness_target, settings.qc_loudness_tolerance
     integrated = measured.integrated_lufs
     if integrated is None:
         findings.append(
-            Finding("loudness", QcVerdict.WARN, "Integrated loudness could not be measured.")
+            Finding(
+                "loudness",
+                QcVerdict.WARN,
+                f"Integrated loudness of the {mix} could not be measured ({whole}).",
+            )
         )
     elif integrated <= SILENT_LUFS:
         findings.append(
-            Finding("loudness", QcVerdict.FAIL, "The programme mix is silent (below -70 LUFS).")
+            Finding("loudness", QcVerdict.FAIL, f"The {mix} is silent (below -70 LUFS, {whole}).")
         )
         return findings
     elif abs(integrated - target) > tolerance:
@@ -86,9 +162,9 @@ def _loudness(measured: Measurements, settings: Settings) -> list[Finding]:
             Finding(
                 "loudness",
                 QcVerdict.FAIL,
-                f"Integrated loudness is {integrated:.1f} LUFS, {abs(integrated - target):.1f} "
-                f"LU {direction}; the target is {target:.1f} ± {tolerance:.1f} LUFS "
-                "(EBU R128).",
+                f"Integrated loudness of the {mix} is {integrated:.1f} LUFS ({whole}), "
+                f"{abs(integrated - target):.1f} LU {direction}; the target is "
+                f"{target:.1f} ± {tolerance:.1f} LUFS (EBU R128).",
             )
         )
     peak = measured.true_peak_dbtp
@@ -97,7 +173,7 @@ def _loudness(measured: Measurements, settings: Settings) -> list[Finding]:
             Finding(
                 "true_peak",
                 QcVerdict.FAIL,
-                f"True peak reaches {peak:.1f} dBTP; the ceiling is "
+                f"True peak of the {mix} reaches {peak:.1f} dBTP ({whole}); the ceiling is "
                 f"{settings.qc_true_peak_max:.1f} dBTP.",
             )
         )
@@ -119,7 +195,13 @@ def _edges(
     findings: list[Finding] = []
     for interval in intervals:
         if duration > 0 and interval.duration >= THROUGHOUT * duration:
-            return [Finding(check, QcVerdict.FAIL, f"The {what} throughout.")]
+            return [
+                Finding(
+                    check,
+                    QcVerdict.FAIL,
+                    f"The {what} throughout ({_tc(media, 0)}-{_tc(media, duration)}).",
+                )
+            ]
         at_head = interval.start <= slack
         at_tail = duration > 0 and interval.end >= duration - slack
         if interval.duration <= limit or not (at_head or at_tail):
@@ -130,14 +212,12 @@ def _edges(
                 check,
                 severity,
                 f"The {what} for {interval.duration:.1f} s at the {where} "
-                f"({_clock(interval.start)}-{_clock(interval.end)}); at most {limit:g} s is "
-                "allowed.",
+                f"({_tc(media, interval.start)}-{_tc(media, interval.end)}); at most "
+                f"{limit:g} s is allowed.",
             )
         )
     return findings
 
 
-def _clock(seconds: float) -> str:
-    minutes, rest = divmod(max(seconds, 0.0), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours:02d}:{minutes:02d}:{rest:05.2f}"
+def _tc(media: MediaInfo, seconds: float) -> str:
+    return timecode_at(media.timecode, media.frame_rate, seconds)

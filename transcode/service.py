@@ -54,9 +54,12 @@ from pool_core.services.catalog import mark_asset_failed
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from transcode import measure, outputs, pipeline, qc
+from transcode import outputs, pipeline, qc
+from transcode.audio import AudioMapping, plan_audio
 from transcode.probe import MediaInfo, RangeReader, probe
-from transcode.process import Cancelled, run_ffmpeg
+from transcode.process import Cancelled
+from transcode.programmes import codec_named, list_programmes, select_programme
+from transcode.render import Render
 from transcode.tools import check_ffmpeg, find_font
 
 logger = logging.getLogger("transcode")
@@ -69,6 +72,8 @@ PART_SIZE = 64 << 20
 # belong to a process that died (kill -9) and remove them.
 TMP_PREFIX = "jp-transcode-"
 MAX_URL_SECONDS = 7 * 24 * 3600
+# Where a per-asset audio-mapping override lives in `Asset.technical` (kept across probes).
+AUDIO_MAPPING_KEY = "audio_mapping"
 
 
 class LeaseLost(TransientJobError):
@@ -117,43 +122,55 @@ def transcode_asset(
     if begun is None:
         logger.warning("transcode: asset %s no longer exists; nothing to do", asset_id)
         return None
-    object_key, org_name = begun
+    object_key, org_name, mapping_dict = begun
     media: MediaInfo | None = None
     try:
         media = _probe_master(storage, object_key)
-        _validate(media, settings)
         ffmpeg_path, font = preflight(settings)
+        source = storage.presigned_get(object_key, expires_in=_url_lifetime(media, settings))
+        video = media.video or {}
+        if video.get("undecodable"):
+            codec = codec_named(ffmpeg_path, source, video["index"])
+            raise JobError(
+                f"the master's video codec ({codec}) is not one the bundled ffmpeg can decode"
+            )
+        _validate(media, settings)
+        mapping = _mapping(mapping_dict)
+        if media.technical["container"].get("format") == "mpegts":
+            media = select_programme(media, list_programmes(ffmpeg_path, source))
         tmp_root = settings.transcode_tmp_dir
         if tmp_root is not None:
             tmp_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
-            plan = pipeline.build_plan(
+            render = Render(
                 ffmpeg_path=ffmpeg_path,
-                source=storage.presigned_get(object_key, expires_in=_url_lifetime(media, settings)),
+                source=source,
                 media=media,
                 settings=settings,
-                workdir=Path(tmp),
                 font=font,
                 watermark=settings.transcode_watermark.replace("{org}", org_name),
-            )
-            ffmpeg_seconds = run_ffmpeg(
-                plan.args,
-                log_path=plan.log_path,
-                timeout=ffmpeg_timeout(media, settings),
+                mapping=mapping,
                 cancel=fence.cancel,
-                progress_path=plan.progress_path,
                 label=f"asset {asset_id}",
+                timeout=ffmpeg_timeout(media, settings),
             )
-            measured = measure.parse_log(
-                plan.log_path.read_text(encoding="utf-8", errors="replace"),
-                duration=media.duration,
-            )
+            plan, measured, ffmpeg_seconds = render.run(Path(tmp) / "pass1")
+            silent = qc.silent_tracks(measured)
+            if mapping is None and plan.audio and silent & set(plan.audio.tracks):
+                # The rule picked a track that turned out silent: the mix is made again
+                # without it (one more pass, only for such masters).
+                better = plan_audio(media.audio, settings.transcode_stereo_tracks, silent=silent)
+                if better != plan.audio:
+                    plan, remeasured, more = render.run(Path(tmp) / "pass2", silent=silent)
+                    remeasured.track_peaks = measured.track_peaks
+                    measured, ffmpeg_seconds = remeasured, ffmpeg_seconds + more
             files = outputs.collect(plan, media)
             verdict, findings = qc.evaluate(
                 measured,
                 media=media,
                 settings=settings,
                 audio_description=plan.audio.description if plan.audio else None,
+                mix_tracks=plan.audio.tracks if plan.audio else (),
             )
             if fence.cancel is not None and fence.cancel.is_set():
                 raise LeaseLost("this worker lost the job before uploading renditions")
@@ -164,6 +181,9 @@ def transcode_asset(
                 "measurements": measured.as_dict(),
                 "programme_mix": plan.audio.description if plan.audio else None,
                 "deinterlace": plan.deinterlace,
+                "vbi_lines_cropped": pipeline.vbi_lines(media),
+                "tonemap": f"{plan.tonemap} tone-mapped to SDR BT.709" if plan.tonemap else None,
+                "audio_mapping": mapping_dict,
                 "rules": {
                     "loudness_target": settings.qc_loudness_target,
                     "loudness_tolerance": settings.qc_loudness_tolerance,
@@ -197,7 +217,9 @@ def transcode_asset(
     )
 
 
-def _begin(db: Database, fence: Fence, asset_id: str) -> tuple[str, str] | None:
+def _begin(
+    db: Database, fence: Fence, asset_id: str
+) -> tuple[str, str, dict[str, Any] | None] | None:
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
         if asset is None:
@@ -208,7 +230,8 @@ def _begin(db: Database, fence: Fence, asset_id: str) -> tuple[str, str] | None:
         if asset.status is not AssetStatus.READY:
             asset.status = AssetStatus.PROCESSING
             asset.failure_reason = None
-        return asset.object_key, org.name if org else "unknown"
+        override = (asset.technical or {}).get(AUDIO_MAPPING_KEY)
+        return asset.object_key, org.name if org else "unknown", override
 
 
 def _upload(
@@ -276,7 +299,7 @@ def _settle_ready(
             )
         asset.status = AssetStatus.READY
         asset.failure_reason = None
-        asset.technical = media.technical
+        asset.technical = _keep_mapping(asset, media)
         asset.qc = report
         asset.qc_verdict = verdict
         record_change(
@@ -287,6 +310,19 @@ def _settle_ready(
             subject_id=str(asset.id),
             data={"qc_verdict": verdict.value, "renditions": len(files)},
         )
+
+
+def _keep_mapping(asset: Asset, media: MediaInfo) -> dict[str, Any]:
+    """The new probe, with the asset's audio-mapping override (if any) carried over."""
+    override = (asset.technical or {}).get(AUDIO_MAPPING_KEY)
+    return {**media.technical, AUDIO_MAPPING_KEY: override} if override else media.technical
+
+
+def _mapping(data: dict[str, Any] | None) -> AudioMapping | None:
+    try:
+        return AudioMapping.from_dict(data)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise JobError(f"the asset's audio mapping {data!r} cannot be read: {exc}") from exc
 
 
 def _delete_strays(storage: ObjectStorage, asset_id: str, *, keep: set[str]) -> None:
@@ -412,7 +448,7 @@ def _settle_failed(
         if asset is None:
             return
         if media is not None:
-            asset.technical = media.technical
+            asset.technical = _keep_mapping(asset, media)
         mark_asset_failed(session, asset, reason)
     logger.warning("transcode: asset %s failed: %s", asset_id, reason)
 

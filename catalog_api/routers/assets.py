@@ -11,6 +11,7 @@ from catalog_api.deps import SAFE_TEXT, ActorDep, CurrentUser, Cursor, Limit, Se
 from catalog_api.schemas.assets import (
     AssetLinkIn,
     AssetOut,
+    AudioMappingIn,
     ScreeningIn,
     ScreeningLinkOut,
     ScreeningOut,
@@ -18,6 +19,7 @@ from catalog_api.schemas.assets import (
 from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
 from pool_core.models import AssetStatus, MetadataState
 from pool_core.services import catalog
+from pool_core.services.audio_mapping import update_audio_mapping
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
 
@@ -69,6 +71,15 @@ def link_asset(
         title_id=body.title_id,
         episode_id=body.episode_id,
     )
+    return AssetOut.from_view(view)
+
+
+@router.put("/{asset_id}/audio-mapping", response_model=AssetOut, status_code=202)
+def set_audio_mapping(
+    asset_id: uuid.UUID, body: AudioMappingIn, actor: ActorDep, session: SessionDep
+) -> AssetOut:
+    """Choose the proxy's stereo mix for one of your assets; it is rendered again."""
+    view = update_audio_mapping(session, actor=actor, asset_id=asset_id, mapping=body.to_mapping())
     return AssetOut.from_view(view)
 
 

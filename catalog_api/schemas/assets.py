@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from pool_core.models import AssetStatus, MetadataState, QcVerdict
+from pool_core.services.audio_mapping import AudioMapping, MappingError
 from pool_core.services.catalog import AssetView, ScreeningLink
 from pool_core.services.licensing import rendition_sha256
 
@@ -105,6 +106,30 @@ class AssetLinkIn(BaseModel):
 
     title_id: uuid.UUID
     episode_id: uuid.UUID | None = None
+
+
+class AudioMappingIn(BaseModel):
+    """The proxy's stereo mix for this asset: one track, two of its channels, or two tracks.
+
+    All fields empty (or `{}`) goes back to the rule for the master's layout.
+    """
+
+    track: int | None = Field(None, ge=1, le=64, description="One track (1-based).")
+    channels: tuple[int, int] | None = Field(
+        None, description="Two channels (1-based) of `track` as left and right."
+    )
+    left: int | None = Field(None, ge=1, le=64, description="Track for the left side.")
+    right: int | None = Field(None, ge=1, le=64, description="Track for the right side.")
+
+    def to_mapping(self) -> AudioMapping | None:
+        """The domain value (None: back to the rule)."""
+        if self.track is None and self.left is None and self.right is None:
+            if self.channels is not None:
+                raise MappingError("channels need a track")
+            return None
+        return AudioMapping(
+            track=self.track, channels=self.channels, left=self.left, right=self.right
+        )
 
 
 class ScreeningIn(BaseModel):

@@ -198,12 +198,17 @@ def test_qc_rules_give_readable_findings() -> None:
         [],
     )
     quiet = Measurements(integrated_lufs=-27.0, true_peak_dbtp=-0.2)
-    verdict, findings = evaluate(quiet, media=info, settings=SETTINGS, audio_description="x")
+    verdict, findings = evaluate(
+        quiet, media=info, settings=SETTINGS, audio_description="x", mix_tracks=(1, 2)
+    )
     assert verdict is QcVerdict.FAIL
+    # Each finding names the tracks and the master's timecode (it starts at 10:00:00:00).
     assert [f.message for f in findings] == [
-        "Integrated loudness is -27.0 LUFS, 4.0 LU too quiet; the target is -23.0 ± 1.0 LUFS "
+        "Integrated loudness of the programme mix (tracks 1+2) is -27.0 LUFS "
+        "(10:00:00:00-10:01:00:00), 4.0 LU too quiet; the target is -23.0 ± 1.0 LUFS "
         "(EBU R128).",
-        "True peak reaches -0.2 dBTP; the ceiling is -1.0 dBTP.",
+        "True peak of the programme mix (tracks 1+2) reaches -0.2 dBTP "
+        "(10:00:00:00-10:01:00:00); the ceiling is -1.0 dBTP.",
     ]
     edges = Measurements(
         integrated_lufs=-23.0,
@@ -213,18 +218,31 @@ def test_qc_rules_give_readable_findings() -> None:
     verdict, findings = evaluate(edges, media=info, settings=SETTINGS, audio_description="x")
     assert verdict is QcVerdict.WARN
     assert [f.message for f in findings] == [
-        "The picture is black for 3.0 s at the head (00:00:00.00-00:00:03.00); at most 2 s "
+        "The picture is black for 3.0 s at the head (10:00:00:00-10:00:03:00); at most 2 s "
         "is allowed."
     ]
     strict = SETTINGS.model_copy(update={"qc_head_tail_severity": "fail"})
     assert evaluate(edges, media=info, settings=strict, audio_description="x")[0] is QcVerdict.FAIL
     black = Measurements(integrated_lufs=-23.0, black=[Interval(0.0, 59.96)])
     assert evaluate(black, media=info, settings=SETTINGS, audio_description="x")[1][0].message == (
-        "The picture is black throughout."
+        "The picture is black throughout (10:00:00:00-10:01:00:00)."
     )
     mute = evaluate(Measurements(), media=info, settings=SETTINGS, audio_description=None)
     assert mute[0] is QcVerdict.FAIL
-    assert mute[1][0].message == "The master has no audio track."
+    assert mute[1][0].message == "The master has no audio track (10:00:00:00-10:01:00:00)."
+    # A silent source track is named, with where it is silent.
+    hushed = Measurements(
+        integrated_lufs=-23.0, true_peak_dbtp=-10.0, track_peaks={1: -23.0, 2: float("-inf")}
+    )
+    verdict, findings = evaluate(
+        hushed, media=info, settings=SETTINGS, audio_description="x", mix_tracks=(1,)
+    )
+    assert verdict is QcVerdict.WARN
+    assert [f.check for f in findings] == ["silent_track"]
+    assert findings[0].message.startswith(
+        "Audio track 2 (1 ch) is silent throughout (10:00:00:00-10:01:00:00"
+    )
+    assert findings[0].message.endswith("the mix leaves it out.")
 
 
 def test_proxy_encoder_options_come_from_settings(tmp_path: Path) -> None:
@@ -248,3 +266,21 @@ def test_proxy_encoder_options_come_from_settings(tmp_path: Path) -> None:
     assert "-x264-params" not in plan_args("", tmp_path / "preset")
     # MPEG-2 half-resolution decoding combs interlaced pictures (test_deinterlace): never used.
     assert "-lowres" not in tuned
+
+
+def test_drop_frame_timecode_is_burnt_in_as_drop_frame(tmp_path: Path) -> None:
+    technical = media_info(interlaced=False).technical
+    technical["container"]["start_timecode"] = "00:59:59;28"
+    technical["video"]["frame_rate_fraction"] = "30000/1001"
+    args = build_plan(
+        ffmpeg_path="ffmpeg",
+        source="/masters/master.mov",
+        media=MediaInfo(technical),
+        settings=SETTINGS,
+        workdir=tmp_path,
+        font="/fonts/DejaVuSans.ttf",
+        watermark="PREVIEW",
+    ).args
+    graph = args[args.index("-filter_complex") + 1]
+    # `;` (drop-frame) reaches drawtext escaped once for the graph parser, not as a separator.
+    assert "timecode=00\\\\:59\\\\:59\\;28:timecode_rate=30000/1001" in graph

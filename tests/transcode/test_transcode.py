@@ -107,9 +107,9 @@ def test_xdcam_master_becomes_a_screenable_asset(
 @pytest.mark.parametrize(
     ("master", "mix"),
     [
-        ("prores_mov", "track 1 (stereo)"),
+        ("prores_mov", "track 1 (stereo) as is"),
         ("h264_mp4", "track 1 (5.1) downmixed to stereo"),
-        ("h264_stereo_mp4", "track 1 (stereo)"),
+        ("h264_stereo_mp4", "track 1 (stereo) as is"),
     ],
 )
 def test_prores_and_h264_masters_get_a_stereo_proxy(
@@ -186,7 +186,10 @@ def test_loud_programme_fails_qc_with_a_readable_finding(
     assert asset.qc["measurements"]["integrated_lufs"] == pytest.approx(-14.0, abs=0.3)
     (finding,) = asset.qc["findings"]
     assert finding["check"] == "loudness" and finding["severity"] == "fail"
-    assert "-14.0 LUFS, 9.0 LU too loud; the target is -23.0 ± 1.0 LUFS" in finding["message"]
+    assert finding["message"] == (
+        "Integrated loudness of the programme mix (track 1) is -14.0 LUFS "
+        "(00:00:00:00-00:00:02:00), 9.0 LU too loud; the target is -23.0 ± 1.0 LUFS (EBU R128)."
+    )
 
 
 def test_black_and_silence_at_head_and_tail_warn(
