@@ -1,6 +1,6 @@
 """search documents include episode names and their localizations
 
-Revision ID: 0005
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01 00:40:00
 
@@ -22,7 +22,7 @@ from pool_core.search.engine import document_of
 from pool_core.search.episodes import episode_names
 from pool_core.search.typos import add_to_vocabulary
 
-revision: str = "0005"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
