@@ -195,6 +195,15 @@ def transcode_asset(
             }
             _settle_ready(db, fence, asset_id, media, verdict, report, files, digests)
         _delete_strays(storage, asset_id, keep={file.key(asset_id) for file in files})
+        # The verdict is what an operator acts on: one INFO line per transcoded master.
+        logger.info(
+            "transcode: asset %s ready, QC %s (%d findings), %.1fx realtime",
+            asset_id,
+            verdict.value,
+            len(findings),
+            media.duration / max(time.monotonic() - started, 1e-3),
+            extra={"asset": asset_id, "qc": verdict.value},
+        )
     except (Cancelled, LeaseLost):
         raise
     except JobError as exc:

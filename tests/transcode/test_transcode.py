@@ -174,11 +174,19 @@ def test_proxy_carries_the_watermark_and_timecode(
 
 
 def test_loud_programme_fails_qc_with_a_readable_finding(
-    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+    database: Database,
+    storage: S3Storage,
+    tc_settings: Settings,
+    media: MediaFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     asset_id = make_asset(database, storage, media.path("loud_mov"))
 
+    caplog.set_level("INFO", logger="transcode")
     run(database, storage, tc_settings, asset_id)
+    # The verdict reaches the console at INFO: it is what an operator acts on.
+    (line,) = [r.getMessage() for r in caplog.records if "ready, QC" in r.getMessage()]
+    assert line.startswith(f"transcode: asset {asset_id} ready, QC fail (1 findings)")
 
     asset = load_asset(database, asset_id)
     assert asset.status is AssetStatus.READY  # screenable, but it would not pass delivery
