@@ -24,21 +24,26 @@ def deliver(
     database: Database, storage: S3Storage, members: Members, path: str, data: bytes
 ) -> uuid.UUID | None:
     """Upload one file as kztv's uploader through the ingest core."""
+    org_id, user_id = members.org_ids["kztv"], members.user_ids[("kztv", "uploader")]
+    return deliver_as(database, storage, org_id, user_id, path, data)
+
+
+def deliver_as(
+    database: Database, storage: S3Storage, org_id: int, user_id: int, path: str, data: bytes
+) -> uuid.UUID | None:
+    """Upload one file as this organization's user through the ingest core."""
     key = f"test/{uuid.uuid4()}/{path.rsplit('/', 1)[-1]}"
     storage.put(key, data)
     with database.session() as session:
-        ensure_roots(session, org_id=members.org_ids["kztv"])
+        ensure_roots(session, org_id=org_id)
         folder = path.rsplit("/", 1)[0]
-        if (
-            folder != "/incoming"
-            and get_entry(session, org_id=members.org_ids["kztv"], path=folder) is None
-        ):
-            make_dir(session, org_id=members.org_ids["kztv"], path=folder)
+        if folder != "/incoming" and get_entry(session, org_id=org_id, path=folder) is None:
+            make_dir(session, org_id=org_id, path=folder)
         entry = complete_upload(
             session,
             storage,
-            org_id=members.org_ids["kztv"],
-            user_id=members.user_ids[("kztv", "uploader")],
+            org_id=org_id,
+            user_id=user_id,
             path=path,
             object_key=key,
             size=len(data),
@@ -61,10 +66,13 @@ def run_sidecar_jobs(database: Database, storage: S3Storage, settings: Settings)
     return runner.run_until_idle()
 
 
-def ftp_file(database: Database, storage: S3Storage, members: Members, path: str) -> str | None:
-    """The text of a file in kztv's FTP tree, or None."""
+def ftp_file(
+    database: Database, storage: S3Storage, members: Members | int, path: str
+) -> str | None:
+    """The text of a file in kztv's (or this organization id's) FTP tree, or None."""
+    org_id = members if isinstance(members, int) else members.org_ids["kztv"]
     with database.session() as session:
-        entry = get_entry(session, org_id=members.org_ids["kztv"], path=path)
+        entry = get_entry(session, org_id=org_id, path=path)
         if entry is None or entry.object_key is None:
             return None
         return storage.get(entry.object_key).decode("utf-8")
