@@ -66,17 +66,19 @@ def decode_legacy_text(filename: str, data: bytes, *, country: str = "") -> Deco
     """Decode Unicode or a legacy code page (see `legacy`); refuse a file that is ambiguous."""
     check_size(filename, data)
     if data.startswith(codecs.BOM_UTF8):
-        return DecodedText(_strict(filename, data, "utf-8-sig"), "UTF-8", "byte order mark")
+        return DecodedText(
+            _strict(filename, data, "utf-8-sig", "UTF-8"), "UTF-8", "byte order mark"
+        )
     for bom, codec, name in (
         (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16LE"),
         (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16BE"),
     ):
         if data.startswith(bom):
-            text = _strict(filename, data[len(bom) :], codec)
+            text = _strict(filename, data[len(bom) :], codec, name)
             return DecodedText(text, name, "byte order mark")
     unmarked = _unmarked_utf16(data)
     if unmarked is not None:
-        text = _strict(filename, data, unmarked.lower())
+        text = _strict(filename, data, unmarked.lower(), unmarked)
         return DecodedText(text, unmarked, "detected (no byte order mark)")
     try:
         return DecodedText(_no_nul(filename, data.decode("utf-8")), "UTF-8", "detected")
@@ -115,13 +117,11 @@ def _unmarked_utf16(data: bytes) -> str | None:
     return None
 
 
-def _strict(filename: str, data: bytes, codec: str) -> str:
+def _strict(filename: str, data: bytes, codec: str, name: str) -> str:
     try:
         return _no_nul(filename, data.decode(codec))
     except UnicodeDecodeError as exc:
-        raise SidecarError(
-            filename, [f"the {codec.upper()} text is damaged: {exc.reason}"]
-        ) from exc
+        raise SidecarError(filename, [f"the {name} text is damaged: {exc.reason}"]) from exc
 
 
 def _not_utf8(data: bytes, start: int, why: str = "") -> str:
