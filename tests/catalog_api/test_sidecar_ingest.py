@@ -1,5 +1,8 @@
 """Sidecar ingest end to end: upload master + sidecar, run the job, read the API and FTP tree."""
 
+# Turkish names (with the dotless i) are part of the expected catalog data.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +10,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from pool_core.db import Database
@@ -16,7 +20,12 @@ from pool_core.services.ingest import complete_upload
 from pool_core.services.sidecar_ingest import build_handlers
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from tests.catalog_api.test_sidecars_data import BILLION_LAUGHS_XML, EBUCORE_XML
+from tests.catalog_api.test_sidecars_data import (
+    BILLION_LAUGHS_XML,
+    EBUCORE_STYLES,
+    EBUCORE_XML,
+    mam_ebucore,
+)
 from tests.fixtures.api import Members
 
 
@@ -148,6 +157,42 @@ def test_ebucore_sidecar(
     assert body["metadata"]["state"] == "linked", body
     found = api_client.get("/v1/search", params={"q": "Qazaqstan"}, headers=members.headers("uztv"))
     assert [h["title"]["original_title"] for h in found.json()["items"]] == ["Қазақстан: ұлы дала"]
+
+
+@pytest.mark.parametrize("style", list(EBUCORE_STYLES))
+def test_ebucore_as_mam_systems_export_it(
+    api_client: TestClient,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
+    api_settings: Settings,
+    style: str,
+) -> None:
+    master = deliver(database, api_storage, members, "/incoming/golge/ep07.mxf", b"m")
+    deliver(database, api_storage, members, "/incoming/golge/ep07.xml", mam_ebucore(style))
+    assert run_sidecar_jobs(database, api_storage, api_settings) == 1
+    body = asset(api_client, members, master)
+    assert body["metadata"]["state"] == "linked", body["metadata"]
+    assert body["ingest_warnings"] == []
+    title = api_client.get(
+        f"/v1/titles/{body['metadata']['title_id']}", headers=members.headers("uztv")
+    ).json()
+    assert title["original_title"] == "Gölge"
+    assert title["localizations"]["tr"]["title"] == "Gölge"
+    assert title["localizations"]["en"]["title"] == "Shadow"
+    assert title["external_id"] == "TRT-GOLGE-0107" and title["original_language"] == "tr"
+    assert [c["name"] for c in title["contributors"]] == [
+        "Ankara Yapım",
+        "Ayşe Yıldız",
+        "Mehmet Öz",
+    ]
+    episodes = api_client.get(
+        f"/v1/titles/{title['id']}/episodes", headers=members.headers("uztv")
+    ).json()["items"]
+    assert [(e["season"], e["number"]) for e in episodes] == [(1, 7)]
+    changes = api_client.get("/v1/changes", headers=members.headers("kztv")).json()["events"]
+    reads = [e["data"]["read"] for e in changes if e["kind"] == "asset.linked"]
+    assert reads == [{"format": "ebucore"}]
 
 
 def test_invalid_sidecar_shows_on_asset_and_in_ftp_folder(
