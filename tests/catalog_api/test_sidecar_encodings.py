@@ -20,13 +20,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from catalog_api.app import create_app
 from pool_core.db import Database
-from pool_core.models import Role
+from pool_core.models import Organization, Role
 from pool_core.services.accounts import create_organization, create_user
+from pool_core.services.files import get_entry
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.catalog_api.test_sidecar_ingest import deliver_as, ftp_file, run_sidecar_jobs
 from tests.fixtures.api import bearer
+from tests.fixtures.ftp import RunningFTP, connect_tls, make_account
 
 
 @dataclass(frozen=True)
@@ -240,3 +243,44 @@ def test_a_corrected_sidecar_replaces_the_sidecar_warnings(
     again = api_client.get(f"/v1/assets/{body['id']}", headers=who.headers).json()
     assert again["metadata"]["state"] == "linked"
     assert again["ingest_warnings"] == []
+
+
+def test_excel_manifests_uploaded_by_ftps_keep_every_letter(
+    database: Database,
+    storage: S3Storage,
+    storage_settings: Settings,
+    ftp_server: RunningFTP,
+) -> None:
+    """The issue's own cases: `;` manifests in the locale's code page, sent as operators do."""
+    cases = {"rutv": CASES["cp1251"], "kaztv": CASES["kz1048"], "trtv": CASES["cp1254"]}
+    app = create_app(storage_settings, database, storage)
+    masters: dict[str, tuple[str, dict[str, str]]] = {}
+    for code, case in cases.items():
+        login = make_account(database, code, country=case.country)
+        with database.session() as session:
+            org = session.get(Organization, login.org_id)
+            assert org is not None
+            editor = create_user(session, org=org, username=f"{code}-ed", role=Role.EDITOR)
+        client = connect_tls(ftp_server, login)
+        try:
+            client.mkd("/incoming/batch")
+            for name, data in (("ep01.mxf", b"master"), ("ep01.csv", manifest(case, ";"))):
+                reply = client.storbinary(f"STOR /incoming/batch/{name}", io.BytesIO(data))
+                assert reply.startswith("226"), reply
+        finally:
+            client.quit()
+        with database.session() as session:
+            entry = get_entry(session, org_id=login.org_id, path="/incoming/batch/ep01.mxf")
+            assert entry is not None and entry.asset_id is not None
+            masters[code] = (str(entry.asset_id), bearer(editor.api_token))
+    assert run_sidecar_jobs(database, storage, storage_settings) == len(cases)
+
+    with TestClient(app) as api:
+        for code, case in cases.items():
+            asset_id, headers = masters[code]
+            body = api.get(f"/v1/assets/{asset_id}", headers=headers).json()
+            assert body["metadata"]["state"] == "linked", (code, body["metadata"])
+            title = api.get(f"/v1/titles/{body['metadata']['title_id']}", headers=headers).json()
+            assert title["original_title"] == case.original
+            assert title["localizations"][case.tag]["title"] == case.localized
+            assert any(case.label in w for w in body["ingest_warnings"])
