@@ -20,6 +20,7 @@ choice is made in three steps, each of which can only narrow the candidates:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -66,6 +67,9 @@ KZ1048_ONLY = frozenset(
 UZBEK_U = frozenset((0xA1, 0xA2))
 # Icelandic letters: no member language uses them, but Turkish ş ğ read as Windows-1252 do.
 FOREIGN_LETTERS = frozenset("þÞðÐ")
+WORD = re.compile(r"[^\W\d_]+")
+# Non-ASCII characters that are neither letters, digits nor spaces: symbols and controls.
+ODD_CHAR = re.compile(r"[^\w\s\x00-\x7f]")
 # charset-normalizer's chaos of a plausible decoding may exceed the best one's by this much.
 CHAOS_MARGIN = 0.05
 
@@ -93,7 +97,11 @@ def guess_legacy(data: bytes, *, country: str = "") -> LegacyGuess:
     if scored:
         best = min(chaos[c] for c in scored)
         scored = {c: t for c, t in scored.items() if chaos[c] <= best + CHAOS_MARGIN}
-    survivors = {c: t for c, t in scored.items() if _mess(t) == 0}
+    # The least messy readings survive, if they are nearly clean: a "©" glued to a word is
+    # fine, a title in the wrong alphabet is not.
+    mess = {c: _mess(t) for c, t in scored.items()}
+    least = min((m for m, _ in mess.values()), default=0)
+    survivors = {c: t for c, t in scored.items() if mess[c][0] == least <= max(1, mess[c][1] // 20)}
     groups: dict[str, list[str]] = {}
     for name, text in survivors.items():
         groups.setdefault(text, []).append(name)
@@ -154,33 +162,24 @@ def _script(char: str) -> str:
     return "other"
 
 
-def _mess(text: str) -> int:
-    """How many words look like a wrong code page (0 for text a person wrote)."""
+def _mess(text: str) -> tuple[int, int]:
+    """How many signs of a wrong code page the text shows, and out of how many words."""
+    words = {w for w in WORD.findall(text) if not w.isascii()}
     mess = 0
-    words = []
-    word = ""
-    for index, char in enumerate(text):
-        if char.isalpha():
-            word += char
-            continue
-        if word:
-            words.append(word)
-            word = ""
-        if ord(char) > 0x7F and unicodedata.category(char)[0] in "SC":
-            near = text[max(0, index - 1) : index + 2]
-            mess += any(c.isalpha() for c in near)
-    if word:
-        words.append(word)
+    for match in ODD_CHAR.finditer(text):
+        index = match.start()
+        if unicodedata.category(text[index])[0] in "SC":
+            mess += any(c.isalpha() for c in text[max(0, index - 1) : index + 2])
     accented_only = 0
     accented = 0
-    for item in words:
-        scripts = {_script(c) for c in item}
+    for word in words:
+        scripts = {_script(c) for c in word}
         if {"latin", "cyrillic"} <= scripts or "other" in scripts:
             mess += 1
-        mess += sum(c in FOREIGN_LETTERS for c in item)
-        if "latin" in scripts and any(ord(c) > 0x7F for c in item):
+        mess += sum(c in FOREIGN_LETTERS for c in word)
+        if "latin" in scripts:
             accented += 1
-            accented_only += len(item) >= 3 and all(ord(c) > 0x7F for c in item)
+            accented_only += len(word) >= 3 and all(ord(c) > 0x7F for c in word)
     if accented_only and accented_only * 2 >= accented:
         mess += accented_only
-    return mess
+    return mess, len(words)

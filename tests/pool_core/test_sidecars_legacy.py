@@ -30,6 +30,8 @@ UZBEK = "ep01.mxf;serial;Ўзбекистон\r\n"
         (TURKISH, "cp1254", "", "cp1254"),
         (TURKISH, "cp1254", "KZ", "cp1254"),
         (TURKISH, "iso8859_9", "RU", "cp1254"),  # the same text; named after Windows
+        # A symbol glued to a word in every reading does not make the file unreadable.
+        (TURKISH + "ep03.mxf;film;©TRT Işık\r\n", "cp1254", "", "cp1254"),
         # The same Russian text in both Cyrillic pages: KZ names its own.
         (RUSSIAN, "cp1251", "KZ", "kz1048"),
         # Kazakh letters only KZ-1048 maps win over Windows-1251, even for a Russian uploader.
