@@ -8,14 +8,15 @@ choice is made in three steps, each of which can only narrow the candidates:
 
 1. charset-normalizer decodes the bytes with every code page the pool accepts and drops those
    whose text it finds messy (its "chaos" well above the best one's).
-2. Our own script check drops decodings that real titles never look like: a word mixing
-   Latin and Cyrillic letters ("Iюэk" is Turkish "Işık" read as Windows-1251), a symbol
-   glued to a letter, or Latin text whose words are mostly made only of accented letters
-   ("Òèõèé" is Russian read as a Latin page).
+2. Our own script check counts what real titles never look like: a word mixing Latin and
+   Cyrillic letters ("Iюэk" is Turkish "Işık" read as Windows-1251), a symbol glued to a
+   letter, or Latin text whose words are mostly made only of accented letters ("Òèõèé" is
+   Russian read as a Latin page). The least messy readings survive if they are nearly clean.
 3. If the survivors disagree on the text, the uploader's country decides (its likely code
    pages, in order); KZ-1048 against Windows-1251 is settled by the bytes only KZ-1048 maps
-   to Kazakh letters. Anything still open is ambiguous and refused: a wrong guess would put
-   garbled titles into the catalog, which is worse than asking for UTF-8.
+   to Kazakh letters (unless all of them are Uzbek Ў ў, which Windows-1251 has there).
+   Anything still open is ambiguous and refused: a wrong guess would put garbled titles
+   into the catalog, which is worse than asking for UTF-8.
 """
 
 from __future__ import annotations
