@@ -4,6 +4,13 @@ A refused sidecar is not a failed job: the asset shows the readable reason (its 
 state becomes `invalid`), and the same text is written as `<master base>.errors.txt` next to
 the master in the uploader's FTP folder, where the person who uploaded it will look. A later,
 corrected sidecar replaces the state and removes that file.
+
+The ingest report of an accepted sidecar: how it was read (format; for CSV the encoding,
+how it was chosen and the delimiter) goes into the `sidecar.applied` audit event and the
+`asset.linked` change event; a guessed legacy code page and letters that look lost (`?`
+inside a word) become lines of `Asset.ingest_warnings` starting with `sidecar `, replaced by
+the next sidecar's. The uploader's country ranks the legacy code pages (see
+`pool_core.sidecars.legacy`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
-from pool_core.models import Asset, AssetCatalog, FileEntry, MetadataState, Title
+from pool_core.models import (
+    Asset,
+    AssetCatalog,
+    FileEntry,
+    MetadataState,
+    Organization,
+    Title,
+)
 from pool_core.names import split_path
 from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
@@ -36,13 +50,15 @@ from pool_core.services.catalog import (
 )
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
-from pool_core.sidecars import MAX_SIDECAR_BYTES, CatalogSidecar, SidecarError, parse_sidecar
+from pool_core.sidecars import MAX_SIDECAR_BYTES, CatalogSidecar, SidecarError, read_sidecar
 from pool_core.storage.base import ObjectStorage
 
 logger = logging.getLogger("pool_core.services.sidecar_ingest")
 
 SIDECAR_JOB = "ingest_sidecar"
 ERRORS_SUFFIX = ".errors.txt"
+# Lines of `Asset.ingest_warnings` written here start with this, so a new sidecar replaces them.
+WARNING_PREFIX = "sidecar "
 # Sidecar fields that map one to one onto title fields.
 TITLE_FIELDS = frozenset(TitleInput.__dataclass_fields__)
 
@@ -77,16 +93,25 @@ def ingest_sidecar(
     sidecar_name = entry.name if entry is not None else asset.sidecar_key.rsplit("/", 1)[-1]
     # One byte more than allowed, so an oversized sidecar is refused without reading it all.
     data = storage.get(asset.sidecar_key, start=0, end=MAX_SIDECAR_BYTES)
+    org = session.get(Organization, asset.org_id)
     try:
         with session.begin_nested():
-            sidecar = parse_sidecar(sidecar_name, data, master_filename=asset.filename)
-            title, episode_id = _apply(session, asset, sidecar)
+            reading = read_sidecar(
+                sidecar_name,
+                data,
+                master_filename=asset.filename,
+                country=org.country if org is not None else "",
+            )
+            title, episode_id = _apply(session, asset, reading.sidecar)
     except SidecarError as exc:
+        _set_sidecar_warnings(session, asset, [])
         return _refuse(session, storage, asset, sidecar_name, str(exc), exc.problems)
     except (InvalidInput, PermissionDenied, NotFound) as exc:
         # Parsed, but the catalog refused a value (a bad EIDR check digit, an unknown genre).
         message = f"sidecar {sidecar_name} was not accepted:\n- {exc}"
+        _set_sidecar_warnings(session, asset, [])
         return _refuse(session, storage, asset, sidecar_name, message, [str(exc)])
+    _set_sidecar_warnings(session, asset, reading.warnings)
     link = set_asset_catalog(
         session,
         asset=asset,
@@ -102,7 +127,12 @@ def ingest_sidecar(
         org_id=asset.org_id,
         user_id=asset.uploaded_by,
         subject=f"asset:{asset.id}",
-        detail={"sidecar": sidecar_name, "title_id": str(title.id)},
+        detail={
+            "sidecar": sidecar_name,
+            "title_id": str(title.id),
+            "read": reading.report,
+            "warnings": reading.warnings[:20],
+        },
     )
     record_change(
         session,
@@ -110,9 +140,23 @@ def ingest_sidecar(
         kind="asset.linked",
         subject_type="asset",
         subject_id=str(asset.id),
-        data={"title_id": str(title.id), "episode_id": str(episode_id) if episode_id else None},
+        data={
+            "title_id": str(title.id),
+            "episode_id": str(episode_id) if episode_id else None,
+            "sidecar": sidecar_name,
+            "read": reading.report,
+        },
     )
     return link
+
+
+def _set_sidecar_warnings(session: Session, asset: Asset, warnings: list[str]) -> None:
+    kept = [w for w in asset.ingest_warnings or [] if not w.startswith(WARNING_PREFIX)]
+    new = [f"{WARNING_PREFIX}{w}" for w in warnings[:20]]
+    if new or len(kept) != len(asset.ingest_warnings or []):
+        # A new list, so the JSON column is seen as changed.
+        asset.ingest_warnings = [*kept, *new]
+        session.flush()
 
 
 def _apply(

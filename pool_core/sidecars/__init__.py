@@ -1,6 +1,8 @@
 """Sidecar files delivered next to masters: JSON, EBUCore XML, CSV manifests.
 
     parse_sidecar(filename, data, master_filename=...) -> CatalogSidecar   (or SidecarError)
+    read_sidecar(filename, data, master_filename=..., country=...) -> SidecarReading
+        the same, plus how the file was read and warnings for the ingest report
 
 Every format is mapped onto one documented schema (`CatalogSidecar`); every refusal is a
 `SidecarError` (an `InvalidInput`) whose message lists each problem in plain words.
@@ -8,9 +10,15 @@ Every format is mapped onto one documented schema (`CatalogSidecar`); every refu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from pool_core.sidecars.csv_manifest import ManifestRow, parse_csv_manifest
+from pool_core.sidecars.csv_manifest import (
+    Manifest,
+    ManifestRow,
+    parse_csv_manifest,
+    read_csv_manifest,
+)
 from pool_core.sidecars.decoding import MAX_SIDECAR_BYTES, SidecarError
 from pool_core.sidecars.ebucore import parse_ebucore_sidecar
 from pool_core.sidecars.json_sidecar import parse_json_sidecar
@@ -23,31 +31,59 @@ __all__ = [
     "SCHEMA_ID",
     "SIDECAR_SUFFIXES",
     "CatalogSidecar",
+    "Manifest",
     "ManifestRow",
     "SidecarError",
     "parse_csv_manifest",
     "parse_ebucore_sidecar",
     "parse_json_sidecar",
     "parse_sidecar",
+    "read_csv_manifest",
+    "read_sidecar",
 ]
+
+
+@dataclass
+class SidecarReading:
+    """A parsed sidecar, how its bytes were read, and what deserves a warning."""
+
+    sidecar: CatalogSidecar
+    report: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_sidecar(filename: str, data: bytes, *, master_filename: str) -> CatalogSidecar:
     """Parse the sidecar of one master, whatever its format."""
+    return read_sidecar(filename, data, master_filename=master_filename).sidecar
+
+
+def read_sidecar(
+    filename: str, data: bytes, *, master_filename: str, country: str = ""
+) -> SidecarReading:
+    """Parse the sidecar of one master; `country` (the uploader's) ranks legacy code pages."""
     suffix = PurePosixPath(filename).suffix.lower()
     if suffix == ".json":
-        return parse_json_sidecar(filename, data)
+        return SidecarReading(parse_json_sidecar(filename, data), {"format": "json"})
     if suffix == ".xml":
-        return parse_ebucore_sidecar(filename, data)
+        return SidecarReading(parse_ebucore_sidecar(filename, data), {"format": "ebucore"})
     if suffix == ".csv":
-        return manifest_row_for(filename, parse_csv_manifest(filename, data), master_filename)
+        manifest = read_csv_manifest(filename, data, country=country)
+        row = manifest_row_for(filename, manifest.rows, master_filename)
+        if row.sidecar is None:
+            raise SidecarError(filename, row.problems)
+        warnings = list(row.warnings)
+        if manifest.decoded.legacy:
+            warnings.insert(
+                0,
+                f"{filename} is not Unicode: it was read as {manifest.decoded.encoding} "
+                f"({manifest.decoded.how}); check the titles, or save it as UTF-8",
+            )
+        return SidecarReading(row.sidecar, manifest.report(), warnings)
     raise SidecarError(filename, [f"{suffix or 'no extension'}: sidecars are .json, .xml or .csv"])
 
 
-def manifest_row_for(
-    filename: str, rows: list[ManifestRow], master_filename: str
-) -> CatalogSidecar:
-    """The metadata of one master from a manifest's rows."""
+def manifest_row_for(filename: str, rows: list[ManifestRow], master_filename: str) -> ManifestRow:
+    """The row of one master from a manifest's rows."""
     if len(rows) == 1 and not rows[0].filename:
         row = rows[0]
     else:
@@ -58,6 +94,4 @@ def manifest_row_for(
             lines = ", ".join(str(r.line) for r in matches)
             raise SidecarError(filename, [f"rows {lines} all describe {master_filename!r}"])
         row = matches[0]
-    if row.sidecar is None:
-        raise SidecarError(filename, row.problems)
-    return row.sidecar
+    return row

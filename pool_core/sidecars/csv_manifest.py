@@ -7,6 +7,11 @@ Columns (header names, any order, `,` `;` or tab separated): `filename`, `kind`,
 `duration_seconds` or `duration` (`HH:MM:SS`), `age_rating`, `eidr`, `isan`,
 `season`, `episode`, `episode_name`, `contributors` (`Name (role) | Name (role)`),
 `rights_notes`.
+
+The file may be UTF-8, UTF-16 or the legacy code page Excel used (see `legacy`); how it was
+read (encoding, delimiter) is kept for the ingest report. A `?` between two letters is what a
+letter becomes when Excel saves it in a code page that lacks it (Azerbaijani ə in
+Windows-1254), so each such cell gets a warning.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pool_core.sidecars.decoding import SidecarError, decode_text
+from pool_core.sidecars.decoding import DecodedText, SidecarError, decode_legacy_text
 from pool_core.sidecars.errors_format import validate
 from pool_core.sidecars.schema import CatalogSidecar
 
 MAX_ROWS = 10_000
 LIST_SPLIT = re.compile(r"\s*[|;]\s*")
+LOST_LETTER = re.compile(r"[^\W\d_]\?[^\W\d_]")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 PERSON = re.compile(r"^(?P<name>[^()]+?)\s*(?:\((?P<role>[^()]*)\))?$")
 SIMPLE = (
     "external_id",
@@ -59,11 +66,36 @@ class ManifestRow:
     filename: str
     sidecar: CatalogSidecar | None
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def parse_csv_manifest(filename: str, data: bytes) -> list[ManifestRow]:
+@dataclass
+class Manifest:
+    """A manifest's rows and how its bytes were read."""
+
+    rows: list[ManifestRow]
+    decoded: DecodedText
+    delimiter: str
+
+    def report(self) -> dict[str, str]:
+        """How the file was read, for the ingest report."""
+        return {
+            "format": "csv",
+            "encoding": self.decoded.encoding,
+            "encoding_how": self.decoded.how,
+            "delimiter": DELIMITER_NAMES[self.delimiter],
+        }
+
+
+def parse_csv_manifest(filename: str, data: bytes, *, country: str = "") -> list[ManifestRow]:
     """Parse every row of a manifest; rows are validated one by one."""
-    text = decode_text(filename, data)
+    return read_csv_manifest(filename, data, country=country).rows
+
+
+def read_csv_manifest(filename: str, data: bytes, *, country: str = "") -> Manifest:
+    """Read a manifest saved by the uploader's tools; `country` ranks legacy code pages."""
+    decoded = decode_legacy_text(filename, data, country=country)
+    text = decoded.text
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -94,12 +126,30 @@ def parse_csv_manifest(filename: str, data: bytes) -> list[ManifestRow]:
             values = {k: (v or "").strip() for k, v in raw.items() if k}
             document = _document(values)
             sidecar, row_problems = validate(document, prefix=f"row {number}: ")
-            rows.append(ManifestRow(number, values.get("filename", ""), sidecar, row_problems))
+            row = ManifestRow(number, values.get("filename", ""), sidecar, row_problems)
+            row.warnings = _lost_letters(filename, number, values, decoded)
+            rows.append(row)
     except csv.Error as exc:
         raise SidecarError(filename, [f"the CSV cannot be read: {exc}"]) from exc
     if not rows:
         raise SidecarError(filename, ["the manifest has a header but no rows"])
-    return rows
+    return Manifest(rows, decoded, delimiter)
+
+
+def _lost_letters(
+    filename: str, number: int, values: dict[str, str], decoded: DecodedText
+) -> list[str]:
+    how = (
+        f"a letter {decoded.encoding} cannot hold was probably lost when the file was saved"
+        if decoded.legacy
+        else "a letter was probably lost when the file was once saved in a legacy code page"
+    )
+    return [
+        f"{filename} row {number}, {column}: {value[:80]!r} has a '?' inside a word; {how} "
+        "(save it as UTF-8 to keep every letter)"
+        for column, value in values.items()
+        if column != "filename" and LOST_LETTER.search(value)
+    ]
 
 
 def _document(values: dict[str, str]) -> dict[str, Any]:

@@ -1,11 +1,18 @@
 """EBUCore XML sidecars, parsed safely, mapped onto the sidecar schema.
 
-Read (by local name, whatever the namespace prefixes): `title/dc:title[@xml:lang]`,
-`alternativeTitle/dc:title`, `description/dc:description[@xml:lang]`, `language/dc:language`,
-`type/genre[@typeLabel]`, `type/objectType[@typeLabel]` (the kind), `identifier[@typeLabel]
-/dc:identifier` (EIDR, ISAN, anything else = house number), `episodeNumber`, `seasonNumber`
+Real exports differ in namespaces (EBUCore 1.8 and 1.10 use `urn:ebu:metadata-schema:ebucore`,
+older tools `...:ebuCore_2012` or `...:ebuCore_2014`), in prefixes (`ebucore:`, `ebu:`, a
+default namespace) and in where `xml:lang` sits, so elements are matched by local name.
+
+Read: `title/dc:title[@xml:lang]` (the title whose `typeLabel` says "original" first),
+`alternativeTitle/dc:title`, `description/dc:description[@xml:lang]`,
+`language/dc:language` (the one whose `typeLabel` says "original" first),
+`type/genre[@typeLabel]`, `type/objectType[@typeLabel]` (the kind),
+`identifier[@typeLabel]/dc:identifier` (EIDR, ISAN, anything else = house number),
+`episodeNumber`, `seasonNumber`
 (or `partNumber`), `date/created[@startYear]`, `subject/dc:subject`, `rights/dc:rights` or
-`rightsExpression`, `contributor`/`creator` names with `role[@typeLabel]`.
+`rightsExpression`, `contributor`/`creator` names (`name`, `givenName` + `familyName`, or
+`organisationName`) with `role[@typeLabel]`.
 
 No DTDs, no entities, no external references: defusedxml refuses them before expansion, so
 XXE and "billion laughs" documents fail fast with a readable reason.
@@ -65,6 +72,15 @@ def _text(element: Element) -> str:
     return " ".join("".join(element.itertext()).split())
 
 
+def _original_first(elements: Iterator[Element]) -> list[Element]:
+    """Elements whose type label says "original" first, the rest in document order."""
+    return sorted(elements, key=lambda e: "original" not in _type_label(e))
+
+
+def _type_label(element: Element) -> str:
+    return (element.get("typeLabel") or element.get("typeDefinition") or "").lower()
+
+
 def parse_ebucore_sidecar(filename: str, data: bytes) -> CatalogSidecar:
     """Parse an EBUCore document safely and map it to the sidecar schema."""
     check_size(filename, data)
@@ -117,7 +133,7 @@ def _map(core: Element) -> tuple[dict[str, Any], list[str]]:
     doc: dict[str, Any] = {}
     localizations: dict[str, dict[str, str]] = {}
     original = ""
-    for title in _children(core, "title"):
+    for title in _original_first(_children(core, "title")):
         for dc_title in _children(title, "title"):
             text = _text(dc_title)
             if not text:
@@ -141,7 +157,9 @@ def _map(core: Element) -> tuple[dict[str, Any], list[str]]:
                 localizations.setdefault(lang, {"title": original})["synopsis"] = text
     doc["localizations"] = localizations
     languages = [
-        _text(x) for lang in _children(core, "language") for x in _children(lang, "language")
+        _text(x)
+        for lang in _original_first(_children(core, "language"))
+        for x in _children(lang, "language")
     ]
     if languages and languages[0]:
         doc["original_language"] = languages[0]
@@ -215,10 +233,7 @@ def _people(core: Element) -> list[dict[str, str]]:
     people = []
     for tag in ("creator", "contributor"):
         for person in _children(core, tag):
-            name_el = next(_descendants(person, "name"), None)
-            if name_el is None:
-                name_el = next(_descendants(person, "organisationName"), None)
-            name = _text(name_el) if name_el is not None else ""
+            name = _person_name(person)
             role_el = next(_descendants(person, "role"), None)
             role = ""
             if role_el is not None:
@@ -226,3 +241,12 @@ def _people(core: Element) -> list[dict[str, str]]:
             if name:
                 people.append({"name": name[:255], "role": role[:64]})
     return people[:50]
+
+
+def _person_name(person: Element) -> str:
+    for tag in ("name", "organisationName"):
+        element = next(_descendants(person, tag), None)
+        if element is not None and _text(element):
+            return _text(element)
+    parts = [next(_descendants(person, tag), None) for tag in ("givenName", "familyName")]
+    return " ".join(_text(p) for p in parts if p is not None and _text(p))

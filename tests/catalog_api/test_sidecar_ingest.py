@@ -1,5 +1,8 @@
 """Sidecar ingest end to end: upload master + sidecar, run the job, read the API and FTP tree."""
 
+# Turkish names (with the dotless i) are part of the expected catalog data.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +10,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from pool_core.db import Database
@@ -16,7 +20,12 @@ from pool_core.services.ingest import complete_upload
 from pool_core.services.sidecar_ingest import build_handlers
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from tests.catalog_api.test_sidecars_data import BILLION_LAUGHS_XML, EBUCORE_XML
+from tests.catalog_api.test_sidecars_data import (
+    BILLION_LAUGHS_XML,
+    EBUCORE_STYLES,
+    EBUCORE_XML,
+    mam_ebucore,
+)
 from tests.fixtures.api import Members
 
 
@@ -24,21 +33,26 @@ def deliver(
     database: Database, storage: S3Storage, members: Members, path: str, data: bytes
 ) -> uuid.UUID | None:
     """Upload one file as kztv's uploader through the ingest core."""
+    org_id, user_id = members.org_ids["kztv"], members.user_ids[("kztv", "uploader")]
+    return deliver_as(database, storage, org_id, user_id, path, data)
+
+
+def deliver_as(
+    database: Database, storage: S3Storage, org_id: int, user_id: int, path: str, data: bytes
+) -> uuid.UUID | None:
+    """Upload one file as this organization's user through the ingest core."""
     key = f"test/{uuid.uuid4()}/{path.rsplit('/', 1)[-1]}"
     storage.put(key, data)
     with database.session() as session:
-        ensure_roots(session, org_id=members.org_ids["kztv"])
+        ensure_roots(session, org_id=org_id)
         folder = path.rsplit("/", 1)[0]
-        if (
-            folder != "/incoming"
-            and get_entry(session, org_id=members.org_ids["kztv"], path=folder) is None
-        ):
-            make_dir(session, org_id=members.org_ids["kztv"], path=folder)
+        if folder != "/incoming" and get_entry(session, org_id=org_id, path=folder) is None:
+            make_dir(session, org_id=org_id, path=folder)
         entry = complete_upload(
             session,
             storage,
-            org_id=members.org_ids["kztv"],
-            user_id=members.user_ids[("kztv", "uploader")],
+            org_id=org_id,
+            user_id=user_id,
             path=path,
             object_key=key,
             size=len(data),
@@ -61,10 +75,13 @@ def run_sidecar_jobs(database: Database, storage: S3Storage, settings: Settings)
     return runner.run_until_idle()
 
 
-def ftp_file(database: Database, storage: S3Storage, members: Members, path: str) -> str | None:
-    """The text of a file in kztv's FTP tree, or None."""
+def ftp_file(
+    database: Database, storage: S3Storage, members: Members | int, path: str
+) -> str | None:
+    """The text of a file in kztv's (or this organization id's) FTP tree, or None."""
+    org_id = members if isinstance(members, int) else members.org_ids["kztv"]
     with database.session() as session:
-        entry = get_entry(session, org_id=members.org_ids["kztv"], path=path)
+        entry = get_entry(session, org_id=org_id, path=path)
         if entry is None or entry.object_key is None:
             return None
         return storage.get(entry.object_key).decode("utf-8")
@@ -140,6 +157,42 @@ def test_ebucore_sidecar(
     assert body["metadata"]["state"] == "linked", body
     found = api_client.get("/v1/search", params={"q": "Qazaqstan"}, headers=members.headers("uztv"))
     assert [h["title"]["original_title"] for h in found.json()["items"]] == ["Қазақстан: ұлы дала"]
+
+
+@pytest.mark.parametrize("style", list(EBUCORE_STYLES))
+def test_ebucore_as_mam_systems_export_it(
+    api_client: TestClient,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
+    api_settings: Settings,
+    style: str,
+) -> None:
+    master = deliver(database, api_storage, members, "/incoming/golge/ep07.mxf", b"m")
+    deliver(database, api_storage, members, "/incoming/golge/ep07.xml", mam_ebucore(style))
+    assert run_sidecar_jobs(database, api_storage, api_settings) == 1
+    body = asset(api_client, members, master)
+    assert body["metadata"]["state"] == "linked", body["metadata"]
+    assert body["ingest_warnings"] == []
+    title = api_client.get(
+        f"/v1/titles/{body['metadata']['title_id']}", headers=members.headers("uztv")
+    ).json()
+    assert title["original_title"] == "Gölge"
+    assert title["localizations"]["tr"]["title"] == "Gölge"
+    assert title["localizations"]["en"]["title"] == "Shadow"
+    assert title["external_id"] == "TRT-GOLGE-0107" and title["original_language"] == "tr"
+    assert [c["name"] for c in title["contributors"]] == [
+        "Ankara Yapım",
+        "Ayşe Yıldız",
+        "Mehmet Öz",
+    ]
+    episodes = api_client.get(
+        f"/v1/titles/{title['id']}/episodes", headers=members.headers("uztv")
+    ).json()["items"]
+    assert [(e["season"], e["number"]) for e in episodes] == [(1, 7)]
+    changes = api_client.get("/v1/changes", headers=members.headers("kztv")).json()["events"]
+    reads = [e["data"]["read"] for e in changes if e["kind"] == "asset.linked"]
+    assert reads == [{"format": "ebucore"}]
 
 
 def test_invalid_sidecar_shows_on_asset_and_in_ftp_folder(

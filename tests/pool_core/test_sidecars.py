@@ -1,7 +1,7 @@
 """Sidecar parsers: the good deliveries map onto the schema; hostile ones fail readably."""
 
 # Long lines are verbatim sidecar documents.
-# ruff: noqa: E501
+# ruff: noqa: E501, RUF001
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pool_core.sidecars import (
     parse_csv_manifest,
     parse_sidecar,
 )
-from tests.catalog_api.test_sidecars_data import EBUCORE_XML
+from tests.catalog_api.test_sidecars_data import EBUCORE_STYLES, EBUCORE_XML, mam_ebucore
 
 EBUCORE = EBUCORE_XML
 
@@ -116,6 +116,31 @@ def test_ebucore_maps_every_field() -> None:
     assert sidecar.keywords == ["The Great Steppe"]
     assert [c.model_dump() for c in sidecar.contributors] == [
         {"name": "Aruzhan Sain", "role": "Director"}
+    ]
+
+
+@pytest.mark.parametrize("style", list(EBUCORE_STYLES))
+def test_ebucore_as_mam_systems_export_it(style: str) -> None:
+    sidecar = parse_sidecar("ep07.xml", mam_ebucore(style), master_filename="ep07.mxf")
+    # The title typed "Original title" wins over a working title written before it.
+    assert sidecar.original_title == "Gölge"
+    assert sidecar.localizations["tr"].title == "Gölge"
+    assert sidecar.localizations["tr"].synopsis.startswith("Şehrin ışıkları söndüğünde")
+    assert sidecar.localizations["en"].title == "Shadow"  # xml:lang on ebucore:title
+    assert sidecar.localizations["en"].synopsis.startswith("When the city lights go out")
+    assert sidecar.original_language == "tr"  # not the dubbed language listed first
+    assert sidecar.kind == "serial" and sidecar.genres == ["drama"]
+    assert sidecar.external_id == "TRT-GOLGE-0107"
+    assert sidecar.eidr == "10.5240/7791-8534-2C23-9030-8610-5"
+    assert sidecar.production_year == 2023
+    assert sidecar.episode is not None
+    assert (sidecar.episode.season, sidecar.episode.number) == (1, 7)
+    assert sidecar.rights_notes == "Not for Turkey before 2026"
+    assert sidecar.keywords == ["Işık ve Gölge", "aile"]
+    assert [c.model_dump() for c in sidecar.contributors] == [
+        {"name": "Ankara Yapım", "role": "Production company"},
+        {"name": "Ayşe Yıldız", "role": "Director"},
+        {"name": "Mehmet Öz", "role": "Actor"},
     ]
 
 
