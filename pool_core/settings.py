@@ -289,6 +289,11 @@ class Settings(BaseSettings):
             if value is not None:
                 setattr(self, name, value.expanduser().resolve())
         self.database_url = absolute_sqlite_url(self.database_url)
+        # A bare name ("ffmpeg") is looked up on PATH; a relative path is a file we resolve.
+        for name in ("ffmpeg", "transcode_font"):
+            text: str = getattr(self, name)
+            if "/" in text and not Path(text).expanduser().is_absolute():
+                setattr(self, name, str(Path(text).expanduser().resolve()))
         return self
 
     @model_validator(mode="after")

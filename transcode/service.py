@@ -197,10 +197,13 @@ def transcode_asset(
         _delete_strays(storage, asset_id, keep={file.key(asset_id) for file in files})
         # The verdict is what an operator acts on: one INFO line per transcoded master.
         logger.info(
-            "transcode: asset %s ready, QC %s (%d findings), %.1fx realtime",
+            "transcode: asset %s ready, QC %s (%d findings), %d renditions, ffmpeg %.1f s, "
+            "%.1fx realtime",
             asset_id,
             verdict.value,
             len(findings),
+            len(files),
+            ffmpeg_seconds,
             media.duration / max(time.monotonic() - started, 1e-3),
             extra={"asset": asset_id, "qc": verdict.value},
         )

@@ -35,7 +35,8 @@ def handle_transcode(
 ) -> None:
     """Run one transcode job under the job's lease."""
     asset_id = str(ctx.payload.get("asset_id", ""))
-    result = transcode_asset(
+    # transcode_asset logs the verdict line itself (one INFO line per master).
+    transcode_asset(
         db=db,
         storage=storage,
         settings=settings,
@@ -48,16 +49,6 @@ def handle_transcode(
         ),
         last_attempt=ctx.is_last_attempt,
     )
-    if result is not None:
-        logger.info(
-            "transcoded asset %s: QC %s, %d renditions, ffmpeg %.1f s, total %.1f s",
-            asset_id,
-            result.verdict,
-            result.renditions,
-            result.ffmpeg_seconds,
-            result.total_seconds,
-            extra={"job_id": str(ctx.job_id), "asset_id": asset_id},
-        )
 
 
 def build_handlers(settings: Settings, db: Database, storage: ObjectStorage) -> dict[str, Handler]:

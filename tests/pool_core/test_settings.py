@@ -89,6 +89,12 @@ def test_relative_paths_are_resolved_once_when_the_settings_load(
     assert explicit.ftp_tls_cert == elsewhere.resolve() / "certs" / "pool.pem"
     assert explicit.ftp_tls_key == Path.home().resolve() / "pool.key"
 
+    tools = Settings(ffmpeg="bin/ffmpeg", transcode_font="fonts/Sans.ttf")
+    assert tools.ffmpeg == str(elsewhere.resolve() / "bin" / "ffmpeg")
+    assert tools.transcode_font == str(elsewhere.resolve() / "fonts" / "Sans.ttf")
+    # A bare command name is left for the PATH lookup.
+    assert Settings(ffmpeg="ffmpeg").ffmpeg == "ffmpeg"
+
 
 @pytest.mark.parametrize(
     "url",

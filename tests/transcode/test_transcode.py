@@ -186,7 +186,7 @@ def test_loud_programme_fails_qc_with_a_readable_finding(
     run(database, storage, tc_settings, asset_id)
     # The verdict reaches the console at INFO: it is what an operator acts on.
     (line,) = [r.getMessage() for r in caplog.records if "ready, QC" in r.getMessage()]
-    assert line.startswith(f"transcode: asset {asset_id} ready, QC fail (1 findings)")
+    assert line.startswith(f"transcode: asset {asset_id} ready, QC fail (1 findings), ")
 
     asset = load_asset(database, asset_id)
     assert asset.status is AssetStatus.READY  # screenable, but it would not pass delivery

@@ -194,13 +194,24 @@ def test_kill_9_mid_transcode_another_worker_finishes_with_one_set_of_renditions
 
 
 def test_runner_fails_a_broken_master_at_once_and_keeps_going(
-    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+    database: Database,
+    storage: S3Storage,
+    tc_settings: Settings,
+    media: MediaFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     broken = make_asset(database, storage, media.path("not_media.mxf"), enqueue=True)
     good = make_asset(database, storage, media.path("h264_stereo_mp4"), enqueue=True)
     runner = build_runner(tc_settings, database, storage, poll_interval=0.1, backoff_seconds=0.1)
 
+    caplog.set_level("INFO")
     assert runner.run_until_idle() == 2
+
+    # The console gets one line per master, at INFO for the ready one, WARNING for the failure.
+    about_good = [r for r in caplog.records if good in r.getMessage() and r.levelname == "INFO"]
+    assert [r.getMessage().split(",")[0] for r in about_good] == [f"transcode: asset {good} ready"]
+    about_broken = [r for r in caplog.records if broken in r.getMessage()]
+    assert [r.levelname for r in about_broken if r.levelno >= 30] == ["WARNING"]
 
     with database.session() as session:
         jobs = {job.payload["asset_id"]: job for job in session.scalars(select(Job))}
