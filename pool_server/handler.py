@@ -82,6 +82,8 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         self.principal: Principal | None = None
+        # Set by the data channel when it ended an upload because an ABOR was waiting.
+        self.abort_answered_by_data_channel = False
         self._hash_name = DEFAULT_HASH
         super().__init__(conn, server, ioloop)
 
@@ -132,6 +134,19 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
     def on_incomplete_file_received(self, file: str) -> None:
         """An interrupted upload stays pending (resumable); say so in the log."""
         log.info("upload interrupted", extra={"path": file, "user": self.username})
+
+    def ftp_ABOR(self, line: str) -> None:
+        """RFC 959: 426 for the transfer, then 226 for the ABOR, in that order.
+
+        If the data connection ended while the ABOR was already waiting, the data channel
+        has answered 426 for the transfer; the ABOR then gets its 226 here (pyftpdlib would
+        say 225, "no transfer", and a client waiting for 226 would read the wrong reply).
+        """
+        answered, self.abort_answered_by_data_channel = self.abort_answered_by_data_channel, False
+        if answered and self.data_channel is None:
+            self.respond("226 ABOR command successful.")
+            return
+        super().ftp_ABOR(line)
 
     # --- transfers
 

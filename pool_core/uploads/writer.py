@@ -495,6 +495,7 @@ class UploadWriter:
         # Imported here: ingest imports the queue, which must not load for plain file ops.
         from pool_core.services.files import used_bytes
         from pool_core.services.ingest import complete_upload
+        from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 
         with self.db.write_session() as session:  # reads, then writes
             row = session.get(PendingUpload, self.pending_id)
@@ -523,10 +524,13 @@ class UploadWriter:
                 sha256=sha256,
                 asset_id=self.asset_id,
                 content=content,
+                settle_seconds=self.settings.upload_settle_seconds,
             )
             session.flush()
             view = stat(session, org_id=self.org_id, path=path)
+            superseded = list(session.info.pop(DELETE_AFTER_COMMIT, []))
         self.path = path
+        delete_after_commit(self.storage, superseded)
         return view
 
     def interrupt(self) -> None:
