@@ -4,12 +4,14 @@ The IO loop handles the data and control sockets in whatever order `poll` report
 a data connection's end can be handled before an ABOR (or the client's disconnect) that
 arrived first on the control connection. Before an upload is declared complete the data
 channel asks here, without consuming anything: the control channel still reads the ABOR
-itself and answers it.
+itself and answers it. An ABOR is seen in plain FTP only (and in what pyftpdlib has already
+read); over TLS the bytes are encrypted, so only a closed connection is seen.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import select
 import socket
 from typing import Any
@@ -50,19 +52,22 @@ def control_state(channel: Any) -> ControlState:
 
 
 def _peek(sock: Any) -> tuple[bytes, bool]:
-    """Bytes waiting on the connection (decrypted for TLS) and whether it has ended."""
+    """Bytes waiting in the kernel for the connection, and whether it has ended.
+
+    Over TLS only the end can be seen: the bytes are encrypted, and `SSL_peek` would pull
+    them into OpenSSL's buffer, where the IO loop no longer sees the socket as readable.
+    """
+    tls = isinstance(sock, SSL.Connection)
     try:
-        if isinstance(sock, SSL.Connection):
-            data: bytes = sock.recv(_PEEK_BYTES, socket.MSG_PEEK)
-        else:
-            data = sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except (SSL.WantReadError, SSL.WantWriteError, BlockingIOError, InterruptedError):
+        with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+            data = raw.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
         return b"", False
-    except (SSL.ZeroReturnError, SSL.SysCallError, ConnectionError):
+    except ConnectionError:
         return b"", True
-    except (OSError, SSL.Error):
+    except OSError:
         return b"", False
-    return data, not data
+    return (b"" if tls else data), not data
 
 
 def _hung_up(fd: int) -> bool:

@@ -102,7 +102,7 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
     stream (EOF, or TLS close-notify) with no error on the way, while the control connection
     is still open and has no ABOR waiting. pyftpdlib's `handle_close` sets
     `transfer_finished` for a reset too (asyncore turns ECONNRESET into `handle_close`), so
-    this class tracks resets itself.
+    this class tracks resets itself (see `recv`).
 
     Whether the 226 reaches the client cannot be known: only its next command would prove
     it, and it will not send one before the 226. So the file is complete once the 226 goes
@@ -118,7 +118,14 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
     _link_broken = False
 
     def recv(self, buffer_size: int) -> bytes:
-        """Read from the socket, telling a reset (an error) from a clean end of stream."""
+        """Read from the socket, telling a reset (an error) from a clean end of stream.
+
+        A reset is an error on TLS too: a client that closes its socket with received bytes
+        unread (TLS 1.3 session tickets on a data connection it never reads: Go's rclone
+        without `disable_tls13`) makes its kernel send RST and drop whatever it had not
+        sent yet, so the upload really is short. A TLS FIN without close-notify ("Unexpected
+        EOF": curl, FileZilla) is taken as an end of stream, as every FTPS server does.
+        """
         try:
             data: bytes = self.socket.recv(buffer_size)
         except OSError as exc:
@@ -128,12 +135,9 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
                 return b""
             raise
         except SSL.SysCallError as exc:
-            # (-1, "Unexpected EOF") is a TCP FIN without close-notify: many clients (curl,
-            # FileZilla) end data connections that way, so it counts as a clean end; an errno
-            # (ECONNRESET, ...) is a broken link. The TLS layer above maps both to a close.
             if exc.args and exc.args[0] in _ERRNOS_DISCONNECTED:
                 self._link_broken = True
-            raise
+            raise  # the TLS layer above turns it into a close
         if not data:
             self.handle_close()
         return data
