@@ -37,6 +37,7 @@ from pool_core.services.accounts import create_organization, create_user
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.settle import SETTLE_JOB, settle
+from pool_core.uploads.status import describe_unfinished
 from pool_core.uploads.writer import UploadWriter
 from tests.fixtures.api import LiveServer, bearer, serve_in_thread
 from tests.fixtures.ftp import (
@@ -397,3 +398,36 @@ def test_rclone_killed_then_copy_again(pool: Pool, tmp_path: Path, cut: int) -> 
     )
     assert result.returncode == 0, result.stderr.decode()
     _check_one_full_version(pool, "/incoming/rclone.mxf", data)
+
+
+# --- visibility: the API and `jointpool maintenance` ------------------------------------------
+
+
+def test_pending_and_settling_uploads_are_visible(pool: Pool) -> None:
+    data = _payload("visible")
+    _break_with_reset(pool, "/incoming/half.mxf", data[: PART + MIB])
+    _until(lambda: _released(pool, "/incoming/half.mxf"), "the interrupted upload")
+    _break_with_fin_unread_226(pool, "/incoming/short.mxf", data[:MIB])
+    with pool.db.session() as session:
+        other = create_user(
+            session,
+            org=create_organization(session, code="tmtv", name="TM TV", country="TM"),
+            username="tmtv-editor",
+            role="editor",
+        ).api_token
+    url = f"{pool.api.base_url}/v1/uploads"
+    response = httpx.get(url, headers=bearer(pool.api_token), timeout=30)
+    assert response.status_code == 200, response.text
+    items = {i["path"]: i for i in response.json()["items"]}
+    assert set(items) == {"/incoming/half.mxf", "/incoming/short.mxf"}
+    half, short = items["/incoming/half.mxf"], items["/incoming/short.mxf"]
+    # The reset lost at most what was in flight; everything stored is counted.
+    assert half["state"] == "pending" and 0 < half["size"] <= PART + MIB
+    assert not half["active"] and half["age_seconds"] >= 0
+    assert short["state"] == "settling" and short["size"] == MIB and short["settles_at"]
+    # Only the uploader's organization sees them.
+    assert httpx.get(url, headers=bearer(other), timeout=30).json()["items"] == []
+    report = describe_unfinished(pool.db)
+    assert report.startswith("2 upload(s) pending or settling")
+    assert f"pending {pool.account.org_id}:/incoming/half.mxf {half['size']} bytes" in report
+    assert f"settling {pool.account.org_id}:/incoming/short.mxf {MIB} bytes" in report
