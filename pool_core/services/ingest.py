@@ -31,6 +31,7 @@ from pool_core.queue import enqueue
 from pool_core.services.changes import record_change
 from pool_core.services.files import get_entry, put_file_entry
 from pool_core.storage.base import ObjectStorage
+from pool_core.uploads.declared import check_metadata_sidecar, reject
 from pool_core.uploads.settle import (
     get_unsettled,
     queue_settle,
@@ -299,6 +300,7 @@ def _attach_sidecar(
             subject_id=str(asset.id),
             data={"sidecar": sidecar.name, "master": master.name},
         )
+        check_metadata_sidecar(session, storage, asset, sidecar.object_key, sidecar.name)
     elif kind == "md5":
         _check_md5_sidecar(session, storage, asset, master, sidecar, content=content)
 
@@ -358,6 +360,7 @@ def _check_md5_sidecar(
                 f"MD5 mismatch: {sidecar.name} says {digest} but the received {master.name} "
                 f"has {asset.md5}; the file may be damaged or the checksum stale"
             )
+            reject(session, asset, f"checksum mismatch: {warning}")
     # A new list, so the JSON column is seen as changed.
     asset.ingest_warnings = [*(asset.ingest_warnings or []), warning]
     session.flush()

@@ -431,3 +431,57 @@ def test_pending_and_settling_uploads_are_visible(pool: Pool) -> None:
     assert report.startswith("2 upload(s) pending or settling")
     assert f"pending {pool.account.org_id}:/incoming/half.mxf {half['size']} bytes" in report
     assert f"settling {pool.account.org_id}:/incoming/short.mxf {MIB} bytes" in report
+
+
+# --- declared size and hash -------------------------------------------------------------------
+
+
+def _asset_state(pool: Pool, path: str) -> list[tuple[int, str, str | None]]:
+    with pool.db.session() as session:
+        rows = session.scalars(
+            select(Asset).where(Asset.org_id == pool.account.org_id, Asset.source_path == path)
+        )
+        return [(a.size, a.status.value, a.failure_reason) for a in rows]
+
+
+def _put(pool: Pool, path: str, content: bytes) -> None:
+    client = connect_plain(pool.ftp, pool.account)
+    try:
+        assert client.storbinary(f"STOR {path}", io.BytesIO(content)).startswith("226")
+    finally:
+        client.quit()
+
+
+def test_a_master_shorter_than_its_sidecar_declares_fails_until_continued(pool: Pool) -> None:
+    data = _payload("declared")
+    sidecar = (
+        '{"kind": "documentary", "original_title": "Steppe", '
+        f'"size": {len(data)}, "sha256": "{hashlib.sha256(data).hexdigest()}"}}'
+    )
+    _put(pool, "/incoming/steppe.mxf.json", sidecar.encode())
+    cut = PART + MIB
+    _break_with_fin_unread_226(pool, "/incoming/steppe.mxf", data[:cut])
+    assert _asset_state(pool, "/incoming/steppe.mxf") == [
+        (cut, "failed", f"incomplete: got {cut} of {len(data)} bytes")
+    ]
+    _resume_appe(pool, "/incoming/steppe.mxf", data)
+    # The continuation replaced the short version; the whole file matches the declaration.
+    assert _asset_state(pool, "/incoming/steppe.mxf") == [(len(data), "received", None)]
+
+
+@pytest.mark.parametrize("declaration", ["sidecar-sha256", "md5-file"])
+def test_a_master_with_another_checksum_than_declared_fails(pool: Pool, declaration: str) -> None:
+    data = _payload("checksum")
+    other = _payload("something else")
+    if declaration == "sidecar-sha256":
+        sidecar = (
+            '{"kind": "film", "original_title": "Dala", '
+            f'"size": {len(data)}, "sha256": "{hashlib.sha256(other).hexdigest()}"}}'
+        )
+        _put(pool, "/incoming/dala.json", sidecar.encode())
+    else:
+        _put(pool, "/incoming/dala.md5", f"{hashlib.md5(other).hexdigest()}  dala.mxf\n".encode())
+    _put(pool, "/incoming/dala.mxf", data)
+    [(size, status, reason)] = _asset_state(pool, "/incoming/dala.mxf")
+    assert (size, status) == (len(data), "failed")
+    assert reason is not None and reason.startswith("checksum mismatch")
