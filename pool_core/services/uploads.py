@@ -45,7 +45,13 @@ from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import import_pair
 from pool_core.uploads.lease import is_held, new_holder, release_holder
 from pool_core.uploads.plan import part_size, shared_budget
-from pool_core.uploads.writer import HASH_CACHE, UploadWriter, new_hashes, tail_key
+from pool_core.uploads.writer import (
+    HASH_CACHE,
+    UploadWriter,
+    complete_key,
+    new_hashes,
+    tail_key,
+)
 
 __all__ = ["FileView", "UploadWriter", "committed_size", "open_upload"]
 
@@ -92,10 +98,13 @@ def open_upload(
         _cleanup_storage(storage, *stale)
     try:
         tail = _load_tail(storage, snapshot)
-        continues = snapshot.hash_state.get(CONTINUES)
+        continues = snapshot.hash_state.get(CONTINUES) or {}
+        # The complete file's object, when this continuation has nothing of its own yet.
+        source_key: str | None = None
         if continues and not snapshot.parts and not tail and snapshot.committed_size == 0:
+            source_key = str(continues["key"])
             snapshot.s3_upload_id, snapshot.parts, tail = _copy_complete(
-                storage, settings, snapshot.object_key, str(continues["key"]), offset
+                storage, settings, snapshot.object_key, source_key, offset
             )
     except BaseException:
         _let_go(db, snapshot.id, holder)
@@ -108,6 +117,10 @@ def open_upload(
         # The saved state continues exactly on any node; failing that, this process's cache;
         # failing both, `finish()` re-reads the object once.
         hashes = import_pair(snapshot.hash_state, offset) or HASH_CACHE.take(snapshot.id, offset)
+        if hashes is None and source_key is not None:
+            # The finished file's state, if it completed in this process; else `finish()`
+            # re-reads the whole object once.
+            hashes = HASH_CACHE.take(complete_key(source_key), offset)
     return UploadWriter(
         db=db,
         storage=storage,

@@ -62,6 +62,11 @@ def tail_key(upload_id: uuid.UUID) -> str:
     return f"staging/{upload_id}/tail"
 
 
+def complete_key(object_key: str) -> uuid.UUID:
+    """The hash cache's key for the finished object `object_key`."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, object_key)
+
+
 class _HashCache:
     """Running hashes of interrupted uploads, per process: (committed size, md5, sha256)."""
 
@@ -466,6 +471,10 @@ class UploadWriter:
             raise
         self._closed = True
         HASH_CACHE.forget(self.pending_id)
+        if self._hashes is not None:
+            # Whole-file state, for a continuation of this file in this process (REST/APPE
+            # at its size), which then need not re-read it from S3.
+            HASH_CACHE.put(complete_key(self.object_key), self.size, *self._hashes)
         self._release_resources()
         with contextlib.suppress(StorageError):
             self.storage.delete(tail_key(self.pending_id))
