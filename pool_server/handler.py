@@ -165,8 +165,8 @@ class PoolFTPHandler(TLS_FTPHandler):  # type: ignore[misc]
         self._restart_position = 0
         if not files.is_writable_path(file):
             raise PermissionDenied(f"{file} is read-only; upload into {files.INCOMING}")
-        # APPE continues a pending upload; on a finished file it asks to append at its end,
-        # which the writer refuses unless it can honour it.
+        # APPE continues a pending upload, or a complete file at its exact size (a client
+        # that lost the 226 of a clean end); REST n + STOR the same at n.
         offset = self._resume_size(file) if cmd == "APPE" else rest
         if self.data_channel is not None:
             self.respond("125 Data connection already open. Transfer starting.")
