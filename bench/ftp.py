@@ -16,7 +16,7 @@ Everything runs on this machine against one embedded SeaweedFS:
 4. (phase `settle`) one `--master-seconds` XDCAM-like master uploaded by curl while a job
    runner works: from its last byte to "asset visible" and to "proxy playable", each as a
    ratio to the transcode time, with the settle window `--settle-seconds`
-   (see `bench.settle_timing`).
+   (see `bench._settle_timing`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import boto3.s3.transfer
 
-from bench import settle_timing
+from bench import _settle_timing as settle_timing
 from pool_core.db import Database, normalize_url
 from pool_core.models import Base
 from pool_core.settings import Settings
