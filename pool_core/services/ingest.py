@@ -156,7 +156,7 @@ def complete_upload(
             if asset is not None:
                 _attach_sidecar(
                     session, storage, asset, master, entry, content=content,
-                    run_after=_pending_settle(session, asset),
+                    run_after=settle_time(session, asset=asset),
                 )  # fmt: skip
     return entry
 
@@ -243,11 +243,6 @@ def _complete_master(
         linked_metadata = linked_metadata or kind == "metadata"
         _attach_sidecar(session, storage, asset, entry, sidecar, content=None, run_after=run_after)
     return entry
-
-
-def _pending_settle(session: Session, asset: Asset) -> datetime | None:
-    """When a still unsettled asset settles, else None (a sidecar that comes late)."""
-    return settle_time(session, asset=asset)
 
 
 def _siblings(session: Session, org_id: int, entry: FileEntry) -> list[FileEntry]:

@@ -53,8 +53,14 @@ def received_data(asset: Asset) -> dict[str, Any]:
 
 
 def _asset_jobs(session: Session, asset: Asset) -> list[Job]:
+    # Only jobs created since the asset: the scan stays small however many jobs the
+    # organization has had (the payload is JSON, which SQLite and PostgreSQL index apart).
     rows = session.scalars(
-        select(Job).where(Job.org_id == asset.org_id, Job.kind.in_(_ASSET_JOB_KINDS))
+        select(Job).where(
+            Job.org_id == asset.org_id,
+            Job.kind.in_(_ASSET_JOB_KINDS),
+            Job.created_at >= asset.created_at,
+        )
     )
     return [j for j in rows if str((j.payload or {}).get("asset_id")) == str(asset.id)]
 
