@@ -207,7 +207,7 @@ def _break_with_reset(pool: Pool, path: str, data: bytes) -> None:
     # SO_LINGER 0: close() sends RST, as a dropped NAT mapping or a crashed router does.
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.close()
-    client.sock.close()
+    client.close()  # ftplib: closes the socket and its file, sends nothing
 
 
 def _break_with_fin_unread_226(pool: Pool, path: str, data: bytes) -> None:
@@ -216,7 +216,15 @@ def _break_with_fin_unread_226(pool: Pool, path: str, data: bytes) -> None:
     # The server sees a clean end with the control connection open: the file completes
     # (and its 226 is sent); the client dies without reading it.
     _until(lambda: _received(path) is None, "the server to end the transfer")
-    client.sock.close()
+    client.close()  # ftplib: closes the socket and its file, sends nothing
+
+
+def _break_with_control_gone_then_fin(pool: Pool, path: str, data: bytes) -> None:
+    client, conn = _start_stor(pool, path, data)
+    # The control connection goes first, then the data ends cleanly: nobody is left to
+    # receive a 226, so however the server orders the two events this is no completed file.
+    client.close()  # ftplib: closes the socket and its file, sends nothing
+    conn.close()
 
 
 def _break_with_abor(pool: Pool, path: str, data: bytes) -> None:
@@ -260,6 +268,7 @@ def _resume_appe(pool: Pool, path: str, data: bytes) -> None:
 FTPLIB_ROWS = {
     "reset": (_break_with_reset, _resume_rest_stor, False),
     "fin-226-unread": (_break_with_fin_unread_226, _resume_appe, True),
+    "control-gone-then-fin": (_break_with_control_gone_then_fin, _resume_appe, False),
     "abor": (_break_with_abor, _resume_rest_stor, False),
 }
 
