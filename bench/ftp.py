@@ -12,7 +12,11 @@ Everything runs on this machine against one embedded SeaweedFS:
    the server's SHA-256, aggregate throughput against the boto3 rate of (1), and the FTP
    server's peak RSS (VmHWM);
 3. `--logins` clients connecting and logging in at once (spread over 60 loopback addresses
-   and 30 accounts) against a plain pyftpdlib server with its in-memory authorizer.
+   and 30 accounts) against a plain pyftpdlib server with its in-memory authorizer;
+4. (phase `settle`) one `--master-seconds` XDCAM-like master uploaded by curl while a job
+   runner works: from its last byte to "asset visible" and to "proxy playable", each as a
+   ratio to the transcode time, with the settle window `--settle-seconds`
+   (see `bench._settle_timing`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import boto3.s3.transfer
 
+from bench import _settle_timing as settle_timing
 from pool_core.db import Database, normalize_url
 from pool_core.models import Base
 from pool_core.settings import Settings
@@ -192,6 +197,7 @@ def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
             settings_for(seaweed, data_dir=tmp / "data", bucket=storage.bucket),
             database_url=db_url,
             ftp_max_connections=1024,
+            upload_settle_seconds=args.settle_seconds,
         )
         if args.memory_budget_mib:
             settings = settings.model_copy(
@@ -254,6 +260,18 @@ def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
             if "big" in phases and ratio < TARGET_BIG:
                 failures.append(f"big upload ratio {ratio:.2f} < {TARGET_BIG}")
             big.unlink()
+            if "settle" in phases:
+                master = tmp / "master.mxf"
+                settle_timing.make_master(settings, master, args.master_seconds)
+                timing = settle_timing.measure(
+                    settings,
+                    db,
+                    storage,
+                    lambda: wait_all([curl_upload(base + "master.mxf", uploader, master)]),
+                    "/incoming/master.mxf",
+                )
+                print(timing.line(args.master_seconds, args.settle_seconds))
+                master.unlink()
 
             # 2. Many concurrent uploads.
             if "many" not in phases:
@@ -339,8 +357,15 @@ def main() -> int:
     )
     parser.add_argument(
         "--phases",
-        default="big,many,logins",
-        help="comma-separated subset of big,many,logins (boto3's baseline always runs)",
+        default="big,settle,many,logins",
+        help="comma-separated subset of big,settle,many,logins (boto3's baseline always runs)",
+    )
+    parser.add_argument("--master-seconds", type=int, default=60, help="master for `settle`")
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=Settings.model_fields["upload_settle_seconds"].default,
+        help="JOINTPOOL_UPLOAD_SETTLE_SECONDS for the FTP server (default: the setting's)",
     )
     parser.add_argument("--pg", default="", help="run on this PostgreSQL server instead")
     args = parser.parse_args()

@@ -15,7 +15,16 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from catalog_api.deps import ApiState
 from catalog_api.errors import install_error_handlers
-from catalog_api.routers import assets, auth, health, licensing, reference, search, titles
+from catalog_api.routers import (
+    assets,
+    auth,
+    health,
+    licensing,
+    reference,
+    search,
+    titles,
+    uploads,
+)
 from catalog_api.schemas.common import Problem
 from pool_core.db import Database
 from pool_core.search.backends import ensure_search_schema
@@ -58,6 +67,7 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
         auth.router,
         titles.router,
         assets.router,
+        uploads.router,
         search.router,
         reference.router,
         *licensing.routers,

@@ -63,6 +63,7 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
     from catalog_api.jobs import build_handlers as catalog_handlers
     from pool_core.services.licensing_jobs import licensing_handlers
     from pool_core.services.nightly import nightly_handlers
+    from pool_core.uploads.settle import build_handlers as upload_handlers
     from transcode.worker import build_handlers as transcode_handlers
 
     handlers: dict[str, Callable[[Any], None]] = {}
@@ -71,6 +72,7 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
         catalog_handlers(ctx.settings, ctx.db, ctx.storage),
         licensing_handlers(ctx.settings, ctx.db, ctx.storage),
         nightly_handlers(ctx.settings, ctx.db, ctx.storage),
+        upload_handlers(ctx.db),
     ):
         clash = handlers.keys() & part.keys()
         if clash:

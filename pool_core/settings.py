@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         description="How long an upload stays held by a silent writer before "
         "another session or node may take it over.",
     )
+    upload_settle_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a completed master waits, for a continuation (REST/APPE at its "
+        "size), before the catalog and other members see it; its transcode starts at once "
+        "(0 = announce at once).",
+    )
     upload_stale_after_hours: float = Field(
         72.0, description="Pending uploads idle longer than this are aborted by maintenance."
     )

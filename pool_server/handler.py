@@ -83,6 +83,8 @@ class PoolFTPHandler(StandardReplies):
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         self.principal: Principal | None = None
+        # Set by the data channel when it ended an upload because an ABOR was waiting.
+        self.abort_answered_by_data_channel = False
         self._hash_name = DEFAULT_HASH
         super().__init__(conn, server, ioloop)
 
@@ -134,6 +136,19 @@ class PoolFTPHandler(StandardReplies):
         """An interrupted upload stays pending (resumable); say so in the log."""
         log.info("upload interrupted", extra={"path": file, "user": self.username})
 
+    def ftp_ABOR(self, line: str) -> None:
+        """RFC 959: 426 for the transfer, then 226 for the ABOR, in that order.
+
+        If the data connection ended while the ABOR was already waiting, the data channel
+        has answered 426 for the transfer; the ABOR then gets its 226 here (pyftpdlib would
+        say 225, "no transfer", and a client waiting for 226 would read the wrong reply).
+        """
+        answered, self.abort_answered_by_data_channel = self.abort_answered_by_data_channel, False
+        if answered and self.data_channel is None:
+            self.respond("226 ABOR command successful.")
+            return
+        super().ftp_ABOR(line)
+
     # --- transfers
 
     def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
@@ -151,8 +166,8 @@ class PoolFTPHandler(StandardReplies):
         self._restart_position = 0
         if not files.is_writable_path(file):
             raise PermissionDenied(f"{file} is read-only; upload into {files.INCOMING}")
-        # APPE continues a pending upload; on a finished file it asks to append at its end,
-        # which the writer refuses unless it can honour it.
+        # APPE continues a pending upload, or a complete file at its exact size (a client
+        # that lost the 226 of a clean end); REST n + STOR the same at n.
         offset = self._resume_size(file) if cmd == "APPE" else rest
         if self.data_channel is not None:
             self.respond("125 Data connection already open. Transfer starting.")

@@ -11,13 +11,16 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from OpenSSL import SSL
 from pyftpdlib.exceptions import _RetryError
 from pyftpdlib.handlers import DTPHandler, TLS_DTPHandler
+from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED
 from pyftpdlib.log import logger as ftp_logger
 
 from pool_core.errors import PoolError
 from pool_core.services.uploads import UploadWriter
 from pool_core.storage.base import ObjectStorage
+from pool_server.link import ControlState, control_state
 from pool_server.replies import reply_for
 
 log = logging.getLogger(__name__)
@@ -93,11 +96,51 @@ class DownloadSource:
 
 
 class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
-    """Plain data channel that finishes uploads before replying 226 and maps domain errors."""
+    """Plain data channel that finishes uploads before replying 226 and maps domain errors.
+
+    When an upload is complete (ARCHITECTURE decision 9): only on a clean end of the data
+    stream (EOF, or TLS close-notify) with no error on the way, while the control connection
+    is still open and has no ABOR waiting. pyftpdlib's `handle_close` sets
+    `transfer_finished` for a reset too (asyncore turns ECONNRESET into `handle_close`), so
+    this class tracks resets itself (see `recv`).
+
+    Whether the 226 reaches the client cannot be known: only its next command would prove
+    it, and it will not send one before the 226. So the file is complete once the 226 goes
+    to a live control connection; a client that dies just after can still continue the
+    complete file at its exact size (REST/APPE), and the settle window
+    (`upload_settle_seconds`) keeps that short version away from the catalog.
+    """
 
     # Fewer, larger reads: every chunk costs a Python call into the writer.
     ac_in_buffer_size = 262144
     ac_out_buffer_size = 262144
+    # Set when the data connection broke (reset, TLS error) rather than ended.
+    _link_broken = False
+
+    def recv(self, buffer_size: int) -> bytes:
+        """Read from the socket, telling a reset (an error) from a clean end of stream.
+
+        A reset is an error on TLS too: a client that closes its socket with received bytes
+        unread (TLS 1.3 session tickets on a data connection it never reads: Go's rclone
+        without `disable_tls13`) makes its kernel send RST and drop whatever it had not
+        sent yet, so the upload really is short. A TLS FIN without close-notify ("Unexpected
+        EOF": curl, FileZilla) is taken as an end of stream, as every FTPS server does.
+        """
+        try:
+            data: bytes = self.socket.recv(buffer_size)
+        except OSError as exc:
+            if exc.errno in _ERRNOS_DISCONNECTED:
+                self._link_broken = True
+                self.handle_close()
+                return b""
+            raise
+        except SSL.SysCallError as exc:
+            if exc.args and exc.args[0] in _ERRNOS_DISCONNECTED:
+                self._link_broken = True
+            raise  # the TLS layer above turns it into a close
+        if not data:
+            self.handle_close()
+        return data
 
     def handle_read(self) -> None:
         """Receive a chunk and stream it into the upload; a domain error ends the transfer."""
@@ -106,11 +149,12 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
         except _RetryError:
             return
         except OSError:
+            self._link_broken = True
             self.handle_error()
             return
         self.tot_bytes_received += len(chunk)
         if not chunk:
-            self.transfer_finished = True
+            self.transfer_finished = not self._link_broken
             return
         if self._data_wrapper is not None:
             chunk = self._data_wrapper(chunk)
@@ -142,13 +186,34 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
             and sink.finished is None
             and self.transfer_finished
         ):
+            self._settle_upload(sink)
+        super().close()
+
+    def _settle_upload(self, sink: UploadSink) -> None:
+        """Finish the upload, or keep it resumable if the transfer did not end cleanly."""
+        state = ControlState.GONE if self._link_broken else control_state(self.cmd_channel)
+        if self._link_broken:
+            self.transfer_finished = False
+            self._resp = (
+                "426 Connection reset; the upload is kept resumable (SIZE).",
+                ftp_logger.info,
+            )
+        elif state is ControlState.GONE:
+            # Nobody is left to receive a 226: not a completed transfer (the 426 goes nowhere).
+            self.transfer_finished = False
+            self._resp = ("426 Control connection closed; upload kept resumable.", ftp_logger.info)
+        elif state is ControlState.ABORTING:
+            # The ABOR was sent before the data ended; the handler answers it with 226.
+            self.transfer_finished = False
+            self._resp = ("426 Transfer aborted via ABOR.", ftp_logger.info)
+            self.cmd_channel.abort_answered_by_data_channel = True
+        else:
             try:
                 sink.finish()
             except PoolError as exc:
                 sink.error = exc
                 self.transfer_finished = False
                 self._resp = (reply_for(exc), ftp_logger.warning)
-        super().close()
 
 
 class PoolDTPHandler(TLS_DTPHandler, _StreamingDTPHandler):  # type: ignore[misc]

@@ -54,6 +54,7 @@ from pool_core.services.catalog import mark_asset_failed
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
+from pool_core.uploads.declared import is_rejected
 from transcode import outputs, pipeline, qc
 from transcode.audio import AudioMapping, plan_audio
 from transcode.probe import MediaInfo, RangeReader, probe
@@ -234,7 +235,8 @@ def _begin(
 ) -> tuple[str, str, dict[str, Any] | None] | None:
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
-        if asset is None:
+        if asset is None or is_rejected(asset):
+            # Gone (superseded), or not the master its delivery declared: nothing to make.
             return None
         org = session.get(Organization, asset.org_id)
         # A re-transcode of a ready asset keeps it ready (its renditions stay valid until the
@@ -291,7 +293,8 @@ def _settle_ready(
 ) -> None:
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
-        if asset is None:
+        # Rejected while transcoding (its sidecar came meanwhile): it must never be ready.
+        if asset is None or is_rejected(asset):
             return
         # Old rows go first (and are flushed), so the unique object keys can be reused.
         asset.renditions.clear()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,6 +31,15 @@ from pool_core.queue import enqueue
 from pool_core.services.changes import record_change
 from pool_core.services.files import get_entry, put_file_entry
 from pool_core.storage.base import ObjectStorage
+from pool_core.uploads.declared import check_metadata_sidecar, reject
+from pool_core.uploads.settle import (
+    get_unsettled,
+    queue_settle,
+    received_data,
+    settle_time,
+    settles_at,
+    supersede,
+)
 
 MASTER_EXTENSIONS = frozenset(
     {
@@ -98,8 +108,12 @@ def complete_upload(
     sha256: str,
     asset_id: uuid.UUID | None = None,
     content: bytes | None = None,
+    settle_seconds: float = 0,
 ) -> FileEntry:
-    """Publish a completed upload: entry, and for masters asset + job + event, sidecars."""
+    """Publish a completed upload: entry, and for masters asset + job + event, sidecars.
+
+    `settle_seconds` > 0 defers what announces a master (see `pool_core.uploads.settle`).
+    """
     _, name = split_path(path)
     if size == 0 or object_key is None:
         return put_file_entry(
@@ -124,6 +138,7 @@ def complete_upload(
             md5=md5,
             sha256=sha256,
             asset_id=asset_id or uuid.uuid4(),
+            settle_seconds=settle_seconds,
         )
     entry = put_file_entry(
         session,
@@ -139,7 +154,10 @@ def complete_upload(
         for master in _masters_for(session, org_id, entry):
             asset = session.get(Asset, master.asset_id)
             if asset is not None:
-                _attach_sidecar(session, storage, asset, master, entry, content=content)
+                _attach_sidecar(
+                    session, storage, asset, master, entry, content=content,
+                    run_after=settle_time(session, asset=asset),
+                )  # fmt: skip
     return entry
 
 
@@ -155,11 +173,19 @@ def _complete_master(
     md5: str,
     sha256: str,
     asset_id: uuid.UUID,
+    settle_seconds: float,
 ) -> FileEntry:
     _, name = split_path(path)
-    previous = session.scalar(
-        select(func.max(Asset.version)).where(Asset.org_id == org_id, Asset.source_path == path)
+    current = get_entry(session, org_id=org_id, path=path)
+    # An unsettled version at this path (a continuation, or a quick re-upload) is replaced,
+    # not followed by a new version: one settled master, one asset.
+    replaced = get_unsettled(session, asset_id=current.asset_id if current else None)
+    versions = select(func.max(Asset.version)).where(
+        Asset.org_id == org_id, Asset.source_path == path
     )
+    if replaced is not None:
+        versions = versions.where(Asset.id != replaced.id)
+    previous = session.scalar(versions)
     asset = Asset(
         id=asset_id,
         org_id=org_id,
@@ -186,22 +212,22 @@ def _complete_master(
         sha256=sha256,
         asset_id=asset.id,
     )
+    if replaced is not None:
+        supersede(session, asset=replaced)
+    # The transcode starts at once, so screening never waits for the window.
     enqueue(session, kind=TRANSCODE_JOB, payload={"asset_id": str(asset.id)}, org_id=org_id)
-    record_change(
-        session,
-        org_id=org_id,
-        kind="asset.received",
-        subject_type="asset",
-        subject_id=str(asset.id),
-        data={
-            "path": path,
-            "filename": name,
-            "size": size,
-            "version": asset.version,
-            "md5": md5,
-            "sha256": sha256,
-        },
-    )
+    run_after = settles_at(settle_seconds)
+    if run_after is None:
+        record_change(
+            session,
+            org_id=org_id,
+            kind="asset.received",
+            subject_type="asset",
+            subject_id=str(asset.id),
+            data=received_data(asset),
+        )
+    else:
+        queue_settle(session, asset=asset, run_after=run_after)
     sidecars = [
         s
         for s in _siblings(session, org_id, entry)
@@ -215,7 +241,7 @@ def _complete_master(
         if kind == "metadata" and linked_metadata:
             continue
         linked_metadata = linked_metadata or kind == "metadata"
-        _attach_sidecar(session, storage, asset, entry, sidecar, content=None)
+        _attach_sidecar(session, storage, asset, entry, sidecar, content=None, run_after=run_after)
     return entry
 
 
@@ -247,12 +273,20 @@ def _attach_sidecar(
     sidecar: FileEntry,
     *,
     content: bytes | None,
+    run_after: datetime | None,
 ) -> None:
     kind = sidecar_kind(sidecar.name)
     if kind == "metadata":
         asset.sidecar_key = sidecar.object_key
         session.flush()
-        enqueue(session, kind=SIDECAR_JOB, payload={"asset_id": str(asset.id)}, org_id=asset.org_id)
+        # The catalog (a title, seen by other members) waits for the master to settle.
+        enqueue(
+            session,
+            kind=SIDECAR_JOB,
+            payload={"asset_id": str(asset.id)},
+            org_id=asset.org_id,
+            run_after=run_after,
+        )
         record_change(
             session,
             org_id=asset.org_id,
@@ -261,6 +295,7 @@ def _attach_sidecar(
             subject_id=str(asset.id),
             data={"sidecar": sidecar.name, "master": master.name},
         )
+        check_metadata_sidecar(session, storage, asset, sidecar.object_key, sidecar.name)
     elif kind == "md5":
         _check_md5_sidecar(session, storage, asset, master, sidecar, content=content)
 
@@ -320,6 +355,7 @@ def _check_md5_sidecar(
                 f"MD5 mismatch: {sidecar.name} says {digest} but the received {master.name} "
                 f"has {asset.md5}; the file may be damaged or the checksum stale"
             )
+            reject(session, asset, f"checksum mismatch: {warning}")
     # A new list, so the JSON column is seen as changed.
     asset.ingest_warnings = [*(asset.ingest_warnings or []), warning]
     session.flush()

@@ -24,6 +24,7 @@ from pool_core.services.reconcile import reconcile_storage
 from pool_core.services.rendition_hashes import backfill_rendition_hashes
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
+from pool_core.uploads.status import describe_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def run_nightly(
             db, storage, idle_for=timedelta(hours=settings.upload_stale_after_hours)
         ),
     )
+    step("uploads in progress", lambda: describe_unfinished(db))
     step("orphan files", lambda: maintenance.delete_orphan_files(db, storage, older_than=grace))
     step("licenses", lambda: f"expired {_expire_licenses(db)} license(s)")
     step("reconcile", lambda: reconcile_storage(db, storage, repair=repair, grace=grace))

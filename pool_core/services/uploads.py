@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, ObjectNotFound, PermissionDenied, StorageError
-from pool_core.models import Organization, PendingUpload, utcnow
+from pool_core.models import FileEntry, Organization, PendingUpload, utcnow
 from pool_core.names import resolve_path, split_path
 from pool_core.services.files import (
     INCOMING,
@@ -44,10 +44,21 @@ from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import import_pair
 from pool_core.uploads.lease import is_held, new_holder, release_holder
-from pool_core.uploads.plan import shared_budget
-from pool_core.uploads.writer import HASH_CACHE, UploadWriter, new_hashes, tail_key
+from pool_core.uploads.plan import part_size, shared_budget
+from pool_core.uploads.writer import (
+    HASH_CACHE,
+    UploadWriter,
+    complete_key,
+    new_hashes,
+    tail_key,
+)
 
 __all__ = ["FileView", "UploadWriter", "committed_size", "open_upload"]
+
+# Key in a pending upload's `hash_state` marking the continuation of a complete file:
+# {"key": <object key of the complete file>, "size": <its size>}. It lives there because a
+# continuation has no hash state of its own until its first part (the JSON column fits).
+CONTINUES = "continues"
 
 
 def open_upload(
@@ -87,6 +98,14 @@ def open_upload(
         _cleanup_storage(storage, *stale)
     try:
         tail = _load_tail(storage, snapshot)
+        continues = snapshot.hash_state.get(CONTINUES) or {}
+        # The complete file's object, when this continuation has nothing of its own yet.
+        source_key: str | None = None
+        if continues and not snapshot.parts and not tail and snapshot.committed_size == 0:
+            source_key = str(continues["key"])
+            snapshot.s3_upload_id, snapshot.parts, tail = _copy_complete(
+                storage, settings, snapshot.object_key, source_key, offset
+            )
     except BaseException:
         _let_go(db, snapshot.id, holder)
         release_holder(holder)
@@ -98,6 +117,10 @@ def open_upload(
         # The saved state continues exactly on any node; failing that, this process's cache;
         # failing both, `finish()` re-reads the object once.
         hashes = import_pair(snapshot.hash_state, offset) or HASH_CACHE.take(snapshot.id, offset)
+        if hashes is None and source_key is not None:
+            # The finished file's state, if it completed in this process; else `finish()`
+            # re-reads the whole object once.
+            hashes = HASH_CACHE.take(complete_key(source_key), offset)
     return UploadWriter(
         db=db,
         storage=storage,
@@ -166,40 +189,32 @@ def _claim(
             stale = (pending.object_key, pending.s3_upload_id, pending.id)
             session.delete(pending)
             session.flush()
-        pending_id = uuid.uuid4()
-        asset_id = uuid.uuid4() if is_master(name) else None
-        key = (
-            master_object_key(org_id, asset_id, name)
-            if asset_id is not None
-            else plain_object_key(org_id, name)
-        )
-        pending = PendingUpload(
-            id=pending_id,
-            org_id=org_id,
-            path=path,
-            object_key=key,
-            asset_id=asset_id,
-            parts=[],
-            committed_size=0,
-            tail_size=0,
-            hash_state={},
-            owner_user_id=user_id,
-            holder=holder,
-            held_until=held_until,
-        )
-        try:
-            with session.begin_nested():
-                session.add(pending)
-        except IntegrityError as exc:
-            raise Conflict(f"{path} is being uploaded by another session right now") from exc
+        pending = _new_pending(
+            session, org_id=org_id, path=path, name=name, user_id=user_id, holder=holder,
+            held_until=held_until, continues=None,
+        )  # fmt: skip
     else:
+        if pending is not None and pending.committed_size == 0 and entry is not None:
+            # A continuation that died before anything of it was recorded: start it anew.
+            stale = (pending.object_key, pending.s3_upload_id, pending.id)
+            session.delete(pending)
+            session.flush()
+            pending = None
         if pending is None:
-            if entry is not None:
+            if entry is None:
                 raise InvalidInput(
-                    f"{path} is already complete ({entry.size} bytes); appending to a finished "
-                    "file is not supported: upload it again from the start"
+                    f"there is no interrupted upload of {path} to resume; start at 0"
                 )
-            raise InvalidInput(f"there is no interrupted upload of {path} to resume; start at 0")
+            if offset != entry.size or entry.object_key is None:
+                raise InvalidInput(
+                    f"cannot resume {path} at byte {offset}: the file is complete with "
+                    f"{entry.size} bytes, so continue at {entry.size} (see SIZE) or start at 0"
+                )
+            pending = _new_pending(
+                session, org_id=org_id, path=path, name=name, user_id=user_id, holder=holder,
+                held_until=held_until, continues=(entry.object_key, entry.size),
+            )  # fmt: skip
+            return pending, stale, _size_limit(session, org_id, pending, entry)
         if offset != pending.committed_size:
             raise InvalidInput(
                 f"cannot resume {path} at byte {offset}: {pending.committed_size} bytes are "
@@ -224,14 +239,63 @@ def _claim(
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"{path} is being uploaded by another session right now")
         session.refresh(pending)
+    return pending, stale, _size_limit(session, org_id, pending, entry)
+
+
+def _size_limit(
+    session: Session, org_id: int, pending: PendingUpload, entry: FileEntry | None
+) -> int | None:
     quota = session.get(Organization, org_id)
-    size_limit: int | None = None
-    if quota is not None and quota.quota_bytes is not None:
-        used = used_bytes(session, org_id=org_id, exclude_pending=pending.id)
-        if entry is not None:
-            used -= entry.size  # replaced when this upload finishes
-        size_limit = max(0, quota.quota_bytes - used)
-    return pending, stale, size_limit
+    if quota is None or quota.quota_bytes is None:
+        return None
+    used = used_bytes(session, org_id=org_id, exclude_pending=pending.id)
+    if entry is not None:
+        used -= entry.size  # replaced when this upload finishes
+    return max(0, quota.quota_bytes - used)
+
+
+def _new_pending(
+    session: Session,
+    *,
+    org_id: int,
+    path: str,
+    name: str,
+    user_id: int | None,
+    holder: str,
+    held_until: datetime,
+    continues: tuple[str, int] | None,
+) -> PendingUpload:
+    """Add a pending upload with a new object key (and asset id for a master).
+
+    `continues` (object key, size) marks the continuation of a complete file: `open_upload`
+    then builds its first bytes from that object on the S3 side (see `_copy_complete`).
+    """
+    asset_id = uuid.uuid4() if is_master(name) else None
+    key = (
+        master_object_key(org_id, asset_id, name)
+        if asset_id is not None
+        else plain_object_key(org_id, name)
+    )
+    pending = PendingUpload(
+        id=uuid.uuid4(),
+        org_id=org_id,
+        path=path,
+        object_key=key,
+        asset_id=asset_id,
+        parts=[],
+        committed_size=0,
+        tail_size=0,
+        hash_state={CONTINUES: {"key": continues[0], "size": continues[1]}} if continues else {},
+        owner_user_id=user_id,
+        holder=holder,
+        held_until=held_until,
+    )
+    try:
+        with session.begin_nested():
+            session.add(pending)
+    except IntegrityError as exc:
+        raise Conflict(f"{path} is being uploaded by another session right now") from exc
+    return pending
 
 
 def _cleanup_storage(
@@ -244,6 +308,44 @@ def _cleanup_storage(
             storage.abort_multipart(key, upload_id)
     with contextlib.suppress(StorageError):
         storage.delete(tail_key(pending_id))
+
+
+def _copy_complete(
+    storage: ObjectStorage, settings: Settings, key: str, source_key: str, size: int
+) -> tuple[str | None, list[UploadedPart], bytes]:
+    """The first `size` bytes of a continuation, taken from the complete file's object.
+
+    Whole parts of the part plan are copied inside S3 (UploadPartCopy: no byte goes through
+    this process or the client's link again); the rest, below one part, is read back as the
+    writer's tail, exactly as a resumed upload's staged tail is. Why copy rather than keep
+    the finished upload's parts around: S3 cannot reopen a completed multipart upload, and
+    a copy needs no extra state or clean-up for files that are never continued.
+    """
+    parts: list[UploadedPart] = []
+    upload_id: str | None = None
+    start = 0
+    try:
+        while size - start >= part_size(len(parts) + 1, settings.upload_part_size):
+            end = start + part_size(len(parts) + 1, settings.upload_part_size)
+            if upload_id is None:
+                upload_id = storage.create_multipart(key)
+            parts.append(
+                storage.upload_part_copy(key, upload_id, len(parts) + 1, source_key, start, end - 1)
+            )
+            start = end
+        tail = storage.get(source_key, start=start, end=size - 1) if start < size else b""
+    except ObjectNotFound as exc:
+        raise InvalidInput(
+            "the stored file to continue is gone; upload it again from the start"
+        ) from exc
+    except BaseException:
+        if upload_id is not None:
+            with contextlib.suppress(StorageError):
+                storage.abort_multipart(key, upload_id)
+        raise
+    if len(tail) != size - start:
+        raise InvalidInput("the stored file to continue is shorter than its entry; start at 0")
+    return upload_id, parts, tail
 
 
 def _load_tail(storage: ObjectStorage, snapshot: _Snapshot) -> bytes:
@@ -274,4 +376,8 @@ def _let_go(db: Database, pending_id: uuid.UUID, holder: str) -> None:
 def committed_size(session: Session, *, org_id: int, path: str) -> int | None:
     """Bytes a pending upload at `path` has safely stored, or None if there is none."""
     pending = get_pending(session, org_id=org_id, path=resolve_path("/", path))
-    return None if pending is None else pending.committed_size
+    if pending is None:
+        return None
+    if pending.committed_size == 0 and CONTINUES in (pending.hash_state or {}):
+        return None  # a continuation with nothing recorded yet: the complete file counts
+    return pending.committed_size

@@ -91,3 +91,9 @@ class CatalogSidecar(BaseModel):
     contributors: list[SidecarContributor] = Field(default_factory=list, max_length=50)
     rights_notes: LongText | None = None
     episode: SidecarEpisode | None = None
+    size: int | None = Field(
+        None, ge=0, description="The master's size in bytes; a master that differs fails."
+    )
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = Field(
+        None, description="The master's SHA-256 (hex); a master that differs fails."
+    )

@@ -63,6 +63,11 @@ class ObjectStorage(Protocol):
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadedPart:
         """Upload part `number` (1-10000) of an open multipart upload."""
 
+    def upload_part_copy(
+        self, key: str, upload_id: str, number: int, source_key: str, start: int, end: int
+    ) -> UploadedPart:
+        """Make part `number` from bytes `start`..`end` (inclusive) of an existing object."""
+
     def complete_multipart(
         self, key: str, upload_id: str, parts: Iterable[UploadedPart]
     ) -> ObjectInfo:

@@ -425,6 +425,24 @@ class S3Storage:
             )
         return UploadedPart(number=number, etag=_etag(response.get("ETag")), size=len(data))
 
+    def upload_part_copy(
+        self, key: str, upload_id: str, number: int, source_key: str, start: int, end: int
+    ) -> UploadedPart:
+        """Make part `number` from bytes `start`..`end` (inclusive) of an existing object."""
+        if not 1 <= number <= 10000:
+            raise StorageError(f"part number {number} is outside 1-10000")
+        with translated(f"copy part {number} of {key} from {source_key}"):
+            response = self._client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+        etag = _etag(response.get("CopyPartResult", {}).get("ETag"))
+        return UploadedPart(number=number, etag=etag, size=end - start + 1)
+
     def complete_multipart(
         self, key: str, upload_id: str, parts: Iterable[UploadedPart]
     ) -> ObjectInfo:

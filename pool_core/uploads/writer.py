@@ -62,6 +62,11 @@ def tail_key(upload_id: uuid.UUID) -> str:
     return f"staging/{upload_id}/tail"
 
 
+def complete_key(object_key: str) -> uuid.UUID:
+    """The hash cache's key for the finished object `object_key`."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, object_key)
+
+
 class _HashCache:
     """Running hashes of interrupted uploads, per process: (committed size, md5, sha256)."""
 
@@ -466,6 +471,10 @@ class UploadWriter:
             raise
         self._closed = True
         HASH_CACHE.forget(self.pending_id)
+        if self._hashes is not None:
+            # Whole-file state, for a continuation of this file in this process (REST/APPE
+            # at its size), which then need not re-read it from S3.
+            HASH_CACHE.put(complete_key(self.object_key), self.size, *self._hashes)
         self._release_resources()
         with contextlib.suppress(StorageError):
             self.storage.delete(tail_key(self.pending_id))
@@ -495,6 +504,7 @@ class UploadWriter:
         # Imported here: ingest imports the queue, which must not load for plain file ops.
         from pool_core.services.files import used_bytes
         from pool_core.services.ingest import complete_upload
+        from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 
         with self.db.write_session() as session:  # reads, then writes
             row = session.get(PendingUpload, self.pending_id)
@@ -523,10 +533,13 @@ class UploadWriter:
                 sha256=sha256,
                 asset_id=self.asset_id,
                 content=content,
+                settle_seconds=self.settings.upload_settle_seconds,
             )
             session.flush()
             view = stat(session, org_id=self.org_id, path=path)
+            superseded = list(session.info.pop(DELETE_AFTER_COMMIT, []))
         self.path = path
+        delete_after_commit(self.storage, superseded)
         return view
 
     def interrupt(self) -> None:

@@ -287,8 +287,16 @@ def test_wrong_rest_offsets_and_concurrent_writers_refused(
     assert fresh.finish().size == 3
     finished = open_upload(database, storage, settings, org_id=org, user_id=None, path=path)
     finished.abort()
-    with pytest.raises(InvalidInput, match="already complete"):
-        open_upload(database, storage, settings, org_id=org, user_id=None, path=path, offset=3)
+    # A complete file continues only at its exact size (REST/APPE after a clean end).
+    with pytest.raises(InvalidInput, match="complete with 3 bytes, so continue at 3"):
+        open_upload(database, storage, settings, org_id=org, user_id=None, path=path, offset=2)
+    # As on another node (no hash state of the finished file here): finish() re-reads it.
+    HASH_CACHE.clear()
+    more = open_upload(database, storage, settings, org_id=org, user_id=None, path=path, offset=3)
+    more.write(b"er")
+    view = more.finish()
+    assert view.size == 5 and view.sha256 == hashlib.sha256(b"newer").hexdigest()
+    assert view.md5 == hashlib.md5(b"newer").hexdigest()
     assert list(storage.list("staging/")) == []
 
 

@@ -104,10 +104,13 @@ def _interrupted_upload(server: RunningFTP, account: FtpLogin, path: str, data: 
         conn.sendall(data)
         client.putcmd("ABOR")
         conn.close()
-        # 426 (transfer aborted) then 226 (ABOR done); or just 225/226 if it raced the end.
-        replies = [client.getline()]
-        if replies[0].startswith("426"):
-            replies.append(client.getline())
+        # RFC 959: 426 for the aborted transfer, then 226 for the ABOR. The server checks for
+        # a waiting ABOR before it takes the end of the data as the end of the file, so this
+        # holds however the IO loop orders the two sockets; only if the ABOR had not arrived
+        # yet is the transfer complete (226), and the ABOR then finds nothing to abort (225).
+        # Both replies are read: one left unread would answer the SIZE below.
+        first, second = client.getline(), client.getline()
+        assert (first[:3], second[:3]) in {("426", "226"), ("226", "225")}, (first, second)
         size = client.size(path)
         assert size is not None
         return size
