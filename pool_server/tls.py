@@ -1,4 +1,19 @@
-"""FTPS certificates and the server-side TLS context."""
+"""FTPS certificates and the server-side TLS context.
+
+Data connections send no TLS 1.3 session tickets. OpenSSL sends a NewSessionTicket after
+every TLS 1.3 handshake, resumed ones included. A client that only writes to an upload's
+data connection never reads it (rclone: Go's crypto/tls, golang/go#25228), and closing a
+socket with unread bytes makes the client's kernel send RST and drop the tail of the upload
+still in its send queue (pyftpdlib#602). Data connections resume the control session, so
+they need no ticket of their own; the control connection still gets its tickets, which the
+client reads with the replies and resumes from.
+
+pyOpenSSL does not wrap SSL_set_num_tickets. What it has is the server-name callback, which
+OpenSSL runs for every ClientHello (with or without SNI) after the session lookup: setting
+SSL_OP_NO_TICKET there makes OpenSSL drop the ticket it meant to send, and the session being
+resumed stays resumed. tests/pool_server/test_tls.py counts the tickets, so an OpenSSL that
+changes this fails a test instead of truncating uploads again.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +35,8 @@ SELF_SIGNED_KEY = "ftps-key.pem"
 # Any stable bytes: OpenSSL only caches and resumes server sessions under a session id
 # context, and the data connections must resume the control connection's session.
 SESSION_ID_CONTEXT = b"jointpool-ftps"
+# The app data that marks a data connection (pyftpdlib sets none of its own).
+_DATA_CONNECTION = "jointpool-ftps-data"
 
 
 def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
@@ -80,4 +97,17 @@ def make_ssl_context(cert: Path, key: Path) -> SSL.Context:
     context.check_privatekey()
     context.set_session_id(SESSION_ID_CONTEXT)
     context.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+    # The only hook that runs between the session lookup and the ticket decision; a future
+    # SNI certificate switch must keep calling it.
+    context.set_tlsext_servername_callback(_no_tickets_on_data_connections)
     return context
+
+
+def mark_data_connection(connection: SSL.Connection) -> None:
+    """Mark a not yet handshaken connection as a data connection: it will send no tickets."""
+    connection.set_app_data(_DATA_CONNECTION)
+
+
+def _no_tickets_on_data_connections(connection: SSL.Connection) -> None:
+    if connection.get_app_data() == _DATA_CONNECTION:
+        connection.set_options(SSL.OP_NO_TICKET)

@@ -22,6 +22,7 @@ from pool_core.services.uploads import UploadWriter
 from pool_core.storage.base import ObjectStorage
 from pool_server.link import ControlState, control_state
 from pool_server.replies import reply_for
+from pool_server.tls import mark_data_connection
 
 log = logging.getLogger(__name__)
 
@@ -222,3 +223,10 @@ class PoolDTPHandler(TLS_DTPHandler, _StreamingDTPHandler):  # type: ignore[misc
     MRO: TLS_DTPHandler, SSLConnectionMixin, _StreamingDTPHandler, DTPHandler, so the TLS
     layer's read/close wrappers call down into the streaming versions.
     """
+
+    def secure_connection(self, ssl_context: SSL.Context) -> None:
+        """Wrap the data socket in TLS, marked so that it sends no session tickets."""
+        super().secure_connection(ssl_context)
+        # Marked before the handshake, which runs later from the IO loop.
+        if isinstance(self.socket, SSL.Connection):
+            mark_data_connection(self.socket)

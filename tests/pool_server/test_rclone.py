@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -115,8 +117,6 @@ def test_rclone_lists_and_copies_licensed(
             port=server.port,
             user=login.username,
             password=login.password,
-            # Listing and downloading are safe over TLS 1.3: rclone reads those connections.
-            disable_tls13=False,
         )
         listed = run_rclone(config, "lsjson", "-R", "pool:licensed")
         _ok(listed)
@@ -140,3 +140,33 @@ def test_rclone_lists_and_copies_licensed(
     }
     assert any("Dədə Qorqud" in path for path in files)
     assert _tree(target) == expected
+
+
+@pytest.mark.parametrize("disable_tls13", [False, True], ids=["tls13", "disable_tls13"])
+def test_rclone_uploads_a_multi_mib_file_intact(
+    ftp_server: RunningFTP,
+    ftp_accounts: dict[str, FtpLogin],
+    tmp_path: Path,
+    disable_tls13: bool,
+) -> None:
+    # With the server's default TLS 1.3 tickets on data connections this arrived cut short
+    # (4,583,424 of 6,303,801 bytes) and rclone reported "corrupted on transfer".
+    account = ftp_accounts["aztv"]
+    config = write_rclone_config(
+        tmp_path / "rclone",
+        host=ftp_server.host,
+        port=ftp_server.port,
+        user=account.username,
+        password=account.password,
+        disable_tls13=disable_tls13,
+    )
+    source = tmp_path / "source"
+    files = {"master.mxf": os.urandom(6 * 1024 * 1024 + 12_345), "small.txt": b"x" * 3_000}
+    _write(source, files)
+    _ok(run_rclone(config, "copy", str(source), "pool:incoming/tls"))
+    client = connect_tls(ftp_server, account)
+    try:
+        assert _server_tree(client, "/incoming/tls") == files
+        assert client.sendcmd("SIZE /incoming/tls/master.mxf") == f"213 {len(files['master.mxf'])}"
+    finally:
+        client.close()

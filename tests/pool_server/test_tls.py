@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ftplib
 import io
+import os
 import ssl
 import stat
 
@@ -54,6 +55,52 @@ def test_data_connections_resume_the_control_session(
             assert client.last_data_session_reused
             assert client.nlst("/incoming") == ["a.txt"]
             assert client.last_data_session_reused
+    finally:
+        client.quit()
+
+
+# TLS record content type 22 (handshake) and handshake type 4 (NewSessionTicket), RFC 8446.
+_HANDSHAKE = 22
+_NEW_SESSION_TICKET = 4
+
+
+def test_tls_1_3_tickets_come_on_the_control_connection_only(
+    ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    # A ticket on a data connection that the client never reads turns its close into RST and
+    # truncates uploads (rclone, golang/go#25228); pool_server/tls.py stops those tickets
+    # through an OpenSSL behaviour that this test pins down.
+    tickets: list[object] = []
+
+    def count(conn: object, direction: str, _v: object, kind: int, message: int, _d: bytes) -> None:
+        if direction == "read" and kind == _HANDSHAKE and message == _NEW_SESSION_TICKET:
+            tickets.append(conn)
+
+    context = client_tls_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    # The standard library's message hook (private, used by CPython's own TLS tests) is the
+    # only way for an ssl client to see post-handshake messages.
+    setattr(context, "_msg_callback", count)  # noqa: B010 - typeshed does not declare it
+    client = ReusingFTP_TLS(context=context, timeout=30)
+    client.connect(ftp_server.host, ftp_server.port)
+    client.auth()
+    client.login(ftp_accounts["aztv"].username, ftp_accounts["aztv"].password)
+    client.prot_p()
+    try:
+        assert client.sock.version() == "TLSv1.3"
+        data = os.urandom(1_000_000)
+        # Every data connection is read to its end, so a ticket sent on it would be counted.
+        for _ in range(2):
+            client.storbinary("STOR /incoming/t.bin", io.BytesIO(data))
+            assert client.last_data_session_reused
+            received = io.BytesIO()
+            client.retrbinary("RETR /incoming/t.bin", received.write)
+            assert client.last_data_session_reused
+            assert received.getvalue() == data
+            assert client.nlst("/incoming") == ["t.bin"]
+            assert client.last_data_session_reused
+        assert tickets, "the control connection must still get tickets to resume from"
+        assert all(conn is client.sock for conn in tickets)
     finally:
         client.quit()
 
