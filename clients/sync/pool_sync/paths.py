@@ -12,7 +12,7 @@ string logic, so they are tested on Linux too):
 | `.jointpool-sync` as the first component    | refused (any letter case)           | refused |
 | `< > : " / \\ | ? *`                        | fullwidth `＜ ＞ ： ＂ ／ ＼ ｜ ？ ＊` | kept    |
 | control characters U+0001-U+001F            | `␁`-`␟` (U+2401-U+241F)             | kept    |
-| trailing `.` / trailing space               | `．` (U+FF0E) / `␠` (U+2420)          | kept    |
+| a last `.` / a last space                   | `．` (U+FF0E) / `␠` (U+2420)          | kept    |
 | device names CON PRN AUX NUL COM0-9 LPT0-9  | `_` after the name: `CON_.mxf`      | kept    |
 | CONIN$ CONOUT$ (any case, any extension)    |                                     |         |
 
@@ -64,9 +64,11 @@ def windows_component(name: str) -> str:
     if _RESERVED.fullmatch(stem.rstrip(" ")):
         trimmed = stem.rstrip(" ")
         mapped = f"{trimmed}_{stem[len(trimmed) :]}{dot}{rest}"
-    body = mapped.rstrip(". ")
-    tail = mapped[len(body) :]
-    return body + "".join(_TRAILING[c] for c in tail)
+    # Only the last character needs mapping: a name that does not end in `.` or space is
+    # not trimmed at all (rclone maps the same single character).
+    if mapped[-1:] in _TRAILING:
+        mapped = mapped[:-1] + _TRAILING[mapped[-1]]
+    return mapped
 
 
 def local_parts(server_path: str, *, windows: bool = IS_WINDOWS) -> tuple[str, ...]:
