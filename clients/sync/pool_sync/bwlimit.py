@@ -79,7 +79,7 @@ def _minute(hours: str, minutes: str, text: str) -> int:
     h, m = int(hours), int(minutes)
     if not (0 <= h <= 24 and 0 <= m < 60) or h * 60 + m > 1440:
         raise ConfigError(f"bwlimit {text!r}: {hours}:{minutes} is not a time of day")
-    return (h * 60 + m) % 1440
+    return h * 60 + m  # 24:00 (1440) is allowed as an end: "00:00-24:00" is the whole day
 
 
 def parse_schedule(value: Any) -> Schedule:
@@ -94,7 +94,7 @@ def parse_schedule(value: Any) -> Schedule:
         text = str(raw).strip()
         match = _WINDOW.fullmatch(text)
         if match:
-            start = _minute(match[1], match[2], text)
+            start = _minute(match[1], match[2], text) % 1440
             end = _minute(match[3], match[4], text)
             if start == end:
                 raise ConfigError(f"bwlimit {text!r}: the window is empty")

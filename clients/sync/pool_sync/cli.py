@@ -34,6 +34,12 @@ bwlimit: a rate (50M = 50 MiB/s) or a day schedule in local time, for example
 """
 
 
+def _stamp() -> str:
+    """UTC now as `20261201T013000.123Z` (no colons: it goes into Windows file names)."""
+    now = time.time()
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
 def _version() -> str:
     try:
         return metadata.version("jointpool-sync")
@@ -129,7 +135,7 @@ def _print_line(summary: Summary, data: dict[str, Any], *, prune: bool) -> None:
 def main(argv: Sequence[str] | None = None, *, prog: str = "jointpool-sync") -> int:
     """Run the sync; return the exit status."""
     args = build_parser(prog).parse_args(argv)
-    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    started = _stamp()
     header = {"client": f"jointpool-sync {_version()}", "started": started}
     summary_path: Path | None = args.summary_json
     config: SyncConfig | None = None
@@ -163,7 +169,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "jointpool-sync") -> 
     data = summary.to_dict()
     _print_line(summary, data, prune=args.prune)
     code = EXIT_FAILED if summary.failed else EXIT_OK
-    finished = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    finished = _stamp()
     _write_summary(summary_path, {**header, "finished": finished, "exit_code": code, **data})
     if summary.failed:
         for item in summary.failed:
