@@ -26,6 +26,10 @@ from pool_core.storage.s3 import S3Storage
 from pool_sync.cli import main
 from tests.pool_core.test_licensing import World, build_world, grant, make_asset, open_window
 
+# Where the two episode masters of the licensed world land in the destination.
+EP1 = "aztv/Qaraqum _ Desert/S01E01/ep1.mxf"
+EP2 = "aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
+
 
 def build_app(settings: Settings, db: Database, storage: S3Storage) -> FastAPI:
     """The catalog app, licensing routers included."""

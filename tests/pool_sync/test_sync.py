@@ -24,10 +24,7 @@ from pool_sync.cli import main
 from pool_sync.config import STATE_DIR
 from pool_sync.download import fetch
 from pool_sync.errors import ChecksumMismatch
-from tests.pool_sync.harness import Env, make_env, sha
-
-EP1 = "aztv/Qaraqum _ Desert/S01E01/ep1.mxf"
-EP2 = "aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
+from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
 
 @pytest.fixture

@@ -31,10 +31,7 @@ from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.config import STATE_DIR
 from tests.pool_sync.conftest import ClientVenv
-from tests.pool_sync.harness import Env, make_env, sha
-
-EP1 = "aztv/Qaraqum _ Desert/S01E01/ep1.mxf"
-EP2 = "aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
+from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
 
 def _wine() -> str | None:
