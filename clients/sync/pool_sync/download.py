@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pool_sync.bwlimit import RateLimiter
 from pool_sync.errors import ChecksumMismatch, ItemError
+from pool_sync.state import replace
 
 __all__ = ["FetchResult", "RateLimiter", "fetch"]
 
@@ -110,7 +111,7 @@ def fetch(
         part.unlink(missing_ok=True)
         raise ChecksumMismatch(f"SHA-256 {actual} does not match the published {sha256}")
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(part, final)
+    replace(part, final)  # os.replace, patient with Windows readers holding the old file
     _fsync_dir(final.parent)
     return FetchResult(size=size, fetched=fetched, resumed_from=resumed_from)
 
