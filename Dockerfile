@@ -13,10 +13,11 @@ COPY pool_core ./pool_core
 COPY pool_server ./pool_server
 COPY catalog_api ./catalog_api
 COPY transcode ./transcode
-COPY pool_sync ./pool_sync
 COPY jointpool ./jointpool
 COPY migrations ./migrations
-RUN pip install .
+# The sync client is its own distribution (clients/sync); the server depends on it.
+COPY clients/sync ./clients/sync
+RUN pip install ./clients/sync .
 
 RUN useradd --system --home /var/lib/jointpool --create-home jointpool
 USER jointpool

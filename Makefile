@@ -6,9 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint venv clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/sync/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The sync client is a distribution of its own that the server depends on (not on PyPI).
+	$(BIN)/python -m pip install --quiet -e ./clients/sync
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

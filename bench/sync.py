@@ -1,6 +1,7 @@
 """`jointpool sync` throughput against direct boto3 downloads, and bytes re-fetched after a kill.
 
     .venv/bin/python -m bench.sync [--files 20] [--total-mib 2048] [--parallel 4]
+        [--part all|throughput|bwlimit] [--bwlimit 20M] [--bwlimit-mib 256]
 
 Setup: an embedded SeaweedFS, a SQLite pool with three broadcasters, `--files` licensed
 masters of random bytes totalling `--total-mib`, and the catalog API under uvicorn on a free
@@ -13,6 +14,12 @@ loopback port. Measured in the same run, best of `--rounds`:
 
 Then the sync is SIGKILLed at about 40 % of the bytes and run again; the report gives the bytes
 the second run fetched beyond what was missing (0 means nothing received was fetched twice).
+
+Bandwidth limit (`--part bwlimit`): a fresh pool with `--bwlimit-mib` (256) MiB of masters is
+synced by `python -m pool_sync --bwlimit 20M` in its own process, timed from start to exit
+(interpreter start, feed, entitlements and the final hash included). The expected time is
+size / rate (256 MiB / 20 MiB/s = 12.8 s); the report prints the measured time and its ratio
+to the expected one, and fails outside ±15 %.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
@@ -38,6 +48,7 @@ from pool_core.models import AssetStatus, Base
 from pool_core.services import accounts
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_sync.bwlimit import parse_rate
 from pool_sync.config import STATE_DIR
 from tests.fixtures.storage import new_bucket_storage, settings_for, start_seaweed
 from tests.pool_core.test_licensing import build_world, grant, make_asset, open_window
@@ -149,6 +160,110 @@ def _kill_and_rerun(config: Path, dest: Path, total: int, tmp: Path) -> dict[str
     return {"kept": kept, "fetched": fetched, "refetched": fetched - (total - kept)}
 
 
+@dataclass
+class Pool:
+    """A running pool for one benchmark part: storage, database, API, the buyer's token."""
+
+    storage: S3Storage
+    db: Database
+    base: str
+    token: str
+    stored: int
+
+
+@contextmanager
+def _pool(tmp: Path, files: int, total: int) -> Iterator[Pool]:
+    """Start SeaweedFS, a SQLite pool with `files` licensed masters and the API under uvicorn."""
+    seaweed = start_seaweed(tmp / "seaweed")
+    try:
+        storage = new_bucket_storage(seaweed)
+        settings: Settings = settings_for(seaweed, data_dir=tmp, bucket=storage.bucket)
+        db = Database(f"sqlite:///{tmp / 'pool.db'}")
+        Base.metadata.create_all(db.engine)
+        print(f"storing {files} masters, {total // MIB} MiB ...", flush=True)
+        token, stored = _populate(db, storage, files, total)
+        try:
+            with serve(build_app(settings, db, storage)) as base:
+                yield Pool(storage, db, base, token, stored)
+        finally:
+            db.dispose()
+    finally:
+        seaweed.stop()
+
+
+def _throughput(args: argparse.Namespace, tmp: Path) -> int:
+    """Sync against boto3, then kill and resume."""
+    total = args.total_mib * MIB
+    with _pool(tmp, args.files, total) as pool:
+        storage, base, token, stored = pool.storage, pool.base, pool.token, pool.stored
+        keys = [info.key for info in storage.list("masters/")]
+        config = tmp / "sync.json"
+        dest = tmp / "dest"
+        _write_config(config, base, token, dest, args.parallel)
+        boto_times, verified_times, sync_times = [], [], []
+        for _ in range(args.rounds):
+            boto_times.append(_boto3_round(storage, keys, tmp / "boto", args.parallel))
+            sync_times.append(_sync_round(config, dest))
+            verified_times.append(
+                _boto3_round(storage, keys, tmp / "boto", args.parallel, verify=True)
+            )
+        boto_rate = stored / min(boto_times) / MIB
+        verified_rate = stored / min(verified_times) / MIB
+        sync_rate = stored / min(sync_times) / MIB
+        print(f"boto3 download_file x{args.parallel}:          {boto_rate:8.1f} MiB/s")
+        print(f"boto3 download_file + sha256 x{args.parallel}: {verified_rate:8.1f} MiB/s")
+        print(f"jointpool sync x{args.parallel} (sha256 inline): {sync_rate:8.1f} MiB/s")
+        print(f"sync / boto3 throughput ratio: {sync_rate / boto_rate:.2f} (target >= 0.9)")
+        print(f"sync / (boto3 + sha256) ratio: {sync_rate / verified_rate:.2f}")
+        killed = _kill_and_rerun(config, dest, stored, tmp)
+        synced = len(list(dest.rglob("master*.mxf")))
+        if synced != args.files:
+            raise RuntimeError(f"only {synced} of {args.files} masters synced")
+        print(
+            f"kill at {killed['kept'] / stored:.0%} then re-run: fetched "
+            f"{killed['fetched'] / MIB:.1f} MiB of {(stored - killed['kept']) / MIB:.1f} "
+            f"MiB missing; re-downloaded {killed['refetched']} bytes "
+            f"({killed['refetched'] / stored:.4%} of the total)"
+        )
+        if (dest / STATE_DIR).exists():
+            shutil.rmtree(dest)
+    return 0
+
+
+def _bwlimit(args: argparse.Namespace, tmp: Path) -> int:
+    """A rate-limited sync must take size / rate, within ±15 %."""
+    rate = parse_rate(args.bwlimit)
+    if rate is None:
+        raise SystemExit("--bwlimit must be a rate")
+    total = args.bwlimit_mib * MIB
+    files = 4
+    with _pool(tmp, files, total) as pool:
+        config = tmp / "sync-bwlimit.json"
+        dest = tmp / "dest-bwlimit"
+        dest.mkdir()
+        _write_config(config, pool.base, pool.token, dest, args.parallel)
+        command = [sys.executable, "-m", "pool_sync", "--config", str(config)]
+        started = time.perf_counter()
+        child = subprocess.run(
+            [*command, "--bwlimit", args.bwlimit], capture_output=True, text=True, check=False
+        )
+        elapsed = time.perf_counter() - started
+        if child.returncode != 0:
+            raise RuntimeError(f"sync failed ({child.returncode}): {child.stderr[-2000:]}")
+        synced = sum(p.stat().st_size for p in dest.rglob("master*.mxf"))
+        if synced != pool.stored:
+            raise RuntimeError(f"synced {synced} bytes of {pool.stored}")
+    expected = pool.stored / rate
+    ratio = elapsed / expected
+    within = abs(ratio - 1) <= 0.15
+    print(
+        f"sync of {pool.stored / MIB:.0f} MiB with --bwlimit {args.bwlimit}: {elapsed:.2f} s, "
+        f"expected {expected:.2f} s; ratio {ratio:.3f} (target 0.85-1.15: "
+        f"{'ok' if within else 'OUT OF BAND'})"
+    )
+    return 0 if within else 1
+
+
 def main() -> int:
     """Run the sync benchmark and print its ratios."""
     parser = argparse.ArgumentParser(prog="bench.sync")
@@ -156,54 +271,18 @@ def main() -> int:
     parser.add_argument("--total-mib", type=int, default=2048)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--part", choices=("all", "throughput", "bwlimit"), default="all")
+    parser.add_argument("--bwlimit", default="20M")
+    parser.add_argument("--bwlimit-mib", type=int, default=256)
     args = parser.parse_args(sys.argv[1:])
-    total = args.total_mib * MIB
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
-        tmp = Path(tmp_name)
-        seaweed = start_seaweed(tmp / "seaweed")
-        try:
-            storage = new_bucket_storage(seaweed)
-            settings: Settings = settings_for(seaweed, data_dir=tmp, bucket=storage.bucket)
-            db = Database(f"sqlite:///{tmp / 'pool.db'}")
-            Base.metadata.create_all(db.engine)
-            print(f"storing {args.files} masters, {args.total_mib} MiB ...", flush=True)
-            token, stored = _populate(db, storage, args.files, total)
-            keys = [info.key for info in storage.list("masters/")]
-            with serve(build_app(settings, db, storage)) as base:
-                config = tmp / "sync.json"
-                dest = tmp / "dest"
-                _write_config(config, base, token, dest, args.parallel)
-                boto_times, verified_times, sync_times = [], [], []
-                for _ in range(args.rounds):
-                    boto_times.append(_boto3_round(storage, keys, tmp / "boto", args.parallel))
-                    sync_times.append(_sync_round(config, dest))
-                    verified_times.append(
-                        _boto3_round(storage, keys, tmp / "boto", args.parallel, verify=True)
-                    )
-                boto_rate = stored / min(boto_times) / MIB
-                verified_rate = stored / min(verified_times) / MIB
-                sync_rate = stored / min(sync_times) / MIB
-                print(f"boto3 download_file x{args.parallel}:          {boto_rate:8.1f} MiB/s")
-                print(f"boto3 download_file + sha256 x{args.parallel}: {verified_rate:8.1f} MiB/s")
-                print(f"jointpool sync x{args.parallel} (sha256 inline): {sync_rate:8.1f} MiB/s")
-                print(f"sync / boto3 throughput ratio: {sync_rate / boto_rate:.2f} (target >= 0.9)")
-                print(f"sync / (boto3 + sha256) ratio: {sync_rate / verified_rate:.2f}")
-                killed = _kill_and_rerun(config, dest, stored, tmp)
-                synced = len(list(dest.rglob("master*.mxf")))
-                if synced != args.files:
-                    raise RuntimeError(f"only {synced} of {args.files} masters synced")
-                print(
-                    f"kill at {killed['kept'] / stored:.0%} then re-run: fetched "
-                    f"{killed['fetched'] / MIB:.1f} MiB of {(stored - killed['kept']) / MIB:.1f} "
-                    f"MiB missing; re-downloaded {killed['refetched']} bytes "
-                    f"({killed['refetched'] / stored:.4%} of the total)"
-                )
-                if (dest / STATE_DIR).exists():
-                    shutil.rmtree(dest)
-            db.dispose()
-        finally:
-            seaweed.stop()
-    return 0
+    status = 0
+    if args.part in ("all", "throughput"):
+        with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
+            status |= _throughput(args, Path(tmp_name))
+    if args.part in ("all", "bwlimit"):
+        with tempfile.TemporaryDirectory(prefix="bench-sync-bw-") as tmp_name:
+            status |= _bwlimit(args, Path(tmp_name))
+    return status
 
 
 if __name__ == "__main__":

@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the pool's database or settings; it only shares the command name.
         from pool_sync.cli import main as sync_main
 
-        return sync_main(argv[1:])
+        return sync_main(argv[1:], prog="jointpool sync")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

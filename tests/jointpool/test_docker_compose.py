@@ -82,6 +82,9 @@ def test_no_secret_is_written_into_the_file() -> None:
 
 def test_dockerfile_builds_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("pool_core", "pool_server", "catalog_api", "transcode", "pool_sync"):
+    for package in ("pool_core", "pool_server", "catalog_api", "transcode"):
         assert f"COPY {package} " in dockerfile
+    # The sync client is its own distribution, installed before the server that needs it.
+    assert "COPY clients/sync ./clients/sync" in dockerfile
+    assert "RUN pip install ./clients/sync ." in dockerfile
     assert 'ENTRYPOINT ["jointpool"]' in dockerfile

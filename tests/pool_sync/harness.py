@@ -4,6 +4,7 @@ a licensed world whose masters really are in SeaweedFS."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,7 +23,12 @@ from pool_core.models import Asset
 from pool_core.services import accounts
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_sync.cli import main
 from tests.pool_core.test_licensing import World, build_world, grant, make_asset, open_window
+
+# Where the two episode masters of the licensed world land in the destination.
+EP1 = "aztv/Qaraqum _ Desert/S01E01/ep1.mxf"
+EP2 = "aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
 
 
 def build_app(settings: Settings, db: Database, storage: S3Storage) -> FastAPI:
@@ -115,3 +122,51 @@ def licensed_world(
             owner_rm_token=tokens["owner_rm"],
             masters=masters,
         )
+
+
+@dataclass
+class Env:
+    """A served API, its world, and a destination folder with a config file."""
+
+    base: str
+    lw: LicensedWorld
+    db: Database
+    storage: S3Storage
+    dest: Path
+    config: Path
+    tmp: Path
+
+    def write_config(self, token: str | None = None, **extra: Any) -> Path:
+        values = {
+            "api_url": self.base,
+            "token": token or self.lw.buyer_token,
+            "destination": str(self.dest),
+            **extra,
+        }
+        lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        self.config.write_text("\n".join(lines) + "\n")
+        return self.config
+
+    def run(self, *args: str) -> tuple[int, dict[str, Any]]:
+        summary = self.tmp / f"summary-{time.monotonic_ns()}.json"
+        code = main(["--config", str(self.config), "--summary-json", str(summary), *args])
+        data = json.loads(summary.read_text()) if summary.exists() else {}
+        return code, data
+
+
+def make_env(
+    db: Database, storage: S3Storage, settings: Settings, tmp: Path, **kw: Any
+) -> Iterator[Env]:
+    """Build a licensed world, serve the API, and yield an `Env` with a config written."""
+    lw = licensed_world(db, storage, **kw)
+    dest = tmp / "dest"
+    dest.mkdir()
+    with serve(build_app(settings, db, storage)) as base:
+        env = Env(base, lw, db, storage, dest, tmp / "sync.toml", tmp)
+        env.write_config()
+        yield env
+
+
+def sha(data: bytes) -> str:
+    """Hex SHA-256 of bytes."""
+    return hashlib.sha256(data).hexdigest()

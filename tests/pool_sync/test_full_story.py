@@ -3,7 +3,8 @@
 
 aztv uploads a master by FTP; the worker transcodes it; an aztv editor catalogs it; a trt editor
 finds it by searching, requests it; aztv's rights manager approves; trt's nightly sync pulls the
-master verified by SHA-256, and `lftp mirror` of trt's FTP `/licensed` gives the same tree; a
+master verified by SHA-256 (with the `jointpool-sync` command of a venv that holds only the
+client), and `lftp mirror` of trt's FTP `/licensed` gives the same tree; a
 revocation then shuts the API door again.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from pool_sync.cli import main as sync_main
 from pool_sync.config import STATE_DIR
 from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain, run_lftp
 from tests.fixtures.media import MediaFactory
+from tests.pool_sync.conftest import ClientVenv
 from tests.pool_sync.harness import build_app, serve
 from transcode.worker import build_handlers as transcode_handlers
 
@@ -66,6 +69,7 @@ def test_upload_transcode_search_license_sync(
     ftp_accounts: dict[str, FtpLogin],
     media: MediaFactory,
     tmp_path: Path,
+    client_venv: ClientVenv,
 ) -> None:
     master = media.path("h264_mp4")
     expected_sha = hashlib.sha256(master.read_bytes()).hexdigest()
@@ -172,7 +176,17 @@ def test_upload_transcode_search_license_sync(
             config.write_text(
                 json.dumps({"api_url": base, "token": trt_editor, "destination": str(dest)})
             )
-            assert sync_main(["--config", str(config)]) == 0
+            # Run as a broadcaster runs it: the `jointpool-sync` command of a venv that holds
+            # only the client (pip install ./clients/sync), in its own process.
+            pulled = subprocess.run(
+                [str(client_venv.command), "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                cwd=tmp_path,
+            )
+            assert pulled.returncode == 0, pulled.stderr
+            assert "1 downloaded" in pulled.stdout
             synced = dest / "aztv" / "Bozqır" / "steppe-ep1.mp4"
             assert hashlib.sha256(synced.read_bytes()).hexdigest() == expected_sha
             meta = json.loads(synced.with_name("steppe-ep1.mp4.json").read_text())

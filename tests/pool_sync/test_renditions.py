@@ -22,7 +22,7 @@ from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.config import STATE_DIR
 from pool_sync.state import SyncState
-from tests.pool_sync.test_sync import EP1, EP2, Env, _env, sha
+from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
 PROXY_540 = os.urandom(150_000)
 PROXY_360 = os.urandom(60_000)
@@ -57,7 +57,7 @@ def env(
 
     ep1's renditions carry their SHA-256 in meta, as the transcoder now records it.
     """
-    for instance in _env(database, storage, storage_settings, tmp_path):
+    for instance in make_env(database, storage, storage_settings, tmp_path):
         ep1 = instance.lw.world.assets[0]
         add_rendition(
             instance,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -10,10 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,63 +24,14 @@ from pool_sync.cli import main
 from pool_sync.config import STATE_DIR
 from pool_sync.download import fetch
 from pool_sync.errors import ChecksumMismatch
-from tests.pool_sync.harness import LicensedWorld, build_app, licensed_world, serve
-
-EP1 = "aztv/Qaraqum _ Desert/S01E01/ep1.mxf"
-EP2 = "aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
-
-
-@dataclass
-class Env:
-    """A served API, its world, and a destination folder with a config file."""
-
-    base: str
-    lw: LicensedWorld
-    db: Database
-    storage: S3Storage
-    dest: Path
-    config: Path
-    tmp: Path
-
-    def write_config(self, token: str | None = None, **extra: Any) -> Path:
-        values = {
-            "api_url": self.base,
-            "token": token or self.lw.buyer_token,
-            "destination": str(self.dest),
-            **extra,
-        }
-        lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-        self.config.write_text("\n".join(lines) + "\n")
-        return self.config
-
-    def run(self, *args: str) -> tuple[int, dict[str, Any]]:
-        summary = self.tmp / f"summary-{time.monotonic_ns()}.json"
-        code = main(["--config", str(self.config), "--summary-json", str(summary), *args])
-        data = json.loads(summary.read_text()) if summary.exists() else {}
-        return code, data
-
-
-def _env(
-    db: Database, storage: S3Storage, settings: Settings, tmp: Path, **kw: Any
-) -> Iterator[Env]:
-    lw = licensed_world(db, storage, **kw)
-    dest = tmp / "dest"
-    dest.mkdir()
-    with serve(build_app(settings, db, storage)) as base:
-        env = Env(base, lw, db, storage, dest, tmp / "sync.toml", tmp)
-        env.write_config()
-        yield env
+from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
 
 @pytest.fixture
 def env(
     database: Database, storage: S3Storage, storage_settings: Settings, tmp_path: Path
 ) -> Iterator[Env]:
-    yield from _env(database, storage, storage_settings, tmp_path)
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    yield from make_env(database, storage, storage_settings, tmp_path)
 
 
 def test_sync_downloads_verifies_and_is_idempotent(
@@ -121,7 +69,7 @@ def test_killed_sync_resumes_without_refetching(
     database: Database, storage: S3Storage, storage_settings: Settings, tmp_path: Path
 ) -> None:
     # One 6 MiB master, fetched at 1 MiB/s so it can be killed half way.
-    for env in _env(database, storage, storage_settings, tmp_path, sizes=(6 << 20, 4096)):
+    for env in make_env(database, storage, storage_settings, tmp_path, sizes=(6 << 20, 4096)):
         env.write_config(limit_rate="1M", parallel=1)
         big_id = str(env.lw.world.assets[0].id)
         part = env.dest / STATE_DIR / "partial" / f"{big_id}.part"

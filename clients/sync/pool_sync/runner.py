@@ -19,41 +19,32 @@ Order of a run (each step idempotent, so a killed run is simply run again):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pool_sync.api import PoolApi
-from pool_sync.config import STATE_DIR, SyncConfig, check_destination
-from pool_sync.download import RateLimiter, fetch
+from pool_sync.bwlimit import RateLimiter
+from pool_sync.config import SyncConfig, check_destination
+from pool_sync.download import fetch
 from pool_sync.errors import ChecksumMismatch, ItemError, NotFoundError, SyncError, TokenError
+from pool_sync.paths import local_path, safe_relative
 from pool_sync.progress import Progress, human
 from pool_sync.state import SyncState, exclusive_lock, write_atomic
+from pool_sync.summary import ItemResult, Summary
+
+__all__ = ["ItemResult", "Summary", "rendition_path", "run_sync", "safe_relative"]
 
 ENDED_KINDS = ("license.revoked", "license.expired")
 # A rendition's file extension is taken from its name only when it looks like one.
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}")
-
-
-@dataclass
-class ItemResult:
-    """What happened to one licensed master or one of its renditions."""
-
-    path: str
-    asset_id: str
-    status: str  # downloaded | skipped | failed
-    size: int = 0
-    fetched: int = 0
-    resumed_from: int = 0
-    error: str = ""
-    kind: str = "master"  # master | proxy | poster
-    note: str = ""  # why a rendition was skipped although it is not in place
 
 
 @dataclass
@@ -64,66 +55,6 @@ class Task:
     entry: dict[str, Any]  # its manifest entry, recorded once the master is in place
     master: bool
     renditions: list[dict[str, Any]]
-
-
-@dataclass
-class Summary:
-    """The outcome of a run, printed at the end and optionally written as JSON."""
-
-    items: list[ItemResult] = field(default_factory=list)
-    no_longer_licensed: list[str] = field(default_factory=list)
-    ended_licenses: dict[int, str] = field(default_factory=dict)
-    pruned: list[str] = field(default_factory=list)
-    cursor_saved: bool = False
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[ItemResult]:
-        """The items that did not make it."""
-        return [i for i in self.items if i.status == "failed"]
-
-    @property
-    def unavailable(self) -> list[ItemResult]:
-        """Renditions asked for that the pool does not have (yet)."""
-        return [i for i in self.items if i.status == "skipped" and i.note]
-
-    @property
-    def bytes_fetched(self) -> int:
-        """Bytes received over the network in this run."""
-        return sum(i.fetched for i in self.items)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return {
-            "items": [asdict(i) for i in self.items],
-            "downloaded": sum(1 for i in self.items if i.status == "downloaded"),
-            "skipped": sum(1 for i in self.items if i.status == "skipped"),
-            "failed": len(self.failed),
-            "unavailable": [
-                {"path": i.path, "asset_id": i.asset_id, "kind": i.kind, "note": i.note}
-                for i in self.unavailable
-            ],
-            "bytes_fetched": self.bytes_fetched,
-            "no_longer_licensed": self.no_longer_licensed,
-            "ended_licenses": {str(k): v for k, v in self.ended_licenses.items()},
-            "pruned": self.pruned,
-            "cursor_saved": self.cursor_saved,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def safe_relative(path: str) -> PurePosixPath:
-    """Refuse server paths that would leave the destination or touch the sync's own folder."""
-    rel = PurePosixPath(path)
-    if (
-        rel.is_absolute()
-        or not rel.parts
-        or any(part in ("", ".", "..") for part in rel.parts)
-        or rel.parts[0] == STATE_DIR
-        or "\x00" in path
-    ):
-        raise ItemError(f"refusing unsafe path {path!r} from the server")
-    return rel
 
 
 def rendition_path(master_path: str, rendition: dict[str, Any]) -> str:
@@ -151,11 +82,14 @@ def _sha256_file(path: Path) -> str:
 class SyncRun:
     """State shared by the threads of one run."""
 
-    def __init__(self, config: SyncConfig, progress: Progress) -> None:
+    def __init__(self, config: SyncConfig, progress: Progress, *, dry_run: bool = False) -> None:
         self.config = config
         self.progress = progress
-        self.api = PoolApi(config.api_url, config.token, timeout=config.timeout)
-        self.limiter = RateLimiter(config.limit_rate) if config.limit_rate else None
+        self.dry_run = dry_run
+        self.api = PoolApi(
+            config.api_url, config.token, timeout=config.timeout, attempts=config.attempts
+        )
+        self.limiter = RateLimiter(config.bwlimit) if config.bwlimit.limited else None
 
     def close(self) -> None:
         """Release connections."""
@@ -258,8 +192,7 @@ class SyncRun:
         """Fetch one master (with retries) and write its metadata JSON beside it."""
         result = ItemResult(path=item["path"], asset_id=item["asset_id"], status="failed")
         try:
-            rel = safe_relative(item["path"])
-            target = self.config.destination.joinpath(*rel.parts)
+            target = local_path(self.config.destination, item["path"])
             self._fetch_with_retries(
                 result,
                 url_for=lambda offset: self.api.download_grant(item["asset_id"], offset=offset)[
@@ -289,14 +222,14 @@ class SyncRun:
                 "recorded hashes); verifying the size only"
             )
         try:
-            rel = safe_relative(path)
+            final = local_path(self.config.destination, path)
             self._fetch_with_retries(
                 result,
                 url_for=lambda offset: self.api.download_grant(
                     item["asset_id"], offset=offset, rendition=kind
                 )["url"],
                 part=self.config.state_dir / "partial" / f"{item['asset_id']}.{kind}.part",
-                final=self.config.destination.joinpath(*rel.parts),
+                final=final,
                 size=int(rendition["size"]),
                 # A mismatch fails this file as it would a master (the partial file is
                 # dropped); None (a legacy rendition) leaves fetch with the size check.
@@ -348,17 +281,26 @@ class SyncRun:
 
 
 def run_sync(
-    config: SyncConfig, *, prune: bool = False, progress: Progress | None = None
+    config: SyncConfig,
+    *,
+    prune: bool = False,
+    progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> Summary:
-    """Run one sync; raises `SyncError` for fatal problems, reports item failures."""
+    """Run one sync; raises `SyncError` for fatal problems, reports item failures.
+
+    A dry run reads the feed, the entitlements and the disk, and lists what it would fetch
+    (and prune) without writing anything: no lock, no state, no metadata, no partial file.
+    """
     progress = progress or Progress()
     started = time.monotonic()
-    check_destination(config)
-    summary = Summary()
-    with exclusive_lock(config.state_dir / "lock"):
+    check_destination(config, writable=not dry_run)
+    summary = Summary(dry_run=dry_run)
+    lock = contextlib.nullcontext() if dry_run else exclusive_lock(config.state_dir / "lock")
+    with lock:
         state_path = config.state_dir / "state.json"
         state = SyncState.load(state_path)
-        run = SyncRun(config, progress)
+        run = SyncRun(config, progress, dry_run=dry_run)
         try:
             next_cursor = state.cursor
             for page in run.api.changes(state.cursor):
@@ -368,52 +310,101 @@ def run_sync(
                 next_cursor = page["next_cursor"]
             items = run.api.licensed_assets()
             todo = _plan(run, items, state, summary)
-            masters = [t for t in todo if t.master]
-            renditions = [r for t in todo for r in t.renditions]
-            progress.start(
-                len(masters) + len(renditions),
-                sum(int(t.item["size"]) for t in masters) + sum(int(r["size"]) for r in renditions),
-            )
-            extras = f", {len(renditions)} renditions to fetch" if config.renditions else ""
-            progress.log(
-                f"{len(items)} licensed masters: {len(masters)} to fetch "
-                f"({human(progress.total_bytes)}), {len(items) - len(masters)} already in "
-                f"place{extras}"
-            )
-            try:
-                with ThreadPoolExecutor(max_workers=config.parallel) as pool:
-                    for results, task in zip(pool.map(run.run_task, todo), todo, strict=True):
-                        for result in results:
-                            progress.file_done()
-                            summary.items.append(result)
-                            _settle(result, task, state, progress)
-            finally:
-                progress.stop()
-            current = {i["path"] for i in items}
-            for path, entry in sorted(state.files.items()):
-                if path in current:
-                    continue
-                why = summary.ended_licenses.get(int(entry.get("license_id") or 0), "")
-                reason = why.replace("license.", "license ") if why else "no longer licensed"
-                summary.no_longer_licensed.append(path)
-                if prune:
-                    _prune(config.destination, path, entry)
-                    summary.pruned.append(path)
-                    del state.files[path]
-                    progress.log(f"pruned {path} ({reason})")
-                else:
-                    progress.log(
-                        f"not licensed any more: {path} ({reason}, license "
-                        f"{entry.get('license_id')}); kept (use --prune to delete)"
-                    )
-            if not summary.failed:
-                state.cursor = next_cursor
-                summary.cursor_saved = True
-            state.save(state_path)
+            if dry_run:
+                _list_planned(todo, summary, progress)
+            else:
+                _fetch_all(run, todo, state, summary, listed=len(items))
+            _report_unlicensed(config, items, state, summary, progress, prune=prune and not dry_run)
+            if not dry_run:
+                if not summary.failed:
+                    state.cursor = next_cursor
+                    summary.cursor_saved = True
+                state.save(state_path)
         finally:
             run.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _list_planned(todo: list[Task], summary: Summary, progress: Progress) -> None:
+    """Record and log what a dry run would fetch."""
+    for task in todo:
+        item = task.item
+        if task.master:
+            summary.items.append(
+                ItemResult(item["path"], item["asset_id"], "planned", size=int(item["size"]))
+            )
+        for rendition in task.renditions:
+            path = rendition_path(item["path"], rendition)
+            summary.items.append(
+                ItemResult(
+                    path,
+                    item["asset_id"],
+                    "planned",
+                    size=int(rendition["size"]),
+                    kind=str(rendition["kind"]),
+                )
+            )
+    for planned in summary.planned:
+        progress.log(f"would fetch {planned.path} ({human(planned.size)})")
+    total = sum(p.size for p in summary.planned)
+    progress.log(f"dry run: {len(summary.planned)} files ({human(total)}) would be fetched")
+
+
+def _fetch_all(
+    run: SyncRun, todo: list[Task], state: SyncState, summary: Summary, *, listed: int
+) -> None:
+    """Fetch every planned file, several at a time, recording each as it settles."""
+    progress, config = run.progress, run.config
+    masters = [t for t in todo if t.master]
+    renditions = [r for t in todo for r in t.renditions]
+    progress.start(
+        len(masters) + len(renditions),
+        sum(int(t.item["size"]) for t in masters) + sum(int(r["size"]) for r in renditions),
+    )
+    extras = f", {len(renditions)} renditions to fetch" if config.renditions else ""
+    progress.log(
+        f"{listed} licensed masters: {len(masters)} to fetch "
+        f"({human(progress.total_bytes)}), {listed - len(masters)} already in place{extras}"
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=config.parallel) as pool:
+            for results, task in zip(pool.map(run.run_task, todo), todo, strict=True):
+                for result in results:
+                    progress.file_done()
+                    summary.items.append(result)
+                    _settle(result, task, state, progress)
+    finally:
+        progress.stop()
+
+
+def _report_unlicensed(
+    config: SyncConfig,
+    items: list[dict[str, Any]],
+    state: SyncState,
+    summary: Summary,
+    progress: Progress,
+    *,
+    prune: bool,
+) -> None:
+    """List files in the manifest that are licensed no more; delete them only with `prune`."""
+    current = {i["path"] for i in items}
+    for path, entry in sorted(state.files.items()):
+        if path in current:
+            continue
+        why = summary.ended_licenses.get(int(entry.get("license_id") or 0), "")
+        reason = why.replace("license.", "license ") if why else "no longer licensed"
+        summary.no_longer_licensed.append(path)
+        if prune:
+            _prune(config.destination, path, entry)
+            summary.pruned.append(path)
+            del state.files[path]
+            progress.log(f"pruned {path} ({reason})")
+        else:
+            progress.log(
+                f"not licensed any more: {path} ({reason}, license "
+                f"{entry.get('license_id')}); kept (use --prune to delete)"
+            )
 
 
 def _plan(
@@ -423,13 +414,12 @@ def _plan(
     todo: list[Task] = []
     for item in items:
         try:
-            rel = safe_relative(item["path"])
+            target = local_path(run.config.destination, item["path"])
         except ItemError as exc:
             summary.items.append(
                 ItemResult(item["path"], item["asset_id"], "failed", error=str(exc))
             )
             continue
-        target = run.config.destination.joinpath(*rel.parts)
         known = state.files.get(item["path"])
         entry = _entry(item)
         if known and known.get("asset_id") == item["asset_id"] and known.get("renditions"):
@@ -437,7 +427,8 @@ def _plan(
             entry["renditions"] = dict(known["renditions"])
         master = not run.is_current(item, target, known)
         if not master:
-            run.write_metadata(target, item)
+            if not run.dry_run:
+                run.write_metadata(target, item)
             summary.items.append(
                 ItemResult(item["path"], item["asset_id"], "skipped", size=item["size"])
             )
@@ -457,7 +448,7 @@ def _plan(
                 continue
             path = rendition_path(item["path"], rendition)
             try:
-                file = run.config.destination.joinpath(*safe_relative(path).parts)
+                file = local_path(run.config.destination, path)
             except ItemError as exc:
                 summary.items.append(
                     ItemResult(path, item["asset_id"], "failed", error=str(exc), kind=kind)
@@ -510,14 +501,13 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
 
 def _prune(destination: Path, path: str, entry: dict[str, Any]) -> None:
     try:
-        rel = safe_relative(path)
+        target = local_path(destination, path)
     except SyncError:
         return
-    target = destination.joinpath(*rel.parts)
     victims = [target, target.with_name(target.name + ".json")]
     for record in (entry.get("renditions") or {}).values():
         try:
-            victims.append(destination.joinpath(*safe_relative(str(record["file"])).parts))
+            victims.append(local_path(destination, str(record["file"])))
         except (SyncError, KeyError):
             continue
     for victim in victims:

@@ -1,7 +1,13 @@
-"""The catalog API as the sync sees it: three calls, errors mapped to `pool_sync.errors`."""
+"""The catalog API as the sync sees it: three calls, errors mapped to `pool_sync.errors`.
+
+Every call is retried with exponential backoff (0.5 s, 1 s, 2 s ... at most 30 s, with jitter,
+or the server's `Retry-After`) when the network fails or the API answers 5xx or 429; 401,
+403 and 404 are answers, not failures, and are never retried.
+"""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -11,8 +17,8 @@ import httpx
 
 from pool_sync.errors import ApiError, ItemError, NotFoundError, TokenError
 
-# Quick retries of one download grant before the file's own (slower) retry loop.
-GRANT_ATTEMPTS = 4
+MAX_BACKOFF = 30.0
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
 
 
 def _detail(response: httpx.Response) -> str:
@@ -28,8 +34,18 @@ def _detail(response: httpx.Response) -> str:
 class PoolApi:
     """A small client of `/v1` with the bearer token; safe to share between threads."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+    ) -> None:
         self.base_url = base_url
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
         self._grant_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=base_url,
@@ -41,11 +57,38 @@ class PoolApi:
         """Close the connection pool."""
         self._client.close()
 
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after), MAX_BACKOFF)
+        # Jitter spreads the retries of many broadcasters' nightly runs after an outage.
+        base: float = min(self.backoff * 2.0 ** (attempt - 1), MAX_BACKOFF)
+        return base * random.uniform(0.5, 1.0)
+
+    def _send(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
+        """GET with retries on network errors, 5xx and 429; the last failure is an ApiError."""
+        for attempt in range(1, self.attempts + 1):
+            response: httpx.Response | None = None
+            try:
+                response = self._client.get(path, params=params)
+            except httpx.TransportError as exc:
+                failure = f"cannot reach the API at {self.base_url}: {exc}"
+                cause: Exception | None = exc
+            except httpx.HTTPError as exc:
+                raise ApiError(f"GET {path} failed: {exc}") from exc
+            else:
+                if response.status_code not in RETRYABLE:
+                    return response
+                failure = f"GET {path} failed with {response.status_code}: {_detail(response)}"
+                cause = None
+            if attempt == self.attempts:
+                raise ApiError(f"{failure} (after {attempt} attempts)") from cause
+            time.sleep(self._delay(attempt, response))
+        raise AssertionError("unreachable")
+
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._client.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise ApiError(f"cannot reach the API at {self.base_url}: {exc}") from exc
+        response = self._send(path, params)
         if response.status_code == 401:
             raise TokenError(
                 f"the API refused the token ({_detail(response)}); it may have expired or been "
@@ -93,15 +136,9 @@ class PoolApi:
         # One grant at a time: they are quick, and a burst of parallel writes (each grant is
         # logged as a delivery) is what an embedded SQLite pool copes with worst.
         with self._grant_lock:
-            for attempt in range(GRANT_ATTEMPTS):
-                try:
-                    grant: dict[str, Any] = self._get(f"/v1/assets/{asset_id}/download", params)
-                except ApiError as exc:
-                    # A 5xx or a dropped connection: a few quick retries, then the file's
-                    # own retry loop takes over (one file's trouble is never fatal).
-                    if attempt + 1 == GRANT_ATTEMPTS:
-                        raise ItemError(str(exc)) from exc
-                    time.sleep(0.1 * 2**attempt)
-                else:
-                    return grant
-        raise AssertionError("unreachable")
+            try:
+                grant: dict[str, Any] = self._get(f"/v1/assets/{asset_id}/download", params)
+            except ApiError as exc:
+                # Retried already; now one file's trouble: its own retry loop takes over.
+                raise ItemError(str(exc)) from exc
+        return grant

@@ -14,38 +14,21 @@ import http.client
 import os
 import re
 import ssl
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
+from pool_sync.bwlimit import RateLimiter
 from pool_sync.errors import ChecksumMismatch, ItemError
+from pool_sync.state import replace
+
+__all__ = ["FetchResult", "RateLimiter", "fetch"]
 
 CHUNK = 1 << 20
 HASH_READ = 8 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-
-
-class RateLimiter:
-    """A token bucket shared by every download of a run (bytes per second)."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self._lock = threading.Lock()
-        self._next = time.monotonic()
-
-    def take(self, nbytes: int) -> None:
-        """Wait until `nbytes` more may be received."""
-        with self._lock:
-            now = time.monotonic()
-            start = max(self._next, now)
-            self._next = start + nbytes / self.rate
-            wait = start - now
-        if wait > 0:
-            time.sleep(wait)
 
 
 @dataclass(frozen=True)
@@ -128,7 +111,7 @@ def fetch(
         part.unlink(missing_ok=True)
         raise ChecksumMismatch(f"SHA-256 {actual} does not match the published {sha256}")
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(part, final)
+    replace(part, final)  # os.replace, patient with Windows readers holding the old file
     _fsync_dir(final.parent)
     return FetchResult(size=size, fetched=fetched, resumed_from=resumed_from)
 
