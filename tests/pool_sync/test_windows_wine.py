@@ -113,6 +113,9 @@ def wine_python(
     """Windows Python 3.11 under wine with jointpool-sync and its dependencies for win_amd64."""
     wine = _wine()
     if wine is None:
+        # .ci/run installs wine64 and sets JOINTPOOL_TEST_REQUIRE_CLIENTS: there it must run.
+        if os.environ.get("JOINTPOOL_TEST_REQUIRE_CLIENTS") == "1":
+            pytest.fail("wine64 is not installed but CI requires it (apt-get install wine64)")
         pytest.skip("wine64 is not installed (apt-get install wine64)")
     base = tmp_path_factory.mktemp("wine")
     home = _embeddable_python(base / "python")
