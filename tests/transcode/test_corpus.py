@@ -41,7 +41,7 @@ EXPECTED: dict[str, tuple[Fraction, str | None, float | None]] = {
     "xdcam_1080i5994_4stereo_mxf": (Fraction(16, 9), "track 1 (2 channels) as is", -23.0),
     "h264_1080p23976_mp4": (Fraction(16, 9), MONO, -23.0),
     "prores_1080p25_mov": (Fraction(16, 9), "track 1 (stereo) as is", -23.0),
-    "dnxhr_1080p2997_df_mov": (Fraction(16, 9), "mono tracks 2+3 as left/right", -23.0),
+    "dnxhr_1080p2997_df_mov": (Fraction(16, 9), "mono track 2 on both sides", -23.0),
     "h264_vertical_mp4": (Fraction(9, 16), MONO, -23.0),
     "h264_square_noaudio_mov": (Fraction(1, 1), None, None),
     "hevc_2160p_10bit_mp4": (Fraction(16, 9), MONO, -23.0),
@@ -159,7 +159,7 @@ def test_silent_track_is_skipped_and_named_with_its_timecode(
     asset = load_asset(sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master))
 
     assert asset.technical["container"]["start_timecode"] == "00:59:59;28"
-    assert asset.qc["programme_mix"] == "mono tracks 2+3 as left/right"
+    assert asset.qc["programme_mix"] == "mono track 2 on both sides"
     (finding,) = [f for f in asset.qc["findings"] if f["check"] == "silent_track"]
     # Drop-frame timecode, shown as such: 60 frames after 00:59:59;28 (minute 60 drops none).
     assert finding["message"].startswith(
