@@ -207,12 +207,14 @@ def _edges(
         if interval.duration <= limit or not (at_head or at_tail):
             continue
         where = "head" if at_head else "tail"
+        # A tail lasts to the end of the file, past the last frame's start the detector gave.
+        end = duration if at_tail and not at_head else interval.end
         findings.append(
             Finding(
                 check,
                 severity,
-                f"The {what} for {interval.duration:.1f} s at the {where} "
-                f"({_tc(media, interval.start)}-{_tc(media, interval.end)}); at most "
+                f"The {what} for {end - interval.start:.1f} s at the {where} "
+                f"({_tc(media, interval.start)}-{_tc(media, end)}); at most "
                 f"{limit:g} s is allowed.",
             )
         )

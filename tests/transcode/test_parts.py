@@ -217,10 +217,30 @@ def test_qc_rules_give_readable_findings() -> None:
     )
     verdict, findings = evaluate(edges, media=info, settings=SETTINGS, audio_description="x")
     assert verdict is QcVerdict.WARN
+    # Black in the middle, and 2 s at the tail (the allowed most), are not findings.
     assert [f.message for f in findings] == [
         "The picture is black for 3.0 s at the head (10:00:00:00-10:00:03:00); at most 2 s "
         "is allowed."
     ]
+    # The detector's last stamp is the last frame's start (59.96): the tail runs to the end.
+    ends = Measurements(
+        integrated_lufs=-23.0,
+        true_peak_dbtp=-10.0,
+        black=[Interval(56.5, 59.96)],
+        silence=[Interval(0.0, 2.52), Interval(20.0, 25.0), Interval(57.0, 60.0)],
+    )
+    verdict, findings = evaluate(
+        ends, media=info, settings=SETTINGS, audio_description="x", mix_tracks=(1, 2)
+    )
+    assert verdict is QcVerdict.WARN
+    assert [(f.check, f.severity, f.message) for f in findings] == [
+        ("black", QcVerdict.WARN, "The picture is black for 3.5 s at the tail "
+         "(10:00:56:12-10:01:00:00); at most 2 s is allowed."),
+        ("silence", QcVerdict.WARN, "The programme mix (tracks 1+2) is silent for 2.5 s at the "
+         "head (10:00:00:00-10:00:02:13); at most 2 s is allowed."),
+        ("silence", QcVerdict.WARN, "The programme mix (tracks 1+2) is silent for 3.0 s at the "
+         "tail (10:00:57:00-10:01:00:00); at most 2 s is allowed."),
+    ]  # fmt: skip
     strict = SETTINGS.model_copy(update={"qc_head_tail_severity": "fail"})
     assert evaluate(edges, media=info, settings=strict, audio_description="x")[0] is QcVerdict.FAIL
     black = Measurements(integrated_lufs=-23.0, black=[Interval(0.0, 59.96)])
