@@ -2,6 +2,8 @@
 
 loudness outside target ± tolerance, true peak above the ceiling,
 no programme audio, picture black or mix silent throughout          -> fail
+an audio track no decoder knows (named with its codec tag)          -> warn; fail when
+                                                                       no track decodes
 black or silence longer than the threshold at head or tail          -> warn (setting)
 decoder errors while reading a master that still decoded to the end -> warn
 a source audio track silent throughout (left out of the mix)        -> warn
@@ -62,12 +64,14 @@ def evaluate(
     whole = f"{_tc(media, 0)}-{_tc(media, duration)}"
     noun = "track" if len(mix_tracks) == 1 else "tracks"
     mix = "programme mix" + (f" ({noun} {'+'.join(map(str, mix_tracks))})" if mix_tracks else "")
-    if audio_description is None:
+    undecodable = [t for t in media.audio if t.get("undecodable")]
+    if audio_description is None and not undecodable:
         findings.append(
             Finding("audio", QcVerdict.FAIL, f"The master has no audio track ({whole}).")
         )
-    else:
+    elif audio_description is not None:
         findings += _loudness(measured, settings, mix, whole)
+    findings += _undecodable(undecodable, whole, mixed=audio_description is not None)
     note = programme_note(media)
     if note:
         # A note, not a problem: PASS severity leaves the verdict alone.
@@ -113,6 +117,24 @@ def _silent_tracks(
             )
         )
     return findings
+
+
+def _undecodable(tracks: list[dict[str, Any]], whole: str, *, mixed: bool) -> list[Finding]:
+    # Without any decodable track the proxy has no sound at all: that fails, as no audio does.
+    severity, result = (
+        (QcVerdict.WARN, "the mix leaves it out")
+        if mixed
+        else (QcVerdict.FAIL, "the proxy has no programme audio")
+    )
+    return [
+        Finding(
+            "audio_codec",
+            severity,
+            f"Audio track {track.get('track')} ({track.get('codec_named') or 'unknown codec'}) "
+            f"cannot be decoded by the bundled ffmpeg ({whole}); {result}.",
+        )
+        for track in tracks
+    ]
 
 
 def _kind(track: dict[str, Any]) -> str:

@@ -223,6 +223,43 @@ def test_black_and_silence_at_head_and_tail_warn(
     ]  # fmt: skip
 
 
+def test_undecodable_audio_track_is_named_with_its_codec(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    # Track 1's codec is unknown (its fourcc renamed); track 2 is AAC and carries the mix.
+    asset_id = make_asset(database, storage, media.path("unknown_audio_codec.mov"))
+
+    run(database, storage, tc_settings, asset_id)
+
+    asset = load_asset(database, asset_id)
+    assert asset.status is AssetStatus.READY
+    assert asset.qc["programme_mix"] == "track 2 (stereo) as is"
+    assert asset.technical["audio"][0]["codec_named"] == "none (XQ8A / 0x41385158)"
+    assert asset.qc_verdict is QcVerdict.WARN
+    assert [(f["check"], f["severity"], f["message"]) for f in asset.qc["findings"]] == [
+        ("audio_codec", "warn", "Audio track 1 (none (XQ8A / 0x41385158)) cannot be decoded "
+         "by the bundled ffmpeg (00:00:00:00-00:00:01:00); the mix leaves it out."),
+    ]  # fmt: skip
+
+
+def test_master_whose_only_audio_is_undecodable_does_not_read_as_silent_or_mute(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    asset_id = make_asset(database, storage, media.path("only_unknown_audio.mov"))
+
+    run(database, storage, tc_settings, asset_id)
+
+    asset = load_asset(database, asset_id)
+    assert asset.status is AssetStatus.READY
+    assert asset.qc["programme_mix"] is None
+    assert asset.qc_verdict is QcVerdict.FAIL
+    # Not "The master has no audio track": it has one, in a codec that is named.
+    assert [(f["check"], f["severity"], f["message"]) for f in asset.qc["findings"]] == [
+        ("audio_codec", "fail", "Audio track 1 (none (XQ8A / 0x41385158)) cannot be decoded "
+         "by the bundled ffmpeg (00:00:00:00-00:00:01:00); the proxy has no programme audio."),
+    ]  # fmt: skip
+
+
 def test_retranscode_after_a_ladder_change_replaces_renditions(
     database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
 ) -> None:
