@@ -266,7 +266,7 @@ def build_plan(
     programme = programme_mix(master, audio)
     mixes: list[Any] = []
     if programme is not None:
-        programme = programme.filter("ebur128", peak="true", framelog="quiet")
+        programme = programme.filter("ebur128", peak="true", framelog="info")
         programme = programme.filter(
             "silencedetect", noise=f"{SILENCE_NOISE_DB}dB", duration=SILENCE_MIN_SECONDS
         )

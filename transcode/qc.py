@@ -70,7 +70,7 @@ def evaluate(
             Finding("audio", QcVerdict.FAIL, f"The master has no audio track ({whole}).")
         )
     elif audio_description is not None:
-        findings += _loudness(measured, settings, mix, whole)
+        findings += _loudness(measured, settings, mix, whole, media)
     findings += _undecodable(undecodable, whole, mixed=audio_description is not None)
     note = programme_note(media)
     if note:
@@ -161,7 +161,9 @@ def _field_order(media: MediaInfo) -> list[Finding]:
     return []
 
 
-def _loudness(measured: Measurements, settings: Settings, mix: str, whole: str) -> list[Finding]:
+def _loudness(
+    measured: Measurements, settings: Settings, mix: str, whole: str, media: MediaInfo
+) -> list[Finding]:
     findings: list[Finding] = []
     target, tolerance = settings.qc_loudness_target, settings.qc_loudness_tolerance
     integrated = measured.integrated_lufs
@@ -191,11 +193,13 @@ def _loudness(measured: Measurements, settings: Settings, mix: str, whole: str) 
         )
     peak = measured.true_peak_dbtp
     if peak is not None and peak > settings.qc_true_peak_max:
+        # The highest peak's 100 ms window; the whole span only if the frame log was missing.
+        at = whole if measured.true_peak_at is None else f"at {_tc(media, measured.true_peak_at)}"
         findings.append(
             Finding(
                 "true_peak",
                 QcVerdict.FAIL,
-                f"True peak of the {mix} reaches {peak:.1f} dBTP ({whole}); the ceiling is "
+                f"True peak of the {mix} reaches {peak:.1f} dBTP ({at}); the ceiling is "
                 f"{settings.qc_true_peak_max:.1f} dBTP.",
             )
         )

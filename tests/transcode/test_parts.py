@@ -161,6 +161,9 @@ LOG = """
 [Parsed_blackdetect_3 @ 0x2] [info] black_start:0 black_end:1.52 black_duration:1.52
 [Parsed_silencedetect_15 @ 0x1] [info] silence_end: 1.513854 | silence_duration: 1.513854
 [h264 @ 0x3] [error] Invalid NAL unit size (1234 > 99).
+[Parsed_ebur128_14 @ 0x4] [info] t: 0.0999792  TARGET:-23 LUFS    M:-120.7 S:-120.7     I: -70.0 LUFS       LRA:   0.0 LU  FTPK: -inf -inf dBFS  TPK: -inf -inf dBFS
+[Parsed_ebur128_14 @ 0x4] [info] t: 2.099979   TARGET:-23 LUFS    M: -23.0 S:-120.7     I: -23.0 LUFS       LRA:   0.0 LU  FTPK: -23.0 -22.7 dBFS  TPK: -23.0 -22.7 dBFS
+[Parsed_ebur128_14 @ 0x4] [info] t: 2.199979   TARGET:-23 LUFS    M: -23.0 S:-120.7     I: -23.0 LUFS       LRA:   0.0 LU  FTPK: -22.7 -23.0 dBFS  TPK: -22.7 -22.7 dBFS
 [Parsed_ebur128_14 @ 0x4] [info] Summary:
 
   Integrated loudness:
@@ -175,7 +178,7 @@ LOG = """
     Peak:      -22.7 dBFS
 [Parsed_blackdetect_3 @ 0x2] [info] black_start:3.52 black_end:4.96 black_duration:1.44
 [Parsed_silencedetect_15 @ 0x1] [info] silence_start: 4.2
-"""
+"""  # noqa: E501 (ebur128's frame lines as ffmpeg writes them)
 
 
 def test_log_parsing_reads_loudness_black_and_silence() -> None:
@@ -188,6 +191,8 @@ def test_log_parsing_reads_loudness_black_and_silence() -> None:
     assert measured.black == [Interval(0.0, 1.52), Interval(3.52, 4.96)]
     assert measured.silence == [Interval(0.0, 1.514), Interval(4.2, 5.0)]
     assert measured.decode_errors == 1
+    # The first window holding the highest true peak, by its start.
+    assert measured.true_peak_at == 2.0
 
 
 def test_qc_rules_give_readable_findings() -> None:
@@ -197,7 +202,7 @@ def test_qc_rules_give_readable_findings() -> None:
         QcVerdict.PASS,
         [],
     )
-    quiet = Measurements(integrated_lufs=-27.0, true_peak_dbtp=-0.2)
+    quiet = Measurements(integrated_lufs=-27.0, true_peak_dbtp=-0.2, true_peak_at=12.2)
     verdict, findings = evaluate(
         quiet, media=info, settings=SETTINGS, audio_description="x", mix_tracks=(1, 2)
     )
@@ -207,8 +212,8 @@ def test_qc_rules_give_readable_findings() -> None:
         "Integrated loudness of the programme mix (tracks 1+2) is -27.0 LUFS "
         "(10:00:00:00-10:01:00:00), 4.0 LU too quiet; the target is -23.0 ± 1.0 LUFS "
         "(EBU R128).",
-        "True peak of the programme mix (tracks 1+2) reaches -0.2 dBTP "
-        "(10:00:00:00-10:01:00:00); the ceiling is -1.0 dBTP.",
+        "True peak of the programme mix (tracks 1+2) reaches -0.2 dBTP (at 10:00:12:05); "
+        "the ceiling is -1.0 dBTP.",
     ]
     edges = Measurements(
         integrated_lufs=-23.0,

@@ -223,6 +223,23 @@ def test_black_and_silence_at_head_and_tail_warn(
     ]  # fmt: skip
 
 
+def test_true_peak_finding_names_where_the_peak_is(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    # A 100 ms burst at -0.5 dBFS from 1.25 s: in ebur128's window 1.2-1.3 s (00:00:01:05).
+    asset_id = make_asset(database, storage, media.path("peak_burst_mov"))
+
+    run(database, storage, tc_settings, asset_id)
+
+    asset = load_asset(database, asset_id)
+    assert asset.qc["measurements"]["true_peak_at"] == pytest.approx(1.2, abs=1e-3)
+    (finding,) = [f for f in asset.qc["findings"] if f["check"] == "true_peak"]
+    assert finding["message"] == (
+        "True peak of the programme mix (track 1) reaches -0.5 dBTP (at 00:00:01:05); "
+        "the ceiling is -1.0 dBTP."
+    )
+
+
 def test_undecodable_audio_track_is_named_with_its_codec(
     database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
 ) -> None:
