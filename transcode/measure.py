@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,9 +28,11 @@ _FRAME_PEAK = re.compile(
     r"\bt:\s*(\d+(?:\.\d*)?)\s[^\n]*?FTPK:((?:\s*-?(?:\d+(?:\.\d*)?|inf))+)\s*dBFS"
 )
 EBUR128_WINDOW = 0.1
-# The per-track level graph (pipeline.track_level_args): filter N measures track N+1.
-_TRACK_PEAK = re.compile(
-    r"\[Parsed_volumedetect_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?max_volume:\s*" + _NUMBER + r"\s*dB"
+# The per-track level graph (pipeline.track_level_args): astats' per-channel peaks, in the
+# graph's channel order.
+_CHANNEL_PEAK = re.compile(
+    r"\[Parsed_astats_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?Channel:\s*(\d+)\s*\n"
+    r"\[Parsed_astats_\1 @ [^\]]+\]\s*(?:\[info\]\s*)?Peak level dB:\s*" + _NUMBER
 )
 # Decoder complaints worth counting (a damaged master still decodes, with these on the way).
 _DECODE_ERROR = re.compile(
@@ -84,8 +87,12 @@ class Measurements:
         return data
 
 
-def parse_log(log: str, *, duration: float) -> Measurements:
-    """Extract loudness, true peak, LRA, black and silence intervals from an ffmpeg log."""
+def parse_log(log: str, *, duration: float, level_channels: Sequence[int] = ()) -> Measurements:
+    """Extract loudness, true peak, LRA, black and silence intervals from an ffmpeg log.
+
+    `level_channels` gives the channel count of each track the level graph measured, in its
+    order; `track_peaks` is then keyed by that order (1-based).
+    """
     found = Measurements()
     found.integrated_lufs = _last_float(_INTEGRATED, log)
     found.true_peak_dbtp = _last_float(_TRUE_PEAK, log)
@@ -95,10 +102,24 @@ def parse_log(log: str, *, duration: float) -> Measurements:
         found.black.append(Interval(_num(match.group(1)), _num(match.group(2))))
     found.silence = _silences(log, duration=duration)
     found.decode_errors = len(_DECODE_ERROR.findall(log))
-    found.track_peaks = {
-        int(match.group(1)) + 1: _num(match.group(2)) for match in _TRACK_PEAK.finditer(log)
-    }
+    found.track_peaks = _track_peaks(log, level_channels)
     return found
+
+
+def _track_peaks(log: str, level_channels: Sequence[int]) -> dict[int, float]:
+    """The highest channel peak of each levelled track (1-based in the graph's order)."""
+    found = sorted(
+        (int(m.group(1)), int(m.group(2)), _num(m.group(3))) for m in _CHANNEL_PEAK.finditer(log)
+    )
+    peaks = [peak for _, _, peak in found]
+    result: dict[int, float] = {}
+    start = 0
+    for position, count in enumerate(level_channels, start=1):
+        mine = peaks[start : start + count]
+        start += count
+        if len(mine) == count:
+            result[position] = max(mine)
+    return result
 
 
 def _true_peak_at(log: str) -> float | None:

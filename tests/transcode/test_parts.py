@@ -195,6 +195,31 @@ def test_log_parsing_reads_loudness_black_and_silence() -> None:
     assert measured.true_peak_at == 2.0
 
 
+LEVELS = """
+[Parsed_amerge_0 @ 0x5] [warning] No channel layout for input 1
+[Parsed_astats_1 @ 0x6] [info] Channel: 1
+[Parsed_astats_1 @ 0x6] [info] Peak level dB: -23.000000
+[Parsed_astats_1 @ 0x6] [info] Channel: 2
+[Parsed_astats_1 @ 0x6] [info] Peak level dB: -inf
+[Parsed_astats_1 @ 0x6] [info] Channel: 3
+[Parsed_astats_1 @ 0x6] [info] Peak level dB: -12.500000
+"""
+
+
+def test_level_graph_peaks_are_read_per_track() -> None:
+    # Tracks of 1 and 2 channels merged into one stream: the track's peak is its loudest
+    # channel's; a count that does not fit the log leaves the track unmeasured.
+    assert parse_log(LEVELS, duration=1.0, level_channels=[1, 2]).track_peaks == {
+        1: -23.0,
+        2: -12.5,
+    }
+    assert parse_log(LEVELS, duration=1.0, level_channels=[2, 1]).track_peaks == {
+        1: -23.0,
+        2: -12.5,
+    }
+    assert parse_log(LEVELS, duration=1.0, level_channels=[2, 2]).track_peaks == {1: -23.0}
+
+
 def test_qc_rules_give_readable_findings() -> None:
     info = media_info(60.0)
     good = Measurements(integrated_lufs=-23.4, true_peak_dbtp=-3.0)
