@@ -318,6 +318,25 @@ def test_proxy_encoder_options_come_from_settings(tmp_path: Path) -> None:
     assert "-lowres" not in tuned
 
 
+@pytest.mark.parametrize(("codec", "threads"), [("mpeg2video", ["-threads", "1"]), ("h264", [])])
+def test_mpeg2_is_decoded_on_one_thread(tmp_path: Path, codec: str, threads: list[str]) -> None:
+    technical = media_info().technical
+    technical["video"]["codec"] = codec
+    args = build_plan(
+        ffmpeg_path="ffmpeg",
+        source="/masters/master.mxf",
+        media=MediaInfo(technical),
+        settings=SETTINGS,
+        workdir=tmp_path,
+        font="/fonts/DejaVuSans.ttf",
+        watermark="PREVIEW",
+    ).args
+    # An input option: it sits right before the master's `-i`.
+    at = args.index("-i")
+    assert args[at - len(threads) : at] == threads
+    assert ("-threads" in args) == bool(threads)
+
+
 def test_drop_frame_timecode_is_burnt_in_as_drop_frame(tmp_path: Path) -> None:
     technical = media_info(interlaced=False).technical
     technical["container"]["start_timecode"] = "00:59:59;28"
