@@ -16,6 +16,32 @@ alternating:
 and prints the realtime factor of the full set and its time as a ratio of the plain command's
 (targets on 2 cores: >= 8x realtime, <= 0.6x the plain command). Both read a local file, so
 the comparison is ffmpeg against ffmpeg; in production the pipeline reads a presigned URL.
+
+Measured 2026-12-01 (`--seconds 20 --repeat 2`, 2 cores shared with other work, load average
+6.9 / 5.8 / 5.1), CPU seconds and the CPU ratio full/plain (wall ratio in brackets):
+
+    master                        plain   full   ratio
+    XDCAM HD422 1080i50, 8 mono    5.8    3.1    0.53 (0.55)
+    XDCAM HD422 1080i59.94, 4x2    6.7    3.5    0.53 (0.52)
+    ProRes 422 1080p25, stereo     9.1    4.6    0.50 (0.44)
+    H.264 1080p25, 5.1             7.6    5.6    0.74 (0.74)
+    H.264 1080p25, one mono        7.2    5.4    0.75 (0.88)
+
+The ceiling for H.264 masters is about 0.7, not 0.6: the decoder alone is nearly half of the
+plain command. H.264 mono master, 20 s, ffmpeg run by run (medians of 3, load ~6.7):
+
+    decode only (-map 0:v -f null)                   3.33 s CPU   0.45 of plain
+    decode + scale to 960x540 (bilinear, yuv420p)    3.87 s       0.52
+    decode + scale + x264 with the proxy's settings  4.99 s       0.67
+    plain command (yadif, scale, x264 veryfast, aac) 7.45 s       1.00
+    full output set                                  5.35 s       0.72
+
+0.6 x 7.45 s = 4.47 s is less than decode + scale + the proxy's x264 alone (already
+`transcode_x264_params`: dia search, subme 1; x264 ~1.1 s); drawtext, stills, audio and every
+measurement add the last ~0.35 s. Reaching 0.6 would need a proxy encoder setting that costs
+picture quality (or decoding fewer frames), so the documented ceiling for H.264 masters is
+~0.72-0.75. MPEG-2 (XDCAM, IMX) is decoded on one thread
+(`pipeline.SINGLE_THREAD_DECODERS`); the per-track level graph is one amerge + astats chain.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ One rule per source layout (tracks found silent are left out first, unless all a
     6 channels with no layout      -> read as 5.1 in SMPTE order (L R C LFE Ls Rs), downmixed
     3+ discrete channels otherwise -> channels N+M of that track as L/R
 
+The stereo-pair setting names track numbers of the master (1-based, counting every audio
+track, silent or not). When one of the two is silent, the other carries the programme and is
+used as dual mono; when both are silent, the first two mono tracks with sound are L/R (one
+alone: dual mono). A setting naming tracks that are not mono tracks of the master falls back
+to the first two mono tracks.
+
 A per-asset `AudioMapping` replaces the rule: one track (treated by the rule for its layout,
 or two of its channels) or two tracks as L/R.
 
@@ -78,12 +84,29 @@ def plan_audio(
     heard = [t for t in tracks if _number(t) not in silent] or tracks
     first = heard[0]
     if first["channels"] == 1:
-        monos = [t for t in heard if t["channels"] == 1]
-        if len(monos) < 2:
-            return _whole(first)
-        left, right = _pair(stereo_tracks, len(monos))
-        return _two(monos[left - 1], monos[right - 1], "mono tracks {}+{} as left/right")
+        return _monos([t for t in tracks if t["channels"] == 1], stereo_tracks, silent)
     return _whole(first, stereo_tracks)
+
+
+def _monos(
+    monos: list[dict[str, Any]], stereo_tracks: list[int], silent: Collection[int]
+) -> AudioPlan:
+    """The configured pair of mono tracks, by track number, with silent ones replaced."""
+    by_number = {_number(t): t for t in monos}
+    wanted = stereo_tracks[:2]
+    if len(wanted) < 2 or not all(n in by_number for n in wanted) or len(monos) < 2:
+        wanted = [_number(t) for t in monos[:2]]
+    heard = [n for n in wanted if n not in silent]
+    if len(heard) == 2 or len(wanted) < 2:
+        chosen = wanted
+    elif heard:
+        # Half of the pair carries the programme: a mono programme, heard on both sides.
+        return _whole(by_number[heard[0]])
+    else:
+        chosen = [_number(t) for t in monos if _number(t) not in silent][:2] or wanted
+    if len(chosen) < 2:
+        return _whole(by_number[chosen[0]])
+    return _two(by_number[chosen[0]], by_number[chosen[1]], "mono tracks {}+{} as left/right")
 
 
 def _mapped(tracks: list[dict[str, Any]], mapping: AudioMapping) -> AudioPlan:

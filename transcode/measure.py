@@ -1,9 +1,14 @@
-"""Read the measurements back from the ffmpeg log: EBU R128, black and silence intervals."""
+"""Read the measurements back from the ffmpeg log: EBU R128, black and silence intervals.
+
+ebur128 logs a line per 100 ms window (about 6 MB per hour of programme): it is how the
+moment of the highest true peak is found, which the summary does not give.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,9 +22,17 @@ _BLACK = re.compile(
 )  # fmt: skip
 _SILENCE_START = re.compile(r"silence_start:\s*" + _NUMBER)
 _SILENCE_END = re.compile(r"silence_end:\s*" + _NUMBER + r"\s*\|\s*silence_duration:\s*" + _NUMBER)
-# The per-track level graph (pipeline.track_level_args): filter N measures track N+1.
-_TRACK_PEAK = re.compile(
-    r"\[Parsed_volumedetect_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?max_volume:\s*" + _NUMBER + r"\s*dB"
+# ebur128's frame log (framelog=info), one line per 100 ms: `t:` is the window's end and FTPK
+# the true peak of each channel within it.
+_FRAME_PEAK = re.compile(
+    r"\bt:\s*(\d+(?:\.\d*)?)\s[^\n]*?FTPK:((?:\s*-?(?:\d+(?:\.\d*)?|inf))+)\s*dBFS"
+)
+EBUR128_WINDOW = 0.1
+# The per-track level graph (pipeline.track_level_args): astats' per-channel peaks, in the
+# graph's channel order.
+_CHANNEL_PEAK = re.compile(
+    r"\[Parsed_astats_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?Channel:\s*(\d+)\s*\n"
+    r"\[Parsed_astats_\1 @ [^\]]+\]\s*(?:\[info\]\s*)?Peak level dB:\s*" + _NUMBER
 )
 # Decoder complaints worth counting (a damaged master still decodes, with these on the way).
 _DECODE_ERROR = re.compile(
@@ -48,6 +61,8 @@ class Measurements:
 
     integrated_lufs: float | None = None
     true_peak_dbtp: float | None = None
+    # Where the highest true peak is: the start of its 100 ms window, in seconds.
+    true_peak_at: float | None = None
     loudness_range_lu: float | None = None
     black: list[Interval] = field(default_factory=list)
     silence: list[Interval] = field(default_factory=list)
@@ -72,20 +87,49 @@ class Measurements:
         return data
 
 
-def parse_log(log: str, *, duration: float) -> Measurements:
-    """Extract loudness, true peak, LRA, black and silence intervals from an ffmpeg log."""
+def parse_log(log: str, *, duration: float, level_channels: Sequence[int] = ()) -> Measurements:
+    """Extract loudness, true peak, LRA, black and silence intervals from an ffmpeg log.
+
+    `level_channels` gives the channel count of each track the level graph measured, in its
+    order; `track_peaks` is then keyed by that order (1-based).
+    """
     found = Measurements()
     found.integrated_lufs = _last_float(_INTEGRATED, log)
     found.true_peak_dbtp = _last_float(_TRUE_PEAK, log)
     found.loudness_range_lu = _last_float(_LRA, log)
+    found.true_peak_at = _true_peak_at(log)
     for match in _BLACK.finditer(log):
         found.black.append(Interval(_num(match.group(1)), _num(match.group(2))))
     found.silence = _silences(log, duration=duration)
     found.decode_errors = len(_DECODE_ERROR.findall(log))
-    found.track_peaks = {
-        int(match.group(1)) + 1: _num(match.group(2)) for match in _TRACK_PEAK.finditer(log)
-    }
+    found.track_peaks = _track_peaks(log, level_channels)
     return found
+
+
+def _track_peaks(log: str, level_channels: Sequence[int]) -> dict[int, float]:
+    """The highest channel peak of each levelled track (1-based in the graph's order)."""
+    found = sorted(
+        (int(m.group(1)), int(m.group(2)), _num(m.group(3))) for m in _CHANNEL_PEAK.finditer(log)
+    )
+    peaks = [peak for _, _, peak in found]
+    result: dict[int, float] = {}
+    start = 0
+    for position, count in enumerate(level_channels, start=1):
+        mine = peaks[start : start + count]
+        start += count
+        if len(mine) == count:
+            result[position] = max(mine)
+    return result
+
+
+def _true_peak_at(log: str) -> float | None:
+    """The start of the first 100 ms window holding the highest true peak of the mix."""
+    best, at = -math.inf, None
+    for match in _FRAME_PEAK.finditer(log):
+        peak = max(float(value) for value in match.group(2).split())
+        if peak > best:
+            best, at = peak, max(0.0, round(float(match.group(1)) - EBUR128_WINDOW, 3))
+    return at
 
 
 def _silences(log: str, *, duration: float) -> list[Interval]:

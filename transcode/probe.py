@@ -21,8 +21,10 @@ from pool_core.errors import JobError
 
 logger = logging.getLogger("transcode.probe")
 
-# AVFieldOrder values as PyAV reports them.
-_FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+# AVFieldOrder values as PyAV reports them, by the field *displayed* first. 4 (AV_FIELD_TB)
+# is top coded first, bottom displayed first: what ffmpeg shows as "top coded first
+# (swapped)" for a bottom-field-first MPEG-2 in MXF, so bff; 5 (AV_FIELD_BT) is tff.
+_FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "bff", 5: "tff"}
 # Names of the AVColorPrimaries values broadcasters meet (ITU-T H.273 numbering).
 _PRIMARIES = {
     1: "bt709",

@@ -36,6 +36,17 @@ def codec_named(ffmpeg_path: str, source: str, index: int) -> str:
     return match.group(1).split(", ")[0].strip() if match else "unknown"
 
 
+def name_undecodable_audio(ffmpeg_path: str, source: str, media: MediaInfo) -> None:
+    """Write ffmpeg's name for each undecodable audio track's codec into its probe entry."""
+    tracks = [track for track in media.audio if track.get("undecodable")]
+    if not tracks:
+        return
+    text = listing(ffmpeg_path, source)
+    for track in tracks:
+        match = re.search(_CODEC.format(index=track["index"]), text, re.M)
+        track["codec_named"] = match.group(1).split(", ")[0].strip() if match else "unknown"
+
+
 def listing(ffmpeg_path: str, source: str) -> str:
     """ffmpeg's description of the input (headers only; it stops: no output is given)."""
     try:

@@ -2,6 +2,8 @@
 
 loudness outside target ± tolerance, true peak above the ceiling,
 no programme audio, picture black or mix silent throughout          -> fail
+an audio track no decoder knows (named with its codec tag)          -> warn; fail when
+                                                                       no track decodes
 black or silence longer than the threshold at head or tail          -> warn (setting)
 decoder errors while reading a master that still decoded to the end -> warn
 a source audio track silent throughout (left out of the mix)        -> warn
@@ -62,12 +64,14 @@ def evaluate(
     whole = f"{_tc(media, 0)}-{_tc(media, duration)}"
     noun = "track" if len(mix_tracks) == 1 else "tracks"
     mix = "programme mix" + (f" ({noun} {'+'.join(map(str, mix_tracks))})" if mix_tracks else "")
-    if audio_description is None:
+    undecodable = [t for t in media.audio if t.get("undecodable")]
+    if audio_description is None and not undecodable:
         findings.append(
             Finding("audio", QcVerdict.FAIL, f"The master has no audio track ({whole}).")
         )
-    else:
-        findings += _loudness(measured, settings, mix, whole)
+    elif audio_description is not None:
+        findings += _loudness(measured, settings, mix, whole, media)
+    findings += _undecodable(undecodable, whole, mixed=audio_description is not None)
     note = programme_note(media)
     if note:
         # A note, not a problem: PASS severity leaves the verdict alone.
@@ -115,6 +119,24 @@ def _silent_tracks(
     return findings
 
 
+def _undecodable(tracks: list[dict[str, Any]], whole: str, *, mixed: bool) -> list[Finding]:
+    # Without any decodable track the proxy has no sound at all: that fails, as no audio does.
+    severity, result = (
+        (QcVerdict.WARN, "the mix leaves it out")
+        if mixed
+        else (QcVerdict.FAIL, "the proxy has no programme audio")
+    )
+    return [
+        Finding(
+            "audio_codec",
+            severity,
+            f"Audio track {track.get('track')} ({track.get('codec_named') or 'unknown codec'}) "
+            f"cannot be decoded by the bundled ffmpeg ({whole}); {result}.",
+        )
+        for track in tracks
+    ]
+
+
 def _kind(track: dict[str, Any]) -> str:
     parts = [f"{track.get('channels', '?')} ch", str(track.get("codec") or "")]
     return ", ".join(part for part in parts if part)
@@ -139,7 +161,9 @@ def _field_order(media: MediaInfo) -> list[Finding]:
     return []
 
 
-def _loudness(measured: Measurements, settings: Settings, mix: str, whole: str) -> list[Finding]:
+def _loudness(
+    measured: Measurements, settings: Settings, mix: str, whole: str, media: MediaInfo
+) -> list[Finding]:
     findings: list[Finding] = []
     target, tolerance = settings.qc_loudness_target, settings.qc_loudness_tolerance
     integrated = measured.integrated_lufs
@@ -169,11 +193,13 @@ def _loudness(measured: Measurements, settings: Settings, mix: str, whole: str) 
         )
     peak = measured.true_peak_dbtp
     if peak is not None and peak > settings.qc_true_peak_max:
+        # The highest peak's 100 ms window; the whole span only if the frame log was missing.
+        at = whole if measured.true_peak_at is None else f"at {_tc(media, measured.true_peak_at)}"
         findings.append(
             Finding(
                 "true_peak",
                 QcVerdict.FAIL,
-                f"True peak of the {mix} reaches {peak:.1f} dBTP ({whole}); the ceiling is "
+                f"True peak of the {mix} reaches {peak:.1f} dBTP ({at}); the ceiling is "
                 f"{settings.qc_true_peak_max:.1f} dBTP.",
             )
         )
@@ -207,12 +233,14 @@ def _edges(
         if interval.duration <= limit or not (at_head or at_tail):
             continue
         where = "head" if at_head else "tail"
+        # A tail lasts to the end of the file, past the last frame's start the detector gave.
+        end = duration if at_tail and not at_head else interval.end
         findings.append(
             Finding(
                 check,
                 severity,
-                f"The {what} for {interval.duration:.1f} s at the {where} "
-                f"({_tc(media, interval.start)}-{_tc(media, interval.end)}); at most "
+                f"The {what} for {end - interval.start:.1f} s at the {where} "
+                f"({_tc(media, interval.start)}-{_tc(media, end)}); at most "
                 f"{limit:g} s is allowed.",
             )
         )

@@ -63,8 +63,9 @@ class Render:
         measured = measure.parse_log(
             plan.log_path.read_text(encoding="utf-8", errors="replace"),
             duration=self.media.duration,
+            level_channels=pipeline.level_channels(self.media.audio),
         )
-        # The level graph's filter N measured the Nth decodable track.
+        # The level graph's Nth track is the master's Nth decodable track.
         levelled = pipeline.levelled_tracks(self.media.audio)
         measured.track_peaks = {
             levelled[n - 1]: peak for n, peak in measured.track_peaks.items() if n <= len(levelled)

@@ -59,7 +59,12 @@ from transcode import outputs, pipeline, qc
 from transcode.audio import AudioMapping, plan_audio
 from transcode.probe import MediaInfo, RangeReader, probe
 from transcode.process import Cancelled
-from transcode.programmes import codec_named, list_programmes, select_programme
+from transcode.programmes import (
+    codec_named,
+    list_programmes,
+    name_undecodable_audio,
+    select_programme,
+)
 from transcode.render import Render
 from transcode.tools import check_ffmpeg, find_font
 
@@ -139,6 +144,8 @@ def transcode_asset(
         mapping = _mapping(mapping_dict)
         if media.technical["container"].get("format") == "mpegts":
             media = select_programme(media, list_programmes(ffmpeg_path, source))
+        # Named now, so that QC can say which codec left a track out of the mix.
+        name_undecodable_audio(ffmpeg_path, source, media)
         tmp_root = settings.transcode_tmp_dir
         if tmp_root is not None:
             tmp_root.mkdir(parents=True, exist_ok=True)

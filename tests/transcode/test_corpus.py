@@ -31,6 +31,7 @@ MONO = "mono track 1 on both sides"
 # where a downmix sets it)
 EXPECTED: dict[str, tuple[Fraction, str | None, float | None]] = {
     "imx_pal43_mxf": (Fraction(4, 3), "channels 1+2 of track 1 (4 discrete channels)", -23.0),
+    "imx_pal169_mxf": (Fraction(16, 9), "channels 1+2 of track 1 (4 discrete channels)", -23.0),
     "dv_pal43_dv": (Fraction(4, 3), "track 1 (stereo) as is", -23.0),
     "dv_ntsc169_dv": (Fraction(16, 9), "track 1 (stereo) as is", -23.0),
     "dvb_two_programmes_ts": (Fraction(16, 9), MONO, -23.0),
@@ -39,9 +40,10 @@ EXPECTED: dict[str, tuple[Fraction, str | None, float | None]] = {
     "h264_720p5994_mov": (Fraction(16, 9), "track 1 (7.1) downmixed to stereo", None),
     "dnxhd_1080i50_mxf": (Fraction(16, 9), MONO, -23.0),
     "xdcam_1080i5994_4stereo_mxf": (Fraction(16, 9), "track 1 (2 channels) as is", -23.0),
+    "xdcam_1080i50_bff_mxf": (Fraction(16, 9), "mono tracks 1+2 as left/right", -23.0),
     "h264_1080p23976_mp4": (Fraction(16, 9), MONO, -23.0),
     "prores_1080p25_mov": (Fraction(16, 9), "track 1 (stereo) as is", -23.0),
-    "dnxhr_1080p2997_df_mov": (Fraction(16, 9), "mono tracks 2+3 as left/right", -23.0),
+    "dnxhr_1080p2997_df_mov": (Fraction(16, 9), "mono track 2 on both sides", -23.0),
     "h264_vertical_mp4": (Fraction(9, 16), MONO, -23.0),
     "h264_square_noaudio_mov": (Fraction(1, 1), None, None),
     "hevc_2160p_10bit_mp4": (Fraction(16, 9), MONO, -23.0),
@@ -49,6 +51,26 @@ EXPECTED: dict[str, tuple[Fraction, str | None, float | None]] = {
     "hevc_hlg_mp4": (Fraction(16, 9), "track 1 (stereo) as is", -23.0),
     "avcintra_1080p25_16mono_mxf": (Fraction(16, 9), "mono tracks 1+2 as left/right", -23.0),
     "vp9_opus_webm": (Fraction(16, 9), MONO, -23.0),
+}
+
+# Interlaced masters: name -> the field order probed from the stream.
+FIELD_ORDER = {
+    "imx_pal43_mxf": "tff",
+    "imx_pal169_mxf": "tff",
+    "dv_pal43_dv": "bff",
+    "dv_ntsc169_dv": "bff",
+    "dvb_two_programmes_ts": "tff",
+    "hdv_1080i50_m2t": "tff",
+    "dnxhd_1080i50_mxf": "tff",
+    "xdcam_1080i5994_4stereo_mxf": "tff",
+    "xdcam_1080i50_bff_mxf": "bff",
+}
+# The field-order findings QC must give (HD bottom field first), exactly; none elsewhere.
+FIELD_ORDER_FINDINGS = {
+    "xdcam_1080i50_bff_mxf": [
+        "The video track (1080-line interlaced) is bottom field first from 10:00:00:00; HD "
+        "interlaced is top field first. The proxy follows the stream's order."
+    ],
 }
 
 
@@ -136,6 +158,12 @@ def test_corpus_master_becomes_a_screenable_proxy(
             assert measured["integrated_lufs"] == pytest.approx(loudness, abs=0.5)
         else:
             assert -40 < measured["integrated_lufs"] < -10
+    probed = asset.technical["video"]
+    assert probed["field_order"] == FIELD_ORDER.get(name), probed
+    assert probed["scan_type"] == ("interlaced" if name in FIELD_ORDER else "progressive")
+    assert [f["message"] for f in asset.qc["findings"] if f["check"] == "field_order"] == (
+        FIELD_ORDER_FINDINGS.get(name, [])
+    )
     assert {int(track) for track in measured["track_peaks"]} == {
         int(t["track"]) for t in asset.technical["audio"]
     }
@@ -159,7 +187,7 @@ def test_silent_track_is_skipped_and_named_with_its_timecode(
     asset = load_asset(sqlite_db, transcode_through_worker(sqlite_db, storage, tc_settings, master))
 
     assert asset.technical["container"]["start_timecode"] == "00:59:59;28"
-    assert asset.qc["programme_mix"] == "mono tracks 2+3 as left/right"
+    assert asset.qc["programme_mix"] == "mono track 2 on both sides"
     (finding,) = [f for f in asset.qc["findings"] if f["check"] == "silent_track"]
     # Drop-frame timecode, shown as such: 60 frames after 00:59:59;28 (minute 60 drops none).
     assert finding["message"].startswith(
@@ -167,7 +195,8 @@ def test_silent_track_is_skipped_and_named_with_its_timecode(
     )
     assert finding["message"].endswith("the mix leaves it out.")
     peaks = asset.qc["measurements"]["track_peaks"]
-    assert peaks["1"] < -60 and peaks["2"] == pytest.approx(-23.0, abs=0.5)
+    # Digital silence: -inf dBFS, stored as null (JSON has no -inf).
+    assert peaks["1"] is None and peaks["2"] == pytest.approx(-23.0, abs=0.5)
 
 
 def test_transport_stream_uses_the_first_programme_with_video(

@@ -161,6 +161,9 @@ LOG = """
 [Parsed_blackdetect_3 @ 0x2] [info] black_start:0 black_end:1.52 black_duration:1.52
 [Parsed_silencedetect_15 @ 0x1] [info] silence_end: 1.513854 | silence_duration: 1.513854
 [h264 @ 0x3] [error] Invalid NAL unit size (1234 > 99).
+[Parsed_ebur128_14 @ 0x4] [info] t: 0.0999792  TARGET:-23 LUFS    M:-120.7 S:-120.7     I: -70.0 LUFS       LRA:   0.0 LU  FTPK: -inf -inf dBFS  TPK: -inf -inf dBFS
+[Parsed_ebur128_14 @ 0x4] [info] t: 2.099979   TARGET:-23 LUFS    M: -23.0 S:-120.7     I: -23.0 LUFS       LRA:   0.0 LU  FTPK: -23.0 -22.7 dBFS  TPK: -23.0 -22.7 dBFS
+[Parsed_ebur128_14 @ 0x4] [info] t: 2.199979   TARGET:-23 LUFS    M: -23.0 S:-120.7     I: -23.0 LUFS       LRA:   0.0 LU  FTPK: -22.7 -23.0 dBFS  TPK: -22.7 -22.7 dBFS
 [Parsed_ebur128_14 @ 0x4] [info] Summary:
 
   Integrated loudness:
@@ -175,7 +178,7 @@ LOG = """
     Peak:      -22.7 dBFS
 [Parsed_blackdetect_3 @ 0x2] [info] black_start:3.52 black_end:4.96 black_duration:1.44
 [Parsed_silencedetect_15 @ 0x1] [info] silence_start: 4.2
-"""
+"""  # noqa: E501 (ebur128's frame lines as ffmpeg writes them)
 
 
 def test_log_parsing_reads_loudness_black_and_silence() -> None:
@@ -188,6 +191,33 @@ def test_log_parsing_reads_loudness_black_and_silence() -> None:
     assert measured.black == [Interval(0.0, 1.52), Interval(3.52, 4.96)]
     assert measured.silence == [Interval(0.0, 1.514), Interval(4.2, 5.0)]
     assert measured.decode_errors == 1
+    # The first window holding the highest true peak, by its start.
+    assert measured.true_peak_at == 2.0
+
+
+LEVELS = """
+[Parsed_amerge_0 @ 0x5] [warning] No channel layout for input 1
+[Parsed_astats_1 @ 0x6] [info] Channel: 1
+[Parsed_astats_1 @ 0x6] [info] Peak level dB: -23.000000
+[Parsed_astats_1 @ 0x6] [info] Channel: 2
+[Parsed_astats_1 @ 0x6] [info] Peak level dB: -inf
+[Parsed_astats_1 @ 0x6] [info] Channel: 3
+[Parsed_astats_1 @ 0x6] [info] Peak level dB: -12.500000
+"""
+
+
+def test_level_graph_peaks_are_read_per_track() -> None:
+    # Tracks of 1 and 2 channels merged into one stream: the track's peak is its loudest
+    # channel's; a count that does not fit the log leaves the track unmeasured.
+    assert parse_log(LEVELS, duration=1.0, level_channels=[1, 2]).track_peaks == {
+        1: -23.0,
+        2: -12.5,
+    }
+    assert parse_log(LEVELS, duration=1.0, level_channels=[2, 1]).track_peaks == {
+        1: -23.0,
+        2: -12.5,
+    }
+    assert parse_log(LEVELS, duration=1.0, level_channels=[2, 2]).track_peaks == {1: -23.0}
 
 
 def test_qc_rules_give_readable_findings() -> None:
@@ -197,7 +227,7 @@ def test_qc_rules_give_readable_findings() -> None:
         QcVerdict.PASS,
         [],
     )
-    quiet = Measurements(integrated_lufs=-27.0, true_peak_dbtp=-0.2)
+    quiet = Measurements(integrated_lufs=-27.0, true_peak_dbtp=-0.2, true_peak_at=12.2)
     verdict, findings = evaluate(
         quiet, media=info, settings=SETTINGS, audio_description="x", mix_tracks=(1, 2)
     )
@@ -207,8 +237,8 @@ def test_qc_rules_give_readable_findings() -> None:
         "Integrated loudness of the programme mix (tracks 1+2) is -27.0 LUFS "
         "(10:00:00:00-10:01:00:00), 4.0 LU too quiet; the target is -23.0 ± 1.0 LUFS "
         "(EBU R128).",
-        "True peak of the programme mix (tracks 1+2) reaches -0.2 dBTP "
-        "(10:00:00:00-10:01:00:00); the ceiling is -1.0 dBTP.",
+        "True peak of the programme mix (tracks 1+2) reaches -0.2 dBTP (at 10:00:12:05); "
+        "the ceiling is -1.0 dBTP.",
     ]
     edges = Measurements(
         integrated_lufs=-23.0,
@@ -217,10 +247,30 @@ def test_qc_rules_give_readable_findings() -> None:
     )
     verdict, findings = evaluate(edges, media=info, settings=SETTINGS, audio_description="x")
     assert verdict is QcVerdict.WARN
+    # Black in the middle, and 2 s at the tail (the allowed most), are not findings.
     assert [f.message for f in findings] == [
         "The picture is black for 3.0 s at the head (10:00:00:00-10:00:03:00); at most 2 s "
         "is allowed."
     ]
+    # The detector's last stamp is the last frame's start (59.96): the tail runs to the end.
+    ends = Measurements(
+        integrated_lufs=-23.0,
+        true_peak_dbtp=-10.0,
+        black=[Interval(56.5, 59.96)],
+        silence=[Interval(0.0, 2.52), Interval(20.0, 25.0), Interval(57.0, 60.0)],
+    )
+    verdict, findings = evaluate(
+        ends, media=info, settings=SETTINGS, audio_description="x", mix_tracks=(1, 2)
+    )
+    assert verdict is QcVerdict.WARN
+    assert [(f.check, f.severity, f.message) for f in findings] == [
+        ("black", QcVerdict.WARN, "The picture is black for 3.5 s at the tail "
+         "(10:00:56:12-10:01:00:00); at most 2 s is allowed."),
+        ("silence", QcVerdict.WARN, "The programme mix (tracks 1+2) is silent for 2.5 s at the "
+         "head (10:00:00:00-10:00:02:13); at most 2 s is allowed."),
+        ("silence", QcVerdict.WARN, "The programme mix (tracks 1+2) is silent for 3.0 s at the "
+         "tail (10:00:57:00-10:01:00:00); at most 2 s is allowed."),
+    ]  # fmt: skip
     strict = SETTINGS.model_copy(update={"qc_head_tail_severity": "fail"})
     assert evaluate(edges, media=info, settings=strict, audio_description="x")[0] is QcVerdict.FAIL
     black = Measurements(integrated_lufs=-23.0, black=[Interval(0.0, 59.96)])
@@ -266,6 +316,25 @@ def test_proxy_encoder_options_come_from_settings(tmp_path: Path) -> None:
     assert "-x264-params" not in plan_args("", tmp_path / "preset")
     # MPEG-2 half-resolution decoding combs interlaced pictures (test_deinterlace): never used.
     assert "-lowres" not in tuned
+
+
+@pytest.mark.parametrize(("codec", "threads"), [("mpeg2video", ["-threads", "1"]), ("h264", [])])
+def test_mpeg2_is_decoded_on_one_thread(tmp_path: Path, codec: str, threads: list[str]) -> None:
+    technical = media_info().technical
+    technical["video"]["codec"] = codec
+    args = build_plan(
+        ffmpeg_path="ffmpeg",
+        source="/masters/master.mxf",
+        media=MediaInfo(technical),
+        settings=SETTINGS,
+        workdir=tmp_path,
+        font="/fonts/DejaVuSans.ttf",
+        watermark="PREVIEW",
+    ).args
+    # An input option: it sits right before the master's `-i`.
+    at = args.index("-i")
+    assert args[at - len(threads) : at] == threads
+    assert ("-threads" in args) == bool(threads)
 
 
 def test_drop_frame_timecode_is_burnt_in_as_drop_frame(tmp_path: Path) -> None:

@@ -212,12 +212,69 @@ def test_black_and_silence_at_head_and_tail_warn(
 
     asset = load_asset(database, asset_id)
     assert asset.qc_verdict is QcVerdict.WARN
-    messages = {(f["check"], f["message"].split(" for ")[1].split(" (")[0]) for f in
-                asset.qc["findings"]}  # fmt: skip
-    assert ("black", "1.5 s at the head") in messages
-    assert ("black", "1.4 s at the tail") in messages or ("black", "1.5 s at the tail") in messages
-    assert ("silence", "1.5 s at the head") in messages
-    assert all(f["severity"] == "warn" for f in asset.qc["findings"])
+    # The master's own timecode (none: 00:00:00:00); a tail runs to the end of the file.
+    assert [(f["check"], f["severity"], f["message"]) for f in asset.qc["findings"]] == [
+        ("black", "warn", "The picture is black for 1.5 s at the head "
+         "(00:00:00:00-00:00:01:13); at most 1 s is allowed."),
+        ("black", "warn", "The picture is black for 1.5 s at the tail "
+         "(00:00:03:13-00:00:05:00); at most 1 s is allowed."),
+        ("silence", "warn", "The programme mix (track 1) is silent for 1.5 s at the head "
+         "(00:00:00:00-00:00:01:12); at most 1 s is allowed."),
+    ]  # fmt: skip
+
+
+def test_true_peak_finding_names_where_the_peak_is(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    # A 100 ms burst at -0.5 dBFS from 1.25 s: in ebur128's window 1.2-1.3 s (00:00:01:05).
+    asset_id = make_asset(database, storage, media.path("peak_burst_mov"))
+
+    run(database, storage, tc_settings, asset_id)
+
+    asset = load_asset(database, asset_id)
+    assert asset.qc["measurements"]["true_peak_at"] == pytest.approx(1.2, abs=1e-3)
+    (finding,) = [f for f in asset.qc["findings"] if f["check"] == "true_peak"]
+    assert finding["message"] == (
+        "True peak of the programme mix (track 1) reaches -0.5 dBTP (at 00:00:01:05); "
+        "the ceiling is -1.0 dBTP."
+    )
+
+
+def test_undecodable_audio_track_is_named_with_its_codec(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    # Track 1's codec is unknown (its fourcc renamed); track 2 is AAC and carries the mix.
+    asset_id = make_asset(database, storage, media.path("unknown_audio_codec.mov"))
+
+    run(database, storage, tc_settings, asset_id)
+
+    asset = load_asset(database, asset_id)
+    assert asset.status is AssetStatus.READY
+    assert asset.qc["programme_mix"] == "track 2 (stereo) as is"
+    assert asset.technical["audio"][0]["codec_named"] == "none (XQ8A / 0x41385158)"
+    assert asset.qc_verdict is QcVerdict.WARN
+    assert [(f["check"], f["severity"], f["message"]) for f in asset.qc["findings"]] == [
+        ("audio_codec", "warn", "Audio track 1 (none (XQ8A / 0x41385158)) cannot be decoded "
+         "by the bundled ffmpeg (00:00:00:00-00:00:01:00); the mix leaves it out."),
+    ]  # fmt: skip
+
+
+def test_master_whose_only_audio_is_undecodable_does_not_read_as_silent_or_mute(
+    database: Database, storage: S3Storage, tc_settings: Settings, media: MediaFactory
+) -> None:
+    asset_id = make_asset(database, storage, media.path("only_unknown_audio.mov"))
+
+    run(database, storage, tc_settings, asset_id)
+
+    asset = load_asset(database, asset_id)
+    assert asset.status is AssetStatus.READY
+    assert asset.qc["programme_mix"] is None
+    assert asset.qc_verdict is QcVerdict.FAIL
+    # Not "The master has no audio track": it has one, in a codec that is named.
+    assert [(f["check"], f["severity"], f["message"]) for f in asset.qc["findings"]] == [
+        ("audio_codec", "fail", "Audio track 1 (none (XQ8A / 0x41385158)) cannot be decoded "
+         "by the bundled ffmpeg (00:00:00:00-00:00:01:00); the proxy has no programme audio."),
+    ]  # fmt: skip
 
 
 def test_retranscode_after_a_ladder_change_replaces_renditions(
