@@ -35,6 +35,7 @@ from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.config import STATE_DIR
+from tests.pool_core.test_licensing import make_asset
 from tests.pool_sync.conftest import ClientVenv
 from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
@@ -313,6 +314,20 @@ def test_windows_python_syncs_from_the_running_pool(wine_python: WinePython, env
     assert again.returncode == 0, again.stderr[-3000:]
     data = json.loads(summary.read_text(encoding="utf-8"))
     assert data["skipped"] == 2 and data["bytes_fetched"] == 0
+    # The publisher adds `EP1.mxf` beside `ep1.mxf`: one file for Windows (and for wine,
+    # which looks names up without case on the Linux disk), so the newcomer fails, named.
+    upper = os.urandom(40_000)
+    with env.db.session() as session:
+        w = env.lw.world
+        owner, title, episode = (session.merge(x) for x in (w.owner, w.title, w.episodes[0]))
+        key = make_asset(session, owner, title, episode, "EP1.mxf", upper).object_key
+    env.storage.put(key, upper)
+    clash = wine_python.run(*args, "--summary-json", _windows_path(summary))
+    assert clash.returncode == 1, clash.stderr[-3000:]
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    [failed] = [i for i in data["items"] if i["status"] == "failed"]
+    assert failed["path"].endswith("/EP1.mxf") and "letter case" in failed["error"]
+    assert sha((env.dest / EP1).read_bytes()) == sha(env.lw.masters["ep1.mxf"])
 
 
 def test_a_missing_windows_python_fails_where_it_is_required(

@@ -487,7 +487,8 @@ def _claim_names(
             placed.setdefault(claims.key(parts), []).append((path, parts))
     for group in placed.values():
         # Two state entries on one file: the one whose size the file has is the one there.
-        group.sort(key=lambda p: not _size_matches(run, p[0], state.files[p[0]]))
+        if len(group) > 1:
+            group.sort(key=lambda p: not _size_matches(run, p[0], state.files[p[0]]))
         for path, parts in group:
             try:
                 claims.claim(path, parts)
