@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint venv clean
 
-$(STAMP): pyproject.toml clients/sync/pyproject.toml
+$(STAMP): pyproject.toml setup.py clients/sync/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# The sync client is a distribution of its own that the server depends on (not on PyPI).
-	$(BIN)/python -m pip install --quiet -e ./clients/sync
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The server requires the sync client by its path (setup.py), which installs a copy; for
+	# development it is replaced by an editable install, last, so nothing reinstalls the copy.
+	$(BIN)/python -m pip install --quiet --no-deps -e ./clients/sync
 	touch $(STAMP)
 
 venv: $(STAMP)

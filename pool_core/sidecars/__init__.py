@@ -22,6 +22,13 @@ from pool_core.sidecars.csv_manifest import (
 from pool_core.sidecars.decoding import MAX_SIDECAR_BYTES, SidecarError
 from pool_core.sidecars.ebucore import parse_ebucore_sidecar
 from pool_core.sidecars.json_sidecar import parse_json_sidecar
+from pool_core.sidecars.lost_letters import (
+    how_lost,
+    lost_letter_warning,
+    text_fields,
+    where_lost,
+    xml_legacy_encoding,
+)
 from pool_core.sidecars.schema import SCHEMA_ID, CatalogSidecar
 
 SIDECAR_SUFFIXES = (".json", ".xml", ".csv")
@@ -65,7 +72,7 @@ def read_sidecar(
     if suffix == ".json":
         return SidecarReading(parse_json_sidecar(filename, data), {"format": "json"})
     if suffix == ".xml":
-        return SidecarReading(parse_ebucore_sidecar(filename, data), {"format": "ebucore"})
+        return _read_ebucore(filename, data)
     if suffix == ".csv":
         manifest = read_csv_manifest(filename, data, country=country)
         row = manifest_row_for(filename, manifest.rows, master_filename)
@@ -80,6 +87,25 @@ def read_sidecar(
             )
         return SidecarReading(row.sidecar, manifest.report(), warnings)
     raise SidecarError(filename, [f"{suffix or 'no extension'}: sidecars are .json, .xml or .csv"])
+
+
+def _read_ebucore(filename: str, data: bytes) -> SidecarReading:
+    """Parse EBUCore XML; a legacy encoding is reported and its lost letters warned about."""
+    sidecar = parse_ebucore_sidecar(filename, data)
+    declared = xml_legacy_encoding(data)
+    report = {"format": "ebucore"}
+    warnings: list[str] = []
+    if declared:
+        # Declared, not guessed (unlike a CSV's code page): worth a note, not a warning.
+        report["encoding"] = declared
+    how = how_lost(declared)
+    warned: set[str] = set()
+    for field_name, value in text_fields(sidecar.model_dump(mode="json", exclude={"sha256"})):
+        # The original title is often repeated as a localized one: one warning per value.
+        if value not in warned and (where := where_lost(value)):
+            warned.add(value)
+            warnings.append(f"{filename}, {field_name}: " + lost_letter_warning(where, value, how))
+    return SidecarReading(sidecar, report, warnings)
 
 
 def manifest_row_for(filename: str, rows: list[ManifestRow], master_filename: str) -> ManifestRow:

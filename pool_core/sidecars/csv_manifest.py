@@ -9,9 +9,9 @@ Columns (header names, any order, `,` `;` or tab separated): `filename`, `kind`,
 `rights_notes`.
 
 The file may be UTF-8, UTF-16 or the legacy code page Excel used (see `legacy`); how it was
-read (encoding, delimiter) is kept for the ingest report. A `?` between two letters is what a
-letter becomes when Excel saves it in a code page that lacks it (Azerbaijani ə in
-Windows-1254), so each such cell gets a warning.
+read (encoding, delimiter) is kept for the ingest report. A `?` where a letter was (see
+`lost_letters`) is what a letter becomes when Excel saves it in a code page that lacks it
+(Azerbaijani ə in Windows-1254), so each such cell gets a warning.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 
 from pool_core.sidecars.decoding import DecodedText, SidecarError, decode_legacy_text
 from pool_core.sidecars.errors_format import validate
+from pool_core.sidecars.lost_letters import how_lost, lost_letter_warning, where_lost
 from pool_core.sidecars.schema import CatalogSidecar
 
 MAX_ROWS = 10_000
 LIST_SPLIT = re.compile(r"\s*[|;]\s*")
-LOST_LETTER = re.compile(r"[^\W\d_]\?[^\W\d_]")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 PERSON = re.compile(r"^(?P<name>[^()]+?)\s*(?:\((?P<role>[^()]*)\))?$")
 SIMPLE = (
@@ -139,16 +139,12 @@ def read_csv_manifest(filename: str, data: bytes, *, country: str = "") -> Manif
 def _lost_letters(
     filename: str, number: int, values: dict[str, str], decoded: DecodedText
 ) -> list[str]:
-    how = (
-        f"a letter {decoded.encoding} cannot hold was probably lost when the file was saved"
-        if decoded.legacy
-        else "a letter was probably lost when the file was once saved in a legacy code page"
-    )
+    how = how_lost(decoded.encoding if decoded.legacy else None)
+    found = {c: where_lost(v) for c, v in values.items() if c != "filename"}
     return [
-        f"{filename} row {number}, {column}: {value[:80]!r} has a '?' inside a word; {how} "
-        "(save it as UTF-8 to keep every letter)"
-        for column, value in values.items()
-        if column != "filename" and LOST_LETTER.search(value)
+        f"{filename} row {number}, {column}: " + lost_letter_warning(where, values[column], how)
+        for column, where in found.items()
+        if where
     ]
 
 

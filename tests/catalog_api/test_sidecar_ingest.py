@@ -192,7 +192,8 @@ def test_ebucore_as_mam_systems_export_it(
     assert [(e["season"], e["number"]) for e in episodes] == [(1, 7)]
     changes = api_client.get("/v1/changes", headers=members.headers("kztv")).json()["events"]
     reads = [e["data"]["read"] for e in changes if e["kind"] == "asset.linked"]
-    assert reads == [{"format": "ebucore"}]
+    declared = {"encoding": "windows-1254"} if style == "windows-1254" else {}
+    assert reads == [{"format": "ebucore", **declared}]
 
 
 def test_invalid_sidecar_shows_on_asset_and_in_ftp_folder(

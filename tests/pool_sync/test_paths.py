@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - the expected Windows names hold fullwidth look-alikes on purpose.
+# ruff: noqa: RUF001, RUF003 - the expected Windows names (and comments on them) hold look-alikes on purpose.
 """Where server paths land: Windows rules checked with PureWindowsPath on Linux, POSIX rules,
 and a state file that means the same on both."""
 
@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from pool_sync.errors import ItemError
-from pool_sync.paths import extended, local_parts, local_path
+from pool_sync.paths import NameClaims, case_insensitive, extended, fold, local_parts, local_path
 from pool_sync.state import SyncState
 
 WIN_DEST = PureWindowsPath(r"D:\media\licensed")
@@ -103,6 +103,59 @@ def test_table_of_hostile_and_legal_names(
         target_posix = local_path(POSIX_DEST, server, windows=False)
         assert target_posix.parts[: len(POSIX_DEST.parts)] == POSIX_DEST.parts
         assert target_posix.parts[len(POSIX_DEST.parts) :] == posix_expected
+
+
+# Two server paths in one run: (first, second, whether the second is refused on Windows).
+# POSIX disks tell case apart, so there both are always kept.
+COLLISIONS: list[tuple[str, str, bool]] = [
+    ("o/EP1.mxf", "o/ep1.mxf", True),
+    ("o/Serial/ep1.mxf", "o/SERIAL/EP1.MXF", True),  # folders merge too
+    ("trt/Işık.mxf", "trt/IŞIK.mxf", True),
+    ("trt/Işık.mxf", "trt/Isik.mxf", False),  # ş is not s
+    ("o/ıi.mxf", "o/II.mxf", True),  # NTFS upper-cases dotless ı and i alike
+    ("kaztrk/Ұлытау.mxf", "kaztrk/ҰЛЫТАУ.mxf", True),
+    ("o/Straße.mxf", "o/STRASSE.mxf", False),  # casefold() would merge these; NTFS does not
+    ("o/a?b.mxf", "o/a？b.mxf", True),  # the mapped `?` and a real fullwidth one
+    ("o/CON.mxf", "o/con_.mxf", True),  # a mapped device name and its look-alike
+    ("o/ep1.mxf", "o/ep2.mxf", False),
+]
+
+
+@pytest.mark.parametrize(("first", "second", "refused"), COLLISIONS, ids=repr)
+def test_names_that_differ_only_in_case_are_one_file_on_windows(
+    first: str, second: str, refused: bool
+) -> None:
+    windows = NameClaims(fold_case=True)
+    windows.claim(first, local_parts(first, windows=True))
+    if refused:
+        with pytest.raises(ItemError, match="does not tell letter case apart") as caught:
+            windows.claim(second, local_parts(second, windows=True))
+        assert repr(first) in str(caught.value) and repr(second) in str(caught.value)
+    else:
+        windows.claim(second, local_parts(second, windows=True))
+    windows.claim(first, local_parts(first, windows=True))  # the owner may claim again
+    posix = NameClaims(fold_case=False)
+    for path in (first, second):
+        posix.claim(path, local_parts(path, windows=False))
+
+
+def test_fold_matches_ntfs_upper_casing() -> None:
+    assert fold("Işık ıi") == "IŞIK II" and fold("İstanbul") == "İSTANBUL"
+    assert fold("Straße") == "STRAßE" != fold("STRASSE")  # one character each, as NTFS does
+    assert fold("Әйгерім") == "ӘЙГЕРІМ"
+
+
+def test_case_sensitivity_is_read_from_the_destination(tmp_path: Path) -> None:
+    folder = tmp_path / ".jointpool-sync"
+    folder.mkdir()
+    # This Linux disk tells case apart; Windows never does, whatever the folder.
+    assert case_insensitive(folder, windows=False) is False
+    assert case_insensitive(folder, windows=True) is True
+    assert case_insensitive(tmp_path / "missing", windows=False) is False
+    # A case-insensitive disk answers for the other case with the same folder; a symlink
+    # under the swapped name is what such a disk looks like to `samefile`.
+    (tmp_path / ".JOINTPOOL-SYNC").symlink_to(folder)
+    assert case_insensitive(folder, windows=False) is True
 
 
 @pytest.mark.parametrize("server", WINDOWS_ONLY_REFUSED)

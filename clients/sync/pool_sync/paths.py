@@ -23,6 +23,16 @@ data stream, a device or a second path component, and Windows' silent trimming o
 dots and spaces cannot merge two names or turn `.. ` into `..`.
 Refused components fail that one file (the run goes on): truncating would merge names.
 
+Two server paths whose local names differ only in letter case (`o/EP1.mxf`, `o/ep1.mxf`) are
+one file on a case-insensitive disk (NTFS always; APFS and HFS+ by default, found by statting
+the sync's own folder under another case). Each run claims local names (see `NameClaims`):
+names already in the state file first, then the rest in sorted order; a later path that
+lands on a claimed name fails with a reason (the run goes on) rather than being renamed,
+because a renamed file would change place whenever the set of licensed files changes.
+Letters compare as NTFS compares them, one character upper-cased at a time (`ı` and `i` are
+both `I`; `ß` stays `ß`), not with `casefold()`, which would also merge `Straße` and
+`STRASSE`, two names NTFS keeps apart.
+
 Windows paths of 248 characters or more (CreateDirectory's limit; files stop at 260) get the
 `\\\\?\\` prefix, which lifts the limit to about 32,767 characters.
 """
@@ -31,7 +41,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import PurePath, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import TypeVar
 
 from pool_sync.errors import ItemError
@@ -91,6 +101,46 @@ def local_parts(server_path: str, *, windows: bool = IS_WINDOWS) -> tuple[str, .
     if first == STATE_DIR:
         raise _refuse(server_path, "the sync's own folder")
     return tuple(parts)
+
+
+def fold(name: str) -> str:
+    """The key a case-insensitive disk compares a name by (NTFS' one-to-one upper-casing)."""
+    return "".join(up if len(up := char.upper()) == 1 else char for char in name)
+
+
+def case_insensitive(folder: Path, *, windows: bool = IS_WINDOWS) -> bool:
+    """Whether names in `folder` ignore letter case (Windows, or an existing folder says so)."""
+    if windows:
+        return True
+    # No probe file needed: the folder itself is looked up under another case.
+    swapped = folder.with_name(folder.name.swapcase())
+    try:
+        return swapped != folder and os.path.samefile(folder, swapped)
+    except OSError:
+        return False
+
+
+class NameClaims:
+    """The local names one run uses: two server paths never share one file on this disk."""
+
+    def __init__(self, *, fold_case: bool) -> None:
+        self.fold_case = fold_case
+        self._owners: dict[str, str] = {}
+
+    def key(self, parts: tuple[str, ...]) -> str:
+        """What two paths that land on one file have in common on this disk."""
+        joined = "/".join(parts)
+        return fold(joined) if self.fold_case else joined
+
+    def claim(self, server_path: str, parts: tuple[str, ...]) -> None:
+        """Claim where `server_path` lands (`parts`, mapped); refuse a name already taken."""
+        owner = self._owners.setdefault(self.key(parts), server_path)
+        if owner != server_path:
+            raise ItemError(
+                f"{server_path!r} lands on the same file as {owner!r} on this destination, "
+                "which does not tell letter case apart; only the first is synced here (ask the "
+                "publisher to rename one)"
+            )
 
 
 def safe_relative(server_path: str) -> PurePosixPath:

@@ -35,7 +35,7 @@ from pool_sync.bwlimit import RateLimiter
 from pool_sync.config import SyncConfig, check_destination
 from pool_sync.download import fetch
 from pool_sync.errors import ChecksumMismatch, ItemError, NotFoundError, SyncError, TokenError
-from pool_sync.paths import local_path, safe_relative
+from pool_sync.paths import NameClaims, case_insensitive, local_parts, local_path, safe_relative
 from pool_sync.progress import Progress, human
 from pool_sync.state import SyncState, exclusive_lock, write_atomic
 from pool_sync.summary import ItemResult, Summary
@@ -412,8 +412,11 @@ def _plan(
 ) -> list[Task]:
     """Compare the entitlements with the disk: record what is in place, return what is not."""
     todo: list[Task] = []
+    refused = _claim_names(run, items, state)
     for item in items:
         try:
+            if item["path"] in refused:
+                raise refused[item["path"]]
             target = local_path(run.config.destination, item["path"])
         except ItemError as exc:
             summary.items.append(
@@ -463,6 +466,51 @@ def _plan(
         if task.master or task.renditions:
             todo.append(task)
     return todo
+
+
+def _claim_names(
+    run: SyncRun, items: list[dict[str, Any]], state: SyncState
+) -> dict[str, ItemError]:
+    """Server paths that would share a local file with another one (see `paths`), and why.
+
+    Names in the state file are on disk already, so they claim first; the rest claim in
+    sorted order, so the same path wins in every run. A state entry that lost (written by a
+    version without this check, when one file overwrote the other) is dropped: its file is
+    the other path's, and pruning it would delete that.
+    """
+    claims = NameClaims(fold_case=case_insensitive(run.config.state_dir))
+    refused: dict[str, ItemError] = {}
+    placed: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for path in sorted(state.files):
+        with contextlib.suppress(ItemError):  # an unsafe path is refused where it is used
+            parts = local_parts(path)
+            placed.setdefault(claims.key(parts), []).append((path, parts))
+    for group in placed.values():
+        # Two state entries on one file: the one whose size the file has is the one there.
+        if len(group) > 1:
+            group.sort(key=lambda p: not _size_matches(run, p[0], state.files[p[0]]))
+        for path, parts in group:
+            try:
+                claims.claim(path, parts)
+            except ItemError as exc:
+                refused[path] = exc
+                del state.files[path]
+                run.progress.log(f"forgot {path} from the state file: {exc}")
+    for path in sorted({str(i["path"]) for i in items} - set(state.files) - set(refused)):
+        with contextlib.suppress(ItemError):
+            parts = local_parts(path)
+            try:
+                claims.claim(path, parts)
+            except ItemError as exc:
+                refused[path] = exc
+    return refused
+
+
+def _size_matches(run: SyncRun, path: str, entry: dict[str, Any]) -> bool:
+    try:
+        return local_path(run.config.destination, path).stat().st_size == entry.get("size")
+    except (OSError, ItemError):
+        return False
 
 
 def _settle(result: ItemResult, task: Task, state: SyncState, progress: Progress) -> None:
