@@ -182,9 +182,7 @@ def settle(
     if asset is None or is_rejected(asset) or is_announced(session, asset_id=asset.id):
         return False
     if upload_in_progress(session, asset=asset):
-        queue_settle(
-            session, asset=asset, run_after=utcnow() + timedelta(seconds=recheck_seconds)
-        )
+        queue_settle(session, asset=asset, run_after=utcnow() + timedelta(seconds=recheck_seconds))
         return False
     record_change(
         session,

@@ -27,9 +27,7 @@ def test_continuation_on_another_node_hashes_the_whole_multipart_file(
     database: Database, storage: S3Storage, storage_settings: Settings
 ) -> None:
     account = make_account(database, "kazsport", country="KZ")
-    settings = ftp_test_settings(
-        storage_settings, upload_part_size=PART, upload_settle_seconds=600
-    )
+    settings = ftp_test_settings(storage_settings, upload_part_size=PART, upload_settle_seconds=600)
     data = hashlib.shake_256(b"another node").digest(3 * PART + 7 * MIB // 2 + 11)
     cut = 2 * PART + 777  # two parts and a tail: two UploadPartCopy parts on node B
     path = "/incoming/elsewhere.mxf"
@@ -39,9 +37,7 @@ def test_continuation_on_another_node_hashes_the_whole_multipart_file(
         assert client.storbinary(f"STOR {path}", io.BytesIO(data[:cut])).startswith("226")
         client.quit()
         HASH_CACHE.clear()  # node B shares nothing in memory with node A
-        with start_ftp_server(
-            ftp_test_settings(settings), database, storage
-        ) as node_b:
+        with start_ftp_server(ftp_test_settings(settings), database, storage) as node_b:
             client = connect_plain(node_b, account)
             assert client.size(path) == cut
             # The continuation itself spans more than one part (5.5 MiB + the 777-byte tail).
@@ -58,6 +54,4 @@ def test_continuation_on_another_node_hashes_the_whole_multipart_file(
     assert out.getvalue() == data
     with database.session() as session:
         assets = session.scalars(select(Asset).where(Asset.source_path == path)).all()
-        assert [(a.size, a.sha256, a.md5, a.version) for a in assets] == [
-            (len(data), sha, md5, 1)
-        ]
+        assert [(a.size, a.sha256, a.md5, a.version) for a in assets] == [(len(data), sha, md5, 1)]

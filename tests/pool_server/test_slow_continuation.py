@@ -47,7 +47,9 @@ def _received(db: Database) -> list[dict[str, object]]:
     with db.session() as session:
         return [
             e.data
-            for e in session.scalars(select(ChangeEvent).where(ChangeEvent.kind == "asset.received"))
+            for e in session.scalars(
+                select(ChangeEvent).where(ChangeEvent.kind == "asset.received")
+            )
         ]
 
 
@@ -83,15 +85,15 @@ def test_a_continuation_slower_than_the_window_replaces_the_short_master(
             # The sender pauses: the window ends, the settle job runs, finds the continuation
             # pending and queues itself again instead of announcing the short master.
             _until(
-                lambda: sorted(s.value for s in _settle_jobs(database))[:2]
-                == [JobStatus.QUEUED.value, JobStatus.SUCCEEDED.value],
+                lambda: (
+                    sorted(s.value for s in _settle_jobs(database))[:2]
+                    == [JobStatus.QUEUED.value, JobStatus.SUCCEEDED.value]
+                ),
                 "the settle job to run once and queue its re-check",
             )
             assert _received(database) == []
             with database.session() as session:
-                states = {
-                    u.state: u.path for u in list_unfinished(session, org_id=account.org_id)
-                }
+                states = {u.state: u.path for u in list_unfinished(session, org_id=account.org_id)}
             assert states == {"settling": path, "pending": path}
             conn.sendall(data[cut + MIB :])
             conn.unwrap().close()
