@@ -40,6 +40,12 @@ RECEIVED = "asset.received"
 # How long a settle job waits before looking again when an upload is pending at its path,
 # unless the worker is given the settle window itself (`build_handlers`).
 DEFAULT_RECHECK_SECONDS = 30.0
+# Re-checks back off (doubling, up to an hour): a continuation abandoned half-way stays
+# pending until maintenance aborts it (`upload_stale_after_hours`), and must not cost a job
+# row per window meanwhile.
+MAX_RECHECK_SECONDS = 3600.0
+# Payload key: how many times this asset's settle job has been queued again.
+RECHECKS = "rechecks"
 # Jobs that belong to one asset, by the `asset_id` in their payload.
 _ASSET_JOB_KINDS = ("transcode", "ingest_sidecar", SETTLE_JOB)
 # Session.info key: object keys to delete once the superseding upload has committed.
@@ -125,12 +131,15 @@ def delete_after_commit(storage: ObjectStorage, keys: list[str]) -> None:
             storage.delete(key)
 
 
-def queue_settle(session: Session, *, asset: Asset, run_after: datetime) -> None:
+def queue_settle(session: Session, *, asset: Asset, run_after: datetime, rechecks: int = 0) -> None:
     """Queue the job that announces the asset when its window ends."""
+    payload: dict[str, Any] = {"asset_id": str(asset.id)}
+    if rechecks:
+        payload[RECHECKS] = rechecks
     enqueue(
         session,
         kind=SETTLE_JOB,
-        payload={"asset_id": str(asset.id)},
+        payload=payload,
         org_id=asset.org_id,
         run_after=run_after,
     )
@@ -167,13 +176,18 @@ def is_announced(session: Session, *, asset_id: uuid.UUID) -> bool:
 
 
 def settle(
-    session: Session, *, asset_id: uuid.UUID, recheck_seconds: float = DEFAULT_RECHECK_SECONDS
+    session: Session,
+    *,
+    asset_id: uuid.UUID,
+    recheck_seconds: float = DEFAULT_RECHECK_SECONDS,
+    rechecks: int = 0,
 ) -> bool:
     """Announce a settled asset (`asset.received`); True only if this call announced it.
 
     False if it was superseded, is rejected, was announced already (a rerun of a job whose
     completion was not recorded), or an upload is pending at its path: then the settle job
-    is queued again `recheck_seconds` from now, and the asset stays `settling`.
+    is queued again, `recheck_seconds` from now doubled per earlier re-check (`rechecks`)
+    up to `MAX_RECHECK_SECONDS`, and the asset stays `settling`.
     """
     # FOR UPDATE (PostgreSQL): a continuation that supersedes the asset deletes this row, so
     # it waits for this transaction, which then still sees its pending upload; or this one
@@ -182,7 +196,13 @@ def settle(
     if asset is None or is_rejected(asset) or is_announced(session, asset_id=asset.id):
         return False
     if upload_in_progress(session, asset=asset):
-        queue_settle(session, asset=asset, run_after=utcnow() + timedelta(seconds=recheck_seconds))
+        delay = min(recheck_seconds * 2 ** min(rechecks, 20), MAX_RECHECK_SECONDS)
+        queue_settle(
+            session,
+            asset=asset,
+            run_after=utcnow() + timedelta(seconds=delay),
+            rechecks=rechecks + 1,
+        )
         return False
     record_change(
         session,
@@ -211,6 +231,11 @@ def build_handlers(
         except (KeyError, ValueError) as exc:
             raise JobError(f"{SETTLE_JOB} payload needs an asset_id: {ctx.payload!r}") from exc
         with db.write_session() as session:
-            settle(session, asset_id=asset_id, recheck_seconds=recheck)
+            settle(
+                session,
+                asset_id=asset_id,
+                recheck_seconds=recheck,
+                rechecks=int(ctx.payload.get(RECHECKS) or 0),
+            )
 
     return {SETTLE_JOB: handle}

@@ -174,6 +174,17 @@ def test_settle_waits_while_a_continuation_is_pending(
                 "settling",
                 "pending",
             ]
+        # Later re-checks back off, up to an hour (an abandoned continuation stays pending
+        # until maintenance aborts it).
+        with database.write_session() as session:
+            assert not settle(session, asset_id=asset_id, recheck_seconds=300, rechecks=5)
+        with database.session() as session:
+            newest = session.scalars(
+                select(Job).where(Job.kind == SETTLE_JOB).order_by(Job.run_after.desc())
+            ).first()
+            assert newest is not None and newest.payload["rechecks"] == 6
+            assert before + timedelta(seconds=3590) <= newest.run_after
+            assert newest.run_after <= utcnow() + timedelta(seconds=3600)
     finally:
         continuation.abort()
     # Given up (nothing pending any more): the short master settles as it is.
