@@ -93,7 +93,7 @@ def measure(
             durations.append(time.monotonic() - started)
 
     handlers["transcode"] = timed
-    handlers.update(settle_handlers(db))
+    handlers.update(settle_handlers(db, recheck_seconds=settings.upload_settle_seconds))
     runner = JobRunner.from_settings(db, settings, handlers)
     worker = threading.Thread(target=runner.run_forever, name="bench-worker", daemon=True)
     worker.start()

@@ -72,7 +72,7 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
         catalog_handlers(ctx.settings, ctx.db, ctx.storage),
         licensing_handlers(ctx.settings, ctx.db, ctx.storage),
         nightly_handlers(ctx.settings, ctx.db, ctx.storage),
-        upload_handlers(ctx.db),
+        upload_handlers(ctx.db, recheck_seconds=ctx.settings.upload_settle_seconds),
     ):
         clash = handlers.keys() & part.keys()
         if clash:

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     )
     ftp_tls_key: Path | None = Field(None, description="PEM private key for FTPS.")
     ftp_require_tls: bool = Field(False, description="Refuse logins before AUTH TLS.")
+    ftp_strict_tls_eof: bool = Field(
+        False,
+        description="When true, a TLS upload whose data connection ends without close_notify "
+        "(a bare FIN) is not complete: it stays pending (426) and resumable. Off by default, "
+        "as in vsftpd (strict_ssl_read_eof): many clients (curl, FileZilla) never send it.",
+    )
     ftp_max_connections: int = Field(512, description="Concurrent FTP sessions per node.")
     ftp_max_connections_per_ip: int = Field(64, description="Concurrent sessions per client IP.")
     ftp_idle_timeout: int = Field(300, description="Seconds a control connection may idle.")

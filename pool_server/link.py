@@ -6,6 +6,13 @@ arrived first on the control connection. Before an upload is declared complete t
 channel asks here, without consuming anything: the control channel still reads the ABOR
 itself and answers it. An ABOR is seen in plain FTP only (and in what pyftpdlib has already
 read); over TLS the bytes are encrypted, so only a closed connection is seen.
+
+So on a TLS control connection an ABOR racing the data connection's end cannot be seen
+early: peeking with `SSL_peek` would move the record into OpenSSL's buffer, where `poll`
+no longer reports the socket readable and the control channel would stall. If the data end
+is handled first, the upload completes (226) and the ABOR then gets 225 (no transfer);
+the file is complete and can be continued or replaced, and the settle window keeps it from
+the catalog meanwhile. The README's upload section says this to operators.
 """
 
 from __future__ import annotations

@@ -117,6 +117,8 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
     ac_out_buffer_size = 262144
     # Set when the data connection broke (reset, TLS error) rather than ended.
     _link_broken = False
+    # Set when a TLS data connection ended with a bare FIN, without close_notify.
+    _tls_unclean_end = False
 
     def recv(self, buffer_size: int) -> bytes:
         """Read from the socket, telling a reset (an error) from a clean end of stream.
@@ -125,7 +127,8 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
         unread (TLS 1.3 session tickets on a data connection it never reads: Go's rclone
         without `disable_tls13`) makes its kernel send RST and drop whatever it had not
         sent yet, so the upload really is short. A TLS FIN without close-notify ("Unexpected
-        EOF": curl, FileZilla) is taken as an end of stream, as every FTPS server does.
+        EOF": curl, FileZilla) is taken as an end of stream, as vsftpd does by default
+        (`strict_ssl_read_eof`); with `ftp_strict_tls_eof` it keeps the upload pending.
         """
         try:
             data: bytes = self.socket.recv(buffer_size)
@@ -138,6 +141,11 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
         except SSL.SysCallError as exc:
             if exc.args and exc.args[0] in _ERRNOS_DISCONNECTED:
                 self._link_broken = True
+            elif exc.args[1:] == ("Unexpected EOF",):
+                self._tls_unclean_end = True
+                # OpenSSL refuses a shutdown after this: without `_error` the TLS layer's
+                # close() would wait for one forever, and the reply with it.
+                self._error = True
             raise  # the TLS layer above turns it into a close
         if not data:
             self.handle_close()
@@ -197,6 +205,13 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
             self.transfer_finished = False
             self._resp = (
                 "426 Connection reset; the upload is kept resumable (SIZE).",
+                ftp_logger.info,
+            )
+        elif self._tls_unclean_end and self.cmd_channel.pool.settings.ftp_strict_tls_eof:
+            self.transfer_finished = False
+            self._resp = (
+                "426 TLS data connection ended without close_notify; the upload is kept "
+                "resumable (SIZE).",
                 ftp_logger.info,
             )
         elif state is ControlState.GONE:

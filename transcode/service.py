@@ -201,7 +201,15 @@ def transcode_asset(
                 },
                 "ffmpeg_seconds": round(ffmpeg_seconds, 3),
             }
-            _settle_ready(db, fence, asset_id, media, verdict, report, files, digests)
+            unwanted = _settle_ready(db, fence, asset_id, media, verdict, report, files, digests)
+        if unwanted is not None:
+            # Superseded or rejected while transcoding: what was just uploaded is nobody's.
+            _delete_strays(storage, asset_id, keep=unwanted)
+            logger.info(
+                "transcode: asset %s was superseded or rejected meanwhile; renditions deleted",
+                asset_id,
+            )
+            return None
         _delete_strays(storage, asset_id, keep={file.key(asset_id) for file in files})
         # The verdict is what an operator acts on: one INFO line per transcoded master.
         logger.info(
@@ -216,6 +224,10 @@ def transcode_asset(
             extra={"asset": asset_id, "qc": verdict.value},
         )
     except (Cancelled, LeaseLost):
+        # A superseded asset's jobs are deleted with it, so its worker lands here; nobody
+        # else will write under a deleted asset's prefix, so what it uploaded can go now.
+        if _is_gone(db, asset_id):
+            _delete_strays(storage, asset_id, keep=set())
         raise
     except JobError as exc:
         if isinstance(exc, TransientJobError) and not last_attempt:
@@ -297,12 +309,19 @@ def _settle_ready(
     report: dict[str, Any],
     files: list[outputs.RenditionFile],
     digests: dict[str, str],
-) -> None:
+) -> set[str] | None:
+    """Make the asset ready with `files`; if it is gone or rejected, the keys still in use.
+
+    None means ready. Otherwise the caller deletes every rendition object of the asset but
+    the returned keys (those its existing rendition rows, if any, still name).
+    """
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
+        if asset is None:
+            return set()
         # Rejected while transcoding (its sidecar came meanwhile): it must never be ready.
-        if asset is None or is_rejected(asset):
-            return
+        if is_rejected(asset):
+            return {r.object_key for r in asset.renditions}
         # Old rows go first (and are flushed), so the unique object keys can be reused.
         asset.renditions.clear()
         session.flush()
@@ -332,6 +351,15 @@ def _settle_ready(
             subject_id=str(asset.id),
             data={"qc_verdict": verdict.value, "renditions": len(files)},
         )
+    return None
+
+
+def _is_gone(db: Database, asset_id: str) -> bool:
+    try:
+        with db.session() as session:
+            return session.get(Asset, _uuid(asset_id)) is None
+    except Exception:  # the database is unwell: keep the objects, maintenance sweeps them
+        return False
 
 
 def _keep_mapping(asset: Asset, media: MediaInfo) -> dict[str, Any]:

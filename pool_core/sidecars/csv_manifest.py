@@ -6,7 +6,8 @@ Columns (header names, any order, `,` `;` or tab separated): `filename`, `kind`,
 `keywords`, `countries` (lists separated by `|` or `;`), `production_year`,
 `duration_seconds` or `duration` (`HH:MM:SS`), `age_rating`, `eidr`, `isan`,
 `season`, `episode`, `episode_name`, `contributors` (`Name (role) | Name (role)`),
-`rights_notes`.
+`rights_notes`, and the master's declared `size` (bytes), `sha256` and `md5` (hex), which a
+master that differs fails.
 
 The file may be UTF-8, UTF-16 or the legacy code page Excel used (see `legacy`); how it was
 read (encoding, delimiter) is kept for the ingest report. A `?` where a letter was (see
@@ -43,6 +44,9 @@ SIMPLE = (
     "eidr",
     "isan",
     "rights_notes",
+    "size",
+    "sha256",
+    "md5",
 )
 KNOWN = {
     *SIMPLE,

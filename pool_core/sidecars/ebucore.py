@@ -12,7 +12,9 @@ Read: `title/dc:title[@xml:lang]` (the title whose `typeLabel` says "original" f
 `episodeNumber`, `seasonNumber`
 (or `partNumber`), `date/created[@startYear]`, `subject/dc:subject`, `rights/dc:rights` or
 `rightsExpression`, `contributor`/`creator` names (`name`, `givenName` + `familyName`, or
-`organisationName`) with `role[@typeLabel]`.
+`organisationName`) with `role[@typeLabel]`; the master's declared size and hashes from
+`format/fileSize` and `format/hash` (`hashValue` with `hashFunction[@typeLabel]` SHA-256 or
+MD5, as EBUCore 1.10 writes them; a master that differs fails).
 
 No DTDs, no entities, no external references: defusedxml refuses them before expansion, so
 XXE and "billion laughs" documents fail fast with a readable reason.
@@ -53,7 +55,12 @@ NAMES = {
     "original_language": "language",
     "genres": "type/genre",
     "production_year": "date/created@startYear",
+    "size": "format/fileSize",
+    "sha256": "format/hash (SHA-256)",
+    "md5": "format/hash (MD5)",
 }
+# hashFunction labels as tools write them, to the schema's field.
+HASH_FIELDS = {"sha256": "sha256", "sha-256": "sha256", "sha2-256": "sha256", "md5": "md5"}
 
 
 def _local(tag: str) -> str:
@@ -205,8 +212,28 @@ def _map(core: Element) -> tuple[dict[str, Any], list[str]]:
     if any(rights):
         doc["rights_notes"] = "\n".join(r for r in rights if r)
     doc["contributors"] = _people(core)
+    _declared(core, doc, problems)
     doc["keywords"] = [k for k in dict.fromkeys(keywords) if k][:50]
     return doc, problems
+
+
+def _declared(core: Element, doc: dict[str, Any], problems: list[str]) -> None:
+    """The master's size and hashes, from the first `format` that declares them."""
+    for format_el in _children(core, "format"):
+        size_el = next(_descendants(format_el, "fileSize"), None)
+        if size_el is not None and "size" not in doc:
+            text = _text(size_el)
+            if re.fullmatch(r"\d{1,16}", text):
+                doc["size"] = int(text)
+            else:
+                problems.append(f"format/fileSize: not a number of bytes (got {text[:40]!r})")
+        for hash_el in _descendants(format_el, "hash"):
+            function = next(_children(hash_el, "hashFunction"), None)
+            label = "" if function is None else (_type_label(function) or _text(function))
+            name = HASH_FIELDS.get(label.replace(" ", "").lower())
+            value = next((_text(v) for v in _children(hash_el, "hashValue")), "")
+            if name is not None and value:
+                doc.setdefault(name, value)
 
 
 def _int_of(core: Element, name: str) -> int | None:

@@ -97,3 +97,6 @@ class CatalogSidecar(BaseModel):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = Field(
         None, description="The master's SHA-256 (hex); a master that differs fails."
     )
+    md5: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")] | None = Field(
+        None, description="The master's MD5 (hex); a master that differs fails."
+    )

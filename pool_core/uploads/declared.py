@@ -1,4 +1,7 @@
-"""A master's declared size and hash (sidecar `size`/`sha256`, or a `.md5` file) enforced.
+"""A master's declared size and hash (sidecar `size`/`sha256`/`md5`, or a `.md5` file) enforced.
+
+JSON sidecars name them directly; EBUCore maps `format/fileSize` and `format/hash`, CSV
+manifests the `size`, `sha256` and `md5` columns (see `pool_core.sidecars`).
 
 A master that is shorter or different from what its delivery declares is `failed` with a
 reason a person can act on (`incomplete: got N of M bytes`, `checksum mismatch: ...`) and
@@ -28,8 +31,10 @@ def is_rejected(asset: Asset) -> bool:
     )
 
 
-def mismatch(asset: Asset, *, size: int | None, sha256: str | None) -> str | None:
-    """The failure reason if the asset differs from a declared size or SHA-256, else None."""
+def mismatch(
+    asset: Asset, *, size: int | None, sha256: str | None, md5: str | None = None
+) -> str | None:
+    """The failure reason if the asset differs from a declared size or hash, else None."""
     if size is not None and asset.size < size:
         return f"incomplete: got {asset.size} of {size} bytes"
     if size is not None and asset.size != size:
@@ -38,6 +43,8 @@ def mismatch(asset: Asset, *, size: int | None, sha256: str | None) -> str | Non
         return (
             f"checksum mismatch: SHA-256 is {asset.sha256}, the sidecar declares {sha256.lower()}"
         )
+    if md5 is not None and md5.lower() != (asset.md5 or "").lower():
+        return f"checksum mismatch: MD5 is {asset.md5}, the sidecar declares {md5.lower()}"
     return None
 
 
@@ -61,7 +68,7 @@ def reject(session: Session, asset: Asset, reason: str) -> None:
 def check_metadata_sidecar(
     session: Session, storage: ObjectStorage, asset: Asset, sidecar_key: str | None, name: str
 ) -> None:
-    """Fail the asset if its metadata sidecar declares another size or SHA-256."""
+    """Fail the asset if its metadata sidecar declares another size, SHA-256 or MD5."""
     if sidecar_key is None:
         return
     try:
@@ -69,6 +76,6 @@ def check_metadata_sidecar(
         declared = parse_sidecar(name, data, master_filename=asset.filename)
     except (StorageError, SidecarError):
         return  # the catalog's sidecar job reports an unreadable sidecar
-    reason = mismatch(asset, size=declared.size, sha256=declared.sha256)
+    reason = mismatch(asset, size=declared.size, sha256=declared.sha256, md5=declared.md5)
     if reason is not None:
         reject(session, asset, reason)

@@ -57,8 +57,17 @@ def list_unfinished(session: Session, *, org_id: int | None = None) -> list[Uplo
                 settles_at=None,
             )
         )
+    # A settle job that found a continuation pending queues its successor while it still
+    # runs: one line per asset, with the latest time it will settle.
+    latest: dict[uuid.UUID, Job] = {}
     for job in session.scalars(settling):
-        asset = session.get(Asset, _asset_id(job))
+        asset_id = _asset_id(job)
+        if asset_id is not None and (
+            asset_id not in latest or job.run_after > latest[asset_id].run_after
+        ):
+            latest[asset_id] = job
+    for asset_id, job in latest.items():
+        asset = session.get(Asset, asset_id)
         if asset is None:
             continue
         out.append(

@@ -112,7 +112,8 @@ def _until(condition: Callable[[], object], what: str, timeout: float = 60) -> N
 def _received(path: str) -> int | None:
     """Bytes the server's live writer for `path` has taken (None once it ended)."""
     for obj in gc.get_objects():
-        if isinstance(obj, UploadWriter) and obj.path == path and not obj._closed:
+        # type(), not isinstance(): a dead weakref proxy in the heap raises on isinstance.
+        if type(obj) is UploadWriter and obj.path == path and not obj._closed:
             return obj.size
     return None
 
