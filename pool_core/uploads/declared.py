@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pool_core.errors import StorageError
 from pool_core.models import Asset, AssetStatus
-from pool_core.services.changes import record_change
+from pool_core.services.catalog import mark_asset_failed
 from pool_core.sidecars import parse_sidecar
 from pool_core.sidecars.decoding import MAX_SIDECAR_BYTES, SidecarError
 from pool_core.storage.base import ObjectStorage
@@ -52,17 +52,8 @@ def reject(session: Session, asset: Asset, reason: str) -> None:
     """Fail the asset for good with `reason` (and say so in the change feed)."""
     if is_rejected(asset):
         return
-    asset.status = AssetStatus.FAILED
-    asset.failure_reason = reason
+    mark_asset_failed(session, asset, reason)
     session.flush()
-    record_change(
-        session,
-        org_id=asset.org_id,
-        kind="asset.failed",
-        subject_type="asset",
-        subject_id=str(asset.id),
-        data={"reason": reason},
-    )
 
 
 def check_metadata_sidecar(
