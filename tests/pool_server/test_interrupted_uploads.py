@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
-import gc
 import hashlib
 import io
 import os
@@ -38,15 +37,16 @@ from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.settle import SETTLE_JOB, settle
 from pool_core.uploads.status import describe_unfinished
-from pool_core.uploads.writer import UploadWriter
 from tests.fixtures.api import LiveServer, bearer, serve_in_thread
 from tests.fixtures.ftp import (
     FtpLogin,
     RunningFTP,
     connect_plain,
     ftp_test_settings,
+    live_upload_size,
     requires_lftp,
     start_ftp_server,
+    wait_until,
 )
 from tests.fixtures.rclone import (
     rclone_command,
@@ -101,30 +101,15 @@ def pool(database: Database, storage: S3Storage, storage_settings: Settings) -> 
         api.stop()
 
 
-def _until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def _received(path: str) -> int | None:
-    """Bytes the server's live writer for `path` has taken (None once it ended)."""
-    for obj in gc.get_objects():
-        # type(), not isinstance(): a dead weakref proxy in the heap raises on isinstance.
-        if type(obj) is UploadWriter and obj.path == path and not obj._closed:
-            return obj.size
-    return None
-
-
 def _wait_received(path: str, count: int) -> None:
-    _until(lambda: (_received(path) or 0) >= count, f"the server to receive {count} bytes")
+    wait_until(
+        lambda: (live_upload_size(path) or 0) >= count, f"the server to receive {count} bytes"
+    )
 
 
 def _released(pool: Pool, path: str) -> bool:
     """The interrupted writer has ended: no live writer, and no held pending upload."""
-    if _received(path) is not None:
+    if live_upload_size(path) is not None:
         return False
     with pool.db.session() as session:
         row = session.scalar(
@@ -221,7 +206,7 @@ def _break_with_fin_unread_226(pool: Pool, path: str, data: bytes) -> None:
     conn.close()
     # The server sees a clean end with the control connection open: the file completes
     # (and its 226 is sent); the client dies without reading it.
-    _until(lambda: _received(path) is None, "the server to end the transfer")
+    wait_until(lambda: live_upload_size(path) is None, "the server to end the transfer")
     client.close()  # ftplib: closes the socket and its file, sends nothing
 
 
@@ -297,7 +282,7 @@ def test_ftplib_break_and_resume(pool: Pool, row: str, cut: int) -> None:
     path = f"/incoming/{row}.mxf"
     breaker, resumer, completes = FTPLIB_ROWS[row]
     breaker(pool, path, data[:cut])
-    _until(lambda: _released(pool, path), "the interrupted upload to be released")
+    wait_until(lambda: _released(pool, path), "the interrupted upload to be released")
     # An error never completes a file; a clean end does, and is continued below at its size.
     assert _short_assets(pool, path) == ([cut] if completes else [])
     resumer(pool, path, data)
@@ -342,7 +327,7 @@ def test_curl_killed_then_curl_continue(pool: Pool, tmp_path: Path, cut: int) ->
     user = f"{pool.account.username}:{pool.account.password}"
     _feed_and_kill(["curl", "-sS", "--user", user, "-T", "-", url], "/incoming/curl.mxf",
                    data[:cut], dict(os.environ))  # fmt: skip
-    _until(lambda: _released(pool, "/incoming/curl.mxf"), "the interrupted upload")
+    wait_until(lambda: _released(pool, "/incoming/curl.mxf"), "the interrupted upload")
     subprocess.run(
         ["curl", "-sS", "--max-time", "120", "--user", user, "-C", "-", "-T", str(source), url],
         check=True,
@@ -375,7 +360,7 @@ def test_lftp_killed_then_put_continue(pool: Pool, tmp_path: Path, cut: int) -> 
         ["lftp", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     _kill_after(killed, "/incoming/lftp.mxf", cut)
-    _until(lambda: _released(pool, "/incoming/lftp.mxf"), "the interrupted upload")
+    wait_until(lambda: _released(pool, "/incoming/lftp.mxf"), "the interrupted upload")
     result = subprocess.run(
         ["lftp", "-c", _lftp_script(pool, f"cd /incoming; put -c {source} -o lftp.mxf")],
         capture_output=True,
@@ -410,7 +395,7 @@ def test_rclone_killed_then_copy_again(pool: Pool, tmp_path: Path, cut: int) -> 
         env=env,
     )
     _kill_after(killed, "/incoming/rclone.mxf", cut)
-    _until(lambda: _released(pool, "/incoming/rclone.mxf"), "the interrupted upload")
+    wait_until(lambda: _released(pool, "/incoming/rclone.mxf"), "the interrupted upload")
     result = subprocess.run(
         rclone_command(config, "copy", str(source_dir), "pool:/incoming"),
         capture_output=True,
@@ -427,7 +412,7 @@ def test_rclone_killed_then_copy_again(pool: Pool, tmp_path: Path, cut: int) -> 
 def test_pending_and_settling_uploads_are_visible(pool: Pool) -> None:
     data = _payload("visible")
     _break_with_reset(pool, "/incoming/half.mxf", data[: PART + MIB])
-    _until(lambda: _released(pool, "/incoming/half.mxf"), "the interrupted upload")
+    wait_until(lambda: _released(pool, "/incoming/half.mxf"), "the interrupted upload")
     _break_with_fin_unread_226(pool, "/incoming/short.mxf", data[:MIB])
     with pool.db.session() as session:
         other = create_user(

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-import time
-from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -24,18 +22,16 @@ from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.settle import SETTLE_JOB
 from pool_core.uploads.settle import build_handlers as settle_handlers
 from pool_core.uploads.status import list_unfinished
-from tests.fixtures.ftp import connect_tls, ftp_test_settings, make_account, start_ftp_server
+from tests.fixtures.ftp import (
+    connect_tls,
+    ftp_test_settings,
+    make_account,
+    start_ftp_server,
+    wait_until,
+)
 
 MIB = 1 << 20
 WINDOW = 1.5
-
-
-def _until(condition: Callable[[], object], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _settle_jobs(db: Database) -> list[JobStatus]:
@@ -84,12 +80,14 @@ def test_a_continuation_slower_than_the_window_replaces_the_short_master(
             conn.sendall(data[cut : cut + MIB])
             # The sender pauses: the window ends, the settle job runs, finds the continuation
             # pending and queues itself again instead of announcing the short master.
-            _until(
+            wait_until(
                 lambda: (
                     sorted(s.value for s in _settle_jobs(database))[:2]
                     == [JobStatus.QUEUED.value, JobStatus.SUCCEEDED.value]
                 ),
                 "the settle job to run once and queue its re-check",
+                timeout=90,
+                interval=0.05,
             )
             assert _received(database) == []
             with database.session() as session:
@@ -100,10 +98,17 @@ def test_a_continuation_slower_than_the_window_replaces_the_short_master(
             assert slow.voidresp().startswith("226")
             assert slow.sendcmd(f"XSHA256 {path}")[4:].lower() == hashlib.sha256(data).hexdigest()
             slow.quit()
-        _until(lambda: _received(database), "the whole master to be announced")
-        _until(
+        wait_until(
+            lambda: _received(database),
+            "the whole master to be announced",
+            timeout=90,
+            interval=0.05,
+        )
+        wait_until(
             lambda: all(s is JobStatus.SUCCEEDED for s in _settle_jobs(database)),
             "every settle job to end",
+            timeout=90,
+            interval=0.05,
         )
     finally:
         runner.stop()

@@ -10,13 +10,11 @@ early (see pool_server/link.py).
 from __future__ import annotations
 
 import ftplib
-import gc
 import hashlib
 import io
 import socket
 import struct
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -26,38 +24,22 @@ from pool_core.db import Database
 from pool_core.models import Asset, PendingUpload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from pool_core.uploads.writer import UploadWriter
 from pool_server.transfers import PoolDTPHandler
 from tests.fixtures.ftp import (
     FtpLogin,
     RunningFTP,
     connect_tls,
     ftp_test_settings,
+    live_upload_size,
     make_account,
     start_ftp_server,
+    wait_until,
 )
 
 MIB = 1 << 20
 PART = 5 * MIB
 DATA = hashlib.shake_256(b"tls interrupts").digest(2 * PART + MIB + 7)
 CUT = PART + 3 * MIB  # in the second part
-
-
-def _until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def _received(path: str) -> int | None:
-    """Bytes the server's live writer for `path` has taken (None once it ended)."""
-    for obj in gc.get_objects():
-        # type(), not isinstance(): a dead weakref proxy in the heap raises on isinstance.
-        if type(obj) is UploadWriter and obj.path == path and not obj._closed:
-            return obj.size
-    return None
 
 
 def _pending(db: Database, path: str) -> PendingUpload | None:
@@ -90,7 +72,9 @@ def _start(
     client.voidcmd("TYPE I")
     conn = client.transfercmd(f"STOR {path}")
     conn.sendall(data)
-    _until(lambda: (_received(path) or 0) >= len(data), f"the server to receive {len(data)}")
+    wait_until(
+        lambda: (live_upload_size(path) or 0) >= len(data), f"the server to receive {len(data)}"
+    )
     return client, conn
 
 
@@ -124,7 +108,7 @@ def test_tls_data_reset_stays_pending_then_resumes(
         conn.close()
         assert client.getline().startswith("426")
         client.close()
-        _until(lambda: _received(path) is None, "the interrupted writer to end")
+        wait_until(lambda: live_upload_size(path) is None, "the interrupted writer to end")
         assert _assets(database, path) == []
         pending = _pending(database, path)
         assert pending is not None and 0 < pending.committed_size <= CUT
@@ -145,7 +129,7 @@ def test_idle_data_connection_timeout_stays_pending_then_resumes(
         assert client.getline() == "421 Data connection timed out."
         conn.close()
         client.close()
-        _until(lambda: _received(path) is None, "the timed-out writer to end")
+        wait_until(lambda: live_upload_size(path) is None, "the timed-out writer to end")
         assert _assets(database, path) == []
         pending = _pending(database, path)
         assert pending is not None and pending.committed_size == CUT
