@@ -33,9 +33,9 @@ from pool_core.services.files import get_entry, put_file_entry
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.declared import check_metadata_sidecar, reject
 from pool_core.uploads.settle import (
+    announce,
     get_unsettled,
     queue_settle,
-    received_data,
     settle_time,
     settles_at,
     supersede,
@@ -218,14 +218,7 @@ def _complete_master(
     enqueue(session, kind=TRANSCODE_JOB, payload={"asset_id": str(asset.id)}, org_id=org_id)
     run_after = settles_at(settle_seconds)
     if run_after is None:
-        record_change(
-            session,
-            org_id=org_id,
-            kind="asset.received",
-            subject_type="asset",
-            subject_id=str(asset.id),
-            data=received_data(asset),
-        )
+        announce(session, asset)
     else:
         queue_settle(session, asset=asset, run_after=run_after)
     sidecars = [

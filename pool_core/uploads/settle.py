@@ -204,6 +204,12 @@ def settle(
             rechecks=rechecks + 1,
         )
         return False
+    announce(session, asset)
+    return True
+
+
+def announce(session: Session, asset: Asset) -> None:
+    """Record the `asset.received` change event: the master is settled, members may see it."""
     record_change(
         session,
         org_id=asset.org_id,
@@ -212,7 +218,6 @@ def settle(
         subject_id=str(asset.id),
         data=received_data(asset),
     )
-    return True
 
 
 def build_handlers(
