@@ -61,7 +61,7 @@ def api_worker_app() -> FastAPI:
 def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
     """Every job kind the pool knows, from every package that defines jobs."""
     from catalog_api.jobs import build_handlers as catalog_handlers
-    from pool_core.services.licensing_jobs import licensing_handlers
+    from pool_core.licensing.jobs import licensing_handlers
     from pool_core.services.nightly import nightly_handlers
     from pool_core.uploads.settle import build_handlers as upload_handlers
     from transcode.worker import build_handlers as transcode_handlers
@@ -83,8 +83,8 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
 
 def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run a background worker (transcoding, sidecar ingest, maintenance)."""
+    from pool_core.licensing.jobs import ensure_periodic_jobs
     from pool_core.queue import JobRunner
-    from pool_core.services.licensing_jobs import ensure_periodic_jobs
     from pool_core.services.nightly import ensure_nightly_job
 
     with ctx.db.write_session() as session:

@@ -12,6 +12,9 @@ import unicodedata
 
 from pool_core.errors import InvalidInput
 
+# The two top folders of every organization's tree.
+INCOMING_ROOT = "/incoming"
+LICENSED_ROOT = "/licensed"
 MAX_NAME_BYTES = 255
 # The longest path a PendingUpload row can hold.
 MAX_PATH_BYTES = 4096

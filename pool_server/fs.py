@@ -16,10 +16,10 @@ from pyftpdlib.filesystems import AbstractedFS
 
 from pool_core.db import Database
 from pool_core.errors import NotFound, PermissionDenied
+from pool_core.files import tree
+from pool_core.files.views import FileView
 from pool_core.models import FileState
-from pool_core.names import resolve_path, split_path
-from pool_core.services import files
-from pool_core.services.files import FileView
+from pool_core.names import INCOMING_ROOT, resolve_path, split_path
 from pool_server.units import writing
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ SIX_MONTHS = 180 * 24 * 3600
 
 
 class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
-    """pyftpdlib's filesystem contract, answered by `pool_core.services.files`."""
+    """pyftpdlib's filesystem contract, answered by `pool_core.files.tree`."""
 
     def __init__(self, root: str, cmd_channel: PoolFTPHandler) -> None:
         super().__init__("/", cmd_channel)
@@ -55,7 +55,7 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
             if parent == folder and name in views:
                 return views[name]
         with self.handler.pool.db.session() as session:
-            return files.stat(session, org_id=self.org_id, path=path)
+            return tree.stat(session, org_id=self.org_id, path=path)
 
     def _forget_listing(self) -> None:
         self._listed = None
@@ -128,7 +128,7 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
     def listdir(self, path: str) -> list[str]:
         """Names in a folder (remembering their views for the listing that follows)."""
         with self.handler.pool.db.session() as session:
-            views = files.list_dir(session, org_id=self.org_id, path=path)
+            views = tree.list_dir(session, org_id=self.org_id, path=path)
         self._listed = (path, {view.name: view for view in views})
         return [view.name for view in views]
 
@@ -144,32 +144,32 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
         """Create a folder."""
         self._forget_listing()
         with writing(self.handler.pool.db) as session:
-            files.make_dir(session, org_id=self.org_id, path=path)
+            tree.make_dir(session, org_id=self.org_id, path=path)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
         self._forget_listing()
         with writing(self.handler.pool.db) as session:
-            files.remove_dir(session, org_id=self.org_id, path=path)
+            tree.remove_dir(session, org_id=self.org_id, path=path)
 
     def remove(self, path: str) -> None:
         """Delete a file."""
         self._forget_listing()
         with writing(self.handler.pool.db) as session:
-            files.delete_file(session, org_id=self.org_id, path=path)
+            tree.delete_file(session, org_id=self.org_id, path=path)
 
     def rename(self, src: str, dst: str) -> None:
         """Move or rename a file or folder (folders with everything in them) atomically."""
         self._forget_listing()
         with writing(self.handler.pool.db) as session:
-            files.rename(session, org_id=self.org_id, source=src, target=dst)
+            tree.rename(session, org_id=self.org_id, source=src, target=dst)
 
     def utime(self, path: str, timeval: float) -> None:
         """Set a file's modification time (MFMT)."""
         self._forget_listing()
         mtime = datetime.datetime.fromtimestamp(timeval, datetime.UTC)
         with writing(self.handler.pool.db) as session:
-            files.set_mtime(session, org_id=self.org_id, path=path, mtime=mtime)
+            tree.set_mtime(session, org_id=self.org_id, path=path, mtime=mtime)
 
     def chmod(self, path: str, mode: int) -> None:
         """Modes do not exist in the virtual tree."""
@@ -254,14 +254,14 @@ def _perm_fact(view: FileView) -> str:
     if view.is_dir:
         if _read_only(view):
             return "el"
-        return "elcmp" if view.path == files.INCOMING else "elcmfdp"
+        return "elcmp" if view.path == INCOMING_ROOT else "elcmfdp"
     if _read_only(view):
         return "r"
     # A pending upload is appended to (APPE, REST+STOR), not read, until it is complete.
     return "adfrw" if view.state == FileState.COMPLETE else "adfw"
 
 
-def read_target_of(db: Database, principal: Principal, path: str) -> files.ReadTarget:
+def read_target_of(db: Database, principal: Principal, path: str) -> tree.ReadTarget:
     """Where a readable file's bytes are (own files and licensed masters) and its license."""
     with db.session() as session:
-        return files.read_target(session, org_id=principal.org_id, path=path)
+        return tree.read_target(session, org_id=principal.org_id, path=path)

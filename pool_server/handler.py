@@ -15,8 +15,9 @@ from pyftpdlib.handlers.ftp.producers import FileProducer
 
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
+from pool_core.files import tree, views
 from pool_core.models import FileState
-from pool_core.services import files
+from pool_core.names import INCOMING_ROOT
 from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -115,7 +116,7 @@ class PoolFTPHandler(StandardReplies):
         if org_id in self.pool.orgs_with_roots:
             return
         with writing(self.pool.db) as session:
-            files.ensure_roots(session, org_id=org_id)
+            tree.ensure_roots(session, org_id=org_id)
         self.pool.orgs_with_roots.add(org_id)
 
     def flush_account(self) -> None:
@@ -164,8 +165,8 @@ class PoolFTPHandler(StandardReplies):
         cmd = "APPE" if "a" in mode else "STOR"
         rest = self._restart_position
         self._restart_position = 0
-        if not files.is_writable_path(file):
-            raise PermissionDenied(f"{file} is read-only; upload into {files.INCOMING}")
+        if not views.is_writable_path(file):
+            raise PermissionDenied(f"{file} is read-only; upload into {INCOMING_ROOT}")
         # APPE continues a pending upload, or a complete file at its exact size (a client
         # that lost the 226 of a clean end); REST n + STOR the same at n.
         offset = self._resume_size(file) if cmd == "APPE" else rest
@@ -220,7 +221,7 @@ class PoolFTPHandler(StandardReplies):
         target = read_target_of(self.pool.db, self.principal, file)
         if target.license_id is not None and target.asset_id is not None:
             # Every RETR of a licensed master counts against its license, resumes included.
-            from pool_core.services.licensing import record_delivery
+            from pool_core.licensing.deliveries import record_delivery
 
             with writing(self.pool.db) as session:
                 record_delivery(

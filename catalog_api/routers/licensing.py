@@ -25,8 +25,8 @@ from catalog_api.schemas.licensing import (
     RightsWindowOut,
 )
 from pool_core.errors import InvalidInput
+from pool_core.licensing import deliveries, entitlements, rights, workflow
 from pool_core.models import LicenseStatus, RequestStatus, utcnow
-from pool_core.services import licensing
 
 router = APIRouter(prefix="/v1", tags=["licensing"], responses=PROBLEM_RESPONSES)
 
@@ -50,7 +50,7 @@ def create_rights_window(
     title_id: uuid.UUID, body: RightsWindowIn, user: CurrentUser, session: SessionDep
 ) -> RightsWindowOut:
     """Offer one of your titles in territories for a period (rights managers)."""
-    window = licensing.create_rights_window(
+    window = rights.create_rights_window(
         session,
         user=user,
         title_id=title_id,
@@ -70,7 +70,7 @@ def list_rights_windows(
     title_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> list[RightsWindowOut]:
     """The rights windows of a title you can see."""
-    windows = licensing.list_rights_windows(session, title_id=title_id, org_id=user.org_id)
+    windows = rights.list_rights_windows(session, title_id=title_id, org_id=user.org_id)
     return [RightsWindowOut.from_model(w) for w in windows]
 
 
@@ -79,7 +79,7 @@ def request_license(
     body: LicenseRequestIn, user: CurrentUser, session: SessionDep
 ) -> LicenseRequestOut:
     """Ask a title's owner for a license (editors and rights managers)."""
-    request = licensing.request_license(
+    request = workflow.request_license(
         session,
         user=user,
         title_id=body.title_id,
@@ -103,7 +103,7 @@ def list_requests(
     limit: Limit = 50,
 ) -> Page[LicenseRequestOut]:
     """Requests your organization made or received."""
-    rows = licensing.list_requests(
+    rows = workflow.list_requests(
         session, org_id=user.org_id, status=status, after_id=_int_cursor(cursor), limit=limit
     )
     return Page(
@@ -115,7 +115,7 @@ def list_requests(
 @router.get("/license-requests/{request_id}", response_model=LicenseRequestOut)
 def get_request(request_id: IntId, user: CurrentUser, session: SessionDep) -> LicenseRequestOut:
     """One request your organization made or received."""
-    request = licensing.get_request(session, request_id=request_id, org_id=user.org_id)
+    request = workflow.get_request(session, request_id=request_id, org_id=user.org_id)
     return LicenseRequestOut.from_model(request)
 
 
@@ -124,7 +124,7 @@ def approve_request(
     request_id: IntId, user: CurrentUser, session: SessionDep, body: DecisionIn | None = None
 ) -> LicenseOut:
     """Grant a request (the owner's rights manager); 409 names a clashing license."""
-    license_ = licensing.approve_request(
+    license_ = workflow.approve_request(
         session, request_id=request_id, user=user, comment=body.comment if body else ""
     )
     return LicenseOut.from_model(license_)
@@ -135,7 +135,7 @@ def decline_request(
     request_id: IntId, body: DeclineIn, user: CurrentUser, session: SessionDep
 ) -> LicenseRequestOut:
     """Decline a request with a comment (the owner's rights manager)."""
-    request = licensing.decline_request(
+    request = workflow.decline_request(
         session, request_id=request_id, user=user, comment=body.comment
     )
     return LicenseRequestOut.from_model(request)
@@ -151,7 +151,7 @@ def list_licenses(
     limit: Limit = 50,
 ) -> Page[LicenseOut]:
     """Licenses your organization holds (`licensee`), granted (`licensor`), or both."""
-    rows = licensing.list_licenses(
+    rows = workflow.list_licenses(
         session,
         org_id=user.org_id,
         side=side,
@@ -169,7 +169,7 @@ def list_licenses(
 def get_license(license_id: IntId, user: CurrentUser, session: SessionDep) -> LicenseOut:
     """One license your organization granted or holds."""
     return LicenseOut.from_model(
-        licensing.get_license(session, license_id=license_id, org_id=user.org_id)
+        workflow.get_license(session, license_id=license_id, org_id=user.org_id)
     )
 
 
@@ -178,7 +178,7 @@ def revoke_license(
     license_id: IntId, user: CurrentUser, session: SessionDep, body: RevokeIn | None = None
 ) -> LicenseOut:
     """Revoke a license you granted; FTP and API access end at once."""
-    license_ = licensing.revoke_license(
+    license_ = workflow.revoke_license(
         session, license_id=license_id, user=user, reason=body.reason if body else ""
     )
     return LicenseOut.from_model(license_)
@@ -187,7 +187,7 @@ def revoke_license(
 @router.get("/licenses/{license_id}/deliveries", response_model=list[DeliveryOut])
 def list_deliveries(license_id: IntId, user: CurrentUser, session: SessionDep) -> list[DeliveryOut]:
     """The delivery log of a license (both parties may read it)."""
-    rows = licensing.list_deliveries(session, license_id=license_id, org_id=user.org_id)
+    rows = deliveries.list_deliveries(session, license_id=license_id, org_id=user.org_id)
     return [DeliveryOut.from_model(d) for d in rows]
 
 
@@ -196,7 +196,7 @@ def list_licensed_assets(
     user: CurrentUser, session: SessionDep, cursor: Cursor = None, limit: Limit = 200
 ) -> Page[LicensedAssetOut]:
     """The masters your organization may download now (what the nightly sync mirrors)."""
-    items = licensing.licensed_assets_for(session, org_id=user.org_id)
+    items = entitlements.licensed_assets_for(session, org_id=user.org_id)
     start = _int_cursor(cursor) or 0
     page = items[start : start + limit]
     more = start + limit < len(items)
@@ -218,7 +218,7 @@ def download_asset(
         int, Query(ge=0, le=2**62, description="Byte the client resumes at (for the log).")
     ] = 0,
     rendition: Annotated[
-        licensing.DownloadableRendition | None,
+        entitlements.DownloadableRendition | None,
         Query(description="Hand out this rendition instead of the master (404 if it has none)."),
     ] = None,
 ) -> DownloadOut:
@@ -227,18 +227,18 @@ def download_asset(
     With `rendition`, the URL is for the master's proxy or poster instead; the same license
     check applies and the delivery is logged with channel `api:<rendition>`.
     """
-    grant = licensing.authorize_download(session, user=user, asset_id=asset_id)
+    grant = entitlements.authorize_download(session, user=user, asset_id=asset_id)
     asset = grant.asset
     expires_in = state.settings.download_url_seconds
     key, filename, size, sha256 = asset.object_key, asset.filename, asset.size, asset.sha256
     if rendition is not None:
-        picked = licensing.get_downloadable_rendition(asset, kind=rendition)
+        picked = entitlements.get_downloadable_rendition(asset, kind=rendition)
         # Null for renditions made before the transcoder recorded hashes: size only, then.
-        sha256 = licensing.rendition_sha256(picked)
+        sha256 = entitlements.rendition_sha256(picked)
         key, filename, size = picked.object_key, picked.name, picked.size
     url = state.storage.presigned_get(key, expires_in=expires_in, download_name=filename)
     if grant.license is not None:
-        licensing.record_delivery(
+        deliveries.record_delivery(
             session,
             license_id=grant.license.id,
             asset_id=asset.id,

@@ -9,6 +9,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from catalog_api.schemas.common import LongText, Medium, NoControl
+from pool_core.licensing.entitlements import (
+    LicensedAsset,
+    downloadable_renditions,
+    rendition_sha256,
+)
 from pool_core.models import (
     ChangeEvent,
     Delivery,
@@ -21,11 +26,6 @@ from pool_core.models import (
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookEndpoint,
-)
-from pool_core.services.licensing import (
-    LicensedAsset,
-    downloadable_renditions,
-    rendition_sha256,
 )
 from pool_core.services.webhooks import event_body
 

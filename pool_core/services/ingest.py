@@ -25,11 +25,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pool_core.errors import StorageError
+from pool_core.files.tree import get_entry, put_file_entry
 from pool_core.models import Asset, AssetStatus, FileEntry
 from pool_core.names import split_path
 from pool_core.queue import enqueue
 from pool_core.services.changes import record_change
-from pool_core.services.files import get_entry, put_file_entry
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.declared import check_metadata_sidecar, reject
 from pool_core.uploads.settle import (

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from pool_core import queue
 from pool_core.db import Database
+from pool_core.licensing import workflow
 from pool_core.models import Job, JobStatus, utcnow
 from pool_core.queue import JobContext
-from pool_core.services import licensing, maintenance
+from pool_core.services import maintenance
 from pool_core.services.reconcile import reconcile_storage
 from pool_core.services.rendition_hashes import backfill_rendition_hashes
 from pool_core.settings import Settings
@@ -99,7 +100,7 @@ def run_nightly(
 
 def _expire_licenses(db: Database) -> int:
     with db.write_session() as session:
-        return len(licensing.expire_licenses(session))
+        return len(workflow.expire_licenses(session))
 
 
 def next_run_at(settings: Settings, *, now: datetime | None = None) -> datetime:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
+from pool_core.files import tree
 from pool_core.models import (
     Asset,
     AssetCatalog,
@@ -36,7 +37,6 @@ from pool_core.models import (
 from pool_core.names import split_path
 from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
-from pool_core.services import files
 from pool_core.services.audit import record_audit
 from pool_core.services.catalog import (
     Actor,
@@ -220,7 +220,7 @@ def _refuse(
         f"fix {sidecar_name} and upload it again to add it to the catalog.\n"
     )
     try:
-        files.write_small_file(
+        tree.write_small_file(
             session,
             storage,
             org_id=asset.org_id,
@@ -254,7 +254,7 @@ def _refuse(
 def _remove_stale_errors_file(session: Session, asset: Asset) -> None:
     path = errors_file_path(asset)
     try:
-        if files.get_entry(session, org_id=asset.org_id, path=path) is not None:
-            files.delete_file(session, org_id=asset.org_id, path=path)
+        if tree.get_entry(session, org_id=asset.org_id, path=path) is not None:
+            tree.delete_file(session, org_id=asset.org_id, path=path)
     except (InvalidInput, PermissionDenied, NotFound):
         return

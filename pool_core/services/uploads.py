@@ -28,23 +28,17 @@ from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, ObjectNotFound, PermissionDenied, StorageError
+from pool_core.files.tree import get_entry, get_pending, plain_object_key
+from pool_core.files.views import FileView, is_writable_path
 from pool_core.models import FileEntry, Organization, PendingUpload, utcnow
-from pool_core.names import resolve_path, split_path
-from pool_core.services.files import (
-    INCOMING,
-    FileView,
-    get_entry,
-    get_pending,
-    is_writable_path,
-    plain_object_key,
-    used_bytes,
-)
+from pool_core.names import INCOMING_ROOT, resolve_path, split_path
 from pool_core.services.ingest import is_master, master_object_key
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import import_pair
 from pool_core.uploads.lease import is_held, new_holder, release_holder
 from pool_core.uploads.plan import part_size, shared_budget
+from pool_core.uploads.quota import used_bytes
 from pool_core.uploads.writer import (
     HASH_CACHE,
     UploadWriter,
@@ -79,7 +73,7 @@ def open_upload(
     anything else is refused with `InvalidInput` saying which offset would work.
     """
     path = resolve_path("/", path)
-    if path == INCOMING or not is_writable_path(path):
+    if path == INCOMING_ROOT or not is_writable_path(path):
         raise PermissionDenied(f"{path} is read-only; upload into /incoming")
     if offset < 0:
         raise InvalidInput("the REST offset must not be negative")

@@ -43,8 +43,9 @@ from pool_core.errors import (
     QuotaExceeded,
     StorageError,
 )
+from pool_core.files.tree import stat
+from pool_core.files.views import FileView
 from pool_core.models import FileEntry, PendingUpload, utcnow
-from pool_core.services.files import FileView, stat
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import export_pair, new_pair
@@ -502,8 +503,8 @@ class UploadWriter:
 
     def _publish(self, md5: str, sha256: str, content: bytes | None) -> FileView:
         # Imported here: ingest imports the queue, which must not load for plain file ops.
-        from pool_core.services.files import used_bytes
         from pool_core.services.ingest import complete_upload
+        from pool_core.uploads.quota import used_bytes
         from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 
         with self.db.write_session() as session:  # reads, then writes
@@ -682,7 +683,7 @@ def _quota(session: Session, org_id: int) -> int | None:
 
 
 def _existing_size(session: Session, org_id: int, path: str) -> int:
-    from pool_core.services.files import get_entry
+    from pool_core.files.tree import get_entry
 
     entry: FileEntry | None = get_entry(session, org_id=org_id, path=path)
     return entry.size if entry is not None and not entry.is_dir else 0

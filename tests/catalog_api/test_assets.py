@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.files.tree import ensure_roots
 from pool_core.models import Asset, AuditEvent, Rendition
-from pool_core.services.files import ensure_roots
 from pool_core.services.ingest import complete_upload
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.api import Members

@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 
 from catalog_api.app import create_app
 from pool_core.db import Database
+from pool_core.files.tree import get_entry
 from pool_core.models import Organization, Role
 from pool_core.services.accounts import create_organization, create_user
-from pool_core.services.files import get_entry
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.catalog_api.test_sidecar_ingest import deliver_as, ftp_file, run_sidecar_jobs

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pool_core.db import Database
+from pool_core.files.tree import ensure_roots, get_entry, make_dir
 from pool_core.queue import JobRunner
-from pool_core.services.files import ensure_roots, get_entry, make_dir
 from pool_core.services.ingest import complete_upload
 from pool_core.services.sidecar_ingest import build_handlers
 from pool_core.settings import Settings

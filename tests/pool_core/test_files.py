@@ -10,8 +10,9 @@ from sqlalchemy import event, select
 
 from pool_core.db import Database
 from pool_core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
+from pool_core.files import tree
 from pool_core.models import Asset, FileEntry, FileState
-from pool_core.services import accounts, files
+from pool_core.services import accounts
 from pool_core.storage.base import ObjectStorage
 
 
@@ -20,13 +21,13 @@ def make_org(database: Database, code: str, quota: int | None = None) -> int:
         org = accounts.create_organization(
             session, code=code, name=code.upper(), country="AZ", quota_bytes=quota
         )
-        files.ensure_roots(session, org_id=org.id)
+        tree.ensure_roots(session, org_id=org.id)
         return org.id
 
 
 def add_file(database: Database, org_id: int, path: str, size: int = 10) -> None:
     with database.session() as session:
-        files.put_file_entry(
+        tree.put_file_entry(
             session,
             org_id=org_id,
             path=path,
@@ -41,12 +42,12 @@ def add_file(database: Database, org_id: int, path: str, size: int = 10) -> None
 def test_roots_are_created_once_and_root_is_virtual(database: Database) -> None:
     org = make_org(database, "aztv")
     with database.session() as session:
-        files.ensure_roots(session, org_id=org)  # idempotent
-        root = files.stat(session, org_id=org, path="/")
+        tree.ensure_roots(session, org_id=org)  # idempotent
+        root = tree.stat(session, org_id=org, path="/")
         assert root.is_dir and not root.writable
-        listing = files.list_dir(session, org_id=org, path="/")
+        listing = tree.list_dir(session, org_id=org, path="/")
         assert [(v.name, v.writable) for v in listing] == [("incoming", True), ("licensed", False)]
-        assert files.list_dir(session, org_id=org, path="/licensed") == []
+        assert tree.list_dir(session, org_id=org, path="/licensed") == []
         count = session.query(FileEntry).filter_by(org_id=org).count()
         assert count == 2
 
@@ -54,43 +55,43 @@ def test_roots_are_created_once_and_root_is_virtual(database: Database) -> None:
 def test_folders_files_and_errors(database: Database) -> None:
     org = make_org(database, "aztv")
     with database.session() as session:
-        view = files.make_dir(session, org_id=org, path="/incoming/Сериал")
+        view = tree.make_dir(session, org_id=org, path="/incoming/Сериал")
         assert view.is_dir and view.path == "/incoming/Сериал"
         with pytest.raises(AlreadyExists):
-            files.make_dir(session, org_id=org, path="/incoming/Сериал")
+            tree.make_dir(session, org_id=org, path="/incoming/Сериал")
         with pytest.raises(NotFound):
-            files.make_dir(session, org_id=org, path="/incoming/missing/child")
+            tree.make_dir(session, org_id=org, path="/incoming/missing/child")
         with pytest.raises(PermissionDenied):
-            files.make_dir(session, org_id=org, path="/licensed/x")
+            tree.make_dir(session, org_id=org, path="/licensed/x")
         with pytest.raises(PermissionDenied):
-            files.make_dir(session, org_id=org, path="/newroot")
+            tree.make_dir(session, org_id=org, path="/newroot")
         with pytest.raises(PermissionDenied):
-            files.remove_dir(session, org_id=org, path="/incoming")
+            tree.remove_dir(session, org_id=org, path="/incoming")
         with pytest.raises(NotFound):
-            files.stat(session, org_id=org, path="/incoming/nothing")
+            tree.stat(session, org_id=org, path="/incoming/nothing")
     add_file(database, org, "/incoming/Сериал/ep01.mxf", size=123)
     with database.session() as session:
         with pytest.raises(Conflict, match="not empty"):
-            files.remove_dir(session, org_id=org, path="/incoming/Сериал")
-        stat = files.stat(session, org_id=org, path="/incoming/Сериал/ep01.mxf")
+            tree.remove_dir(session, org_id=org, path="/incoming/Сериал")
+        stat = tree.stat(session, org_id=org, path="/incoming/Сериал/ep01.mxf")
         assert (stat.size, stat.is_dir, stat.state) == (123, False, FileState.COMPLETE)
         when = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
-        files.set_mtime(session, org_id=org, path="/incoming/Сериал/ep01.mxf", mtime=when)
+        tree.set_mtime(session, org_id=org, path="/incoming/Сериал/ep01.mxf", mtime=when)
     with database.session() as session:
-        assert files.stat(session, org_id=org, path="/incoming/Сериал/ep01.mxf").mtime == when
+        assert tree.stat(session, org_id=org, path="/incoming/Сериал/ep01.mxf").mtime == when
         with pytest.raises(InvalidInput):
-            files.delete_file(session, org_id=org, path="/incoming/Сериал")
-        files.delete_file(session, org_id=org, path="/incoming/Сериал/ep01.mxf")
-        files.remove_dir(session, org_id=org, path="/incoming/Сериал")
-        assert files.list_dir(session, org_id=org, path="/incoming") == []
+            tree.delete_file(session, org_id=org, path="/incoming/Сериал")
+        tree.delete_file(session, org_id=org, path="/incoming/Сериал/ep01.mxf")
+        tree.remove_dir(session, org_id=org, path="/incoming/Сериал")
+        assert tree.list_dir(session, org_id=org, path="/incoming") == []
 
 
 def test_rename_of_non_empty_folder_is_one_update_and_children_move(database: Database) -> None:
     org = make_org(database, "aztv")
     with database.session() as session:
-        files.make_dir(session, org_id=org, path="/incoming/season1")
-        files.make_dir(session, org_id=org, path="/incoming/season1/deep")
-        files.make_dir(session, org_id=org, path="/incoming/archive")
+        tree.make_dir(session, org_id=org, path="/incoming/season1")
+        tree.make_dir(session, org_id=org, path="/incoming/season1/deep")
+        tree.make_dir(session, org_id=org, path="/incoming/archive")
     for i in range(5):
         add_file(database, org, f"/incoming/season1/ep{i}.mxf")
     add_file(database, org, "/incoming/season1/deep/x.mov")
@@ -104,7 +105,7 @@ def test_rename_of_non_empty_folder_is_one_update_and_children_move(database: Da
     event.listen(database.engine, "before_cursor_execute", count)
     try:
         with database.session() as session:
-            moved = files.rename(
+            moved = tree.rename(
                 session, org_id=org, source="/incoming/season1", target="/incoming/archive/S01"
             )
     finally:
@@ -112,34 +113,34 @@ def test_rename_of_non_empty_folder_is_one_update_and_children_move(database: Da
     assert moved.is_dir and moved.path == "/incoming/archive/S01"
     assert len(updates) == 1
     with database.session() as session:
-        names = [v.name for v in files.list_dir(session, org_id=org, path="/incoming/archive/S01")]
+        names = [v.name for v in tree.list_dir(session, org_id=org, path="/incoming/archive/S01")]
         assert names == ["deep", "ep0.mxf", "ep1.mxf", "ep2.mxf", "ep3.mxf", "ep4.mxf"]
-        assert files.stat(session, org_id=org, path="/incoming/archive/S01/deep/x.mov").size == 10
+        assert tree.stat(session, org_id=org, path="/incoming/archive/S01/deep/x.mov").size == 10
         with pytest.raises(NotFound):
-            files.stat(session, org_id=org, path="/incoming/season1")
+            tree.stat(session, org_id=org, path="/incoming/season1")
 
 
 def test_rename_refusals(database: Database) -> None:
     org = make_org(database, "aztv")
     with database.session() as session:
-        files.make_dir(session, org_id=org, path="/incoming/a")
-        files.make_dir(session, org_id=org, path="/incoming/a/b")
+        tree.make_dir(session, org_id=org, path="/incoming/a")
+        tree.make_dir(session, org_id=org, path="/incoming/a/b")
     add_file(database, org, "/incoming/f1.mov")
     add_file(database, org, "/incoming/f2.mov")
     with database.session() as session:
         with pytest.raises(InvalidInput, match="into itself"):
-            files.rename(session, org_id=org, source="/incoming/a", target="/incoming/a/b/a")
+            tree.rename(session, org_id=org, source="/incoming/a", target="/incoming/a/b/a")
         with pytest.raises(Conflict):
-            files.rename(session, org_id=org, source="/incoming/f1.mov", target="/incoming/f2.mov")
+            tree.rename(session, org_id=org, source="/incoming/f1.mov", target="/incoming/f2.mov")
         with pytest.raises(PermissionDenied):
-            files.rename(session, org_id=org, source="/incoming/f1.mov", target="/licensed/f")
+            tree.rename(session, org_id=org, source="/incoming/f1.mov", target="/licensed/f")
         with pytest.raises(PermissionDenied):
-            files.rename(session, org_id=org, source="/incoming", target="/incoming2")
+            tree.rename(session, org_id=org, source="/incoming", target="/incoming2")
         with pytest.raises(NotFound):
-            files.rename(session, org_id=org, source="/incoming/nope", target="/incoming/x")
+            tree.rename(session, org_id=org, source="/incoming/nope", target="/incoming/x")
         with pytest.raises(InvalidInput):
-            files.rename(session, org_id=org, source="/incoming/f1.mov", target="/incoming/f1\n")
-        renamed = files.rename(
+            tree.rename(session, org_id=org, source="/incoming/f1.mov", target="/incoming/f1\n")
+        renamed = tree.rename(
             session, org_id=org, source="/incoming/f1.mov", target="/incoming/a/b/F1.mov"
         )
         assert renamed.path == "/incoming/a/b/F1.mov" and renamed.size == 10
@@ -149,31 +150,31 @@ def test_two_orgs_never_see_each_other(database: Database) -> None:
     first = make_org(database, "aztv")
     second = make_org(database, "trt")
     with database.session() as session:
-        files.make_dir(session, org_id=first, path="/incoming/secret")
+        tree.make_dir(session, org_id=first, path="/incoming/secret")
     add_file(database, first, "/incoming/secret/master.mxf")
     with database.session() as session:
-        assert files.list_dir(session, org_id=second, path="/incoming") == []
+        assert tree.list_dir(session, org_id=second, path="/incoming") == []
         for call in (
-            lambda: files.stat(session, org_id=second, path="/incoming/secret"),
-            lambda: files.list_dir(session, org_id=second, path="/incoming/secret"),
-            lambda: files.delete_file(session, org_id=second, path="/incoming/secret/master.mxf"),
-            lambda: files.remove_dir(session, org_id=second, path="/incoming/secret"),
-            lambda: files.rename(
+            lambda: tree.stat(session, org_id=second, path="/incoming/secret"),
+            lambda: tree.list_dir(session, org_id=second, path="/incoming/secret"),
+            lambda: tree.delete_file(session, org_id=second, path="/incoming/secret/master.mxf"),
+            lambda: tree.remove_dir(session, org_id=second, path="/incoming/secret"),
+            lambda: tree.rename(
                 session, org_id=second, source="/incoming/secret", target="/incoming/mine"
             ),
         ):
             with pytest.raises(NotFound):
                 call()
         # Same names in both orgs are independent.
-        files.make_dir(session, org_id=second, path="/incoming/secret")
-        assert files.list_dir(session, org_id=second, path="/incoming/secret") == []
-        assert len(files.list_dir(session, org_id=first, path="/incoming/secret")) == 1
+        tree.make_dir(session, org_id=second, path="/incoming/secret")
+        assert tree.list_dir(session, org_id=second, path="/incoming/secret") == []
+        assert len(tree.list_dir(session, org_id=first, path="/incoming/secret")) == 1
 
 
 def test_write_small_file_stores_and_replaces(database: Database, storage: ObjectStorage) -> None:
     org = make_org(database, "aztv")
     with database.session() as session:
-        view = files.write_small_file(
+        view = tree.write_small_file(
             session,
             storage,
             org_id=org,
@@ -182,9 +183,9 @@ def test_write_small_file_stores_and_replaces(database: Database, storage: Objec
         )
         assert view.size == 17 and view.md5 and view.sha256 and view.asset_id is None
         with pytest.raises(PermissionDenied):
-            files.write_small_file(session, storage, org_id=org, path="/licensed/x.txt", data=b"x")
+            tree.write_small_file(session, storage, org_id=org, path="/licensed/x.txt", data=b"x")
     with database.session() as session:
-        files.write_small_file(
+        tree.write_small_file(
             session, storage, org_id=org, path="/incoming/reports/ep01.json.errors.txt", data=b"ok"
         )
     with database.session() as session:

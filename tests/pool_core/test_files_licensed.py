@@ -6,7 +6,8 @@ import pytest
 
 from pool_core.db import Database
 from pool_core.errors import NotFound, PermissionDenied
-from pool_core.services import files, licensing
+from pool_core.files import tree
+from pool_core.licensing import workflow
 from tests.pool_core.test_licensing import build_world, grant, open_window
 
 EPISODE = "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
@@ -15,30 +16,30 @@ EPISODE = "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
 def test_licensed_masters_appear_read_only_and_vanish_on_revocation(database: Database) -> None:
     with database.session() as session:
         w = build_world(session)
-        files.ensure_roots(session, org_id=w.buyer.id)
+        tree.ensure_roots(session, org_id=w.buyer.id)
         open_window(session, w)
-        assert files.list_dir(session, org_id=w.buyer.id, path="/licensed") == []
+        assert tree.list_dir(session, org_id=w.buyer.id, path="/licensed") == []
         license_ = grant(session, w, w.buyer_editor)
 
-        top = files.list_dir(session, org_id=w.buyer.id, path="/licensed")
+        top = tree.list_dir(session, org_id=w.buyer.id, path="/licensed")
         assert [(v.name, v.is_dir, v.writable) for v in top] == [("aztv", True, False)]
-        view = files.stat(session, org_id=w.buyer.id, path=EPISODE)
+        view = tree.stat(session, org_id=w.buyer.id, path=EPISODE)
         assert (view.size, view.sha256, view.writable) == (
             w.assets[1].size,
             w.assets[1].sha256,
             False,
         )
-        target = files.read_target(session, org_id=w.buyer.id, path=EPISODE)
+        target = tree.read_target(session, org_id=w.buyer.id, path=EPISODE)
         assert target.object_key == w.assets[1].object_key
         assert target.license_id == license_.id
         with pytest.raises(PermissionDenied):
-            files.make_dir(session, org_id=w.buyer.id, path="/licensed/aztv/new")
+            tree.make_dir(session, org_id=w.buyer.id, path="/licensed/aztv/new")
 
         with pytest.raises(NotFound):
-            files.read_target(session, org_id=w.rival.id, path=EPISODE)
-        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm)
+            tree.read_target(session, org_id=w.rival.id, path=EPISODE)
+        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm)
         with pytest.raises(NotFound):
-            files.stat(session, org_id=w.buyer.id, path=EPISODE)
+            tree.stat(session, org_id=w.buyer.id, path=EPISODE)
         with pytest.raises(NotFound):
-            files.read_target(session, org_id=w.buyer.id, path=EPISODE)
-        assert files.list_dir(session, org_id=w.buyer.id, path="/licensed") == []
+            tree.read_target(session, org_id=w.buyer.id, path=EPISODE)
+        assert tree.list_dir(session, org_id=w.buyer.id, path="/licensed") == []

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.files import tree, views
 from pool_core.models import Asset, ChangeEvent, Job
-from pool_core.services import files
 from pool_core.services.ingest import expected_md5, is_master, sidecar_kind
 from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
@@ -23,7 +23,7 @@ def org(database: Database) -> int:
 
 
 def put(database: Database, storage: S3Storage, settings: Settings, org: int, path: str,
-        data: bytes) -> files.FileView:  # fmt: skip
+        data: bytes) -> views.FileView:  # fmt: skip
     writer = open_upload(database, storage, settings, org_id=org, user_id=None, path=path)
     writer.write(data)
     return writer.finish()
@@ -31,7 +31,7 @@ def put(database: Database, storage: S3Storage, settings: Settings, org: int, pa
 
 def asset_at(database: Database, org: int, path: str) -> Asset:
     with database.session() as session:
-        view = files.stat(session, org_id=org, path=path)
+        view = tree.stat(session, org_id=org, path=path)
         assert view.asset_id is not None
         asset = session.get(Asset, view.asset_id)
         assert asset is not None
@@ -67,7 +67,7 @@ def test_sidecar_before_master_is_linked_when_master_arrives(
     database: Database, storage: S3Storage, storage_settings: Settings, org: int
 ) -> None:
     with database.session() as session:
-        files.make_dir(session, org_id=org, path="/incoming/s1")
+        tree.make_dir(session, org_id=org, path="/incoming/s1")
     put(database, storage, storage_settings, org, "/incoming/s1/ep02.xml", b"<x/>")
     put(database, storage, storage_settings, org, "/incoming/s1/ep02.mxf.csv", b"a,b")
     assert jobs(database, "ingest_sidecar") == []

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from pool_core.files import licensed
+from pool_core.licensing import deliveries, entitlements, rights, workflow
 from pool_core.models import (
     Asset,
     AssetCatalog,
@@ -21,6 +23,7 @@ from pool_core.models import (
     ChangeEvent,
     Delivery,
     Episode,
+    License,
     LicenseStatus,
     MetadataState,
     Organization,
@@ -31,7 +34,7 @@ from pool_core.models import (
     User,
     utcnow,
 )
-from pool_core.services import accounts, licensing
+from pool_core.services import accounts
 
 DAY = timedelta(days=1)
 
@@ -150,7 +153,7 @@ def open_window(
 ) -> None:
     """Offer the title for a year in KZ and KG, exclusivity allowed."""
     now = utcnow()
-    licensing.create_rights_window(
+    rights.create_rights_window(
         session,
         user=w.owner_rm,
         title_id=w.title.id,
@@ -172,10 +175,10 @@ def grant(
     days: int = 30,
     exclusive: bool = False,
     episode_ids: tuple[uuid.UUID, ...] = (),
-) -> licensing.License:
+) -> License:
     """Request and approve a license in one go."""
     start = start or utcnow() - timedelta(hours=1)
-    request = licensing.request_license(
+    request = workflow.request_license(
         session,
         user=requester,
         title_id=w.title.id,
@@ -186,29 +189,33 @@ def grant(
         exclusive=exclusive,
         episode_ids=episode_ids,
     )
-    return licensing.approve_request(session, request_id=request.id, user=w.owner_rm)
+    return workflow.approve_request(session, request_id=request.id, user=w.owner_rm)
 
 
 def test_approve_grants_license_and_entitles_the_licensee(database: Database) -> None:
     with database.session() as session:
         w = build_world(session)
         open_window(session, w)
-        assert licensing.licensed_assets_for(session, org_id=w.buyer.id) == []
-        assert licensing.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
+        assert entitlements.licensed_assets_for(session, org_id=w.buyer.id) == []
+        assert (
+            entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
+        )
         license_ = grant(session, w, w.buyer_editor)
         assert license_.status == LicenseStatus.ACTIVE
         assert license_.licensee_org_id == w.buyer.id
-        items = licensing.licensed_assets_for(session, org_id=w.buyer.id)
+        items = entitlements.licensed_assets_for(session, org_id=w.buyer.id)
         assert sorted(i.path for i in items) == [
             "/licensed/aztv/Qaraqum _ Desert/S01E01/ep1.mxf",
             "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf",
         ]
-        allowed = licensing.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id)
+        allowed = entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id)
         assert allowed is not None and allowed.id == license_.id
         # The rival holds nothing and reaches nothing.
-        assert licensing.can_download(session, org_id=w.rival.id, asset_id=w.assets[0].id) is None
-        assert licensing.licensed_tree(session, org_id=w.rival.id) == []
-        tree = licensing.licensed_tree(session, org_id=w.buyer.id)
+        assert (
+            entitlements.can_download(session, org_id=w.rival.id, asset_id=w.assets[0].id) is None
+        )
+        assert licensed.licensed_tree(session, org_id=w.rival.id) == []
+        tree = licensed.licensed_tree(session, org_id=w.buyer.id)
         assert {f.sha256 for f in tree} == {a.sha256 for a in w.assets}
         assert all(f.license_id == license_.id for f in tree)
         kinds = list(session.scalars(select(ChangeEvent.kind).order_by(ChangeEvent.id)))
@@ -220,7 +227,7 @@ def test_exclusive_clash_is_refused_naming_the_license(database: Database) -> No
         w = build_world(session)
         open_window(session, w)
         first = grant(session, w, w.buyer_editor, territories=("KZ", "KG"), exclusive=True)
-        request = licensing.request_license(
+        request = workflow.request_license(
             session,
             user=w.rival_editor,
             title_id=w.title.id,
@@ -229,12 +236,12 @@ def test_exclusive_clash_is_refused_naming_the_license(database: Database) -> No
             ends_at=utcnow() + 20 * DAY,
             license_type="free_exchange",
         )
-        with pytest.raises(licensing.LicenseClash) as caught:
-            licensing.approve_request(session, request_id=request.id, user=w.owner_rm)
+        with pytest.raises(rights.LicenseClash) as caught:
+            workflow.approve_request(session, request_id=request.id, user=w.owner_rm)
         assert caught.value.license_id == first.id
         assert f"license {first.id}" in str(caught.value)
         assert isinstance(caught.value, Conflict)
-        assert licensing.get_request(session, request_id=request.id, org_id=w.owner.id).status == (
+        assert workflow.get_request(session, request_id=request.id, org_id=w.owner.id).status == (
             RequestStatus.PENDING
         )
 
@@ -255,7 +262,7 @@ def test_exclusive_request_clashes_with_existing_non_exclusive(database: Databas
         w = build_world(session)
         open_window(session, w)
         existing = grant(session, w, w.rival_editor, territories=("KZ",))
-        with pytest.raises(licensing.LicenseClash) as caught:
+        with pytest.raises(rights.LicenseClash) as caught:
             grant(session, w, w.buyer_editor, territories=("KZ",), exclusive=True)
         assert caught.value.license_id == existing.id
 
@@ -266,10 +273,10 @@ def test_disjoint_episodes_do_not_clash(database: Database) -> None:
         open_window(session, w)
         grant(session, w, w.buyer_editor, exclusive=True, episode_ids=(w.episodes[0].id,))
         second = grant(session, w, w.rival_editor, episode_ids=(w.episodes[1].id,))
-        items = licensing.licensed_assets_for(session, org_id=w.rival.id)
+        items = entitlements.licensed_assets_for(session, org_id=w.rival.id)
         assert [i.asset.id for i in items] == [w.assets[1].id]
         assert items[0].license.id == second.id
-        with pytest.raises(licensing.LicenseClash):
+        with pytest.raises(rights.LicenseClash):
             grant(session, w, w.rival_editor, episode_ids=(w.episodes[0].id,))
 
 
@@ -291,7 +298,7 @@ def test_holdback_blocks_overlapping_license(database: Database) -> None:
     with database.session() as session:
         w = build_world(session)
         now = utcnow()
-        licensing.create_rights_window(
+        rights.create_rights_window(
             session,
             user=w.owner_rm,
             title_id=w.title.id,
@@ -317,7 +324,7 @@ def test_only_the_owners_rights_manager_decides(database: Database) -> None:
     with database.session() as session:
         w = build_world(session)
         open_window(session, w)
-        request = licensing.request_license(
+        request = workflow.request_license(
             session,
             user=w.buyer_editor,
             title_id=w.title.id,
@@ -327,29 +334,29 @@ def test_only_the_owners_rights_manager_decides(database: Database) -> None:
             license_type="free_exchange",
         )
         with pytest.raises(PermissionDenied):
-            licensing.approve_request(session, request_id=request.id, user=w.owner_editor)
+            workflow.approve_request(session, request_id=request.id, user=w.owner_editor)
         with pytest.raises(PermissionDenied):
-            licensing.approve_request(session, request_id=request.id, user=w.buyer_rm)
+            workflow.approve_request(session, request_id=request.id, user=w.buyer_rm)
         with pytest.raises(NotFound):
-            licensing.approve_request(
+            workflow.approve_request(
                 session, request_id=request.id, user=make_user(session, w.rival, "k-rm", "admin")
             )
         with pytest.raises(InvalidInput, match="comment"):
-            licensing.decline_request(session, request_id=request.id, user=w.owner_rm, comment="")
-        declined = licensing.decline_request(
+            workflow.decline_request(session, request_id=request.id, user=w.owner_rm, comment="")
+        declined = workflow.decline_request(
             session, request_id=request.id, user=w.owner_rm, comment="Not in 2027, sorry"
         )
         assert declined.status == RequestStatus.DECLINED
         assert declined.decision_comment == "Not in 2027, sorry"
         with pytest.raises(Conflict, match="already declined"):
-            licensing.approve_request(session, request_id=request.id, user=w.owner_rm)
+            workflow.approve_request(session, request_id=request.id, user=w.owner_rm)
 
 
 def test_cannot_license_own_or_unpublished_title(database: Database) -> None:
     with database.session() as session:
         w = build_world(session)
         with pytest.raises(InvalidInput):
-            licensing.request_license(
+            workflow.request_license(
                 session,
                 user=w.owner_editor,
                 title_id=w.title.id,
@@ -360,7 +367,7 @@ def test_cannot_license_own_or_unpublished_title(database: Database) -> None:
             )
         draft = make_title(session, w.owner, "Secret draft", status=TitleStatus.DRAFT)
         with pytest.raises(NotFound):
-            licensing.request_license(
+            workflow.request_license(
                 session,
                 user=w.buyer_editor,
                 title_id=draft.id,
@@ -377,12 +384,14 @@ def test_revocation_ends_access_at_once(database: Database) -> None:
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
         with pytest.raises(PermissionDenied):
-            licensing.revoke_license(session, license_id=license_.id, user=w.buyer_rm)
-        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
-        assert licensing.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
-        assert licensing.licensed_tree(session, org_id=w.buyer.id) == []
+            workflow.revoke_license(session, license_id=license_.id, user=w.buyer_rm)
+        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
+        assert (
+            entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
+        )
+        assert licensed.licensed_tree(session, org_id=w.buyer.id) == []
         with pytest.raises(PermissionDenied):
-            licensing.authorize_download(session, user=w.buyer_editor, asset_id=w.assets[0].id)
+            entitlements.authorize_download(session, user=w.buyer_editor, asset_id=w.assets[0].id)
         # A revoked license no longer blocks a new one.
         grant(session, w, w.rival_editor, exclusive=True)
 
@@ -395,8 +404,8 @@ def test_license_events_are_on_the_console_at_info(
         w = build_world(session)
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
-        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
-        declined = licensing.request_license(
+        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
+        declined = workflow.request_license(
             session,
             user=w.rival_editor,
             title_id=w.title.id,
@@ -405,7 +414,7 @@ def test_license_events_are_on_the_console_at_info(
             ends_at=utcnow() + DAY,
             license_type="free_exchange",
         )
-        licensing.decline_request(session, request_id=declined.id, user=w.owner_rm, comment="no")
+        workflow.decline_request(session, request_id=declined.id, user=w.owner_rm, comment="no")
     events = [
         (r.getMessage(), r.levelno) for r in caplog.records if r.name == "pool_core.licensing"
     ]
@@ -427,20 +436,24 @@ def test_expiry_sweep_and_period_bounds(database: Database) -> None:
         open_window(session, w)
         future = grant(session, w, w.buyer_editor, start=utcnow() + 5 * DAY)
         # Not started yet: no access.
-        assert licensing.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
+        assert (
+            entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
+        )
         later = utcnow() + 40 * DAY
         assert (
-            licensing.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=later)
+            entitlements.can_download(
+                session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=later
+            )
             is None
         )
         mid = utcnow() + 10 * DAY
-        assert licensing.can_download(
+        assert entitlements.can_download(
             session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=mid
         ) == (future)
-        expired = licensing.expire_licenses(session, now=later)
+        expired = workflow.expire_licenses(session, now=later)
         assert [lic.id for lic in expired] == [future.id]
         assert future.status == LicenseStatus.EXPIRED
-        assert licensing.expire_licenses(session, now=later) == []
+        assert workflow.expire_licenses(session, now=later) == []
         last = session.scalars(select(ChangeEvent).order_by(ChangeEvent.id.desc())).first()
         assert last is not None and last.kind == "license.expired"
 
@@ -456,11 +469,11 @@ def test_unready_and_newer_versions(database: Database) -> None:
         v2 = make_asset(session, w.owner, w.title, w.episodes[0], "ep1.mxf", b"episode one v2")
         v2.version = 2
         session.flush()
-        items = licensing.licensed_assets_for(session, org_id=w.buyer.id)
+        items = entitlements.licensed_assets_for(session, org_id=w.buyer.id)
         ids = {i.asset.id for i in items}
         assert processing.id not in ids
         assert v2.id in ids and w.assets[0].id not in ids
-        assert licensing.can_download(session, org_id=w.buyer.id, asset_id=processing.id) is None
+        assert entitlements.can_download(session, org_id=w.buyer.id, asset_id=processing.id) is None
 
 
 def test_deliveries_are_logged_against_the_license(database: Database) -> None:
@@ -468,9 +481,11 @@ def test_deliveries_are_logged_against_the_license(database: Database) -> None:
         w = build_world(session)
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
-        grant_ = licensing.authorize_download(session, user=w.buyer_editor, asset_id=w.assets[1].id)
+        grant_ = entitlements.authorize_download(
+            session, user=w.buyer_editor, asset_id=w.assets[1].id
+        )
         assert grant_.license is not None and grant_.license.id == license_.id
-        licensing.record_delivery(
+        deliveries.record_delivery(
             session,
             license_id=license_.id,
             asset_id=w.assets[1].id,
@@ -478,13 +493,13 @@ def test_deliveries_are_logged_against_the_license(database: Database) -> None:
             channel="ftp",
             offset=1024,
         )
-        log = licensing.list_deliveries(session, license_id=license_.id, org_id=w.owner.id)
+        log = deliveries.list_deliveries(session, license_id=license_.id, org_id=w.owner.id)
         assert [(d.channel, d.offset) for d in log] == [("ftp", 1024)]
         assert session.scalar(select(Delivery.asset_id)) == w.assets[1].id
         with pytest.raises(NotFound):
-            licensing.list_deliveries(session, license_id=license_.id, org_id=w.rival.id)
+            deliveries.list_deliveries(session, license_id=license_.id, org_id=w.rival.id)
         # The owner may fetch its own masters without a license.
-        own = licensing.authorize_download(session, user=w.owner_editor, asset_id=w.assets[0].id)
+        own = entitlements.authorize_download(session, user=w.owner_editor, asset_id=w.assets[0].id)
         assert own.license is None
 
 
@@ -492,33 +507,33 @@ def test_licensed_ftp_view(database: Database) -> None:
     with database.session() as session:
         w = build_world(session)
         open_window(session, w)
-        assert licensing.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []
+        assert licensed.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []
         license_ = grant(session, w, w.buyer_editor)
-        root = licensing.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed")
+        root = licensed.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed")
         assert [(v.name, v.is_dir, v.writable) for v in root] == [("aztv", True, False)]
-        season = licensing.licensed_list_dir(
+        season = licensed.licensed_list_dir(
             session, org_id=w.buyer.id, path="/licensed/aztv/Qaraqum _ Desert"
         )
         assert [v.name for v in season] == ["S01E01", "S01E02"]
-        files = licensing.licensed_list_dir(
+        files = licensed.licensed_list_dir(
             session, org_id=w.buyer.id, path="/licensed/aztv/Qaraqum _ Desert/S01E02/"
         )
         assert [(v.name, v.size, v.sha256) for v in files] == [
             ("ep2.mxf", w.assets[1].size, w.assets[1].sha256)
         ]
         path = "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf"
-        view = licensing.licensed_stat(session, org_id=w.buyer.id, path=path)
+        view = licensed.licensed_stat(session, org_id=w.buyer.id, path=path)
         assert not view.is_dir and not view.writable and view.asset_id == w.assets[1].id
-        item = licensing.licensed_file(session, org_id=w.buyer.id, path=path)
+        item = licensed.licensed_file(session, org_id=w.buyer.id, path=path)
         assert item.object_key == w.assets[1].object_key and item.license_id == license_.id
         # Nothing for the rival, not even by guessing the path; nothing outside /licensed.
         with pytest.raises(NotFound):
-            licensing.licensed_file(session, org_id=w.rival.id, path=path)
+            licensed.licensed_file(session, org_id=w.rival.id, path=path)
         with pytest.raises(NotFound):
-            licensing.licensed_stat(session, org_id=w.rival.id, path="/licensed/aztv")
+            licensed.licensed_stat(session, org_id=w.rival.id, path="/licensed/aztv")
         with pytest.raises(NotFound):
-            licensing.licensed_file(session, org_id=w.buyer.id, path="/incoming/x")
-        licensing.revoke_license(session, license_id=license_.id, user=w.owner_rm)
+            licensed.licensed_file(session, org_id=w.buyer.id, path="/incoming/x")
+        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm)
         with pytest.raises(NotFound):
-            licensing.licensed_file(session, org_id=w.buyer.id, path=path)
-        assert licensing.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []
+            licensed.licensed_file(session, org_id=w.buyer.id, path=path)
+        assert licensed.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []

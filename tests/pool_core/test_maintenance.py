@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from pool_core.db import Database
+from pool_core.files import tree
 from pool_core.models import PendingUpload, utcnow
-from pool_core.services import files
 from pool_core.services.maintenance import abort_stale_uploads, delete_orphan_files
 from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
@@ -74,7 +74,7 @@ def test_leftovers_of_deleted_partial_files_are_swept(
     writer.write(b"z" * (PART + 5))
     writer.interrupt()
     with database.session() as session:
-        files.delete_file(session, org_id=org, path="/incoming/p.mxf")  # DELE of a partial file
+        tree.delete_file(session, org_id=org, path="/incoming/p.mxf")  # DELE of a partial file
     assert len(storage.list_multipart_uploads()) == 1
     report = abort_stale_uploads(database, storage, idle_for=timedelta(0))
     assert report.aborted == 0
@@ -86,10 +86,10 @@ def test_leftovers_of_deleted_partial_files_are_swept(
 def test_objects_of_deleted_plain_files_are_deleted(database: Database, storage: S3Storage) -> None:
     org = make_org(database, "mtva")
     with database.session() as session:
-        files.write_small_file(session, storage, org_id=org, path="/incoming/a.txt", data=b"a")
-        files.write_small_file(session, storage, org_id=org, path="/incoming/b.txt", data=b"bb")
+        tree.write_small_file(session, storage, org_id=org, path="/incoming/a.txt", data=b"a")
+        tree.write_small_file(session, storage, org_id=org, path="/incoming/b.txt", data=b"bb")
     with database.session() as session:
-        files.delete_file(session, org_id=org, path="/incoming/a.txt")
+        tree.delete_file(session, org_id=org, path="/incoming/a.txt")
     report = delete_orphan_files(database, storage, older_than=timedelta(0))
     assert (report.deleted, report.bytes_freed) == (1, 1)
     assert [o.size for o in storage.list("files/")] == [2]

@@ -22,9 +22,9 @@ from pool_core.errors import (
     QuotaExceeded,
     StorageUnavailable,
 )
+from pool_core.files import tree
 from pool_core.models import Asset, AssetStatus, ChangeEvent, FileState, Job, PendingUpload, utcnow
 from pool_core.seaweed import EmbeddedSeaweed
-from pool_core.services import files
 from pool_core.services.uploads import UploadWriter, committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -110,7 +110,7 @@ def test_multi_part_stream_is_byte_identical_and_published_in_one_go(
     writer._wait_in_flight()
     with database.session() as session:
         assert committed_size(session, org_id=org, path="/incoming/ep01.mxf") == 3 * PART
-        pending_view = files.stat(session, org_id=org, path="/incoming/ep01.mxf")
+        pending_view = tree.stat(session, org_id=org, path="/incoming/ep01.mxf")
         assert pending_view.state is FileState.UPLOADING
     view = writer.finish()
     assert view.size == len(data) and view.state is FileState.COMPLETE
@@ -152,9 +152,9 @@ def test_small_file_is_one_put_and_zero_byte_file_has_no_asset(
     with database.session() as session:
         assert session.scalars(select(Asset)).all() == []
         assert session.scalars(select(Job)).all() == []
-        names = [v.name for v in files.list_dir(session, org_id=org, path="/incoming")]
+        names = [v.name for v in tree.list_dir(session, org_id=org, path="/incoming")]
         assert names == ["empty.mxf", "notes.txt"]
-        entry = files.get_entry(session, org_id=org, path="/incoming/notes.txt")
+        entry = tree.get_entry(session, org_id=org, path="/incoming/notes.txt")
         assert entry is not None and entry.object_key is not None
     assert storage.get(entry.object_key) == b"hello world"
     assert storage.list_multipart_uploads() == []
@@ -177,7 +177,7 @@ def test_interrupt_then_resume_on_another_node_is_identical(
     HASH_CACHE.clear()  # the other node shares nothing in memory
     with database.session() as session:
         assert committed_size(session, org_id=org, path="/incoming/doc.mov") == cut
-        listed = files.list_dir(session, org_id=org, path="/incoming")
+        listed = tree.list_dir(session, org_id=org, path="/incoming")
         assert [(v.name, v.size, v.state) for v in listed] == [
             ("doc.mov", cut, FileState.UPLOADING)
         ]
@@ -309,26 +309,26 @@ def test_held_upload_cannot_be_deleted_or_renamed(
     writer.write(b"abc")
     with database.session() as session:
         with pytest.raises(Conflict):
-            files.delete_file(session, org_id=org, path="/incoming/busy.mxf")
+            tree.delete_file(session, org_id=org, path="/incoming/busy.mxf")
         with pytest.raises(Conflict):
-            files.rename(session, org_id=org, source="/incoming/busy.mxf", target="/incoming/b.mxf")
+            tree.rename(session, org_id=org, source="/incoming/busy.mxf", target="/incoming/b.mxf")
     writer.interrupt()
     with database.session() as session:
-        files.delete_file(session, org_id=org, path="/incoming/busy.mxf")
-        assert files.list_dir(session, org_id=org, path="/incoming") == []
+        tree.delete_file(session, org_id=org, path="/incoming/busy.mxf")
+        assert tree.list_dir(session, org_id=org, path="/incoming") == []
 
 
 def test_upload_inside_renamed_folder_finishes_at_new_place(
     database: Database, storage: S3Storage, settings: Settings, org: int
 ) -> None:
     with database.session() as session:
-        files.make_dir(session, org_id=org, path="/incoming/s1")
+        tree.make_dir(session, org_id=org, path="/incoming/s1")
     writer = open_upload(
         database, storage, settings, org_id=org, user_id=None, path="/incoming/s1/e.mov"
     )
     writer.write(b"12345")
     with database.session() as session:
-        files.rename(session, org_id=org, source="/incoming/s1", target="/incoming/S01")
+        tree.rename(session, org_id=org, source="/incoming/s1", target="/incoming/S01")
     view = writer.finish()
     assert view.path == "/incoming/S01/e.mov" and view.size == 5
 
@@ -347,7 +347,7 @@ def test_quota_exceeded_discards_the_upload(
         feed(writer, payload(2 * PART))
     writer.interrupt()  # what the adapter does on the way out: a no-op now
     with database.session() as session:
-        assert [v.name for v in files.list_dir(session, org_id=org, path="/incoming")] == ["a.mp4"]
+        assert [v.name for v in tree.list_dir(session, org_id=org, path="/incoming")] == ["a.mp4"]
         assert session.scalars(select(PendingUpload)).all() == []
     assert storage.list_multipart_uploads() == []
 
@@ -383,9 +383,7 @@ def test_storage_failure_keeps_upload_resumable(
     writer.interrupt()  # no-op after the failure
     with database.session() as session:
         size = committed_size(session, org_id=org, path="/incoming/f.mxf")
-        assert files.stat(session, org_id=org, path="/incoming/f.mxf").state is (
-            FileState.UPLOADING
-        )
+        assert tree.stat(session, org_id=org, path="/incoming/f.mxf").state is (FileState.UPLOADING)
         assert session.scalars(select(Asset)).all() == []
     assert size == PART
     resumed = open_upload(
@@ -423,7 +421,7 @@ def test_two_orgs_uploads_are_isolated(
     writer.interrupt()
     with database.session() as session:
         assert committed_size(session, org_id=other, path="/incoming/same.mxf") is None
-        assert files.list_dir(session, org_id=other, path="/incoming") == []
+        assert tree.list_dir(session, org_id=other, path="/incoming") == []
     # The other org writes the same path independently.
     theirs = open_upload(
         database, storage, settings, org_id=other, user_id=None, path="/incoming/same.mxf"
@@ -501,10 +499,10 @@ def test_concurrent_uploads_all_land_byte_identical(
     assert errors == []
     with database.session() as session:
         for i, content in enumerate(data):
-            view = files.stat(session, org_id=org, path=f"/incoming/c{i}.mxf")
+            view = tree.stat(session, org_id=org, path=f"/incoming/c{i}.mxf")
             assert view.size == len(content)
             assert view.sha256 == hashlib.sha256(content).hexdigest()
-            entry = files.get_entry(session, org_id=org, path=f"/incoming/c{i}.mxf")
+            entry = tree.get_entry(session, org_id=org, path=f"/incoming/c{i}.mxf")
             assert entry is not None
             if content:
                 assert storage.get(entry.object_key or "") == content

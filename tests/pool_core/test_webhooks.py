@@ -21,9 +21,10 @@ from sqlalchemy import select
 
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, PermissionDenied, TransientJobError
+from pool_core.licensing import jobs as licensing_jobs
 from pool_core.models import Job, JobStatus, WebhookDelivery, WebhookDeliveryStatus
 from pool_core.queue import JobRunner
-from pool_core.services import licensing_jobs, webhooks
+from pool_core.services import webhooks
 from pool_core.settings import Settings
 from pool_server.tls import write_self_signed
 from tests.pool_core.test_licensing import build_world, grant, open_window

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.files import tree
+from pool_core.licensing import workflow
 from pool_core.models import Asset
 from pool_core.models.licensing import Delivery
-from pool_core.services import accounts, files, licensing
+from pool_core.services import accounts
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.ftp import FtpLogin, ftp_test_settings, run_lftp, start_ftp_server
@@ -36,7 +38,7 @@ def test_licensed_master_is_listed_resumable_logged_read_only_and_revocable(
     data = os.urandom(3 * (1 << 20) + 77)
     with database.session() as session:
         w = build_world(session)
-        files.ensure_roots(session, org_id=w.buyer.id)
+        tree.ensure_roots(session, org_id=w.buyer.id)
         open_window(session, w)
         license_id = grant(session, w, w.buyer_editor).id
         # The masters' real bytes, stored where the assets say they are.
@@ -83,7 +85,7 @@ def test_licensed_master_is_listed_resumable_logged_read_only_and_revocable(
 
             with database.session() as session:
                 owner_rm = accounts.get_user_by_username(session, username=owner_rm_name)
-                licensing.revoke_license(session, license_id=license_id, user=owner_rm)
+                workflow.revoke_license(session, license_id=license_id, user=owner_rm)
             with pytest.raises(ftplib.error_perm, match=r"^550"):
                 _retrieve(client, EPISODE)
         finally:

@@ -22,8 +22,9 @@ from urllib.parse import quote
 import pytest
 
 from pool_core.db import Database
+from pool_core.files import tree
 from pool_core.models import Asset
-from pool_core.services import accounts, files
+from pool_core.services import accounts
 from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -279,7 +280,7 @@ def licensed_world(database: Database, storage: S3Storage) -> FtpLogin:
     with database.session() as session:
         w = build_world(session)
         w.title.original_title = "Dədə Qorqud"
-        files.ensure_roots(session, org_id=w.buyer.id)
+        tree.ensure_roots(session, org_id=w.buyer.id)
         open_window(session, w)
         grant(session, w, w.buyer_editor)
         cyrillic = make_title(session, w.owner, "Қыз Жібек; 1970")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pool_core.db import Database
-from pool_core.services import files
+from pool_core.files import tree
 from pool_core.storage.s3 import S3Storage
 from tests.fixtures.ftp import (
     FtpLogin,
@@ -55,7 +55,7 @@ def test_stor_and_retr_plain_byte_identical(
     finally:
         client.quit()
     with database.session() as session:
-        view = files.stat(session, org_id=ftp_accounts["aztv"].org_id, path="/incoming/clip.bin")
+        view = tree.stat(session, org_id=ftp_accounts["aztv"].org_id, path="/incoming/clip.bin")
     assert view.sha256 == hashlib.sha256(data).hexdigest()
     assert view.md5 == hashlib.md5(data).hexdigest()
 

@@ -21,10 +21,10 @@ import httpx
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.licensing.jobs import licensing_handlers
 from pool_core.models import Asset, AssetStatus, Organization, utcnow
 from pool_core.queue import JobRunner
 from pool_core.services import accounts
-from pool_core.services.licensing_jobs import licensing_handlers
 from pool_core.services.sidecar_ingest import build_handlers as sidecar_handlers
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.licensing import workflow
 from pool_core.models import Asset, Delivery, Rendition
-from pool_core.services import licensing
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.config import STATE_DIR
@@ -157,7 +157,7 @@ def test_proxies_are_fetched_verified_and_a_missing_one_is_skipped(
     with env.db.session() as session:
         owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
         assert owner_rm is not None
-        licensing.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+        workflow.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
     code, pruned = env.run("--prune")
     assert code == 0 and sorted(pruned["pruned"]) == [EP1, EP2]
     assert not proxy.exists() and not (env.dest / (EP2 + ".proxy.mp4")).exists()

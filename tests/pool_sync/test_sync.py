@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.licensing import workflow
 from pool_core.models import Delivery, utcnow
-from pool_core.services import accounts, licensing
+from pool_core.services import accounts
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.cli import main
@@ -158,7 +159,7 @@ def test_revoked_license_is_reported_and_pruned_only_when_asked(
     with env.db.session() as session:
         owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
         assert owner_rm is not None
-        licensing.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+        workflow.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
     capsys.readouterr()
     code, summary = env.run()
     assert code == 0

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from pool_core.db import Database
-from pool_core.services import licensing
+from pool_core.licensing import workflow
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.cli import main
@@ -60,7 +60,7 @@ def test_dry_run_lists_what_would_be_fetched_and_writes_nothing(
     with env.db.session() as session:
         owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
         assert owner_rm is not None
-        licensing.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+        workflow.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
     code, summary = env.run("--dry-run", "--prune")
     assert code == 0 and sorted(summary["no_longer_licensed"]) == [EP1, EP2]
     assert summary["pruned"] == [] and (env.dest / EP1).exists()

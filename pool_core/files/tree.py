@@ -22,49 +22,30 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pool_core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
+from pool_core.files import licensed
+from pool_core.files.views import (
+    ROOT_NAMES,
+    FileView,
+    entry_view,
+    is_writable_path,
+    pending_view,
+    root_view,
+)
 from pool_core.models import FileEntry, FileState, PendingUpload, utcnow
-from pool_core.names import path_components, resolve_path, split_path
+from pool_core.names import INCOMING_ROOT, LICENSED_ROOT, path_components, resolve_path, split_path
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.lease import is_held
 
-INCOMING = "/incoming"
-LICENSED = "/licensed"
-ROOT_NAMES = ("incoming", "licensed")
 # Root folder ids are derived from (org, name), so two nodes creating them at once collide
 # on the primary key instead of making two `/incoming` (NULL parents escape the unique index).
 _ROOT_NAMESPACE = uuid.UUID("6f1d3c52-8a43-4c5e-9a1e-3b0f2a7c9d10")
-_EPOCH_MTIME = datetime.fromtimestamp(0, UTC)
-
-
-@dataclass(frozen=True)
-class FileView:
-    """What a client may know about one file or folder."""
-
-    path: str
-    name: str
-    is_dir: bool
-    size: int
-    mtime: datetime
-    md5: str | None
-    sha256: str | None
-    state: FileState
-    # Whether the caller may change it (or, for a folder, create things inside it).
-    writable: bool
-    asset_id: uuid.UUID | None
-    # RFC 3659 `unique` fact: stable, opaque, no spaces or `;` (the kind letter plus an id).
-    unique: str
-
-
-def is_writable_path(path: str) -> bool:
-    """Whether a normalised path lies in the organization's read-write area."""
-    return path == INCOMING or path.startswith(INCOMING + "/")
 
 
 def root_id(org_id: int, name: str) -> uuid.UUID:
@@ -82,58 +63,10 @@ def _normalise(path: str) -> str:
 
 
 def _check_writable(path: str) -> None:
-    if path == INCOMING:
+    if path == INCOMING_ROOT:
         raise PermissionDenied("/incoming itself cannot be changed")
     if not is_writable_path(path):
         raise PermissionDenied(f"{path} is read-only; upload into /incoming")
-
-
-def _entry_view(entry: FileEntry, path: str) -> FileView:
-    return FileView(
-        path=path,
-        name=entry.name,
-        is_dir=entry.is_dir,
-        size=0 if entry.is_dir else entry.size,
-        mtime=entry.mtime,
-        md5=entry.md5,
-        sha256=entry.sha256,
-        state=entry.state,
-        writable=is_writable_path(path),
-        asset_id=entry.asset_id,
-        unique=f"e{entry.id.hex}",
-    )
-
-
-def _pending_view(pending: PendingUpload) -> FileView:
-    return FileView(
-        path=pending.path,
-        name=split_path(pending.path)[1],
-        is_dir=False,
-        size=pending.committed_size,
-        mtime=pending.updated_at,
-        md5=None,
-        sha256=None,
-        state=FileState.UPLOADING,
-        writable=True,
-        asset_id=None,
-        unique=f"p{pending.id.hex}",
-    )
-
-
-def _root_view() -> FileView:
-    return FileView(
-        path="/",
-        name="/",
-        is_dir=True,
-        size=0,
-        mtime=_EPOCH_MTIME,
-        md5=None,
-        sha256=None,
-        state=FileState.COMPLETE,
-        writable=False,
-        asset_id=None,
-        unique="root",
-    )
 
 
 def ensure_roots(session: Session, *, org_id: int) -> None:
@@ -190,26 +123,24 @@ def _require_folder(session: Session, org_id: int, path: str) -> FileEntry:
 
 
 def _below_licensed(path: str) -> bool:
-    return path.startswith(LICENSED + "/")
+    return path.startswith(LICENSED_ROOT + "/")
 
 
 def stat(session: Session, *, org_id: int, path: str) -> FileView:
     """Describe a file, folder or pending upload; `NotFound` if there is none."""
     path = _normalise(path)
     if path == "/":
-        return _root_view()
+        return root_view()
     if _below_licensed(path):
         # Built from the current entitlements, so a revocation hides the file at once.
-        from pool_core.services import licensing
-
-        view: FileView = licensing.licensed_stat(session, org_id=org_id, path=path)
+        view: FileView = licensed.licensed_stat(session, org_id=org_id, path=path)
         return view
     entry = get_entry(session, org_id=org_id, path=path)
     if entry is not None:
-        return _entry_view(entry, path)
+        return entry_view(entry, path)
     pending = get_pending(session, org_id=org_id, path=path)
     if pending is not None:
-        return _pending_view(pending)
+        return pending_view(pending)
     raise NotFound(f"{path} does not exist")
 
 
@@ -232,20 +163,18 @@ def list_dir(session: Session, *, org_id: int, path: str) -> list[FileView]:
         roots = session.scalars(
             select(FileEntry).where(FileEntry.org_id == org_id, FileEntry.parent_id.is_(None))
         )
-        return sorted((_entry_view(r, "/" + r.name) for r in roots), key=lambda v: v.name)
-    if path == LICENSED or _below_licensed(path):
-        from pool_core.services import licensing
-
-        return list(licensing.licensed_list_dir(session, org_id=org_id, path=path))
+        return sorted((entry_view(r, "/" + r.name) for r in roots), key=lambda v: v.name)
+    if path == LICENSED_ROOT or _below_licensed(path):
+        return list(licensed.licensed_list_dir(session, org_id=org_id, path=path))
     folder = _require_folder(session, org_id, path)
     children = session.scalars(
         select(FileEntry).where(FileEntry.org_id == org_id, FileEntry.parent_id == folder.id)
     )
     base = path.rstrip("/") + "/"
-    views = {c.name: _entry_view(c, base + c.name) for c in children}
+    views = {c.name: entry_view(c, base + c.name) for c in children}
     if is_writable_path(path):
         for pending in _pending_children(session, org_id, path):
-            view = _pending_view(pending)
+            view = pending_view(pending)
             # A complete file being overwritten shows as the complete file.
             views.setdefault(view.name, view)
     return sorted(views.values(), key=lambda v: v.name)
@@ -265,9 +194,7 @@ def read_target(session: Session, *, org_id: int, path: str) -> ReadTarget:
     """Locate a complete file's bytes: the org's own, or a master it holds a license for."""
     path = _normalise(path)
     if _below_licensed(path):
-        from pool_core.services import licensing
-
-        item = licensing.licensed_file(session, org_id=org_id, path=path)
+        item = licensed.licensed_file(session, org_id=org_id, path=path)
         return ReadTarget(item.object_key, item.size, item.asset_id, item.license_id)
     entry = get_entry(session, org_id=org_id, path=path)
     if entry is None or entry.is_dir:
@@ -291,7 +218,7 @@ def make_dir(session: Session, *, org_id: int, path: str) -> FileView:
             session.add(entry)
     except IntegrityError as exc:
         raise AlreadyExists(f"{path} already exists") from exc
-    return _entry_view(entry, path)
+    return entry_view(entry, path)
 
 
 def _has_children(session: Session, org_id: int, folder: FileEntry, path: str) -> bool:
@@ -397,23 +324,7 @@ def set_mtime(session: Session, *, org_id: int, path: str, mtime: datetime) -> F
         raise InvalidInput("modification time must be timezone-aware (UTC)")
     entry.mtime = mtime
     session.flush()
-    return _entry_view(entry, path)
-
-
-def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | None = None) -> int:
-    """Bytes an organization uses: its files plus what its pending uploads have stored."""
-    files = session.scalar(
-        select(func.coalesce(func.sum(FileEntry.size), 0)).where(
-            FileEntry.org_id == org_id, FileEntry.is_dir.is_(False)
-        )
-    )
-    query = select(func.coalesce(func.sum(PendingUpload.committed_size), 0)).where(
-        PendingUpload.org_id == org_id
-    )
-    if exclude_pending is not None:
-        query = query.where(PendingUpload.id != exclude_pending)
-    pending = session.scalar(query)
-    return int(files or 0) + int(pending or 0)
+    return entry_view(entry, path)
 
 
 def put_file_entry(
@@ -493,4 +404,4 @@ def write_small_file(
         sha256=hashlib.sha256(data).hexdigest(),
         asset_id=None,
     )
-    return _entry_view(entry, path)
+    return entry_view(entry, path)

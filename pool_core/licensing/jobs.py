@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from pool_core import queue
 from pool_core.db import Database
+from pool_core.licensing import workflow
 from pool_core.models import Job, JobStatus, utcnow
 from pool_core.queue import JobContext
-from pool_core.services import licensing, webhooks
+from pool_core.services import webhooks
 from pool_core.settings import Settings
 
-logger = logging.getLogger("pool_core.services.licensing_jobs")
+logger = logging.getLogger("pool_core.licensing.jobs")
 
 EXPIRY_KIND = "license_expiry_sweep"
 PERIODIC_KINDS = (webhooks.DISPATCH_KIND, EXPIRY_KIND)
@@ -72,7 +73,7 @@ def licensing_handlers(
 
     def sweep(ctx: JobContext) -> None:
         with db.write_session() as session:
-            expired = licensing.expire_licenses(session)
+            expired = workflow.expire_licenses(session)
             _schedule(session, kind=EXPIRY_KIND, delay_seconds=settings.license_sweep_seconds)
         if expired:
             logger.info(
