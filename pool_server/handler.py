@@ -18,9 +18,9 @@ from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied,
 from pool_core.files import tree, views
 from pool_core.models import FileState
 from pool_core.names import INCOMING_ROOT
-from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
+from pool_core.uploads.service import committed_size, open_upload
 from pool_server.auth import LoginGuard, Principal
 from pool_server.fs import PoolFilesystem, read_target_of
 from pool_server.replies import reply_for, rest_refused

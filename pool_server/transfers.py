@@ -18,8 +18,8 @@ from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED
 from pyftpdlib.log import logger as ftp_logger
 
 from pool_core.errors import PoolError
-from pool_core.services.uploads import UploadWriter
 from pool_core.storage.base import ObjectStorage
+from pool_core.uploads.service import UploadWriter
 from pool_server.link import ControlState, control_state
 from pool_server.replies import reply_for
 from pool_server.tls import mark_data_connection

@@ -150,7 +150,7 @@ def upload_in_progress(session: Session, *, asset: Asset) -> bool:
 
     Any pending upload at the asset's path started after the asset completed (finishing
     deletes the pending row, a new STOR at 0 replaces it), so it is a continuation or a
-    re-upload. The `continues` marker (see `pool_core.services.uploads`) also finds one at
+    re-upload. The `continues` marker (see `pool_core.uploads.service`) also finds one at
     another path; it is replaced by the hash state once the continuation's first part is in.
     """
     rows = session.scalars(select(PendingUpload).where(PendingUpload.org_id == asset.org_id))

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from pool_core.db import Database
-from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_core.uploads.service import committed_size, open_upload
 from tests.pool_core.test_files import make_org
 
 MIB = 1 << 20

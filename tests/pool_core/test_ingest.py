@@ -11,9 +11,9 @@ from pool_core.db import Database
 from pool_core.files import tree, views
 from pool_core.models import Asset, ChangeEvent, Job
 from pool_core.services.ingest import expected_md5, is_master, sidecar_kind
-from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_core.uploads.service import open_upload
 from tests.pool_core.test_files import make_org
 
 

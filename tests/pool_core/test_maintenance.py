@@ -10,9 +10,9 @@ from pool_core.db import Database
 from pool_core.files import tree
 from pool_core.models import PendingUpload, utcnow
 from pool_core.services.maintenance import abort_stale_uploads, delete_orphan_files
-from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_core.uploads.service import open_upload
 from tests.pool_core.test_files import make_org
 
 PART = 6 << 20

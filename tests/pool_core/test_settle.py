@@ -14,10 +14,10 @@ from sqlalchemy import select
 from pool_core.db import Database
 from pool_core.models import Asset, AssetStatus, ChangeEvent, Job, JobStatus, utcnow
 from pool_core.queue import JobRunner
-from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.declared import reject
+from pool_core.uploads.service import open_upload
 from pool_core.uploads.settle import SETTLE_JOB, settle
 from pool_core.uploads.settle import build_handlers as settle_handlers
 from pool_core.uploads.status import list_unfinished

@@ -25,12 +25,12 @@ from pool_core.errors import (
 from pool_core.files import tree
 from pool_core.models import Asset, AssetStatus, ChangeEvent, FileState, Job, PendingUpload, utcnow
 from pool_core.seaweed import EmbeddedSeaweed
-from pool_core.services.uploads import UploadWriter, committed_size, open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads import hashes
 from pool_core.uploads.lease import HOST
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MemoryBudget, max_stream_size, part_size
+from pool_core.uploads.service import UploadWriter, committed_size, open_upload
 from pool_core.uploads.writer import HASH_CACHE
 from tests.pool_core.test_files import make_org
 

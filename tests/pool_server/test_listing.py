@@ -25,9 +25,9 @@ from pool_core.db import Database
 from pool_core.files import tree
 from pool_core.models import Asset
 from pool_core.services import accounts
-from pool_core.services.uploads import open_upload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_core.uploads.service import open_upload
 from tests.fixtures.ftp import (
     FtpLogin,
     RunningFTP,
