@@ -8,12 +8,16 @@ lease.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import uuid
 from datetime import datetime
 
+from sqlalchemy import update
+
+from pool_core.db import Database
 from pool_core.models import PendingUpload, utcnow
 
 HOST = socket.gethostname()
@@ -68,3 +72,14 @@ def is_held(pending: PendingUpload, now: datetime | None = None) -> bool:
     if pending.held_until <= (now or utcnow()):
         return False
     return holder_alive(pending.holder)
+
+
+def let_go(db: Database, pending_id: uuid.UUID, holder: str) -> None:
+    """Release the row lease `holder` has on a pending upload (best effort: it also expires)."""
+    with contextlib.suppress(Exception), db.session() as session:
+        session.execute(
+            update(PendingUpload)
+            .where(PendingUpload.id == pending_id, PendingUpload.holder == holder)
+            .values(holder=None, held_until=None)
+            .execution_options(synchronize_session=False)
+        )

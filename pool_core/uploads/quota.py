@@ -7,7 +7,8 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pool_core.models import FileEntry, PendingUpload
+from pool_core.files.tree import get_entry
+from pool_core.models import FileEntry, Organization, PendingUpload
 
 
 def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | None = None) -> int:
@@ -24,3 +25,19 @@ def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | No
         query = query.where(PendingUpload.id != exclude_pending)
     pending = session.scalar(query)
     return int(files or 0) + int(pending or 0)
+
+
+def room_left(session: Session, *, org_id: int, path: str, pending_id: uuid.UUID) -> int | None:
+    """Bytes the upload to `path` may store within the organization's quota (None: no quota).
+
+    The upload's own pending bytes are not counted (they are what it stores), and a complete
+    file at `path` counts as freed (this upload replaces it). Negative when already over.
+    """
+    org = session.get(Organization, org_id)
+    if org is None or org.quota_bytes is None:
+        return None
+    used = used_bytes(session, org_id=org_id, exclude_pending=pending_id)
+    replaced = get_entry(session, org_id=org_id, path=path)
+    if replaced is not None and not replaced.is_dir:
+        used -= replaced.size
+    return org.quota_bytes - used

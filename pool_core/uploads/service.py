@@ -18,29 +18,39 @@ is discarded), `StorageUnavailable` (the upload stays resumable from `committed_
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pool_core.db import Database
-from pool_core.errors import Conflict, InvalidInput, ObjectNotFound, PermissionDenied, StorageError
-from pool_core.files.tree import get_entry, get_pending, plain_object_key
+from pool_core.errors import (
+    Conflict,
+    InvalidInput,
+    ObjectNotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    StorageError,
+)
+from pool_core.files.tree import get_entry, get_pending, plain_object_key, stat
 from pool_core.files.views import FileView, is_writable_path
-from pool_core.models import FileEntry, Organization, PendingUpload, utcnow
+from pool_core.models import PendingUpload, utcnow
 from pool_core.names import INCOMING_ROOT, resolve_path, split_path
-from pool_core.services.ingest import is_master, master_object_key
+from pool_core.services.ingest import complete_upload, is_master, master_object_key
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import import_pair
-from pool_core.uploads.lease import is_held, new_holder, release_holder
+from pool_core.uploads.lease import is_held, let_go, new_holder, release_holder
 from pool_core.uploads.plan import part_size, shared_budget
-from pool_core.uploads.quota import used_bytes
+from pool_core.uploads.quota import room_left
+from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 from pool_core.uploads.writer import (
     HASH_CACHE,
+    Finished,
     UploadWriter,
     complete_key,
     new_hashes,
@@ -101,7 +111,7 @@ def open_upload(
                 storage, settings, snapshot.object_key, source_key, offset
             )
     except BaseException:
-        _let_go(db, snapshot.id, holder)
+        let_go(db, snapshot.id, holder)
         release_holder(holder)
         raise
     hashes: tuple[Any, Any] | None
@@ -133,6 +143,7 @@ def open_upload(
         tail=tail,
         hashes=hashes,
         size_limit=size_limit,
+        publish=functools.partial(_publish, db, storage, settings),
     )
 
 
@@ -208,7 +219,7 @@ def _claim(
                 session, org_id=org_id, path=path, name=name, user_id=user_id, holder=holder,
                 held_until=held_until, continues=(entry.object_key, entry.size),
             )  # fmt: skip
-            return pending, stale, _size_limit(session, org_id, pending, entry)
+            return pending, stale, _size_limit(session, org_id, pending)
         if offset != pending.committed_size:
             raise InvalidInput(
                 f"cannot resume {path} at byte {offset}: {pending.committed_size} bytes are "
@@ -233,19 +244,7 @@ def _claim(
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"{path} is being uploaded by another session right now")
         session.refresh(pending)
-    return pending, stale, _size_limit(session, org_id, pending, entry)
-
-
-def _size_limit(
-    session: Session, org_id: int, pending: PendingUpload, entry: FileEntry | None
-) -> int | None:
-    quota = session.get(Organization, org_id)
-    if quota is None or quota.quota_bytes is None:
-        return None
-    used = used_bytes(session, org_id=org_id, exclude_pending=pending.id)
-    if entry is not None:
-        used -= entry.size  # replaced when this upload finishes
-    return max(0, quota.quota_bytes - used)
+    return pending, stale, _size_limit(session, org_id, pending)
 
 
 def _new_pending(
@@ -357,16 +356,6 @@ def _load_tail(storage: ObjectStorage, snapshot: _Snapshot) -> bytes:
     return data
 
 
-def _let_go(db: Database, pending_id: uuid.UUID, holder: str) -> None:
-    with contextlib.suppress(Exception), db.session() as session:
-        session.execute(
-            update(PendingUpload)
-            .where(PendingUpload.id == pending_id, PendingUpload.holder == holder)
-            .values(holder=None, held_until=None)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def committed_size(session: Session, *, org_id: int, path: str) -> int | None:
     """Bytes a pending upload at `path` has safely stored, or None if there is none."""
     pending = get_pending(session, org_id=org_id, path=resolve_path("/", path))
@@ -375,3 +364,46 @@ def committed_size(session: Session, *, org_id: int, path: str) -> int | None:
     if pending.committed_size == 0 and CONTINUES in (pending.hash_state or {}):
         return None  # a continuation with nothing recorded yet: the complete file counts
     return pending.committed_size
+
+
+def _size_limit(session: Session, org_id: int, pending: PendingUpload) -> int | None:
+    room = room_left(session, org_id=org_id, path=pending.path, pending_id=pending.id)
+    return None if room is None else max(0, room)
+
+
+def _publish(db: Database, storage: ObjectStorage, settings: Settings, done: Finished) -> FileView:
+    """Turn a finished upload into a file (and a master's asset) in one commit.
+
+    The pending row must still be this writer's: a session that took the upload over owns it.
+    """
+    with db.write_session() as session:  # reads, then writes
+        row = session.get(PendingUpload, done.pending_id)
+        if row is None or row.holder != done.holder:
+            raise Conflict(f"the upload to {done.path} was taken over by another session")
+        path = row.path
+        room = room_left(session, org_id=done.org_id, path=path, pending_id=done.pending_id)
+        if room is not None and done.size > room:
+            raise QuotaExceeded(
+                "your organization's storage quota is used up; "
+                f"{path} was not stored (delete files or ask for more space)"
+            )
+        session.execute(delete(PendingUpload).where(PendingUpload.id == done.pending_id))
+        complete_upload(
+            session,
+            storage,
+            org_id=done.org_id,
+            user_id=done.user_id,
+            path=path,
+            object_key=done.object_key,
+            size=done.size,
+            md5=done.md5,
+            sha256=done.sha256,
+            asset_id=done.asset_id,
+            content=done.content,
+            settle_seconds=settings.upload_settle_seconds,
+        )
+        session.flush()
+        view = stat(session, org_id=done.org_id, path=path)
+        superseded = list(session.info.pop(DELETE_AFTER_COMMIT, []))
+    delete_after_commit(storage, superseded)
+    return view

@@ -28,12 +28,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import delete, update
-from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import (
@@ -43,13 +44,12 @@ from pool_core.errors import (
     QuotaExceeded,
     StorageError,
 )
-from pool_core.files.tree import stat
 from pool_core.files.views import FileView
-from pool_core.models import FileEntry, PendingUpload, utcnow
+from pool_core.models import PendingUpload, utcnow
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import export_pair, new_pair
-from pool_core.uploads.lease import release_holder
+from pool_core.uploads.lease import let_go, release_holder
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MAX_PARTS, MemoryBudget, part_size
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,27 @@ def new_hashes() -> tuple[Any, Any]:
     return new_pair()
 
 
+@dataclass(frozen=True)
+class Finished:
+    """An upload whose bytes are all stored, handed to the publisher (`uploads.service`)."""
+
+    pending_id: uuid.UUID
+    holder: str
+    org_id: int
+    user_id: int | None
+    path: str
+    object_key: str | None  # None for an empty file
+    size: int
+    md5: str
+    sha256: str
+    asset_id: uuid.UUID | None
+    content: bytes | None  # the whole file when it was small enough to keep in memory
+
+
+# Makes the file visible (entry, asset, jobs, events) in one commit and describes it.
+Publish = Callable[[Finished], FileView]
+
+
 class UploadWriter:
     """One client's byte stream into one virtual path.
 
@@ -152,6 +173,7 @@ class UploadWriter:
         tail: bytes,
         hashes: tuple[Any, Any] | None,
         size_limit: int | None,
+        publish: Publish,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -178,6 +200,7 @@ class UploadWriter:
         self._buffer_hashed = len(tail) if hashes is not None else 0
         self._hashes = hashes
         self._size_limit = size_limit
+        self._publish_with = publish
         self._in_flight: deque[Future[None]] = deque()
         self._max_in_flight = max(1, settings.upload_parts_in_flight)
         self._executor: ThreadPoolExecutor | None = None
@@ -502,45 +525,22 @@ class UploadWriter:
         return md5.hexdigest(), sha.hexdigest()
 
     def _publish(self, md5: str, sha256: str, content: bytes | None) -> FileView:
-        # Imported here: ingest imports the queue, which must not load for plain file ops.
-        from pool_core.services.ingest import complete_upload
-        from pool_core.uploads.quota import used_bytes
-        from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
-
-        with self.db.write_session() as session:  # reads, then writes
-            row = session.get(PendingUpload, self.pending_id)
-            if row is None or row.holder != self.holder:
-                raise Conflict(f"the upload to {self.path} was taken over by another session")
-            path = row.path
-            quota = _quota(session, self.org_id)
-            if quota is not None:
-                used = used_bytes(session, org_id=self.org_id, exclude_pending=self.pending_id)
-                used -= _existing_size(session, self.org_id, path)
-                if used + self.size > quota:
-                    raise QuotaExceeded(
-                        "your organization's storage quota is used up; "
-                        f"{path} was not stored (delete files or ask for more space)"
-                    )
-            session.execute(delete(PendingUpload).where(PendingUpload.id == self.pending_id))
-            complete_upload(
-                session,
-                self.storage,
+        view = self._publish_with(
+            Finished(
+                pending_id=self.pending_id,
+                holder=self.holder,
                 org_id=self.org_id,
                 user_id=self.user_id,
-                path=path,
+                path=self.path,
                 object_key=self.object_key if self.size else None,
                 size=self.size,
                 md5=md5,
                 sha256=sha256,
                 asset_id=self.asset_id,
                 content=content,
-                settle_seconds=self.settings.upload_settle_seconds,
             )
-            session.flush()
-            view = stat(session, org_id=self.org_id, path=path)
-            superseded = list(session.info.pop(DELETE_AFTER_COMMIT, []))
-        self.path = path
-        delete_after_commit(self.storage, superseded)
+        )
+        self.path = view.path  # a rename while uploading moved it
         return view
 
     def interrupt(self) -> None:
@@ -608,13 +608,7 @@ class UploadWriter:
             HASH_CACHE.put(self.pending_id, committed, *self._hashes)
 
     def _release_holder_only(self) -> None:
-        with contextlib.suppress(Exception), self.db.session() as session:
-            session.execute(
-                update(PendingUpload)
-                .where(PendingUpload.id == self.pending_id, PendingUpload.holder == self.holder)
-                .values(holder=None, held_until=None)
-                .execution_options(synchronize_session=False)
-            )
+        let_go(self.db, self.pending_id, self.holder)
 
     def abort(self) -> None:
         """Throw the upload away: no entry, no pending state, S3 parts freed."""
@@ -673,17 +667,3 @@ def _first_cause(exc: BaseException) -> BaseException:
     while isinstance(exc, _EarlierPartFailed) and exc.__cause__ is not None:
         exc = exc.__cause__
     return exc
-
-
-def _quota(session: Session, org_id: int) -> int | None:
-    from pool_core.models import Organization
-
-    org = session.get(Organization, org_id)
-    return None if org is None else org.quota_bytes
-
-
-def _existing_size(session: Session, org_id: int, path: str) -> int:
-    from pool_core.files.tree import get_entry
-
-    entry: FileEntry | None = get_entry(session, org_id=org_id, path=path)
-    return entry.size if entry is not None and not entry.is_dir else 0
