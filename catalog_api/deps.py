@@ -10,11 +10,11 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import User
 from pool_core.services.accounts import check_api_token, record_token_use
-from pool_core.services.catalog import Actor
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 

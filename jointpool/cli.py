@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from jointpool.context import AppContext
+from pool_core.context import AppContext
 from pool_core.errors import PoolError
 from pool_core.logs import configure_logging
 from pool_core.settings import load_settings

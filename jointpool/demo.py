@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from jointpool.context import AppContext
+from pool_core.context import AppContext
 from pool_core.models import Organization
 from pool_core.services import accounts
 from pool_core.settings import Settings

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from jointpool import demo
-from jointpool.context import AppContext
 from pool_core import migrate
+from pool_core.context import AppContext
 from pool_core.seaweed import EmbeddedSeaweed
 from pool_core.settings import Settings
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jointpool.context import AppContext
+from pool_core.context import AppContext
 from pool_core.logs import configure_logging
 from pool_core.settings import load_settings
 

@@ -15,10 +15,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from pool_core.db import Database
+from pool_core.context import AppContext
 from pool_core.errors import PoolError
 from pool_core.settings import load_settings
-from pool_core.storage.s3 import S3Storage
 from pool_server.server import build_server, serve_until
 
 
@@ -32,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
-        storage = S3Storage.from_settings(settings)
-        server = build_server(settings, db, storage)
+        ctx = AppContext(settings)
+        server = build_server(settings, ctx.db, ctx.storage)
     except (PoolError, ValueError) as exc:
         print(f"pool_server: {exc}", file=sys.stderr)
         return 2
@@ -51,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(f"{host} {port}\n")
         tmp.replace(args.ready_file)
     serve_until(server, stop)
-    db.dispose()
+    ctx.db.dispose()
     return 0
 
 

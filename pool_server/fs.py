@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyftpdlib.filesystems import AbstractedFS
 
@@ -20,11 +20,9 @@ from pool_core.files import tree
 from pool_core.files.views import FileView
 from pool_core.models import FileState
 from pool_core.names import INCOMING_ROOT, resolve_path, split_path
+from pool_server.auth import Principal
+from pool_server.context import FtpSession
 from pool_server.units import writing
-
-if TYPE_CHECKING:
-    from pool_server.auth import Principal
-    from pool_server.handler import PoolFTPHandler
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SIX_MONTHS = 180 * 24 * 3600
@@ -33,7 +31,7 @@ SIX_MONTHS = 180 * 24 * 3600
 class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
     """pyftpdlib's filesystem contract, answered by `pool_core.files.tree`."""
 
-    def __init__(self, root: str, cmd_channel: PoolFTPHandler) -> None:
+    def __init__(self, root: str, cmd_channel: FtpSession) -> None:
         super().__init__("/", cmd_channel)
         self.handler = cmd_channel
         # name -> view of the folder listed last, so LIST/MLSD cost one query, not one per entry.
@@ -57,7 +55,8 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
         with self.handler.pool.db.session() as session:
             return tree.stat(session, org_id=self.org_id, path=path)
 
-    def _forget_listing(self) -> None:
+    def forget_listing(self) -> None:
+        """Drop the views of the last listing (before any command that may change the tree)."""
         self._listed = None
 
     # --- path translation: the virtual path is the "filesystem" path
@@ -142,31 +141,31 @@ class PoolFilesystem(AbstractedFS):  # type: ignore[misc]
 
     def mkdir(self, path: str) -> None:
         """Create a folder."""
-        self._forget_listing()
+        self.forget_listing()
         with writing(self.handler.pool.db) as session:
             tree.make_dir(session, org_id=self.org_id, path=path)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
-        self._forget_listing()
+        self.forget_listing()
         with writing(self.handler.pool.db) as session:
             tree.remove_dir(session, org_id=self.org_id, path=path)
 
     def remove(self, path: str) -> None:
         """Delete a file."""
-        self._forget_listing()
+        self.forget_listing()
         with writing(self.handler.pool.db) as session:
             tree.delete_file(session, org_id=self.org_id, path=path)
 
     def rename(self, src: str, dst: str) -> None:
         """Move or rename a file or folder (folders with everything in them) atomically."""
-        self._forget_listing()
+        self.forget_listing()
         with writing(self.handler.pool.db) as session:
             tree.rename(session, org_id=self.org_id, source=src, target=dst)
 
     def utime(self, path: str, timeval: float) -> None:
         """Set a file's modification time (MFMT)."""
-        self._forget_listing()
+        self.forget_listing()
         mtime = datetime.datetime.fromtimestamp(timeval, datetime.UTC)
         with writing(self.handler.pool.db) as session:
             tree.set_mtime(session, org_id=self.org_id, path=path, mtime=mtime)

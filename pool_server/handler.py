@@ -7,21 +7,18 @@ answered from the one table in `pool_server.replies`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
 
-from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.files import tree, views
 from pool_core.models import FileState
 from pool_core.names import INCOMING_ROOT
-from pool_core.settings import Settings
-from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.service import committed_size, open_upload
-from pool_server.auth import LoginGuard, Principal
+from pool_server.auth import Principal
+from pool_server.context import PoolContext
 from pool_server.fs import PoolFilesystem, read_target_of
 from pool_server.replies import reply_for, rest_refused
 from pool_server.standard_replies import StandardReplies
@@ -32,19 +29,6 @@ log = logging.getLogger(__name__)
 
 HASH_ALGORITHMS = {"SHA-256": "sha256", "MD5": "md5"}
 DEFAULT_HASH = "SHA-256"
-
-
-@dataclass(frozen=True)
-class PoolContext:
-    """What every session of one server shares."""
-
-    settings: Settings
-    db: Database
-    storage: ObjectStorage
-    guard: LoginGuard
-    # Organizations whose /incoming and /licensed this process has made sure of: a login
-    # storm then costs one write (the audit row) per login, not two.
-    orgs_with_roots: set[int] = field(default_factory=set)
 
 
 def _command(help_text: str, *, perm: str | None = "r", arg: bool | None = True) -> dict[str, Any]:
@@ -94,7 +78,7 @@ class PoolFTPHandler(StandardReplies):
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         """Run one command, answering any domain error from the reply table."""
         if self.fs is not None:
-            self.fs._forget_listing()
+            self.fs.forget_listing()
         try:
             super().pre_process_command(line, cmd, arg)
         except PoolError as exc:

@@ -21,7 +21,8 @@ from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
-from pool_server.handler import PoolContext, PoolFTPHandler
+from pool_server.context import PoolContext
+from pool_server.handler import PoolFTPHandler
 from pool_server.tls import ensure_certificate, make_ssl_context
 
 log = logging.getLogger(__name__)

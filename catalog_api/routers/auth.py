@@ -11,10 +11,10 @@ from sqlalchemy import select
 from catalog_api.deps import ActorDep, CurrentUser, Limit, SessionDep
 from catalog_api.schemas.auth import MeOut, NewTokenOut, NewUserOut, TokenIn, TokenOut, UserIn
 from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
+from pool_core.common.actor import audit_as
 from pool_core.errors import PermissionDenied
 from pool_core.models import ApiToken, Organization, Role
 from pool_core.services.accounts import create_api_token, create_user, revoke_api_token
-from pool_core.services.catalog import audit_as
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 

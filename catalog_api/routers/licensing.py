@@ -24,7 +24,7 @@ from catalog_api.schemas.licensing import (
     RightsWindowIn,
     RightsWindowOut,
 )
-from pool_core.errors import InvalidInput
+from pool_core.common.pagination import int_cursor, values_cursor
 from pool_core.licensing import deliveries, entitlements, rights, workflow
 from pool_core.models import LicenseStatus, RequestStatus, utcnow
 
@@ -34,15 +34,11 @@ IntId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _int_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not cursor.isdigit() or len(cursor) > 12:
-        raise InvalidInput("cursor is not one this server handed out")
-    return int(cursor)
+    return int_cursor(cursor, size=1)[0] if cursor else None
 
 
 def _next(ids: list[int], limit: int) -> str | None:
-    return str(ids[-1]) if len(ids) == limit else None
+    return values_cursor((ids[-1],)) if len(ids) == limit else None
 
 
 @router.post("/titles/{title_id}/rights-windows", response_model=RightsWindowOut, status_code=201)
@@ -202,7 +198,7 @@ def list_licensed_assets(
     more = start + limit < len(items)
     return Page(
         items=[LicensedAssetOut.from_item(i) for i in page],
-        next_cursor=str(start + limit) if more else None,
+        next_cursor=values_cursor((start + limit,)) if more else None,
     )
 
 

@@ -15,8 +15,6 @@ A hit found through episode names lists those episodes (see `episodes`).
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
+from pool_core.common.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from pool_core.errors import InvalidInput
 from pool_core.models import (
     Episode,
@@ -443,17 +442,17 @@ def _facet_counts(name: str, matched: Any, backend: SearchBackend) -> Select[str
 
 
 def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+    return encode_cursor({"o": offset})
 
 
 def _decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
+    data = decode_cursor(cursor)
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         offset = int(data["o"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput("the cursor is not one this API handed out") from exc
+        raise InvalidInput(BAD_CURSOR) from exc
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput("the cursor is out of range")
     return offset

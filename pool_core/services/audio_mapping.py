@@ -22,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pool_core import queue
+from pool_core.common.actor import Actor, audit_as
 from pool_core.errors import InvalidInput, NotFound
 from pool_core.models import Asset, AssetCatalog, Job, JobStatus
-from pool_core.services.catalog import Actor, AssetView, _require_writer, audit_as
+from pool_core.services.catalog import AssetView, _require_writer
 
 MAPPING_KEY = "audio_mapping"
 TRANSCODE_JOB = "transcode"

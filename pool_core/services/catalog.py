@@ -7,18 +7,23 @@ editors. Every write is audited and recorded in the change feed.
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from pool_core.common.actor import Actor, audit_as
+from pool_core.common.pagination import (
+    Page,
+    after_cursor,
+    int_cursor,
+    page_of,
+    parse_enum,
+)
 from pool_core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.models import (
     Asset,
@@ -34,10 +39,8 @@ from pool_core.models import (
     TitleKind,
     TitleLocalization,
     TitleStatus,
-    User,
 )
 from pool_core.search.engine import index_title, remove_title
-from pool_core.services.audit import record_audit
 from pool_core.services.catalog_rules import (
     base_language,
     normalize_country,
@@ -57,60 +60,6 @@ MAX_LOCALIZATIONS = 40
 MAX_LIST_ITEMS = 200
 MAX_SEASON = 1000
 MAX_SEASON_NAME = 512
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts for which organization, and through which door (for the audit trail).
-
-    `role` None is the pool itself acting for the organization (sidecar ingest): it may
-    write that organization's catalog whatever the uploader's role.
-    """
-
-    org_id: int
-    user_id: int | None
-    role: Role | None
-    channel: str = "api"
-    remote_addr: str | None = None
-
-    @classmethod
-    def for_user(cls, user: User, *, channel: str = "api", remote_addr: str | None = None) -> Actor:
-        """A user acting through a channel."""
-        return cls(user.org_id, user.id, user.role, channel, remote_addr)
-
-    @classmethod
-    def system(cls, *, org_id: int, on_behalf_of: int | None = None) -> Actor:
-        """The pool's worker acting for an organization (e.g. applying a sidecar)."""
-        return cls(org_id, on_behalf_of, None, "worker", None)
-
-
-def audit_as(
-    session: Session,
-    actor: Actor,
-    *,
-    action: str,
-    subject: str,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Record an audit event for what the actor did, through the actor's door."""
-    record_audit(
-        session,
-        channel=actor.channel,
-        action=action,
-        org_id=actor.org_id,
-        user_id=actor.user_id,
-        subject=subject,
-        remote_addr=actor.remote_addr,
-        detail=detail,
-    )
-
-
-@dataclass
-class Page:
-    """A page of a keyset-paginated list."""
-
-    items: list[Any]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -237,13 +186,13 @@ def list_titles(
             Organization.code == owner.strip().lower()
         )
     if kind:
-        stmt = stmt.where(Title.kind == _enum(TitleKind, kind, "kind"))
+        stmt = stmt.where(Title.kind == parse_enum(TitleKind, kind, "kind"))
     if status:
-        stmt = stmt.where(Title.status == _enum(TitleStatus, status, "status"))
-    stmt = _after(stmt, Title.created_at, Title.id, cursor)
+        stmt = stmt.where(Title.status == parse_enum(TitleStatus, status, "status"))
+    stmt = after_cursor(stmt, Title.created_at, Title.id, cursor)
     stmt = stmt.order_by(Title.created_at.desc(), Title.id.desc()).limit(limit + 1)
     stmt = stmt.options(selectinload(Title.localizations), selectinload(Title.genre_rows))
-    return _page(list(session.scalars(stmt)), limit, lambda t: (t.created_at, t.id))
+    return page_of(list(session.scalars(stmt)), limit, lambda t: (t.created_at, t.id))
 
 
 def create_title(session: Session, *, actor: Actor, data: TitleInput) -> Title:
@@ -287,9 +236,9 @@ def delete_title(session: Session, *, actor: Actor, title_id: uuid.UUID) -> None
 
 def _apply(title: Title, data: TitleInput, fields: set[str]) -> None:
     if "kind" in fields:
-        title.kind = _enum(TitleKind, data.kind, "kind")
+        title.kind = parse_enum(TitleKind, data.kind, "kind")
     if "status" in fields:
-        title.status = _enum(TitleStatus, data.status, "status")
+        title.status = parse_enum(TitleStatus, data.status, "status")
     if "original_title" in fields:
         if not data.original_title.strip():
             raise InvalidInput("original_title must not be empty")
@@ -404,7 +353,7 @@ def list_episodes(
     if season is not None:
         stmt = stmt.where(Episode.season_number == season)
     if cursor:
-        after_season, after_number = _int_cursor(cursor, size=2)
+        after_season, after_number = int_cursor(cursor, size=2)
         stmt = stmt.where(
             or_(
                 Episode.season_number > after_season,
@@ -412,7 +361,7 @@ def list_episodes(
             )
         )
     stmt = stmt.order_by(Episode.season_number, Episode.number).limit(limit + 1)
-    return _page(list(session.scalars(stmt)), limit, lambda e: (e.season_number, e.number))
+    return page_of(list(session.scalars(stmt)), limit, lambda e: (e.season_number, e.number))
 
 
 def upsert_episode(
@@ -510,14 +459,14 @@ def list_seasons(
         .outerjoin(counts, counts.c.number == numbers.c.number)
     )
     if cursor:
-        (after,) = _int_cursor(cursor, size=1)
+        (after,) = int_cursor(cursor, size=1)
         stmt = stmt.where(numbers.c.number > after)
     stmt = stmt.order_by(numbers.c.number).limit(limit + 1)
     views = [
         SeasonView(title_id=title_id, number=int(n), name=name or "", episode_count=int(count))
         for n, name, count in session.execute(stmt)
     ]
-    return _page(views, limit, lambda v: (v.number,))
+    return page_of(views, limit, lambda v: (v.number,))
 
 
 def upsert_season(
@@ -675,7 +624,7 @@ def list_assets(
         .where(_visible_assets(viewer_org_id))
     )
     if status:
-        stmt = stmt.where(Asset.status == _enum(AssetStatus, status, "status"))
+        stmt = stmt.where(Asset.status == parse_enum(AssetStatus, status, "status"))
     if owner:
         stmt = stmt.join(Organization, Organization.id == Asset.org_id).where(
             Organization.code == owner.strip().lower()
@@ -683,7 +632,7 @@ def list_assets(
     if title_id is not None:
         stmt = stmt.where(AssetCatalog.title_id == title_id)
     if metadata_state:
-        state = _enum(MetadataState, metadata_state, "metadata_state")
+        state = parse_enum(MetadataState, metadata_state, "metadata_state")
         if state is MetadataState.NEEDS_METADATA:
             stmt = stmt.where(
                 or_(
@@ -700,11 +649,11 @@ def list_assets(
             )
         else:
             stmt = stmt.where(AssetCatalog.state == state)
-    stmt = _after(stmt, Asset.created_at, Asset.id, cursor)
+    stmt = after_cursor(stmt, Asset.created_at, Asset.id, cursor)
     stmt = stmt.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit + 1)
     stmt = stmt.options(selectinload(Asset.renditions))
     views = [AssetView(asset=a, catalog=c) for a, c in session.execute(stmt)]
-    return _page(views, limit, lambda v: (v.asset.created_at, v.asset.id))
+    return page_of(views, limit, lambda v: (v.asset.created_at, v.asset.id))
 
 
 def link_asset(
@@ -805,60 +754,3 @@ def screen_asset(
         detail={"owner_org_id": view.asset.org_id, "kinds": sorted({x.kind for x in links})},
     )
     return links
-
-
-# --- pagination helpers -----------------------------------------------------------------
-
-
-def _enum(enum_cls: Any, value: str, name: str) -> Any:
-    try:
-        return enum_cls(value)
-    except ValueError as exc:
-        allowed = ", ".join(m.value for m in enum_cls)
-        raise InvalidInput(f"{name} {value!r} is not one of {allowed}") from exc
-
-
-def _encode_cursor(values: tuple[Any, ...]) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, size: int = 2) -> list[str]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != size:
-            raise ValueError("bad shape")
-        return [str(v) for v in values]
-    except ValueError as exc:
-        raise InvalidInput("the cursor is not one this API handed out") from exc
-
-
-def _int_cursor(cursor: str, *, size: int) -> list[int]:
-    try:
-        values = [int(v) for v in _decode_cursor(cursor, size)]
-    except ValueError as exc:
-        raise InvalidInput("the cursor is not one this API handed out") from exc
-    # Integer columns: a bigger number would overflow the database driver, not just miss.
-    if any(not 0 <= v < 2**31 for v in values):
-        raise InvalidInput("the cursor is not one this API handed out")
-    return values
-
-
-def _after(stmt: Any, created: Any, ident: Any, cursor: str | None) -> Any:
-    if not cursor:
-        return stmt
-    stamp, key = _decode_cursor(cursor)
-    try:
-        when = datetime.fromisoformat(stamp)
-        key_id = uuid.UUID(key)
-    except ValueError as exc:
-        raise InvalidInput("the cursor is not one this API handed out") from exc
-    if when.tzinfo is None:
-        raise InvalidInput("the cursor is not one this API handed out")
-    return stmt.where(or_(created < when, and_(created == when, ident < key_id)))
-
-
-def _page(rows: list[Any], limit: int, key: Any) -> Page:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(items=rows, next_cursor=_encode_cursor(key(rows[-1])) if more and rows else None)

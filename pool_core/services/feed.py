@@ -21,9 +21,6 @@ The cursor is opaque to clients (base64url JSON); its high-water mark only ever 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pool_core.common.pagination import decode_cursor, encode_cursor
 from pool_core.errors import InvalidInput
 from pool_core.models import (
     AssetCatalog,
@@ -54,6 +52,8 @@ MAX_LIMIT = 1000
 # Rows one call scans at most; a viewer who may see little gets an empty page and has_more.
 MAX_SCAN = 20 * SCAN_BATCH
 
+_BAD_CURSOR = "the change cursor is not one this server handed out"
+
 
 @dataclass(frozen=True)
 class FeedCursor:
@@ -64,25 +64,21 @@ class FeedCursor:
 
     def encode(self) -> str:
         """Serialise to the opaque string clients pass back."""
-        raw = json.dumps(
-            {"a": self.after, "g": [list(g) for g in self.gaps]}, separators=(",", ":")
-        )
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_cursor({"a": self.after, "g": [list(g) for g in self.gaps]})
 
     @classmethod
     def decode(cls, text: str | None) -> FeedCursor:
         """Parse a cursor string; empty means the beginning of the feed."""
         if not text:
             return cls()
+        data = decode_cursor(text, message=_BAD_CURSOR)
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            data = json.loads(raw)
             after = int(data["a"])
             gaps = tuple((int(g[0]), int(g[1])) for g in data.get("g", []))
-        except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
-            raise InvalidInput("the change cursor is not one this server handed out") from exc
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise InvalidInput(_BAD_CURSOR) from exc
         if after < 0 or len(gaps) > MAX_GAPS:
-            raise InvalidInput("the change cursor is not one this server handed out")
+            raise InvalidInput(_BAD_CURSOR)
         return cls(after=after, gaps=gaps)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
 from pool_core.files import tree
@@ -39,7 +40,6 @@ from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
 from pool_core.services.audit import record_audit
 from pool_core.services.catalog import (
-    Actor,
     Localized,
     TitleInput,
     create_title,

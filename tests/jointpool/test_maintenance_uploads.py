@@ -10,7 +10,7 @@ from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.service import committed_size, open_upload
-from tests.pool_core.test_files import make_org
+from tests.fixtures.orgs import new_org
 
 MIB = 1 << 20
 
@@ -18,7 +18,7 @@ MIB = 1 << 20
 def test_maintenance_lists_a_pending_upload(
     database: Database, storage: S3Storage, storage_settings: Settings
 ) -> None:
-    org = make_org(database, "uztv")
+    org = new_org(database, "uztv")
     settings = storage_settings.model_copy(update={"upload_part_size": 5 * MIB})
     writer = open_upload(
         database, storage, settings, org_id=org, user_id=None, path="/incoming/half.mxf"

@@ -12,17 +12,8 @@ from pool_core.db import Database
 from pool_core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.files import tree
 from pool_core.models import Asset, FileEntry, FileState
-from pool_core.services import accounts
 from pool_core.storage.base import ObjectStorage
-
-
-def make_org(database: Database, code: str, quota: int | None = None) -> int:
-    with database.session() as session:
-        org = accounts.create_organization(
-            session, code=code, name=code.upper(), country="AZ", quota_bytes=quota
-        )
-        tree.ensure_roots(session, org_id=org.id)
-        return org.id
+from tests.fixtures.orgs import new_org
 
 
 def add_file(database: Database, org_id: int, path: str, size: int = 10) -> None:
@@ -40,7 +31,7 @@ def add_file(database: Database, org_id: int, path: str, size: int = 10) -> None
 
 
 def test_roots_are_created_once_and_root_is_virtual(database: Database) -> None:
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
     with database.session() as session:
         tree.ensure_roots(session, org_id=org)  # idempotent
         root = tree.stat(session, org_id=org, path="/")
@@ -53,7 +44,7 @@ def test_roots_are_created_once_and_root_is_virtual(database: Database) -> None:
 
 
 def test_folders_files_and_errors(database: Database) -> None:
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
     with database.session() as session:
         view = tree.make_dir(session, org_id=org, path="/incoming/Сериал")
         assert view.is_dir and view.path == "/incoming/Сериал"
@@ -87,7 +78,7 @@ def test_folders_files_and_errors(database: Database) -> None:
 
 
 def test_rename_of_non_empty_folder_is_one_update_and_children_move(database: Database) -> None:
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
     with database.session() as session:
         tree.make_dir(session, org_id=org, path="/incoming/season1")
         tree.make_dir(session, org_id=org, path="/incoming/season1/deep")
@@ -121,7 +112,7 @@ def test_rename_of_non_empty_folder_is_one_update_and_children_move(database: Da
 
 
 def test_rename_refusals(database: Database) -> None:
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
     with database.session() as session:
         tree.make_dir(session, org_id=org, path="/incoming/a")
         tree.make_dir(session, org_id=org, path="/incoming/a/b")
@@ -147,8 +138,8 @@ def test_rename_refusals(database: Database) -> None:
 
 
 def test_two_orgs_never_see_each_other(database: Database) -> None:
-    first = make_org(database, "aztv")
-    second = make_org(database, "trt")
+    first = new_org(database, "aztv")
+    second = new_org(database, "trt")
     with database.session() as session:
         tree.make_dir(session, org_id=first, path="/incoming/secret")
     add_file(database, first, "/incoming/secret/master.mxf")
@@ -172,7 +163,7 @@ def test_two_orgs_never_see_each_other(database: Database) -> None:
 
 
 def test_write_small_file_stores_and_replaces(database: Database, storage: ObjectStorage) -> None:
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
     with database.session() as session:
         view = tree.write_small_file(
             session,

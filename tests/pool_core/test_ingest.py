@@ -14,12 +14,12 @@ from pool_core.services.ingest import expected_md5, is_master, sidecar_kind
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.service import open_upload
-from tests.pool_core.test_files import make_org
+from tests.fixtures.orgs import new_org
 
 
 @pytest.fixture
 def org(database: Database) -> int:
-    return make_org(database, "aztv")
+    return new_org(database, "aztv")
 
 
 def put(database: Database, storage: S3Storage, settings: Settings, org: int, path: str,

@@ -35,6 +35,7 @@ from pool_core.models import (
     utcnow,
 )
 from pool_core.services import accounts
+from tests.fixtures.orgs import make_org
 
 DAY = timedelta(days=1)
 
@@ -54,11 +55,6 @@ class World:
     title: Title
     episodes: list[Episode]
     assets: list[Asset]
-
-
-def make_org(session: Session, code: str, country: str) -> Organization:
-    """Create an organization."""
-    return accounts.create_organization(session, code=code, name=code.upper(), country=country)
 
 
 def make_user(session: Session, org: Organization, name: str, role: str) -> User:
@@ -119,9 +115,9 @@ def make_asset(
 
 def build_world(session: Session) -> World:
     """Create the three organizations, a serial with two episodes and their masters."""
-    owner = make_org(session, "aztv", "AZ")
-    buyer = make_org(session, "qaz", "KZ")
-    rival = make_org(session, "ktrk", "KG")
+    owner = make_org(session, "aztv", country="AZ")
+    buyer = make_org(session, "qaz", country="KZ")
+    rival = make_org(session, "ktrk", country="KG")
     title = make_title(session, owner, "Qaraqum / Desert")
     episodes = []
     for number in (1, 2):

@@ -13,7 +13,7 @@ from pool_core.services.maintenance import abort_stale_uploads, delete_orphan_fi
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.service import open_upload
-from tests.pool_core.test_files import make_org
+from tests.fixtures.orgs import new_org
 
 PART = 6 << 20
 
@@ -22,7 +22,7 @@ def test_stale_uploads_are_aborted_and_live_ones_kept(
     database: Database, storage: S3Storage, storage_settings: Settings
 ) -> None:
     settings = storage_settings.model_copy(update={"upload_part_size": PART})
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
 
     def start(path: str, size: int) -> None:
         writer = open_upload(database, storage, settings, org_id=org, user_id=None, path=path)
@@ -67,7 +67,7 @@ def test_leftovers_of_deleted_partial_files_are_swept(
     database: Database, storage: S3Storage, storage_settings: Settings
 ) -> None:
     settings = storage_settings.model_copy(update={"upload_part_size": PART})
-    org = make_org(database, "trt")
+    org = new_org(database, "trt")
     writer = open_upload(
         database, storage, settings, org_id=org, user_id=None, path="/incoming/p.mxf"
     )
@@ -84,7 +84,7 @@ def test_leftovers_of_deleted_partial_files_are_swept(
 
 
 def test_objects_of_deleted_plain_files_are_deleted(database: Database, storage: S3Storage) -> None:
-    org = make_org(database, "mtva")
+    org = new_org(database, "mtva")
     with database.session() as session:
         tree.write_small_file(session, storage, org_id=org, path="/incoming/a.txt", data=b"a")
         tree.write_small_file(session, storage, org_id=org, path="/incoming/b.txt", data=b"bb")

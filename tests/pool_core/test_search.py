@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import InvalidInput
 from pool_core.models import Title, User
@@ -16,7 +17,6 @@ from pool_core.search.backends import ensure_search_schema
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 from pool_core.services.accounts import create_organization, create_user
 from pool_core.services.catalog import (
-    Actor,
     Localized,
     TitleInput,
     create_title,

@@ -22,7 +22,7 @@ from pool_core.uploads.settle import SETTLE_JOB, settle
 from pool_core.uploads.settle import build_handlers as settle_handlers
 from pool_core.uploads.status import list_unfinished
 from tests.fixtures.media import MediaFactory
-from tests.pool_core.test_files import make_org
+from tests.fixtures.orgs import new_org
 from transcode.worker import build_handlers as transcode_handlers
 
 # Long enough for the 2 s, 640x360 master to be transcoded on a loaded 2-core machine.
@@ -49,7 +49,7 @@ def _state(db: Database, path: str) -> tuple[AssetStatus | None, int, list[str]]
 def test_transcode_starts_at_once_and_the_master_is_announced_when_it_settles(
     database: Database, storage: S3Storage, settings: Settings, media: MediaFactory
 ) -> None:
-    org = make_org(database, "aztv")
+    org = new_org(database, "aztv")
     path = "/incoming/ep01.mp4"
     writer = open_upload(database, storage, settings, org_id=org, user_id=None, path=path)
     writer.write(media.path("h264_mp4").read_bytes())
@@ -98,7 +98,7 @@ def test_transcode_starts_at_once_and_the_master_is_announced_when_it_settles(
 def _completed_master(
     database: Database, storage: S3Storage, settings: Settings, path: str, data: bytes
 ) -> uuid.UUID:
-    org = make_org(database, "ktrk")
+    org = new_org(database, "ktrk")
     writer = open_upload(database, storage, settings, org_id=org, user_id=None, path=path)
     writer.write(data)
     writer.finish()

@@ -32,7 +32,7 @@ from pool_core.uploads.lease import HOST
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MemoryBudget, max_stream_size, part_size
 from pool_core.uploads.service import UploadWriter, committed_size, open_upload
 from pool_core.uploads.writer import HASH_CACHE
-from tests.pool_core.test_files import make_org
+from tests.fixtures.orgs import new_org
 
 PART = 6 << 20  # the smallest part size the settings allow
 CHUNK = 64 * 1024
@@ -48,7 +48,7 @@ def settings(storage_settings: Settings) -> Settings:
 
 @pytest.fixture
 def org(database: Database) -> int:
-    return make_org(database, "aztv")
+    return new_org(database, "aztv")
 
 
 def payload(size: int, seed: int = 1) -> bytes:
@@ -336,7 +336,7 @@ def test_upload_inside_renamed_folder_finishes_at_new_place(
 def test_quota_exceeded_discards_the_upload(
     database: Database, storage: S3Storage, settings: Settings
 ) -> None:
-    org = make_org(database, "trt", quota=PART + 100)
+    org = new_org(database, "trt", quota_bytes=PART + 100)
     ok = open_upload(database, storage, settings, org_id=org, user_id=None, path="/incoming/a.mp4")
     ok.write(b"x" * 100)
     ok.finish()
@@ -413,7 +413,7 @@ def test_overwrite_makes_a_new_asset_version(
 def test_two_orgs_uploads_are_isolated(
     database: Database, storage: S3Storage, settings: Settings, org: int
 ) -> None:
-    other = make_org(database, "kyrgyz")
+    other = new_org(database, "kyrgyz")
     writer = open_upload(
         database, storage, settings, org_id=org, user_id=None, path="/incoming/same.mxf"
     )

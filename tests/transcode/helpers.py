@@ -12,6 +12,7 @@ from pool_core import queue
 from pool_core.db import SQLITE_IMMEDIATE, Database
 from pool_core.models import Asset, ChangeEvent, Organization
 from pool_core.storage.base import ObjectStorage
+from tests.fixtures.orgs import make_org
 
 ORG_NAME = "Qazaqstan TV"
 
@@ -23,21 +24,19 @@ def _write_lock(db: Database, session: Session) -> None:
         session.connection(execution_options=SQLITE_IMMEDIATE)
 
 
-def make_org(db: Database, *, name: str = ORG_NAME) -> int:
-    """Create (or find) the owner organization and return its id."""
+def owner_org_id(db: Database, *, name: str = ORG_NAME) -> int:
+    """Find (or create) the owner organization and return its id."""
     with db.session() as session:
         _write_lock(db, session)
         org = session.scalar(select(Organization).where(Organization.name == name))
         if org is None:
-            org = Organization(code=f"o{uuid.uuid4().hex[:8]}", name=name, country="KZ")
-            session.add(org)
-            session.flush()
+            org = make_org(session, f"o{uuid.uuid4().hex[:8]}", name=name, country="KZ")
         return org.id
 
 
 def make_asset(db: Database, storage: ObjectStorage, master: Path, *, enqueue: bool = False) -> str:
     """Upload a master and create its asset as the FTP ingress would; return the asset id."""
-    org_id = make_org(db)
+    org_id = owner_org_id(db)
     asset_id = uuid.uuid4()
     key = f"masters/{org_id}/{asset_id}/{master.name}"
     with open(master, "rb") as handle:

@@ -1,4 +1,7 @@
-"""Build the shared objects (settings, database, storage) every command needs."""
+"""Build the shared objects (settings, database, storage) every entry point needs.
+
+One wiring for the launcher (`jointpool`) and each server run alone (`python -m pool_server`).
+"""
 
 from __future__ import annotations
 
