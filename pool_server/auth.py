@@ -22,6 +22,7 @@ from pyftpdlib.exceptions import AuthenticationFailed as FTPAuthenticationFailed
 
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
+from pool_core.models import Role
 from pool_core.services.accounts import check_ftp_login, record_ftp_logins
 from pool_core.services.audit import record_audit
 from pool_server.units import writing
@@ -44,6 +45,7 @@ class Principal:
     user_id: int
     org_id: int
     username: str
+    role: Role
 
 
 class LoginCache:
@@ -323,7 +325,9 @@ class PoolAuthorizer:
             # time is written with the audit rows, in the audit writer's next batch.
             with self.db.session() as session:
                 user = check_ftp_login(session, username=name, password=password)
-                principal = Principal(user_id=user.id, org_id=user.org_id, username=name)
+                principal = Principal(
+                    user_id=user.id, org_id=user.org_id, username=name, role=user.role
+                )
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)
             self.cache.forget_user(name)

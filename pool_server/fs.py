@@ -14,13 +14,11 @@ from typing import Any
 
 from pyftpdlib.filesystems import AbstractedFS
 
-from pool_core.db import Database
 from pool_core.errors import NotFound, PermissionDenied
 from pool_core.files import tree
 from pool_core.files.views import FileView
 from pool_core.models import FileState
 from pool_core.names import INCOMING_ROOT, resolve_path, split_path
-from pool_server.auth import Principal
 from pool_server.context import FtpSession
 from pool_server.units import writing
 
@@ -258,9 +256,3 @@ def _perm_fact(view: FileView) -> str:
         return "r"
     # A pending upload is appended to (APPE, REST+STOR), not read, until it is complete.
     return "adfrw" if view.state == FileState.COMPLETE else "adfw"
-
-
-def read_target_of(db: Database, principal: Principal, path: str) -> tree.ReadTarget:
-    """Where a readable file's bytes are (own files and licensed masters) and its license."""
-    with db.session() as session:
-        return tree.read_target(session, org_id=principal.org_id, path=path)

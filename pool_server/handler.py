@@ -12,14 +12,15 @@ from typing import Any, ClassVar
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
 
+from pool_core.common.actor import Actor
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.files import tree, views
-from pool_core.models import FileState
+from pool_core.files.downloads import OffsetPastEnd, open_download
 from pool_core.names import INCOMING_ROOT
 from pool_core.uploads.service import committed_size, open_upload
 from pool_server.auth import Principal
 from pool_server.context import PoolContext
-from pool_server.fs import PoolFilesystem, read_target_of
+from pool_server.fs import PoolFilesystem
 from pool_server.replies import reply_for, rest_refused
 from pool_server.standard_replies import StandardReplies
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
@@ -102,6 +103,12 @@ class PoolFTPHandler(StandardReplies):
         with writing(self.pool.db) as session:
             tree.ensure_roots(session, org_id=org_id)
         self.pool.orgs_with_roots.add(org_id)
+
+    def _actor(self) -> Actor:
+        """The logged-in user acting through FTP."""
+        principal = self.principal
+        assert principal is not None
+        return Actor(principal.org_id, principal.user_id, principal.role, "ftp", self.remote_ip)
 
     def flush_account(self) -> None:
         """Forget who was logged in (USER again, REIN)."""
@@ -194,31 +201,14 @@ class PoolFTPHandler(StandardReplies):
         assert self.principal is not None
         rest = self._restart_position
         self._restart_position = 0
-        view = self.fs.stat(file)
-        if view.is_dir:
-            raise NotFound(f"{file} is a folder")
-        if view.state != FileState.COMPLETE:
-            raise Conflict(f"{file} is still being uploaded")
-        if rest > view.size:
-            self.respond(f"554 REST position ({rest}) is past the end of the file ({view.size}).")
-            return None
-        target = read_target_of(self.pool.db, self.principal, file)
-        if target.license_id is not None and target.asset_id is not None:
-            # Every RETR of a licensed master counts against its license, resumes included.
-            from pool_core.licensing.deliveries import record_delivery
-
+        try:
+            # Every RETR of a licensed file counts against its license, resumes included.
             with writing(self.pool.db) as session:
-                record_delivery(
-                    session,
-                    license_id=target.license_id,
-                    asset_id=target.asset_id,
-                    org_id=self.principal.org_id,
-                    channel="ftp",
-                    user_id=self.principal.user_id,
-                    offset=rest,
-                    remote_addr=self.remote_ip,
-                )
-        key = target.object_key if target.size > rest else None
+                grant = open_download(session, actor=self._actor(), target=file, offset=rest)
+        except OffsetPastEnd as exc:
+            self.respond(f"554 {exc}.")
+            return None
+        key = grant.object_key if grant.size > rest else None
         source = DownloadSource(self.pool.storage, key, file, rest)
         producer = FileProducer(source, self._current_type)
         self.push_dtp_data(producer, isproducer=True, file=source, cmd="RETR")

@@ -73,10 +73,8 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.ImportFrom):
                 submodules = [t for t in targets[:-1] if t in modules]
                 # `from pkg import a, b` where a and b are modules: edges to them, not to pkg.
-                if len(submodules) == len(targets) - 1:
-                    targets = submodules
-                else:
-                    targets = targets[-1:]
+                all_modules = len(submodules) == len(targets) - 1
+                targets = submodules if all_modules else targets[-1:]
             for target in targets:
                 resolved = resolve(target)
                 if resolved is not None and resolved != name:

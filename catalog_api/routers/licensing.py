@@ -6,9 +6,17 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
-from catalog_api.deps import CurrentUser, Cursor, Limit, SessionDep, StateDep, WriteSessionDep
+from catalog_api.deps import (
+    ActorDep,
+    CurrentUser,
+    Cursor,
+    Limit,
+    SessionDep,
+    StateDep,
+    WriteSessionDep,
+)
 from catalog_api.routers import changes, webhooks
 from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
 from catalog_api.schemas.licensing import (
@@ -25,6 +33,8 @@ from catalog_api.schemas.licensing import (
     RightsWindowOut,
 )
 from pool_core.common.pagination import int_cursor, values_cursor
+from pool_core.errors import Conflict
+from pool_core.files.downloads import open_download
 from pool_core.licensing import deliveries, entitlements, rights, workflow
 from pool_core.models import LicenseStatus, RequestStatus, utcnow
 
@@ -43,12 +53,12 @@ def _next(ids: list[int], limit: int) -> str | None:
 
 @router.post("/titles/{title_id}/rights-windows", response_model=RightsWindowOut, status_code=201)
 def create_rights_window(
-    title_id: uuid.UUID, body: RightsWindowIn, user: CurrentUser, session: SessionDep
+    title_id: uuid.UUID, body: RightsWindowIn, actor: ActorDep, session: SessionDep
 ) -> RightsWindowOut:
     """Offer one of your titles in territories for a period (rights managers)."""
     window = rights.create_rights_window(
         session,
-        user=user,
+        actor=actor,
         title_id=title_id,
         territories=body.territories,
         starts_at=body.starts_at,
@@ -72,12 +82,12 @@ def list_rights_windows(
 
 @router.post("/license-requests", response_model=LicenseRequestOut, status_code=201)
 def request_license(
-    body: LicenseRequestIn, user: CurrentUser, session: SessionDep
+    body: LicenseRequestIn, actor: ActorDep, session: SessionDep
 ) -> LicenseRequestOut:
     """Ask a title's owner for a license (editors and rights managers)."""
     request = workflow.request_license(
         session,
-        user=user,
+        actor=actor,
         title_id=body.title_id,
         episode_ids=body.episode_ids,
         territories=body.territories,
@@ -117,22 +127,22 @@ def get_request(request_id: IntId, user: CurrentUser, session: SessionDep) -> Li
 
 @router.post("/license-requests/{request_id}/approve", response_model=LicenseOut, status_code=201)
 def approve_request(
-    request_id: IntId, user: CurrentUser, session: SessionDep, body: DecisionIn | None = None
+    request_id: IntId, actor: ActorDep, session: SessionDep, body: DecisionIn | None = None
 ) -> LicenseOut:
     """Grant a request (the owner's rights manager); 409 names a clashing license."""
     license_ = workflow.approve_request(
-        session, request_id=request_id, user=user, comment=body.comment if body else ""
+        session, request_id=request_id, actor=actor, comment=body.comment if body else ""
     )
     return LicenseOut.from_model(license_)
 
 
 @router.post("/license-requests/{request_id}/decline", response_model=LicenseRequestOut)
 def decline_request(
-    request_id: IntId, body: DeclineIn, user: CurrentUser, session: SessionDep
+    request_id: IntId, body: DeclineIn, actor: ActorDep, session: SessionDep
 ) -> LicenseRequestOut:
     """Decline a request with a comment (the owner's rights manager)."""
     request = workflow.decline_request(
-        session, request_id=request_id, user=user, comment=body.comment
+        session, request_id=request_id, actor=actor, comment=body.comment
     )
     return LicenseRequestOut.from_model(request)
 
@@ -171,11 +181,11 @@ def get_license(license_id: IntId, user: CurrentUser, session: SessionDep) -> Li
 
 @router.post("/licenses/{license_id}/revoke", response_model=LicenseOut)
 def revoke_license(
-    license_id: IntId, user: CurrentUser, session: SessionDep, body: RevokeIn | None = None
+    license_id: IntId, actor: ActorDep, session: SessionDep, body: RevokeIn | None = None
 ) -> LicenseOut:
     """Revoke a license you granted; FTP and API access end at once."""
     license_ = workflow.revoke_license(
-        session, license_id=license_id, user=user, reason=body.reason if body else ""
+        session, license_id=license_id, actor=actor, reason=body.reason if body else ""
     )
     return LicenseOut.from_model(license_)
 
@@ -205,8 +215,7 @@ def list_licensed_assets(
 @router.get("/assets/{asset_id}/download", response_model=DownloadOut)
 def download_asset(
     asset_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
+    actor: ActorDep,
     # A GET that writes: the delivery log row (queued for SQLite's writer up front).
     session: WriteSessionDep,
     state: StateDep,
@@ -223,34 +232,20 @@ def download_asset(
     With `rendition`, the URL is for the master's proxy or poster instead; the same license
     check applies and the delivery is logged with channel `api:<rendition>`.
     """
-    grant = entitlements.authorize_download(session, user=user, asset_id=asset_id)
-    asset = grant.asset
+    grant = open_download(session, actor=actor, target=asset_id, rendition=rendition, offset=offset)
+    if grant.object_key is None:
+        raise Conflict(f"asset {asset_id} has no stored bytes to download")
     expires_in = state.settings.download_url_seconds
-    key, filename, size, sha256 = asset.object_key, asset.filename, asset.size, asset.sha256
-    if rendition is not None:
-        picked = entitlements.get_downloadable_rendition(asset, kind=rendition)
-        # Null for renditions made before the transcoder recorded hashes: size only, then.
-        sha256 = entitlements.rendition_sha256(picked)
-        key, filename, size = picked.object_key, picked.name, picked.size
-    url = state.storage.presigned_get(key, expires_in=expires_in, download_name=filename)
-    if grant.license is not None:
-        deliveries.record_delivery(
-            session,
-            license_id=grant.license.id,
-            asset_id=asset.id,
-            org_id=user.org_id,
-            user_id=user.id,
-            channel=f"api:{rendition}" if rendition else "api",
-            offset=offset,
-            remote_addr=request.client.host if request.client else None,
-        )
+    url = state.storage.presigned_get(
+        grant.object_key, expires_in=expires_in, download_name=grant.filename
+    )
     return DownloadOut(
         url=url,
         expires_at=utcnow() + timedelta(seconds=expires_in),
-        asset_id=asset.id,
-        filename=filename,
-        size=size,
-        sha256=sha256,
+        asset_id=asset_id,
+        filename=grant.filename,
+        size=grant.size,
+        sha256=grant.sha256,
         license_id=grant.license.id if grant.license else None,
         rendition=rendition,
     )

@@ -10,6 +10,13 @@ from sqlalchemy.orm import Session
 from pool_core.models import Role, User
 from pool_core.services.audit import record_audit
 
+# The doors an actor comes through (the audit trail's `channel`).
+FTP = "ftp"
+API = "api"
+SYNC = "sync"
+SYSTEM = "system"
+CHANNELS = (FTP, API, SYNC, SYSTEM)
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -22,18 +29,21 @@ class Actor:
     org_id: int
     user_id: int | None
     role: Role | None
-    channel: str = "api"
+    # The door: one of CHANNELS, set by the adapter the request came through.
+    channel: str = API
     remote_addr: str | None = None
+    # Who, for people reading logs (the username; "" for the pool itself).
+    name: str = ""
 
     @classmethod
-    def for_user(cls, user: User, *, channel: str = "api", remote_addr: str | None = None) -> Actor:
+    def for_user(cls, user: User, *, channel: str = API, remote_addr: str | None = None) -> Actor:
         """A user acting through a channel."""
-        return cls(user.org_id, user.id, user.role, channel, remote_addr)
+        return cls(user.org_id, user.id, user.role, channel, remote_addr, user.username)
 
     @classmethod
     def system(cls, *, org_id: int, on_behalf_of: int | None = None) -> Actor:
-        """The pool's worker acting for an organization (e.g. applying a sidecar)."""
-        return cls(org_id, on_behalf_of, None, "worker", None)
+        """The pool itself acting for an organization (a worker applying a sidecar, a sweep)."""
+        return cls(org_id, on_behalf_of, None, SYSTEM, None)
 
 
 def audit_as(

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 
 from pool_core.errors import InvalidInput, NotFound
 from pool_core.files.views import FileView
-from pool_core.licensing.entitlements import licensed_assets_for
+from pool_core.licensing.entitlements import (
+    downloadable_renditions,
+    licensed_assets_for,
+    rendition_file_name,
+    rendition_sha256,
+)
 from pool_core.models import (
     FileState,
     utcnow,
@@ -35,24 +40,46 @@ class LicensedFile:
     sha256: str | None
     asset_id: uuid.UUID
     license_id: int
+    # None for the master; "proxy" or "poster" for a rendition beside it.
+    rendition: str | None = None
 
 
 def licensed_tree(
     session: Session, *, org_id: int, now: datetime | None = None
 ) -> list[LicensedFile]:
-    """Return the files of the organization's read-only FTP `/licensed` view."""
-    return [
-        LicensedFile(
-            path=item.path,
-            size=item.asset.size,
-            mtime=item.asset.created_at,
-            object_key=item.asset.object_key,
-            sha256=item.asset.sha256,
-            asset_id=item.asset.id,
-            license_id=item.license.id,
+    """Return the files of the organization's read-only FTP `/licensed` view.
+
+    Each licensed master, and beside it its proxy and poster when it has them, named as the
+    sync names them (`<master>.proxy.mp4`, `<master>.poster.jpg`).
+    """
+    files: list[LicensedFile] = []
+    for item in licensed_assets_for(session, org_id=org_id, now=now):
+        asset = item.asset
+        files.append(
+            LicensedFile(
+                path=item.path,
+                size=asset.size,
+                mtime=asset.created_at,
+                object_key=asset.object_key,
+                sha256=asset.sha256,
+                asset_id=asset.id,
+                license_id=item.license.id,
+            )
         )
-        for item in licensed_assets_for(session, org_id=org_id, now=now)
-    ]
+        for rendition in downloadable_renditions(asset):
+            files.append(
+                LicensedFile(
+                    path=rendition_file_name(item.path, rendition),
+                    size=rendition.size,
+                    mtime=rendition.created_at,
+                    object_key=rendition.object_key,
+                    sha256=rendition_sha256(rendition),
+                    asset_id=asset.id,
+                    license_id=item.license.id,
+                    rendition=rendition.kind,
+                )
+            )
+    return files
 
 
 def _under_licensed(path: str) -> str:
@@ -82,12 +109,13 @@ def _licensed_unique(path: str, item: LicensedFile | None) -> str:
     # A licensed master is its asset; a folder exists only as a path prefix, so a hash of
     # the path is its only stable identity (hex: no spaces or `;` whatever the title is).
     if item is not None:
-        return f"a{item.asset_id.hex}"
+        kind = f".{item.rendition}" if item.rendition else ""
+        return f"a{item.asset_id.hex}{kind}"
     return "l" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
 
 
 def licensed_file(session: Session, *, org_id: int, path: str) -> LicensedFile:
-    """Return the licensed master at a `/licensed/...` path (`NotFound` if not entitled)."""
+    """Return the licensed master or rendition at a `/licensed/...` path (`NotFound` if none)."""
     path = _under_licensed(path)
     for item in licensed_tree(session, org_id=org_id):
         if item.path == path:

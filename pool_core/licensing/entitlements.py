@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from pool_core.errors import InvalidInput, NotFound, PermissionDenied
+from pool_core.errors import InvalidInput, NotFound
 from pool_core.models import (
     Asset,
     AssetCatalog,
@@ -28,7 +29,6 @@ from pool_core.models import (
     Organization,
     Rendition,
     Title,
-    User,
     utcnow,
 )
 from pool_core.names import LICENSED_ROOT
@@ -37,6 +37,7 @@ from pool_core.names import LICENSED_ROOT
 DownloadableRendition = Literal["proxy", "poster"]
 DOWNLOADABLE_RENDITIONS: tuple[str, ...] = get_args(DownloadableRendition)
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,22 @@ def _safe_component(text: str, fallback: str) -> str:
 
 
 def licensed_assets_for(
-    session: Session, *, org_id: int, now: datetime | None = None
+    session: Session,
+    *,
+    org_id: int,
+    now: datetime | None = None,
+    title_ids: Sequence[uuid.UUID] | None = None,
 ) -> list[LicensedAsset]:
-    """Return every ready master the organization may download now, with its license."""
+    """Return every ready master the organization may download now, with its license.
+
+    This is the licensee's rule, the one place it is written: an effective license of the
+    title that covers the master's episode (or the whole title), the master ready, linked to
+    a title of its own organization, and the newest version of its (title, episode, file
+    name). `title_ids` narrows the answer to some titles (one download's check).
+    """
     licenses = effective_licenses(session, org_id=org_id, now=now)
+    if title_ids is not None:
+        licenses = [lic for lic in licenses if lic.title_id in set(title_ids)]
     if not licenses:
         return []
     by_title: dict[uuid.UUID, list[License]] = {}
@@ -157,47 +170,37 @@ def _license_covering(licenses: Sequence[License], episode_id: uuid.UUID | None)
     return None
 
 
-def can_download(
-    session: Session, *, org_id: int, asset_id: uuid.UUID, now: datetime | None = None
-) -> License | None:
-    """Return the effective license that lets the organization fetch this master, if any."""
-    link = session.get(AssetCatalog, asset_id)
-    asset = session.get(Asset, asset_id)
-    if link is None or link.title_id is None or asset is None:
-        return None
-    if asset.status != AssetStatus.READY:
-        return None
-    title = session.get(Title, link.title_id)
-    if title is None or title.org_id != asset.org_id:
-        return None
-    now = now or utcnow()
-    candidates = [
-        lic
-        for lic in effective_licenses(session, org_id=org_id, now=now)
-        if lic.title_id == link.title_id
-    ]
-    return _license_covering(candidates, link.episode_id)
-
-
 @dataclass(frozen=True)
-class DownloadGrant:
-    """A master the caller may fetch, with the license it is delivered under (None = owner)."""
+class Entitlement:
+    """Why an organization may read an asset: it owns it, or a license covers it."""
 
     asset: Asset
-    license: License | None
+    license: License | None  # None: the organization's own asset
+    # Where the master sits in the licensee's `/licensed` tree (None for the owner).
+    licensed_path: str | None = None
 
 
-def authorize_download(session: Session, *, user: User, asset_id: uuid.UUID) -> DownloadGrant:
-    """Check that the user's organization may fetch the master (owner or licensee)."""
+def entitlement(
+    session: Session, *, org_id: int, asset_id: uuid.UUID, now: datetime | None = None
+) -> Entitlement | None:
+    """Decide whether the organization may read this asset now (None: it may not).
+
+    The owner may read every asset it uploaded. Anyone else reads through the licensee's rule
+    of `licensed_assets_for`, superseded versions included, so the FTP `/licensed` tree, the
+    API download and the sync can never disagree.
+    """
     asset = session.get(Asset, asset_id)
     if asset is None:
-        raise NotFound(f"no asset {asset_id}")
-    if asset.org_id == user.org_id:
-        return DownloadGrant(asset=asset, license=None)
-    license_ = can_download(session, org_id=user.org_id, asset_id=asset_id)
-    if license_ is None:
-        raise PermissionDenied(f"your organization holds no current license for asset {asset_id}")
-    return DownloadGrant(asset=asset, license=license_)
+        return None
+    if asset.org_id == org_id:
+        return Entitlement(asset=asset, license=None)
+    link = session.get(AssetCatalog, asset_id)
+    if link is None or link.title_id is None:
+        return None
+    for item in licensed_assets_for(session, org_id=org_id, now=now, title_ids=[link.title_id]):
+        if item.asset.id == asset_id:
+            return Entitlement(asset=asset, license=item.license, licensed_path=item.path)
+    return None
 
 
 def downloadable_renditions(asset: Asset) -> list[Rendition]:
@@ -224,6 +227,18 @@ def rendition_sha256(rendition: Rendition) -> str | None:
     if isinstance(value, str) and _SHA256_HEX.fullmatch(value):
         return value.lower()
     return None
+
+
+def rendition_file_name(master_name: str, rendition: Rendition) -> str:
+    """The rendition's name beside its master: `<master>.proxy.mp4`, `<master>.poster.jpg`.
+
+    The same rule as the sync client's `rendition_path`, so FTP `/licensed` and a synced
+    folder look alike (a test keeps the two in step).
+    """
+    suffix = PurePosixPath(rendition.name).suffix
+    if not _EXTENSION.fullmatch(suffix):
+        suffix = ""
+    return f"{master_name}.{rendition.kind}{suffix}"
 
 
 def get_downloadable_rendition(asset: Asset, *, kind: str) -> Rendition:

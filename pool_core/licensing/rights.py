@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor, audit_as
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.models import (
     Episode,
@@ -25,9 +26,7 @@ from pool_core.models import (
     Role,
     Title,
     TitleStatus,
-    User,
 )
-from pool_core.services.audit import record_audit
 
 # Roles that may decide on their organization's rights.
 RIGHTS_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER})
@@ -103,8 +102,9 @@ def _holdbacks(values: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return cleaned
 
 
-def require_role(user: User, roles: frozenset[Role], what: str) -> None:
-    if user.role not in roles:
+def require_role(actor: Actor, roles: frozenset[Role], what: str) -> None:
+    """Refuse unless the actor's role is one of `roles` (the pool itself has none)."""
+    if actor.role not in roles:
         allowed = " or ".join(sorted(r.value for r in roles))
         raise PermissionDenied(f"only a {allowed} may {what}")
 
@@ -152,7 +152,7 @@ def checked_episode_ids(
 def create_rights_window(
     session: Session,
     *,
-    user: User,
+    actor: Actor,
     title_id: uuid.UUID,
     territories: Iterable[str],
     starts_at: datetime,
@@ -163,9 +163,9 @@ def create_rights_window(
     notes: str = "",
 ) -> RightsWindow:
     """Offer a title of the user's organization in territories for a period."""
-    require_role(user, RIGHTS_ROLES, "set rights windows")
+    require_role(actor, RIGHTS_ROLES, "set rights windows")
     title = _get_title(session, title_id)
-    if title.org_id != user.org_id:
+    if title.org_id != actor.org_id:
         raise PermissionDenied("only the owner of a title may set its rights windows")
     check_period(starts_at, ends_at)
     window = RightsWindow(
@@ -178,16 +178,14 @@ def create_rights_window(
         license_type=parse_license_type(license_type),
         holdbacks=_holdbacks(holdbacks),
         notes=notes,
-        created_by=user.id,
+        created_by=actor.user_id,
     )
     session.add(window)
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="rights_window.create",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"title:{title.id}",
         detail={"rights_window_id": window.id},
     )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor, audit_as
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.licensing.rights import (
     REQUEST_ROLES,
@@ -32,10 +33,8 @@ from pool_core.models import (
     LicenseType,
     RequestStatus,
     RightsWindow,
-    User,
     utcnow,
 )
-from pool_core.services.audit import record_audit
 from pool_core.services.changes import record_change
 
 # License events are what rights managers act on, so they are on the console at INFO
@@ -49,7 +48,7 @@ logger = logging.getLogger("pool_core.licensing")
 def request_license(
     session: Session,
     *,
-    user: User,
+    actor: Actor,
     title_id: uuid.UUID,
     territories: Iterable[str],
     starts_at: datetime,
@@ -60,16 +59,16 @@ def request_license(
     message: str = "",
 ) -> LicenseRequest:
     """Ask the owner of a title for a license."""
-    require_role(user, REQUEST_ROLES, "request licenses")
-    title = visible_title(session, title_id=title_id, org_id=user.org_id)
-    if title.org_id == user.org_id:
+    require_role(actor, REQUEST_ROLES, "request licenses")
+    title = visible_title(session, title_id=title_id, org_id=actor.org_id)
+    if title.org_id == actor.org_id:
         raise InvalidInput("an organization cannot license its own title")
     check_period(starts_at, ends_at)
     request = LicenseRequest(
         title_id=title.id,
         episode_ids=checked_episode_ids(session, title=title, episode_ids=episode_ids),
-        requester_org_id=user.org_id,
-        requested_by=user.id,
+        requester_org_id=actor.org_id,
+        requested_by=actor.user_id,
         licensor_org_id=title.org_id,
         territories=territory_codes(territories),
         starts_at=starts_at,
@@ -80,12 +79,10 @@ def request_license(
     )
     session.add(request)
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="license_request.create",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"license_request:{request.id}",
         detail={"title_id": str(title.id)},
     )
@@ -99,7 +96,7 @@ def request_license(
     )
     logger.info(
         "license requested",
-        extra={"request_id": request.id, "title_id": str(title.id), "by": user.username},
+        extra={"request_id": request.id, "title_id": str(title.id), "by": actor.name},
     )
     return request
 
@@ -131,19 +128,21 @@ def list_requests(
     return list(session.scalars(query.order_by(LicenseRequest.id).limit(limit)))
 
 
-def _pending_for_decision(session: Session, *, request_id: int, user: User) -> LicenseRequest:
-    request = get_request(session, request_id=request_id, org_id=user.org_id)
-    if request.licensor_org_id != user.org_id:
+def _pending_for_decision(session: Session, *, request_id: int, actor: Actor) -> LicenseRequest:
+    request = get_request(session, request_id=request_id, org_id=actor.org_id)
+    if request.licensor_org_id != actor.org_id:
         raise PermissionDenied("only the owner's rights manager may decide on a request")
-    require_role(user, RIGHTS_ROLES, "decide on license requests")
+    require_role(actor, RIGHTS_ROLES, "decide on license requests")
     if request.status != RequestStatus.PENDING:
         raise Conflict(f"license request {request.id} is already {request.status.value}")
     return request
 
 
-def approve_request(session: Session, *, request_id: int, user: User, comment: str = "") -> License:
+def approve_request(
+    session: Session, *, request_id: int, actor: Actor, comment: str = ""
+) -> License:
     """Grant a pending request after checking rights windows and exclusivity."""
-    request = _pending_for_decision(session, request_id=request_id, user=user)
+    request = _pending_for_decision(session, request_id=request_id, actor=actor)
     # Lock the title's windows: every approval for this title goes through these rows, so two
     # concurrent approvals on PostgreSQL are serialised and cannot both pass the clash check.
     # (SQLite has a single writer; the loser of the race fails rather than double-granting.)
@@ -193,20 +192,18 @@ def approve_request(session: Session, *, request_id: int, user: User, comment: s
         ends_at=request.ends_at,
         exclusive=request.exclusive,
         license_type=request.license_type,
-        granted_by=user.id,
+        granted_by=actor.user_id,
     )
     session.add(license_)
     request.status = RequestStatus.APPROVED
-    request.decided_by = user.id
+    request.decided_by = actor.user_id
     request.decided_at = now
     request.decision_comment = comment
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="license.grant",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"license:{license_.id}",
         detail={"request_id": request.id},
     )
@@ -220,29 +217,27 @@ def approve_request(session: Session, *, request_id: int, user: User, comment: s
     )
     logger.info(
         "license granted",
-        extra={"license_id": license_.id, "request_id": request.id, "by": user.username},
+        extra={"license_id": license_.id, "request_id": request.id, "by": actor.name},
     )
     return license_
 
 
 def decline_request(
-    session: Session, *, request_id: int, user: User, comment: str
+    session: Session, *, request_id: int, actor: Actor, comment: str
 ) -> LicenseRequest:
     """Decline a pending request with a comment for the requester."""
-    request = _pending_for_decision(session, request_id=request_id, user=user)
+    request = _pending_for_decision(session, request_id=request_id, actor=actor)
     if not comment.strip():
         raise InvalidInput("a decline needs a comment for the requester")
     request.status = RequestStatus.DECLINED
-    request.decided_by = user.id
+    request.decided_by = actor.user_id
     request.decided_at = utcnow()
     request.decision_comment = comment.strip()
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="license_request.decline",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"license_request:{request.id}",
     )
     record_change(
@@ -253,7 +248,7 @@ def decline_request(
         subject_id=str(request.id),
         data=_request_data(request),
     )
-    logger.info("license request declined", extra={"request_id": request.id, "by": user.username})
+    logger.info("license request declined", extra={"request_id": request.id, "by": actor.name})
     return request
 
 
@@ -292,25 +287,23 @@ def list_licenses(
     return list(session.scalars(query.order_by(License.id).limit(limit)))
 
 
-def revoke_license(session: Session, *, license_id: int, user: User, reason: str = "") -> License:
+def revoke_license(session: Session, *, license_id: int, actor: Actor, reason: str = "") -> License:
     """Revoke a license the user's organization granted; access ends at once."""
-    license_ = get_license(session, license_id=license_id, org_id=user.org_id)
-    if license_.licensor_org_id != user.org_id:
+    license_ = get_license(session, license_id=license_id, org_id=actor.org_id)
+    if license_.licensor_org_id != actor.org_id:
         raise PermissionDenied("only the licensor may revoke a license")
-    require_role(user, RIGHTS_ROLES, "revoke licenses")
+    require_role(actor, RIGHTS_ROLES, "revoke licenses")
     if license_.status != LicenseStatus.ACTIVE:
         raise Conflict(f"license {license_.id} is already {license_.status.value}")
     license_.status = LicenseStatus.REVOKED
     license_.revoked_at = utcnow()
-    license_.revoked_by = user.id
+    license_.revoked_by = actor.user_id
     license_.revoke_reason = reason
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="license.revoke",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"license:{license_.id}",
         detail={"reason": reason},
     )
@@ -322,7 +315,7 @@ def revoke_license(session: Session, *, license_id: int, user: User, reason: str
         subject_id=str(license_.id),
         data=license_data(license_),
     )
-    logger.info("license revoked", extra={"license_id": license_.id, "by": user.username})
+    logger.info("license revoked", extra={"license_id": license_.id, "by": actor.name})
     return license_
 
 

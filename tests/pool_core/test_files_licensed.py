@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import NotFound, PermissionDenied
 from pool_core.files import tree
@@ -37,7 +38,7 @@ def test_licensed_masters_appear_read_only_and_vanish_on_revocation(database: Da
 
         with pytest.raises(NotFound):
             tree.read_target(session, org_id=w.rival.id, path=EPISODE)
-        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm)
+        workflow.revoke_license(session, license_id=license_.id, actor=Actor.for_user(w.owner_rm))
         with pytest.raises(NotFound):
             tree.stat(session, org_id=w.buyer.id, path=EPISODE)
         with pytest.raises(NotFound):

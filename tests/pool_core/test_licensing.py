@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.files import licensed
+from pool_core.files.downloads import open_download
 from pool_core.licensing import deliveries, entitlements, rights, workflow
 from pool_core.models import (
     Asset,
@@ -55,6 +57,14 @@ class World:
     title: Title
     episodes: list[Episode]
     assets: list[Asset]
+
+
+def license_for(
+    session: Session, *, org_id: int, asset_id: uuid.UUID, now: datetime | None = None
+) -> License | None:
+    """The license the one entitlement rule grants the organization for the asset (None: none)."""
+    allowed = entitlements.entitlement(session, org_id=org_id, asset_id=asset_id, now=now)
+    return allowed.license if allowed is not None else None
 
 
 def make_user(session: Session, org: Organization, name: str, role: str) -> User:
@@ -151,7 +161,7 @@ def open_window(
     now = utcnow()
     rights.create_rights_window(
         session,
-        user=w.owner_rm,
+        actor=Actor.for_user(w.owner_rm),
         title_id=w.title.id,
         territories=territories or ("KZ", "KG"),
         starts_at=now - DAY,
@@ -176,7 +186,7 @@ def grant(
     start = start or utcnow() - timedelta(hours=1)
     request = workflow.request_license(
         session,
-        user=requester,
+        actor=Actor.for_user(requester),
         title_id=w.title.id,
         territories=territories,
         starts_at=start,
@@ -185,7 +195,9 @@ def grant(
         exclusive=exclusive,
         episode_ids=episode_ids,
     )
-    return workflow.approve_request(session, request_id=request.id, user=w.owner_rm)
+    return workflow.approve_request(
+        session, request_id=request.id, actor=Actor.for_user(w.owner_rm)
+    )
 
 
 def test_approve_grants_license_and_entitles_the_licensee(database: Database) -> None:
@@ -193,9 +205,7 @@ def test_approve_grants_license_and_entitles_the_licensee(database: Database) ->
         w = build_world(session)
         open_window(session, w)
         assert entitlements.licensed_assets_for(session, org_id=w.buyer.id) == []
-        assert (
-            entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
-        )
+        assert license_for(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
         license_ = grant(session, w, w.buyer_editor)
         assert license_.status == LicenseStatus.ACTIVE
         assert license_.licensee_org_id == w.buyer.id
@@ -204,12 +214,10 @@ def test_approve_grants_license_and_entitles_the_licensee(database: Database) ->
             "/licensed/aztv/Qaraqum _ Desert/S01E01/ep1.mxf",
             "/licensed/aztv/Qaraqum _ Desert/S01E02/ep2.mxf",
         ]
-        allowed = entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id)
+        allowed = license_for(session, org_id=w.buyer.id, asset_id=w.assets[0].id)
         assert allowed is not None and allowed.id == license_.id
         # The rival holds nothing and reaches nothing.
-        assert (
-            entitlements.can_download(session, org_id=w.rival.id, asset_id=w.assets[0].id) is None
-        )
+        assert license_for(session, org_id=w.rival.id, asset_id=w.assets[0].id) is None
         assert licensed.licensed_tree(session, org_id=w.rival.id) == []
         tree = licensed.licensed_tree(session, org_id=w.buyer.id)
         assert {f.sha256 for f in tree} == {a.sha256 for a in w.assets}
@@ -225,7 +233,7 @@ def test_exclusive_clash_is_refused_naming_the_license(database: Database) -> No
         first = grant(session, w, w.buyer_editor, territories=("KZ", "KG"), exclusive=True)
         request = workflow.request_license(
             session,
-            user=w.rival_editor,
+            actor=Actor.for_user(w.rival_editor),
             title_id=w.title.id,
             territories=("KG",),
             starts_at=utcnow() + 10 * DAY,
@@ -233,7 +241,9 @@ def test_exclusive_clash_is_refused_naming_the_license(database: Database) -> No
             license_type="free_exchange",
         )
         with pytest.raises(rights.LicenseClash) as caught:
-            workflow.approve_request(session, request_id=request.id, user=w.owner_rm)
+            workflow.approve_request(
+                session, request_id=request.id, actor=Actor.for_user(w.owner_rm)
+            )
         assert caught.value.license_id == first.id
         assert f"license {first.id}" in str(caught.value)
         assert isinstance(caught.value, Conflict)
@@ -296,7 +306,7 @@ def test_holdback_blocks_overlapping_license(database: Database) -> None:
         now = utcnow()
         rights.create_rights_window(
             session,
-            user=w.owner_rm,
+            actor=Actor.for_user(w.owner_rm),
             title_id=w.title.id,
             territories=["KZ", "KG"],
             starts_at=now - DAY,
@@ -322,7 +332,7 @@ def test_only_the_owners_rights_manager_decides(database: Database) -> None:
         open_window(session, w)
         request = workflow.request_license(
             session,
-            user=w.buyer_editor,
+            actor=Actor.for_user(w.buyer_editor),
             title_id=w.title.id,
             territories=["KZ"],
             starts_at=utcnow(),
@@ -330,22 +340,35 @@ def test_only_the_owners_rights_manager_decides(database: Database) -> None:
             license_type="free_exchange",
         )
         with pytest.raises(PermissionDenied):
-            workflow.approve_request(session, request_id=request.id, user=w.owner_editor)
+            workflow.approve_request(
+                session, request_id=request.id, actor=Actor.for_user(w.owner_editor)
+            )
         with pytest.raises(PermissionDenied):
-            workflow.approve_request(session, request_id=request.id, user=w.buyer_rm)
+            workflow.approve_request(
+                session, request_id=request.id, actor=Actor.for_user(w.buyer_rm)
+            )
         with pytest.raises(NotFound):
             workflow.approve_request(
-                session, request_id=request.id, user=make_user(session, w.rival, "k-rm", "admin")
+                session,
+                request_id=request.id,
+                actor=Actor.for_user(make_user(session, w.rival, "k-rm", "admin")),
             )
         with pytest.raises(InvalidInput, match="comment"):
-            workflow.decline_request(session, request_id=request.id, user=w.owner_rm, comment="")
+            workflow.decline_request(
+                session, request_id=request.id, actor=Actor.for_user(w.owner_rm), comment=""
+            )
         declined = workflow.decline_request(
-            session, request_id=request.id, user=w.owner_rm, comment="Not in 2027, sorry"
+            session,
+            request_id=request.id,
+            actor=Actor.for_user(w.owner_rm),
+            comment="Not in 2027, sorry",
         )
         assert declined.status == RequestStatus.DECLINED
         assert declined.decision_comment == "Not in 2027, sorry"
         with pytest.raises(Conflict, match="already declined"):
-            workflow.approve_request(session, request_id=request.id, user=w.owner_rm)
+            workflow.approve_request(
+                session, request_id=request.id, actor=Actor.for_user(w.owner_rm)
+            )
 
 
 def test_cannot_license_own_or_unpublished_title(database: Database) -> None:
@@ -354,7 +377,7 @@ def test_cannot_license_own_or_unpublished_title(database: Database) -> None:
         with pytest.raises(InvalidInput):
             workflow.request_license(
                 session,
-                user=w.owner_editor,
+                actor=Actor.for_user(w.owner_editor),
                 title_id=w.title.id,
                 territories=["AZ"],
                 starts_at=utcnow(),
@@ -365,7 +388,7 @@ def test_cannot_license_own_or_unpublished_title(database: Database) -> None:
         with pytest.raises(NotFound):
             workflow.request_license(
                 session,
-                user=w.buyer_editor,
+                actor=Actor.for_user(w.buyer_editor),
                 title_id=draft.id,
                 territories=["KZ"],
                 starts_at=utcnow(),
@@ -380,14 +403,16 @@ def test_revocation_ends_access_at_once(database: Database) -> None:
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
         with pytest.raises(PermissionDenied):
-            workflow.revoke_license(session, license_id=license_.id, user=w.buyer_rm)
-        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
-        assert (
-            entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
+            workflow.revoke_license(
+                session, license_id=license_.id, actor=Actor.for_user(w.buyer_rm)
+            )
+        workflow.revoke_license(
+            session, license_id=license_.id, actor=Actor.for_user(w.owner_rm), reason="x"
         )
+        assert license_for(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
         assert licensed.licensed_tree(session, org_id=w.buyer.id) == []
         with pytest.raises(PermissionDenied):
-            entitlements.authorize_download(session, user=w.buyer_editor, asset_id=w.assets[0].id)
+            open_download(session, actor=Actor.for_user(w.buyer_editor), target=w.assets[0].id)
         # A revoked license no longer blocks a new one.
         grant(session, w, w.rival_editor, exclusive=True)
 
@@ -400,17 +425,21 @@ def test_license_events_are_on_the_console_at_info(
         w = build_world(session)
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
-        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm, reason="x")
+        workflow.revoke_license(
+            session, license_id=license_.id, actor=Actor.for_user(w.owner_rm), reason="x"
+        )
         declined = workflow.request_license(
             session,
-            user=w.rival_editor,
+            actor=Actor.for_user(w.rival_editor),
             title_id=w.title.id,
             territories=("KG",),
             starts_at=utcnow(),
             ends_at=utcnow() + DAY,
             license_type="free_exchange",
         )
-        workflow.decline_request(session, request_id=declined.id, user=w.owner_rm, comment="no")
+        workflow.decline_request(
+            session, request_id=declined.id, actor=Actor.for_user(w.owner_rm), comment="no"
+        )
     events = [
         (r.getMessage(), r.levelno) for r in caplog.records if r.name == "pool_core.licensing"
     ]
@@ -432,20 +461,11 @@ def test_expiry_sweep_and_period_bounds(database: Database) -> None:
         open_window(session, w)
         future = grant(session, w, w.buyer_editor, start=utcnow() + 5 * DAY)
         # Not started yet: no access.
-        assert (
-            entitlements.can_download(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
-        )
+        assert license_for(session, org_id=w.buyer.id, asset_id=w.assets[0].id) is None
         later = utcnow() + 40 * DAY
-        assert (
-            entitlements.can_download(
-                session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=later
-            )
-            is None
-        )
+        assert license_for(session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=later) is None
         mid = utcnow() + 10 * DAY
-        assert entitlements.can_download(
-            session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=mid
-        ) == (future)
+        assert license_for(session, org_id=w.buyer.id, asset_id=w.assets[0].id, now=mid) == (future)
         expired = workflow.expire_licenses(session, now=later)
         assert [lic.id for lic in expired] == [future.id]
         assert future.status == LicenseStatus.EXPIRED
@@ -469,7 +489,7 @@ def test_unready_and_newer_versions(database: Database) -> None:
         ids = {i.asset.id for i in items}
         assert processing.id not in ids
         assert v2.id in ids and w.assets[0].id not in ids
-        assert entitlements.can_download(session, org_id=w.buyer.id, asset_id=processing.id) is None
+        assert license_for(session, org_id=w.buyer.id, asset_id=processing.id) is None
 
 
 def test_deliveries_are_logged_against_the_license(database: Database) -> None:
@@ -477,9 +497,7 @@ def test_deliveries_are_logged_against_the_license(database: Database) -> None:
         w = build_world(session)
         open_window(session, w)
         license_ = grant(session, w, w.buyer_editor)
-        grant_ = entitlements.authorize_download(
-            session, user=w.buyer_editor, asset_id=w.assets[1].id
-        )
+        grant_ = entitlements.entitlement(session, org_id=w.buyer.id, asset_id=w.assets[1].id)
         assert grant_.license is not None and grant_.license.id == license_.id
         deliveries.record_delivery(
             session,
@@ -495,8 +513,8 @@ def test_deliveries_are_logged_against_the_license(database: Database) -> None:
         with pytest.raises(NotFound):
             deliveries.list_deliveries(session, license_id=license_.id, org_id=w.rival.id)
         # The owner may fetch its own masters without a license.
-        own = entitlements.authorize_download(session, user=w.owner_editor, asset_id=w.assets[0].id)
-        assert own.license is None
+        own = entitlements.entitlement(session, org_id=w.owner.id, asset_id=w.assets[0].id)
+        assert own is not None and own.license is None
 
 
 def test_licensed_ftp_view(database: Database) -> None:
@@ -529,7 +547,7 @@ def test_licensed_ftp_view(database: Database) -> None:
             licensed.licensed_stat(session, org_id=w.rival.id, path="/licensed/aztv")
         with pytest.raises(NotFound):
             licensed.licensed_file(session, org_id=w.buyer.id, path="/incoming/x")
-        workflow.revoke_license(session, license_id=license_.id, user=w.owner_rm)
+        workflow.revoke_license(session, license_id=license_.id, actor=Actor.for_user(w.owner_rm))
         with pytest.raises(NotFound):
             licensed.licensed_file(session, org_id=w.buyer.id, path=path)
         assert licensed.licensed_list_dir(session, org_id=w.buyer.id, path="/licensed") == []

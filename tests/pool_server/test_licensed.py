@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.files import tree
 from pool_core.licensing import workflow
@@ -85,7 +86,9 @@ def test_licensed_master_is_listed_resumable_logged_read_only_and_revocable(
 
             with database.session() as session:
                 owner_rm = accounts.get_user_by_username(session, username=owner_rm_name)
-                workflow.revoke_license(session, license_id=license_id, user=owner_rm)
+                workflow.revoke_license(
+                    session, license_id=license_id, actor=Actor.for_user(owner_rm)
+                )
             with pytest.raises(ftplib.error_perm, match=r"^550"):
                 _retrieve(client, EPISODE)
         finally:

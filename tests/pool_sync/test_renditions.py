@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.licensing import workflow
 from pool_core.models import Asset, Delivery, Rendition
@@ -157,7 +158,9 @@ def test_proxies_are_fetched_verified_and_a_missing_one_is_skipped(
     with env.db.session() as session:
         owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
         assert owner_rm is not None
-        workflow.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+        workflow.revoke_license(
+            session, license_id=env.lw.license_id, actor=Actor.for_user(owner_rm)
+        )
     code, pruned = env.run("--prune")
     assert code == 0 and sorted(pruned["pruned"]) == [EP1, EP2]
     assert not proxy.exists() and not (env.dest / (EP2 + ".proxy.mp4")).exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.licensing import workflow
 from pool_core.models import Delivery, utcnow
@@ -159,7 +160,9 @@ def test_revoked_license_is_reported_and_pruned_only_when_asked(
     with env.db.session() as session:
         owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
         assert owner_rm is not None
-        workflow.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+        workflow.revoke_license(
+            session, license_id=env.lw.license_id, actor=Actor.for_user(owner_rm)
+        )
     capsys.readouterr()
     code, summary = env.run()
     assert code == 0

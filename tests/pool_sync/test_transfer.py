@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.licensing import workflow
 from pool_core.settings import Settings
@@ -60,7 +61,9 @@ def test_dry_run_lists_what_would_be_fetched_and_writes_nothing(
     with env.db.session() as session:
         owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
         assert owner_rm is not None
-        workflow.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+        workflow.revoke_license(
+            session, license_id=env.lw.license_id, actor=Actor.for_user(owner_rm)
+        )
     code, summary = env.run("--dry-run", "--prune")
     assert code == 0 and sorted(summary["no_longer_licensed"]) == [EP1, EP2]
     assert summary["pruned"] == [] and (env.dest / EP1).exists()

@@ -1,0 +1,158 @@
+"""The one door bytes leave by: `open_download` checks the right to read and logs the delivery.
+
+FTP `RETR` (a virtual path), the API download (an asset id, perhaps a rendition) and so the
+nightly sync all come here, so they cannot disagree about who may read what: own files are
+the organization's own tree; everything else goes through `licensing.entitlements`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from pool_core.common.actor import Actor
+from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from pool_core.files import licensed, tree
+from pool_core.licensing.deliveries import record_delivery
+from pool_core.licensing.entitlements import (
+    entitlement,
+    get_downloadable_rendition,
+    rendition_sha256,
+)
+from pool_core.models import Asset, FileState, License
+from pool_core.names import LICENSED_ROOT, resolve_path
+
+
+class OffsetPastEnd(InvalidInput):
+    """A resume offset beyond the end of the file (FTP answers 554)."""
+
+    def __init__(self, offset: int, size: int) -> None:
+        super().__init__(f"REST position ({offset}) is past the end of the file ({size})")
+        self.offset = offset
+        self.size = size
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a download may read, and the license it is delivered under (None: own file)."""
+
+    object_key: str | None  # None for an empty file (nothing stored)
+    size: int
+    filename: str
+    sha256: str | None
+    asset_id: uuid.UUID | None
+    license: License | None
+    rendition: str | None = None
+
+
+def open_download(
+    session: Session,
+    *,
+    actor: Actor,
+    target: uuid.UUID | str,
+    rendition: str | None = None,
+    offset: int = 0,
+) -> Grant:
+    """Check that the actor's organization may read `target` now, and log the delivery.
+
+    `target` is an asset id (the API; `rendition` then picks its proxy or poster) or a
+    virtual path (FTP: a file of the organization's own tree, or one under `/licensed`).
+    A licensed read is logged against its license with the actor's channel
+    (`ftp`, `api`, `sync`; `:<rendition>` appended for a rendition), resumes included.
+    """
+    if isinstance(target, uuid.UUID):
+        grant = _asset_grant(session, org_id=actor.org_id, asset_id=target, rendition=rendition)
+    else:
+        grant = _path_grant(session, org_id=actor.org_id, path=target)
+    if offset > grant.size:
+        raise OffsetPastEnd(offset, grant.size)
+    if grant.license is not None and grant.asset_id is not None:
+        channel = f"{actor.channel}:{grant.rendition}" if grant.rendition else actor.channel
+        record_delivery(
+            session,
+            license_id=grant.license.id,
+            asset_id=grant.asset_id,
+            org_id=actor.org_id,
+            user_id=actor.user_id,
+            channel=channel,
+            offset=offset,
+            remote_addr=actor.remote_addr,
+        )
+    return grant
+
+
+def _asset_grant(
+    session: Session, *, org_id: int, asset_id: uuid.UUID, rendition: str | None
+) -> Grant:
+    allowed = entitlement(session, org_id=org_id, asset_id=asset_id)
+    if allowed is None:
+        if session.get(Asset, asset_id) is None:
+            raise NotFound(f"no asset {asset_id}")
+        raise PermissionDenied(f"your organization holds no current license for asset {asset_id}")
+    asset = allowed.asset
+    if rendition is None:
+        return Grant(
+            object_key=asset.object_key,
+            size=asset.size,
+            filename=asset.filename,
+            sha256=asset.sha256,
+            asset_id=asset.id,
+            license=allowed.license,
+        )
+    picked = get_downloadable_rendition(asset, kind=rendition)
+    return Grant(
+        object_key=picked.object_key,
+        size=picked.size,
+        filename=picked.name,
+        # Null for renditions made before the transcoder recorded hashes: size only, then.
+        sha256=rendition_sha256(picked),
+        asset_id=asset.id,
+        license=allowed.license,
+        rendition=picked.kind,
+    )
+
+
+def _path_grant(session: Session, *, org_id: int, path: str) -> Grant:
+    path = resolve_path("/", path)
+    if path.startswith(LICENSED_ROOT + "/"):
+        return _licensed_grant(session, org_id=org_id, path=path)
+    view = tree.stat(session, org_id=org_id, path=path)
+    if view.is_dir:
+        raise NotFound(f"{path} is a folder")
+    if view.state != FileState.COMPLETE:
+        raise Conflict(f"{path} is still being uploaded")
+    entry = tree.get_entry(session, org_id=org_id, path=path)
+    if entry is None:
+        raise NotFound(f"{path} does not exist")
+    return Grant(
+        object_key=entry.object_key,
+        size=entry.size,
+        filename=entry.name,
+        sha256=entry.sha256,
+        asset_id=entry.asset_id,
+        license=None,
+    )
+
+
+def _licensed_grant(session: Session, *, org_id: int, path: str) -> Grant:
+    try:
+        item = licensed.licensed_file(session, org_id=org_id, path=path)
+    except NotFound:
+        if licensed.licensed_stat(session, org_id=org_id, path=path).is_dir:
+            raise NotFound(f"{path} is a folder") from None
+        raise
+    # The tree is built from the same rule; asking it again keeps one decision for all doors.
+    allowed = entitlement(session, org_id=org_id, asset_id=item.asset_id)
+    if allowed is None or allowed.license is None:
+        raise NotFound(f"no licensed file {path}")
+    return Grant(
+        object_key=item.object_key,
+        size=item.size,
+        filename=path.rsplit("/", 1)[-1],
+        sha256=item.sha256,
+        asset_id=item.asset_id,
+        license=allowed.license,
+        rendition=item.rendition,
+    )
