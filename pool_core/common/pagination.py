@@ -12,13 +12,18 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_
+from sqlalchemy import Select, SQLColumnExpression, and_, or_
 
 from pool_core.errors import InvalidInput
 
 BAD_CURSOR = "the cursor is not one this server handed out"
+
+E = TypeVar("E", bound=Enum)
+# Any SELECT, whatever its columns (Select is generic over a variadic row type).
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 
 @dataclass
@@ -35,7 +40,7 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, message: str = BAD_CURSOR) -> Any:
+def decode_cursor(cursor: str, *, message: str = BAD_CURSOR) -> object:
     """Parse a cursor made by `encode_cursor`; anything else is `InvalidInput(message)`."""
     try:
         return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -43,7 +48,7 @@ def decode_cursor(cursor: str, *, message: str = BAD_CURSOR) -> Any:
         raise InvalidInput(message) from exc
 
 
-def parse_enum(enum_cls: Any, value: str, name: str) -> Any:
+def parse_enum(enum_cls: type[E], value: str, name: str) -> E:
     """A query parameter as a member of `enum_cls`, or a 422 naming the allowed values."""
     try:
         return enum_cls(value)
@@ -77,7 +82,12 @@ def int_cursor(cursor: str, *, size: int) -> list[int]:
     return values
 
 
-def after_cursor(stmt: Any, created: Any, ident: Any, cursor: str | None) -> Any:
+def after_cursor(
+    stmt: S,
+    created: SQLColumnExpression[datetime],
+    ident: SQLColumnExpression[uuid.UUID],
+    cursor: str | None,
+) -> S:
     """Keyset: rows after a (created desc, id desc) cursor."""
     if not cursor:
         return stmt

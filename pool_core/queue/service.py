@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pool_core.db import Database
@@ -183,7 +183,7 @@ def _retire_abandoned(job: Job, now: datetime) -> None:
     )
 
 
-def _held_by(job_id: uuid.UUID, worker_id: str, attempt: int | None) -> Any:
+def _held_by(job_id: uuid.UUID, worker_id: str, attempt: int | None) -> ColumnElement[bool]:
     condition = and_(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.locked_by == worker_id)
     if attempt is not None:
         condition = and_(condition, Job.attempts == attempt)

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Engine, Select, func, inspect, literal_col
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import cast
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from pool_core.models import TitleSearch
 from pool_core.models.catalog import SQLITE_FTS_DDL
@@ -43,7 +44,7 @@ class SearchBackend(Protocol):
     def rebuild(self, session: Session) -> None:
         """Rebuild the full-text index from `title_search` (after bulk loads or repairs)."""
 
-    def elements(self, column: Any) -> Any:
+    def elements(self, column: Any) -> TableValuedAlias:
         """A table-valued FROM item with one `value` row per element of a JSON array column."""
 
 
@@ -85,7 +86,7 @@ class SqliteFtsBackend:
         )
         return TitleSearch.id.in_(fts)
 
-    def elements(self, column: Any) -> Any:
+    def elements(self, column: Any) -> TableValuedAlias:
         """`json_each(column)`, whose `value` column is the element."""
         return func.json_each(column).table_valued("value")
 
@@ -115,7 +116,7 @@ class PostgresFtsBackend:
         )
         return vector.op("@@")(cast(expression, TSQUERY))
 
-    def elements(self, column: Any) -> Any:
+    def elements(self, column: Any) -> TableValuedAlias:
         """`jsonb_array_elements_text(column) AS x(value)`."""
         return func.jsonb_array_elements_text(column).table_valued("value").render_derived()
 

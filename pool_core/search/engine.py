@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     CompoundSelect,
     Select,
@@ -383,7 +384,7 @@ def _total_and_facets(
     return total, facets
 
 
-def _matched(conditions: list[ColumnElement[bool]], name: str) -> Any:
+def _matched(conditions: list[ColumnElement[bool]], name: str) -> CTE:
     # Materialised once per statement: the full-text lookup then runs once rather than once
     # per facet (MATERIALIZED is understood by SQLite and PostgreSQL).
     return (
@@ -402,7 +403,7 @@ def _matched(conditions: list[ColumnElement[bool]], name: str) -> Any:
     )
 
 
-def _facet_counts(name: str, matched: Any, backend: SearchBackend) -> Select[str, str, int]:
+def _facet_counts(name: str, matched: CTE, backend: SearchBackend) -> Select[str, str, int]:
     """`(facet, value, count)` rows of one facet over a matched set."""
     source: Any = matched
     if name == "kind":
@@ -449,6 +450,8 @@ def _decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
     data = decode_cursor(cursor)
+    if not isinstance(data, dict):
+        raise InvalidInput(BAD_CURSOR)
     try:
         offset = int(data["o"])
     except (ValueError, KeyError, TypeError) as exc:

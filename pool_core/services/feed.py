@@ -72,6 +72,8 @@ class FeedCursor:
         if not text:
             return cls()
         data = decode_cursor(text, message=_BAD_CURSOR)
+        if not isinstance(data, dict):
+            raise InvalidInput(_BAD_CURSOR)
         try:
             after = int(data["a"])
             gaps = tuple((int(g[0]), int(g[1])) for g in data.get("g", []))

@@ -27,7 +27,7 @@ STATE_FORMAT = f"openssl-ctx-1-{sys.byteorder}"
 _lib: Any = None
 
 
-def _load() -> Any:
+def _load() -> ctypes.CDLL | None:
     path = ctypes.util.find_library("crypto")
     if not path:
         return None
