@@ -143,42 +143,7 @@ def approve_request(
 ) -> License:
     """Grant a pending request after checking rights windows and exclusivity."""
     request = _pending_for_decision(session, request_id=request_id, actor=actor)
-    # Lock the title's windows: every approval for this title goes through these rows, so two
-    # concurrent approvals on PostgreSQL are serialised and cannot both pass the clash check.
-    # (SQLite has a single writer; the loser of the race fails rather than double-granting.)
-    windows = list(
-        session.scalars(
-            select(RightsWindow)
-            .where(RightsWindow.title_id == request.title_id)
-            .order_by(RightsWindow.id)
-            .with_for_update()
-        )
-    )
-    window = covering_window(
-        windows,
-        territories=request.territories,
-        starts_at=request.starts_at,
-        ends_at=request.ends_at,
-        exclusive=request.exclusive,
-        license_type=request.license_type,
-    )
-    clash = find_clash(
-        session,
-        title_id=request.title_id,
-        episode_ids=request.episode_ids,
-        territories=request.territories,
-        starts_at=request.starts_at,
-        ends_at=request.ends_at,
-        exclusive=request.exclusive,
-    )
-    if clash is not None:
-        shared = ", ".join(sorted(set(request.territories) & set(clash.territories)))
-        raise LicenseClash(
-            f"clashes with {'exclusive ' if clash.exclusive else ''}license {clash.id} "
-            f"(organization {clash.licensee_org_id}, {shared}, "
-            f"{clash.starts_at.date()}..{clash.ends_at.date()})",
-            license_id=clash.id,
-        )
+    window = _allowing_window(session, request)
     now = utcnow()
     license_ = License(
         request_id=request.id,
@@ -220,6 +185,47 @@ def approve_request(
         extra={"license_id": license_.id, "request_id": request.id, "by": actor.name},
     )
     return license_
+
+
+def _allowing_window(session: Session, request: LicenseRequest) -> RightsWindow:
+    """The rights window that allows the request; refuse a clash with an exclusive license."""
+    # Lock the title's windows: every approval for this title goes through these rows, so two
+    # concurrent approvals on PostgreSQL are serialised and cannot both pass the clash check.
+    # (SQLite has a single writer; the loser of the race fails rather than double-granting.)
+    windows = list(
+        session.scalars(
+            select(RightsWindow)
+            .where(RightsWindow.title_id == request.title_id)
+            .order_by(RightsWindow.id)
+            .with_for_update()
+        )
+    )
+    window = covering_window(
+        windows,
+        territories=request.territories,
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        exclusive=request.exclusive,
+        license_type=request.license_type,
+    )
+    clash = find_clash(
+        session,
+        title_id=request.title_id,
+        episode_ids=request.episode_ids,
+        territories=request.territories,
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        exclusive=request.exclusive,
+    )
+    if clash is not None:
+        shared = ", ".join(sorted(set(request.territories) & set(clash.territories)))
+        raise LicenseClash(
+            f"clashes with {'exclusive ' if clash.exclusive else ''}license {clash.id} "
+            f"(organization {clash.licensee_org_id}, {shared}, "
+            f"{clash.starts_at.date()}..{clash.ends_at.date()})",
+            license_id=clash.id,
+        )
+    return window
 
 
 def decline_request(

@@ -17,6 +17,9 @@ import ctypes
 import ctypes.util
 import hashlib
 import sys
+import threading
+import uuid
+from collections import OrderedDict
 from typing import Any
 
 # Sizes of the structs in <openssl/md5.h> and <openssl/sha.h> (unchanged since 0.9.8).
@@ -145,3 +148,45 @@ def import_pair(state: dict[str, Any], size: int) -> tuple[Any, Any] | None:
         )
     except (KeyError, ValueError, TypeError):
         return None
+
+
+# Interrupted uploads whose running hashes this process keeps in memory, at most.
+_CACHE_LIMIT = 4096
+
+
+def complete_key(object_key: str) -> uuid.UUID:
+    """The hash cache's key for the finished object `object_key`."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, object_key)
+
+
+class _HashCache:
+    """Running hashes of interrupted uploads, per process: (committed size, md5, sha256)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[uuid.UUID, tuple[int, Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, upload_id: uuid.UUID, size: int, md5: Any, sha: Any) -> None:
+        with self._lock:
+            self._items[upload_id] = (size, md5.copy(), sha.copy())
+            self._items.move_to_end(upload_id)
+            while len(self._items) > _CACHE_LIMIT:
+                self._items.popitem(last=False)
+
+    def take(self, upload_id: uuid.UUID, size: int) -> tuple[Any, Any] | None:
+        with self._lock:
+            item = self._items.get(upload_id)
+        if item is None or item[0] != size:
+            return None
+        return item[1].copy(), item[2].copy()
+
+    def forget(self, upload_id: uuid.UUID) -> None:
+        with self._lock:
+            self._items.pop(upload_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+HASH_CACHE = _HashCache()

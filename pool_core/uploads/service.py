@@ -43,17 +43,14 @@ from pool_core.names import INCOMING_ROOT, resolve_path, split_path
 from pool_core.services.ingest import complete_upload, is_master, master_object_key
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
-from pool_core.uploads.hashes import import_pair
+from pool_core.uploads.hashes import HASH_CACHE, complete_key, import_pair, new_pair
 from pool_core.uploads.lease import is_held, let_go, new_holder, release_holder
 from pool_core.uploads.plan import part_size, shared_budget
 from pool_core.uploads.quota import room_left
 from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 from pool_core.uploads.writer import (
-    HASH_CACHE,
     Finished,
     UploadWriter,
-    complete_key,
-    new_hashes,
     tail_key,
 )
 
@@ -116,7 +113,7 @@ def open_upload(
         raise
     hashes: tuple[Any, Any] | None
     if offset == 0:
-        hashes = new_hashes()
+        hashes = new_pair()
     else:
         # The saved state continues exactly on any node; failing that, this process's cache;
         # failing both, `finish()` re-reads the object once.
@@ -225,26 +222,38 @@ def _claim(
                 f"cannot resume {path} at byte {offset}: {pending.committed_size} bytes are "
                 f"stored, so resume at {pending.committed_size} (see SIZE) or start at 0"
             )
-        # Holder names are unique per writer: if it is unchanged, nobody claimed it meanwhile.
-        same_holder = (
-            PendingUpload.holder.is_(None)
-            if pending.holder is None
-            else PendingUpload.holder == pending.holder
-        )
-        claimed = session.execute(
-            update(PendingUpload)
-            .where(
-                PendingUpload.id == pending.id,
-                PendingUpload.committed_size == offset,
-                same_holder,
-            )
-            .values(holder=holder, held_until=held_until, owner_user_id=user_id)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"{path} is being uploaded by another session right now")
-        session.refresh(pending)
+        _take_over(session, pending, holder=holder, held_until=held_until, user_id=user_id)
     return pending, stale, _size_limit(session, org_id, pending)
+
+
+def _take_over(
+    session: Session,
+    pending: PendingUpload,
+    *,
+    holder: str,
+    held_until: datetime,
+    user_id: int | None,
+) -> None:
+    """Claim a pending upload for a new writer, unless another session claimed it first."""
+    # Holder names are unique per writer: if it is unchanged, nobody claimed it meanwhile.
+    same_holder = (
+        PendingUpload.holder.is_(None)
+        if pending.holder is None
+        else PendingUpload.holder == pending.holder
+    )
+    claimed = session.execute(
+        update(PendingUpload)
+        .where(
+            PendingUpload.id == pending.id,
+            PendingUpload.committed_size == pending.committed_size,
+            same_holder,
+        )
+        .values(holder=holder, held_until=held_until, owner_user_id=user_id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"{pending.path} is being uploaded by another session right now")
+    session.refresh(pending)
 
 
 def _new_pending(

@@ -24,10 +24,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,57 +47,18 @@ from pool_core.files.views import FileView
 from pool_core.models import PendingUpload, utcnow
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
-from pool_core.uploads.hashes import export_pair, new_pair
+from pool_core.uploads.hashes import HASH_CACHE, complete_key, export_pair, new_pair
 from pool_core.uploads.lease import let_go, release_holder
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MAX_PARTS, MemoryBudget, part_size
 
 log = logging.getLogger(__name__)
 
 HASH_CHUNK = 8 << 20
-_CACHE_LIMIT = 4096
 
 
 def tail_key(upload_id: uuid.UUID) -> str:
     """The staging object that holds an interrupted upload's bytes below one part."""
     return f"staging/{upload_id}/tail"
-
-
-def complete_key(object_key: str) -> uuid.UUID:
-    """The hash cache's key for the finished object `object_key`."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, object_key)
-
-
-class _HashCache:
-    """Running hashes of interrupted uploads, per process: (committed size, md5, sha256)."""
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[uuid.UUID, tuple[int, Any, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, upload_id: uuid.UUID, size: int, md5: Any, sha: Any) -> None:
-        with self._lock:
-            self._items[upload_id] = (size, md5.copy(), sha.copy())
-            self._items.move_to_end(upload_id)
-            while len(self._items) > _CACHE_LIMIT:
-                self._items.popitem(last=False)
-
-    def take(self, upload_id: uuid.UUID, size: int) -> tuple[Any, Any] | None:
-        with self._lock:
-            item = self._items.get(upload_id)
-        if item is None or item[0] != size:
-            return None
-        return item[1].copy(), item[2].copy()
-
-    def forget(self, upload_id: uuid.UUID) -> None:
-        with self._lock:
-            self._items.pop(upload_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-HASH_CACHE = _HashCache()
 
 
 # Shared by all writers of the process; each writer waits for its part's two hashes before
@@ -117,11 +77,6 @@ def _as_bytes(data: bytearray) -> bytes:
     # The storage only reads the body (boto3 takes any bytes-like object); handing over the
     # bytearray saves copying every part. Nothing writes to it once handed over.
     return cast(bytes, data)
-
-
-def new_hashes() -> tuple[Any, Any]:
-    """Fresh MD5 and SHA-256 hashers (serialisable where libcrypto allows)."""
-    return new_pair()
 
 
 @dataclass(frozen=True)
@@ -517,7 +472,7 @@ class UploadWriter:
                 self._hashes[1].update(view[self._buffer_hashed :])
             return self._hashes[0].hexdigest(), self._hashes[1].hexdigest()
         # Resumed on another node: re-read the finished object once (see module docstring).
-        md5, sha = new_hashes()
+        md5, sha = new_pair()
         if self.size:
             for chunk in self.storage.open_stream(self.object_key, chunk_size=HASH_CHUNK):
                 md5.update(chunk)

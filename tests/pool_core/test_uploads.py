@@ -28,10 +28,10 @@ from pool_core.seaweed import EmbeddedSeaweed
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads import hashes
+from pool_core.uploads.hashes import HASH_CACHE
 from pool_core.uploads.lease import HOST
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MemoryBudget, max_stream_size, part_size
 from pool_core.uploads.service import UploadWriter, committed_size, open_upload
-from pool_core.uploads.writer import HASH_CACHE
 from tests.fixtures.orgs import new_org
 
 PART = 6 << 20  # the smallest part size the settings allow

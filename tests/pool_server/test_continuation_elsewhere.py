@@ -16,7 +16,7 @@ from pool_core.db import Database
 from pool_core.models import Asset
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from pool_core.uploads.writer import HASH_CACHE
+from pool_core.uploads.hashes import HASH_CACHE
 from tests.fixtures.ftp import connect_plain, ftp_test_settings, make_account, start_ftp_server
 
 MIB = 1 << 20
