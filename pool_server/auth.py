@@ -323,6 +323,10 @@ class PoolAuthorizer:
             # Guessed at from many addresses: every attempt waits, the owner's included, so
             # a botnet gets few guesses a minute while the owner still gets in. Only this
             # session's thread waits.
+            log.info(
+                "ftp login slowed",
+                extra={"user": name, "ip": ip, "seconds": self.account_slowdown},
+            )
             self._sleep(self.account_slowdown)
         principal = self.cache.get(name, password)
         if principal is None:

@@ -289,18 +289,20 @@ def create_api_token(
     name: str = "",
     ttl: timedelta | None = None,
     max_ttl: timedelta = DEFAULT_TOKEN_TTL,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue an API token for the user; the clear token is returned only here.
 
-    Without `ttl` the token lives `max_ttl`; asking for longer is refused rather than
-    silently shortened, so a script that expects a year learns at once that it will not get it.
+    It expires after `ttl` (or at `expires_at`), by default after `max_ttl`; asking for longer
+    is refused rather than silently shortened, so a script that expects a year learns at
+    once that it will not get it.
     """
-    if ttl is None:
-        ttl = max_ttl
-    if ttl > max_ttl:
+    now = utcnow()
+    if expires_at is None:
+        expires_at = now + (max_ttl if ttl is None else ttl)
+    if expires_at > now + max_ttl:
         raise InvalidInput(f"tokens live at most {max_ttl.days} days")
     token = generate_token()
-    expires_at = utcnow() + ttl
     record = ApiToken(
         user_id=user.id,
         name=name,
