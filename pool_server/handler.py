@@ -23,7 +23,7 @@ from pool_core.storage.base import ObjectStorage
 from pool_server.auth import LoginGuard, Principal
 from pool_server.fs import PoolFilesystem, read_target_of
 from pool_server.replies import reply_for, rest_refused
-from pool_server.sessions import ENDED_TEXT, MARK_POLL_SECONDS, SessionWatch
+from pool_server.sessions import WatchedHandler
 from pool_server.standard_replies import StandardReplies
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
 from pool_server.units import writing
@@ -45,8 +45,6 @@ class PoolContext:
     # Organizations whose /incoming and /licensed this process has made sure of: a login
     # storm then costs one write (the audit row) per login, not two.
     orgs_with_roots: set[int] = field(default_factory=set)
-    # Ends sessions whose account was disabled or re-passworded (None: never re-checked).
-    sessions: SessionWatch | None = None
 
 
 def _command(help_text: str, *, perm: str | None = "r", arg: bool | None = True) -> dict[str, Any]:
@@ -66,7 +64,7 @@ _PROTO_CMDS.update(
 )
 
 
-class PoolFTPHandler(StandardReplies):
+class PoolFTPHandler(WatchedHandler, StandardReplies):
     """One FTP session of one organization's user."""
 
     pool: ClassVar[PoolContext]
@@ -86,9 +84,6 @@ class PoolFTPHandler(StandardReplies):
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         self.principal: Principal | None = None
-        # Set by the session watch (another thread) when the account changed under us.
-        self.account_revoked = False
-        self._revocation_poll: Any = None
         # Set by the data channel when it ended an upload because an ABOR was waiting.
         self.abort_answered_by_data_channel = False
         self._hash_name = DEFAULT_HASH
@@ -115,9 +110,9 @@ class PoolFTPHandler(StandardReplies):
         self.log_cmd(cmd, arg, int(reply[:3]), reply[4:])
 
     def on_login(self, username: str) -> None:
-        """Watch the account from now on; make sure the org's root folders exist (once)."""
+        """Make sure the organization's root folders exist (once per org and process)."""
         assert self.principal is not None
-        self._watch_account()
+        self.watch_account()  # a disabled or re-passworded account's session ends
         org_id = self.principal.org_id
         if org_id in self.pool.orgs_with_roots:
             return
@@ -128,37 +123,8 @@ class PoolFTPHandler(StandardReplies):
     def flush_account(self) -> None:
         """Forget who was logged in (USER again, REIN)."""
         super().flush_account()
-        self._unwatch_account()
+        self.unwatch_account()
         self.principal = None
-
-    def close(self) -> None:
-        """Close the session and stop watching its account."""
-        self._unwatch_account()
-        super().close()
-
-    def _watch_account(self) -> None:
-        watch = self.pool.sessions
-        if watch is None:
-            return
-        self.account_revoked = False
-        watch.add(self)
-        if self._revocation_poll is None:
-            self._revocation_poll = self.ioloop.call_every(
-                MARK_POLL_SECONDS, self._end_if_account_revoked
-            )
-
-    def _unwatch_account(self) -> None:
-        if self.pool.sessions is not None:
-            self.pool.sessions.discard(self)
-        if self._revocation_poll is not None:
-            self._revocation_poll.cancel()
-            self._revocation_poll = None
-
-    def _end_if_account_revoked(self) -> None:
-        # Runs in this session's thread: only it may write to and close its sockets.
-        if self.account_revoked and not self._closing:
-            self.respond(ENDED_TEXT)
-            self.close_when_done()
 
     def on_file_received(self, file: str) -> None:
         """Log a completed upload (the completion transaction already recorded the change)."""

@@ -103,9 +103,8 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
         "BoundPoolFTPHandler",
         (PoolFTPHandler,),
         {
-            "pool": PoolContext(
-                settings=settings, db=db, storage=storage, guard=guard, sessions=sessions
-            ),
+            "pool": PoolContext(settings=settings, db=db, storage=storage, guard=guard),
+            "session_watch": sessions,
             "authorizer": authorizer,
             "certfile": str(cert),
             "keyfile": str(key),

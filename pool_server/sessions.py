@@ -16,7 +16,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 from pool_core.db import Database
 from pool_core.services.accounts import live_ftp_credentials
@@ -113,6 +113,51 @@ class SessionWatch:
                     extra={"user": principal.username, "user_id": principal.user_id},
                 )
         return marked
+
+
+class WatchedHandler:
+    """Mixin for the FTP handler: a logged-in session is watched and ends when marked.
+
+    Kept out of the handler so the handler only says when a login starts and ends.
+    """
+
+    # Set per server by `build_server` (pyftpdlib configures handlers by class attributes).
+    session_watch: ClassVar[SessionWatch | None] = None
+    principal: Principal | None
+    ioloop: Any
+    _closing: bool
+    account_revoked: bool = False
+    _revocation_poll: Any = None
+
+    def watch_account(self) -> None:
+        """Start watching the account this session just logged in as."""
+        if self.session_watch is None:
+            return
+        self.account_revoked = False
+        self.session_watch.add(self)
+        if self._revocation_poll is None:
+            self._revocation_poll = self.ioloop.call_every(
+                MARK_POLL_SECONDS, self._end_if_account_revoked
+            )
+
+    def unwatch_account(self) -> None:
+        """Stop watching (logout, REIN, or the session closing)."""
+        if self.session_watch is not None:
+            self.session_watch.discard(self)
+        if self._revocation_poll is not None:
+            self._revocation_poll.cancel()
+            self._revocation_poll = None
+
+    def close(self) -> None:
+        """Stop watching, then close as pyftpdlib does."""
+        self.unwatch_account()
+        super().close()  # type: ignore[misc]  # the handler class this is mixed into
+
+    def _end_if_account_revoked(self) -> None:
+        # Runs in this session's thread: only it may write to and close its sockets.
+        if self.account_revoked and not self._closing:
+            self.respond(ENDED_TEXT)  # type: ignore[attr-defined]  # pyftpdlib's handler
+            self.close_when_done()  # type: ignore[attr-defined]  # pyftpdlib's handler
 
 
 def _fetch_credentials(db: Database, user_ids: set[int]) -> dict[int, str]:
