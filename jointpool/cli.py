@@ -109,13 +109,40 @@ def cmd_user_token(ctx: AppContext, args: argparse.Namespace) -> int:
 
     from pool_core.services import accounts
 
+    max_ttl = timedelta(days=ctx.settings.api_token_max_days)
+    ttl = max_ttl if args.days is None else timedelta(days=args.days)
     with ctx.db.session() as session:
         user = accounts.get_user_by_username(session, username=args.username)
         record, token = accounts.create_api_token(
-            session, user=user, name=args.label, ttl=timedelta(days=args.days)
+            session, user=user, name=args.label, ttl=ttl, max_ttl=max_ttl
         )
         expires = record.expires_at
     print(f"API token for {args.username} (expires {expires:%Y-%m-%d}): {token}")
+    return 0
+
+
+def cmd_user_disable(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Disable a user: revoke their API tokens, refuse their logins, end their FTP sessions."""
+    from pool_core.services import accounts
+
+    with ctx.db.write_session() as session:
+        user = accounts.get_user_by_username(session, username=args.username)
+        revoked = accounts.disable_user(session, user=user)
+    print(
+        f"user {args.username} disabled; {revoked} API token(s) revoked; "
+        "live FTP sessions end within seconds"
+    )
+    return 0
+
+
+def cmd_org_disable(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Disable a member broadcaster: every user's logins, tokens and FTP sessions stop."""
+    from pool_core.services import accounts
+
+    with ctx.db.write_session() as session:
+        org = accounts.get_organization_by_code(session, code=args.code)
+        accounts.disable_organization(session, org=org)
+    print(f"organization {args.code} disabled; live FTP sessions end within seconds")
     return 0
 
 
@@ -170,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     org_add.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. AZ")
     org_add.add_argument("--quota-gib", type=float, default=None, help="storage quota in GiB")
     add(org, "list", cmd_org_list)
+    add(org, "disable", cmd_org_disable).add_argument("code", help="organization code")
 
     user = commands.add_parser("user", help="users and their credentials").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -185,8 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     user_password.add_argument("username")
     user_token = add(user, "token", cmd_user_token)
     user_token.add_argument("username")
-    user_token.add_argument("--days", type=int, default=365, help="days until it expires")
+    user_token.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="days until it expires (default and maximum: JOINTPOOL_API_TOKEN_MAX_DAYS, 90)",
+    )
     user_token.add_argument("--label", default="", help="a name to tell tokens apart")
+    add(user, "disable", cmd_user_disable).add_argument("username")
 
     add(commands, "settings-table", cmd_settings_table)
     add(commands, "s3", cmd_s3)

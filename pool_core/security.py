@@ -60,6 +60,15 @@ def verify_password(password: str, encoded: str) -> bool:
 DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
 
 
+def credential_fingerprint(password_hash: str) -> str:
+    """A short digest of a stored password hash: it changes whenever the password is set.
+
+    A live session remembers the fingerprint it logged in with; a different one later means
+    the password was changed (every hash has a fresh salt, even for the same password).
+    """
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+
+
 def generate_password() -> str:
     """A random FTP password people can still type: 20 URL-safe characters."""
     return secrets.token_urlsafe(15)

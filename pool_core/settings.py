@@ -95,11 +95,28 @@ class Settings(BaseSettings):
         1.0, description="Seconds before answering a failed login (slows guessing)."
     )
     ftp_ban_threshold: int = Field(
-        5, description="Failed logins per IP or account within the window that start a ban."
+        5,
+        description="Failed logins within the window that ban the client IP and the (IP, "
+        "account) pair, and slow down every login to that account; the account itself is "
+        "never locked, so its owner still logs in from another address.",
     )
     ftp_ban_window_seconds: float = Field(600.0, description="Window for counting failures.")
     ftp_ban_seconds: float = Field(60.0, description="First ban length; doubles per repeat.")
     ftp_ban_max_seconds: float = Field(3600.0, description="Longest ban.")
+    ftp_account_slowdown_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="Wait before checking a password for an account with ftp_ban_threshold "
+        "recent failures (from any addresses), so guessing it from many IPs stays slow.",
+    )
+    ftp_session_recheck_seconds: float = Field(
+        4.0,
+        gt=0,
+        le=60,
+        description="How often live FTP sessions are checked against their account: a "
+        "disabled user, organization or FTP account, or a changed password, ends the session "
+        "(421) within this time plus a second.",
+    )
     upload_part_size: int = Field(
         8 << 20,
         ge=6 << 20,
@@ -153,6 +170,12 @@ class Settings(BaseSettings):
     )
     api_forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-* headers are trusted."
+    )
+    api_token_max_days: int = Field(
+        90,
+        ge=1,
+        description="Longest lifetime of an API token, in days: new tokens get it by default "
+        "and asking for longer is refused (422 over the API, an error from the CLI).",
     )
     api_screening_ttl_seconds: int = Field(
         900, description="Default lifetime of screening (presigned preview) URLs."
@@ -234,7 +257,10 @@ class Settings(BaseSettings):
 
     # --- licensing, change feed and webhooks ---
     download_url_seconds: int = Field(
-        3600, description="Lifetime of a presigned download URL for a licensed master."
+        300,
+        ge=1,
+        description="Lifetime of a presigned download URL for a licensed master; short so a "
+        "revoked license stops downloads soon (clients ask for a new URL to resume).",
     )
     webhook_timeout_seconds: float = Field(10.0, description="Timeout of one webhook POST.")
     webhook_max_attempts: int = Field(

@@ -1,5 +1,8 @@
 """Logins against the database: a verified-login cache, failure counting with bans, audit.
 
+Failed logins ban the client address and the (address, account) pair; an account guessed at
+from many addresses is slowed down, never locked, so nobody can lock its owner out.
+
 scrypt costs tens of milliseconds by design; a login storm (300 robots reconnecting at
 midnight) would queue behind it, so a successful verification is remembered for a few
 seconds under a keyed hash of the password, never the password itself.
@@ -46,6 +49,8 @@ class Principal:
     org_id: int
     username: str
     role: Role
+    # Fingerprint of the password hash the session logged in with: a later change ends it.
+    credential: str = ""
 
 
 class LoginCache:
@@ -92,6 +97,16 @@ class LoginCache:
                 self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
             self._entries[self._digest(username, password)] = (now + self.ttl, principal)
 
+    def principals(self) -> list[Principal]:
+        """Every principal still remembered (for the session watch's re-check)."""
+        with self._lock:
+            return [principal for _, principal in self._entries.values()]
+
+    def forget_if(self, stale: Callable[[Principal], bool]) -> None:
+        """Drop the cached logins of principals whose account changed."""
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if not stale(v[1])}
+
     def forget_user(self, username: str) -> None:
         """Drop every cached login (used after a failure so a changed password bites)."""
         with self._lock:
@@ -106,7 +121,7 @@ class _Record:
 
 
 class LoginGuard:
-    """Counts failed logins per key (an IP or an account) and bans with growing durations.
+    """Counts failed logins per key (an IP, a pair, an account) and bans with growing durations.
 
     `threshold` failures inside `window` seconds ban the key for `base_ban` seconds; each
     further ban of the same key doubles, up to `max_ban`.
@@ -178,6 +193,11 @@ def ip_key(ip: str) -> str:
 def account_key(username: str) -> str:
     """The guard key of an account name (known or not: unknown names are counted alike)."""
     return f"user:{username.strip().lower()}"
+
+
+def pair_key(ip: str, username: str) -> str:
+    """The guard key of one address guessing at one account."""
+    return f"pair:{ip}:{username.strip().lower()}"
 
 
 @dataclass(frozen=True)
@@ -272,12 +292,21 @@ class PoolAuthorizer:
     """pyftpdlib authorizer backed by the pool's accounts; every session's home is `/`."""
 
     def __init__(
-        self, db: Database, *, cache: LoginCache, guard: LoginGuard, audit: AuditWriter
+        self,
+        db: Database,
+        *,
+        cache: LoginCache,
+        guard: LoginGuard,
+        audit: AuditWriter,
+        account_slowdown: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db = db
         self.cache = cache
         self.guard = guard
         self.audit = audit
+        self.account_slowdown = account_slowdown
+        self._sleep = sleep
         # Verifications in progress by credentials: a storm of one robot's N connections
         # costs one scrypt, not N (the others wait for it and then hit the cache).
         self._inflight: dict[bytes, threading.Event] = {}
@@ -287,16 +316,29 @@ class PoolAuthorizer:
         """Log the handler in as `username` or raise pyftpdlib's AuthenticationFailed."""
         ip: str = handler.remote_ip
         name = username.strip().lower()
-        if self.guard.banned_for(ip_key(ip)) or self.guard.banned_for(account_key(name)):
+        # Bans fall on the guessing address (and its pair with the account), never on the
+        # account alone: a ban on the account would let anyone lock its owner out.
+        if self.guard.banned_for(ip_key(ip)) or self.guard.banned_for(pair_key(ip, name)):
             self._audit("login_refused", name, ip, detail={"reason": "banned"})
             raise FTPAuthenticationFailed(BANNED_TEXT)
+        if self.account_slowdown and self.guard.banned_for(account_key(name)):
+            # Guessed at from many addresses: every attempt waits, the owner's included, so
+            # a botnet gets few guesses a minute while the owner still gets in. Only this
+            # session's thread waits.
+            log.info(
+                "ftp login slowed",
+                extra={"user": name, "ip": ip, "seconds": self.account_slowdown},
+            )
+            self._sleep(self.account_slowdown)
         principal = self.cache.get(name, password)
         if principal is None:
             principal = self._verify_once(name, password, ip)
         else:
             self._audit("login", name, ip, principal=principal, detail={"cached": True})
+        # The account's failures stay counted: a success from its owner must not hand a
+        # guesser elsewhere a fresh set of fast attempts.
         self.guard.record_success(ip_key(ip))
-        self.guard.record_success(account_key(name))
+        self.guard.record_success(pair_key(ip, name))
         handler.principal = principal
 
     def _verify_once(self, name: str, password: str, ip: str) -> Principal:
@@ -324,16 +366,20 @@ class PoolAuthorizer:
             # Read-only: scrypt checks of a storm run in parallel even on SQLite; the login
             # time is written with the audit rows, in the audit writer's next batch.
             with self.db.session() as session:
-                user = check_ftp_login(session, username=name, password=password)
+                check = check_ftp_login(session, username=name, password=password)
                 principal = Principal(
-                    user_id=user.id, org_id=user.org_id, username=name, role=user.role
+                    user_id=check.user.id,
+                    org_id=check.user.org_id,
+                    username=name,
+                    role=check.user.role,
+                    credential=check.credential,
                 )
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)
             self.cache.forget_user(name)
             banned = [
                 (key, length)
-                for key in (ip_key(ip), account_key(name))
+                for key in (ip_key(ip), pair_key(ip, name), account_key(name))
                 if (length := self.guard.record_failure(key))
             ]
             detail: dict[str, Any] = {"reason": "disabled" if disabled else "bad credentials"}

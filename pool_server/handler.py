@@ -22,6 +22,7 @@ from pool_server.auth import Principal
 from pool_server.context import PoolContext
 from pool_server.fs import PoolFilesystem
 from pool_server.replies import reply_for, rest_refused
+from pool_server.sessions import WatchedHandler
 from pool_server.standard_replies import StandardReplies
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
 from pool_server.units import writing
@@ -49,7 +50,7 @@ _PROTO_CMDS.update(
 )
 
 
-class PoolFTPHandler(StandardReplies):
+class PoolFTPHandler(WatchedHandler, StandardReplies):
     """One FTP session of one organization's user."""
 
     pool: ClassVar[PoolContext]
@@ -97,6 +98,7 @@ class PoolFTPHandler(StandardReplies):
     def on_login(self, username: str) -> None:
         """Make sure the organization's root folders exist (once per org and process)."""
         assert self.principal is not None
+        self.watch_account()  # a disabled or re-passworded account's session ends
         org_id = self.principal.org_id
         if org_id in self.pool.orgs_with_roots:
             return
@@ -113,6 +115,7 @@ class PoolFTPHandler(StandardReplies):
     def flush_account(self) -> None:
         """Forget who was logged in (USER again, REIN)."""
         super().flush_account()
+        self.unwatch_account()
         self.principal = None
 
     def on_file_received(self, file: str) -> None:

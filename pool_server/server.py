@@ -23,6 +23,7 @@ from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
 from pool_server.context import PoolContext
 from pool_server.handler import PoolFTPHandler
+from pool_server.sessions import SessionWatch
 from pool_server.tls import ensure_certificate, make_ssl_context
 
 log = logging.getLogger(__name__)
@@ -43,15 +44,23 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
     """
 
     def __init__(
-        self, address: tuple[str, int], handler: type[Any], *, audit: AuditWriter | None = None
+        self,
+        address: tuple[str, int],
+        handler: type[Any],
+        *,
+        audit: AuditWriter | None = None,
+        sessions: SessionWatch | None = None,
     ) -> None:
         self._exit = threading.Event()
         self._lock = threading.Lock()
         self.audit = audit
+        self.sessions = sessions
         super().__init__(address, handler, ioloop=IOLoop(), backlog=LISTEN_BACKLOG)
 
     def close_all(self) -> None:
         """Disconnect every session, then write the audit rows still queued."""
+        if self.sessions is not None:
+            self.sessions.stop()
         super().close_all()
         if self.audit is not None:
             self.audit.stop()
@@ -81,15 +90,22 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
         max_ban=settings.ftp_ban_max_seconds,
     )
     audit = AuditWriter(db)
+    cache = LoginCache(settings.ftp_login_cache_seconds)
     authorizer = PoolAuthorizer(
-        db, cache=LoginCache(settings.ftp_login_cache_seconds), guard=guard, audit=audit
+        db,
+        cache=cache,
+        guard=guard,
+        audit=audit,
+        account_slowdown=settings.ftp_account_slowdown_seconds,
     )
+    sessions = SessionWatch(db, interval=settings.ftp_session_recheck_seconds, cache=cache)
     # pyftpdlib configures handlers through class attributes: one subclass per server.
     handler = type(
         "BoundPoolFTPHandler",
         (PoolFTPHandler,),
         {
             "pool": PoolContext(settings=settings, db=db, storage=storage, guard=guard),
+            "session_watch": sessions,
             "authorizer": authorizer,
             "certfile": str(cert),
             "keyfile": str(key),
@@ -102,7 +118,9 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
             "auth_failed_timeout": settings.ftp_auth_failed_delay,
         },
     )
-    server = PoolFTPServer((settings.ftp_host, settings.ftp_port), handler, audit=audit)
+    server = PoolFTPServer(
+        (settings.ftp_host, settings.ftp_port), handler, audit=audit, sessions=sessions
+    )
     server.max_cons = settings.ftp_max_connections
     server.max_cons_per_ip = settings.ftp_max_connections_per_ip
     return server
@@ -110,6 +128,8 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
 
 def serve_until(server: PoolFTPServer, stop_event: threading.Event) -> None:
     """Serve until the event is set, then close every session."""
+    if server.sessions is not None:
+        server.sessions.start()
     try:
         while not stop_event.is_set():
             server.serve_forever(timeout=STOP_POLL_SECONDS, blocking=False, handle_exit=False)

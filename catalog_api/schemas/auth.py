@@ -35,7 +35,13 @@ class TokenIn(BaseModel):
     """A new API token for yourself."""
 
     name: Short = ""
-    expires_in_days: int = Field(90, ge=1, le=730)
+    expires_in_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Days until it expires; at most the pool's token lifetime cap (90 days "
+        "unless configured), which is also the default. Longer is refused (422).",
+    )
 
 
 class TokenOut(BaseModel):
@@ -83,3 +89,10 @@ class NewUserOut(BaseModel):
     user: MeOut
     api_token: str
     ftp_password: str
+
+
+class DisabledUserOut(BaseModel):
+    """A user just disabled, and how many live tokens that revoked."""
+
+    user: MeOut
+    tokens_revoked: int

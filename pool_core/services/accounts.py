@@ -15,6 +15,7 @@ from pool_core.errors import AlreadyExists, AuthenticationFailed, InvalidInput, 
 from pool_core.models import ApiToken, FtpAccount, Organization, Role, User, utcnow
 from pool_core.security import (
     DUMMY_PASSWORD_HASH,
+    credential_fingerprint,
     generate_password,
     generate_token,
     hash_password,
@@ -25,7 +26,11 @@ from pool_core.security import (
 ORG_CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-DEFAULT_TOKEN_TTL = timedelta(days=365)
+# The longest a token may live unless the settings say otherwise (`api_token_max_days`).
+DEFAULT_TOKEN_TTL = timedelta(days=90)
+# What every admin-facing "name taken" answer says, whoever holds the name: the answer must
+# not tell which organization (or that another one) has it.
+USERNAME_TAKEN = "username {name!r} is not available; choose another"
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,81 @@ def create_user(
     except ValueError as exc:
         roles = ", ".join(r.value for r in Role)
         raise InvalidInput(f"role {role!r} is not one of {roles}") from exc
+    taken = USERNAME_TAKEN.format(name=username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise AlreadyExists(f"user {username!r} already exists")
+        raise AlreadyExists(taken)
     user = User(org_id=org.id, username=username, role=role, display_name=display_name)
     session.add(user)
-    _flush_unique(session, f"user {username!r} already exists")
+    _flush_unique(session, taken)
     password = set_ftp_password(session, user=user)
-    _, token = create_api_token(session, user=user, name="initial", ttl=token_ttl)
+    _, token = create_api_token(
+        session, user=user, name="initial", ttl=token_ttl, max_ttl=token_ttl
+    )
     return NewUser(user=user, ftp_password=password, api_token=token)
+
+
+def create_member_user(
+    session: Session,
+    *,
+    org: Organization,
+    username: str,
+    role: Role | str,
+    display_name: str = "",
+    token_ttl: timedelta = DEFAULT_TOKEN_TTL,
+) -> NewUser:
+    """Create a user for an organization's admin: only names in the org's own namespace.
+
+    Usernames are global (FTP logins carry no organization), so a free choice of names would
+    let one member probe which names another member uses. An admin names users
+    `<org-code>-...`; a name outside that namespace is refused the same way whether or not it
+    exists, and a taken name inside it can only be one of their own organization's.
+    """
+    name = username.strip().lower()
+    codes = session.scalars(select(Organization.code)).all()
+    owners = [code for code in codes if name.startswith(f"{code}-")]
+    # The longest code wins: `kz-tv-ops` belongs to `kz-tv`, not to `kz`.
+    if not owners or max(owners, key=len) != org.code:
+        raise InvalidInput(f"usernames in your organization start with '{org.code}-'")
+    return create_user(
+        session,
+        org=org,
+        username=name,
+        role=role,
+        display_name=display_name,
+        token_ttl=token_ttl,
+    )
+
+
+def get_member_user(session: Session, *, org_id: int, user_id: int) -> User:
+    """Return a user of this organization (another organization's user is not found)."""
+    user = session.get(User, user_id)
+    if user is None or user.org_id != org_id:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def disable_user(session: Session, *, user: User) -> int:
+    """Disable the user and revoke every live token; return how many tokens were revoked.
+
+    The FTP servers end the user's live sessions at their next check
+    (`ftp_session_recheck_seconds`); refused logins and tokens follow from `disabled` at once.
+    """
+    user.disabled = True
+    now = utcnow()
+    revoked = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    session.flush()
+    return int(getattr(revoked, "rowcount", 0) or 0)
+
+
+def disable_organization(session: Session, *, org: Organization) -> None:
+    """Disable a member: its users' logins, tokens and live FTP sessions stop working."""
+    org.disabled = True
+    session.flush()
 
 
 def get_user_by_username(session: Session, *, username: str) -> User:
@@ -133,14 +205,22 @@ def set_ftp_password(session: Session, *, user: User, password: str | None = Non
     return password
 
 
+@dataclass(frozen=True)
+class FtpLoginCheck:
+    """A verified FTP login: the user and the fingerprint of the password it used."""
+
+    user: User
+    credential: str
+
+
 def verify_ftp_login(session: Session, *, username: str, password: str) -> User:
     """Return the user if the FTP credentials are right and record the login time."""
-    user = check_ftp_login(session, username=username, password=password)
+    user = check_ftp_login(session, username=username, password=password).user
     record_ftp_logins(session, user_ids=[user.id])
     return user
 
 
-def check_ftp_login(session: Session, *, username: str, password: str) -> User:
+def check_ftp_login(session: Session, *, username: str, password: str) -> FtpLoginCheck:
     """Return the user if the FTP credentials are right, only reading, equal work either way.
 
     Nothing is written, so callers can verify in a read-only unit of work: on SQLite many
@@ -160,7 +240,30 @@ def check_ftp_login(session: Session, *, username: str, password: str) -> User:
     if row.User.disabled or row.FtpAccount.disabled or row.Organization.disabled:
         raise AuthenticationFailed("account disabled")
     user: User = row.User
-    return user
+    return FtpLoginCheck(user=user, credential=credential_fingerprint(row.FtpAccount.password_hash))
+
+
+def live_ftp_credentials(session: Session, *, user_ids: Iterable[int]) -> dict[int, str]:
+    """The current password fingerprint of each of these users who may still use FTP.
+
+    A user missing from the answer is disabled (or their organization or FTP account is, or
+    they are gone): their live sessions must end, as must those whose fingerprint changed.
+    """
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.id, FtpAccount.password_hash)
+        .join(FtpAccount, FtpAccount.user_id == User.id)
+        .join(Organization, Organization.id == User.org_id)
+        .where(
+            User.id.in_(ids),
+            User.disabled.is_(False),
+            FtpAccount.disabled.is_(False),
+            Organization.disabled.is_(False),
+        )
+    )
+    return {user_id: credential_fingerprint(password_hash) for user_id, password_hash in rows}
 
 
 def record_ftp_logins(
@@ -184,13 +287,22 @@ def create_api_token(
     *,
     user: User,
     name: str = "",
-    ttl: timedelta | None = DEFAULT_TOKEN_TTL,
+    ttl: timedelta | None = None,
+    max_ttl: timedelta = DEFAULT_TOKEN_TTL,
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    """Issue an API token for the user; the clear token is returned only here."""
+    """Issue an API token for the user; the clear token is returned only here.
+
+    It expires after `ttl` (or at `expires_at`), by default after `max_ttl`; asking for longer
+    is refused rather than silently shortened, so a script that expects a year learns at
+    once that it will not get it.
+    """
+    now = utcnow()
+    if expires_at is None:
+        expires_at = now + (max_ttl if ttl is None else ttl)
+    if expires_at > now + max_ttl:
+        raise InvalidInput(f"tokens live at most {max_ttl.days} days")
     token = generate_token()
-    if expires_at is None and ttl is not None:
-        expires_at = utcnow() + ttl
     record = ApiToken(
         user_id=user.id,
         name=name,
@@ -256,14 +368,23 @@ def record_token_use(session: Session, *, token_id: int) -> None:
 
 
 def revoke_api_token(session: Session, *, token_id: int, user: User) -> ApiToken:
-    """Revoke one of the user's tokens."""
+    """Revoke one of the user's tokens, or, for an admin, any token of their organization."""
     record = session.get(ApiToken, token_id)
-    if record is None or record.user_id != user.id:
+    if record is None or not _may_revoke(session, record, user):
         raise NotFound(f"no API token {token_id}")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
         session.flush()
     return record
+
+
+def _may_revoke(session: Session, record: ApiToken, user: User) -> bool:
+    if record.user_id == user.id:
+        return True
+    if user.role is not Role.ADMIN:
+        return False
+    owner = session.get(User, record.user_id)
+    return owner is not None and owner.org_id == user.org_id
 
 
 def _flush_unique(session: Session, message: str) -> None:

@@ -71,18 +71,20 @@ def test_expired_token_is_refused(
 def test_admins_create_users_in_their_own_organization(
     api_client: TestClient, members: Members, database: Database
 ) -> None:
-    body = {"username": "kz-night-editor", "role": "editor"}
+    body = {"username": "kztv-night-editor", "role": "editor"}
     denied = api_client.post("/v1/users", json=body, headers=members.headers("kztv", "editor"))
     assert denied.status_code == 403
     created = api_client.post("/v1/users", json=body, headers=members.headers("kztv", "admin"))
     assert created.status_code == 201, created.text
     assert created.json()["user"]["organization"] == "kztv"
     token = created.json()["api_token"]
-    assert api_client.get("/v1/me", headers=bearer(token)).json()["username"] == "kz-night-editor"
-    again = api_client.post("/v1/users", json=body, headers=members.headers("uztv", "admin"))
+    assert api_client.get("/v1/me", headers=bearer(token)).json()["username"] == (
+        "kztv-night-editor"
+    )
+    again = api_client.post("/v1/users", json=body, headers=members.headers("kztv", "admin"))
     assert again.status_code == 409
     with database.session() as session:
-        user = session.scalar(select(User).where(User.username == "kz-night-editor"))
+        user = session.scalar(select(User).where(User.username == "kztv-night-editor"))
         assert user is not None and user.org_id == members.org_ids["kztv"]
 
 

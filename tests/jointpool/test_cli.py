@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pool_core.db import Database
+from pool_core.errors import PoolError
 from pool_core.services import accounts
 
 
@@ -81,3 +82,25 @@ def test_failures_exit_non_zero_with_one_line(cli_env: dict[str, str]) -> None:
     refused = run_cli(cli_env, "org", "list", check=False)
     assert refused.returncode == 2
     assert "placeholder" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_token_lifetime_cap_and_user_disable(cli_env: dict[str, str]) -> None:
+    run_cli(cli_env, "db", "upgrade")
+    run_cli(cli_env, "org", "add", "aztv", "--name", "AzTV", "--country", "az")
+    created = run_cli(cli_env, "user", "add", "aztv", "aztv-ops", "--role", "uploader")
+    token = re.search(r"API token:\s+(\S+)", created.stdout)
+    assert token
+    too_long = run_cli(cli_env, "user", "token", "aztv-ops", "--days", "365", check=False)
+    assert too_long.returncode == 1
+    assert too_long.stderr.strip() == "jointpool: error: tokens live at most 90 days"
+    capped = run_cli(cli_env, "user", "token", "aztv-ops").stdout
+    assert re.search(r"expires \d{4}-\d{2}-\d{2}\): jp_", capped)
+
+    disabled = run_cli(cli_env, "user", "disable", "aztv-ops").stdout
+    assert "2 API token(s) revoked" in disabled
+    db = Database(f"sqlite:///{Path(cli_env['JOINTPOOL_DATA_DIR']) / 'pool.db'}")
+    try:
+        with db.session() as session, pytest.raises(PoolError):
+            accounts.check_api_token(session, token=token.group(1))
+    finally:
+        db.dispose()

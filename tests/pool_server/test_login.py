@@ -133,9 +133,12 @@ def test_audit_flush_returns_only_once_a_batch_being_written_is_in(
         writer.stop()
 
 
-def test_repeated_failures_ban_the_ip_and_the_account_while_others_log_in(
+def test_guessing_bans_the_address_but_never_locks_the_owner_out(
     ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
 ) -> None:
+    # Attack: anyone who knows a robot's username guesses wrong passwords from their own
+    # address. Before the fix, five failures banned the account itself for up to an hour,
+    # and the robot, with the right password from its own address, was refused.
     victim, other = ftp_accounts["aztv"], ftp_accounts["trt"]
     threshold = ftp_server.settings.ftp_ban_threshold
     for attempt in range(threshold):
@@ -146,11 +149,62 @@ def test_repeated_failures_ban_the_ip_and_the_account_while_others_log_in(
     with pytest.raises(ftplib.error_temp, match=r"^421"):
         banned.connect(ftp_server.host, ftp_server.port)
     banned.close()
-    # The guessed-at account is locked even with the right password, from anywhere...
-    locked = _login_reply(ftp_server, victim.username, victim.password)
-    assert locked.startswith("530 ") and "try again later" in locked.lower()
-    # ...while every other user still logs in from the same network.
+    # The robot logs in from its own address with the right password, and works.
+    robot = connect_plain(ftp_server, victim, source_address=(HOST, 0))
+    try:
+        assert robot.pwd() == "/"
+        assert sorted(robot.nlst()) == ["incoming", "licensed"]
+    finally:
+        robot.quit()
+    # Every other user still logs in from the same network.
     assert _login_reply(ftp_server, other.username, other.password).startswith("230")
+
+
+def test_a_pair_ban_holds_even_when_the_address_has_other_users(
+    database: Database,
+    storage: S3Storage,
+    storage_settings: Settings,
+    ftp_accounts: dict[str, FtpLogin],
+) -> None:
+    # An office behind one NAT address: one member's broken script guesses at the victim's
+    # account; the pair (address, victim) is banned before the address is, and the
+    # attacker's right guess afterwards from that address is refused.
+    settings = ftp_test_settings(storage_settings, ftp_ban_threshold=3)
+    victim = ftp_accounts["aztv"]
+    with start_ftp_server(settings, database, storage) as server:
+        guard = server.server.handler.pool.guard
+        for attempt in range(3):
+            reply = _login_reply(server, victim.username, f"guess-{attempt:08d}", ATTACKER_IP)
+            assert reply.startswith("530 ")
+        assert guard.banned_for(auth.pair_key(ATTACKER_IP, victim.username))
+        assert not guard.banned_for(auth.pair_key(HOST, victim.username))
+        assert _login_reply(server, victim.username, victim.password).startswith("230")
+
+
+def test_guessing_from_many_addresses_slows_the_account_without_locking_it(
+    database: Database,
+    storage: S3Storage,
+    storage_settings: Settings,
+    ftp_accounts: dict[str, FtpLogin],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One wrong guess from each of several addresses bans none of them, but the account
+    # is now slowed for everyone: the owner still logs in, after the wait.
+    settings = ftp_test_settings(storage_settings, ftp_account_slowdown_seconds=0.2)
+    victim = ftp_accounts["aztv"]
+    caplog.set_level("INFO", logger=auth.log.name)
+    with start_ftp_server(settings, database, storage) as server:
+        for n in range(settings.ftp_ban_threshold):
+            source = f"127.0.0.{10 + n}"
+            reply = _login_reply(server, victim.username, f"guess-{n:08d}", source)
+            assert reply.startswith("530 ") and "later" not in reply
+        assert _login_reply(server, victim.username, victim.password).startswith("230")
+    slowed = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "ftp login slowed" and r.user == victim.username
+    ]
+    assert slowed
 
 
 def test_disabled_accounts_are_refused(
