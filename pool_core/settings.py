@@ -289,6 +289,12 @@ class Settings(BaseSettings):
     maintenance_repair: bool = Field(
         False, description="Let the nightly maintenance delete orphans and fail broken assets."
     )
+    deleted_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days a deleted or replaced master (and its renditions) is kept before the "
+        "nightly maintenance deletes its bytes; until then it counts against the quota.",
+    )
 
     # --- general ---
     log_level: str = Field(

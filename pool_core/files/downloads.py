@@ -88,8 +88,11 @@ def _asset_grant(
 ) -> Grant:
     allowed = entitlement(session, org_id=org_id, asset_id=asset_id)
     if allowed is None:
-        if session.get(Asset, asset_id) is None:
+        asset = session.get(Asset, asset_id)
+        if asset is None:
             raise NotFound(f"no asset {asset_id}")
+        if asset.purged_at is not None and asset.org_id == org_id:
+            raise NotFound(f"asset {asset_id} was deleted; its bytes were purged")
         raise PermissionDenied(f"your organization holds no current license for asset {asset_id}")
     asset = allowed.asset
     if rendition is None:

@@ -38,7 +38,7 @@ from pool_core.files.views import (
     pending_view,
     root_view,
 )
-from pool_core.models import FileEntry, FileState, PendingUpload, utcnow
+from pool_core.models import Asset, FileEntry, FileState, PendingUpload, utcnow
 from pool_core.names import INCOMING_ROOT, LICENSED_ROOT, path_components, resolve_path, split_path
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.lease import is_held
@@ -259,6 +259,8 @@ def delete_file(session: Session, *, org_id: int, path: str) -> None:
         # Its multipart upload and staging tail are freed by maintenance (orphan sweep).
         session.delete(pending)
     session.flush()
+    if entry is not None:
+        _retire_if_unshown(session, entry.asset_id)
 
 
 def rename(session: Session, *, org_id: int, source: str, target: str) -> FileView:
@@ -347,6 +349,7 @@ def put_file_entry(
     if entry is None:
         entry = FileEntry(org_id=org_id, parent_id=parent.id, name=name, is_dir=False)
         session.add(entry)
+    replaced = entry.asset_id
     entry.size = size
     entry.object_key = object_key
     entry.md5 = md5
@@ -355,7 +358,26 @@ def put_file_entry(
     entry.state = FileState.COMPLETE
     entry.mtime = utcnow()
     session.flush()
+    if replaced != asset_id:
+        _retire_if_unshown(session, replaced)
     return entry
+
+
+def _retire_if_unshown(session: Session, asset_id: uuid.UUID | None) -> None:
+    """Start the retention clock of a master that no file entry shows any more.
+
+    Its bytes stay (catalog history, licensees of the title) and count against the quota
+    until the nightly maintenance purges them after `deleted_retention_days`.
+    """
+    if asset_id is None:
+        return
+    shown = session.scalar(select(FileEntry.id).where(FileEntry.asset_id == asset_id).limit(1))
+    if shown is not None:
+        return
+    asset = session.get(Asset, asset_id)
+    if asset is not None and asset.retired_at is None:
+        asset.retired_at = utcnow()
+        session.flush()
 
 
 def _ensure_folders(session: Session, org_id: int, path: str) -> None:

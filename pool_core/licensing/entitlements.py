@@ -113,7 +113,11 @@ def licensed_assets_for(
         .join(AssetCatalog, AssetCatalog.asset_id == Asset.id)
         .join(Title, Title.id == AssetCatalog.title_id)
         .join(Organization, Organization.id == Asset.org_id)
-        .where(AssetCatalog.title_id.in_(list(by_title)), Asset.status == AssetStatus.READY)
+        .where(
+            AssetCatalog.title_id.in_(list(by_title)),
+            Asset.status == AssetStatus.READY,
+            Asset.purged_at.is_(None),
+        )
         .order_by(Title.id, Asset.filename, Asset.version.desc(), Asset.id)
         # The listing names each master's downloadable renditions: one query, not one each.
         .options(selectinload(Asset.renditions))
@@ -190,7 +194,7 @@ def entitlement(
     API download and the sync can never disagree.
     """
     asset = session.get(Asset, asset_id)
-    if asset is None:
+    if asset is None or asset.purged_at is not None:
         return None
     if asset.org_id == org_id:
         return Entitlement(asset=asset, license=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
@@ -12,8 +13,10 @@ from pool_core.models.base import (
     Base,
     JSONType,
     StrEnum,
+    UTCDateTime,
     enum_column,
     intpk,
+    optional_timestamp,
     timestamp,
     timestamp_updated,
     uuidpk,
@@ -64,6 +67,11 @@ class Asset(Base):
     sidecar_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     # Problems found at ingest that do not stop processing (e.g. a .md5 sidecar mismatch).
     ingest_warnings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # When the last file entry of the master went away (deleted, or replaced by a newer
+    # version); its bytes still count against the quota until the nightly job purges them.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    # When its master and renditions were deleted from storage (the row stays as history).
+    purged_at: Mapped[optional_timestamp]
     created_at: Mapped[timestamp]
     updated_at: Mapped[timestamp_updated]
 

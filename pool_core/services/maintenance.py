@@ -175,9 +175,62 @@ def delete_orphan_files(
     return report
 
 
+@dataclass
+class PurgeReport:
+    """What `purge_retired_masters` did."""
+
+    purged: int = 0
+    bytes_freed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"purged {self.purged} deleted or replaced master(s), {self.bytes_freed} bytes"]
+        return "\n".join(lines + [f"  error: {e}" for e in self.errors])
+
+
+def purge_retired_masters(
+    db: Database, storage: ObjectStorage, *, kept_for: timedelta, now: datetime | None = None
+) -> PurgeReport:
+    """Delete the bytes of masters retired longer than `kept_for` ago, with their renditions.
+
+    A master is retired when no file entry shows it any more (deleted, or replaced by a newer
+    version). The asset row stays, marked purged, for the catalog history and the delivery
+    log; nobody can download it any more. Database first, then storage: a crash between
+    leaves unreferenced objects, which reconcile reports and never a row without bytes.
+    """
+    report = PurgeReport()
+    cutoff = (now or utcnow()) - kept_for
+    with db.write_session() as session:
+        retired = session.scalars(
+            select(Asset).where(
+                Asset.retired_at.is_not(None), Asset.retired_at <= cutoff, Asset.purged_at.is_(None)
+            )
+        ).all()
+        keys: list[str] = []
+        for asset in retired:
+            keys.append(asset.object_key)
+            report.bytes_freed += asset.size
+            for rendition in list(asset.renditions):
+                keys.append(rendition.object_key)
+                report.bytes_freed += rendition.size
+                session.delete(rendition)
+            asset.purged_at = utcnow()
+            report.purged += 1
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError as exc:
+            report.errors.append(f"{key}: {exc}")
+    if report.purged:
+        log.info("purged retired masters", extra={"count": report.purged})
+    return report
+
+
 __all__ = [
     "OrphanFilesReport",
+    "PurgeReport",
     "StaleUploadReport",
     "abort_stale_uploads",
     "delete_orphan_files",
+    "purge_retired_masters",
 ]

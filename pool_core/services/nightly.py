@@ -1,9 +1,10 @@
 """The nightly maintenance: one job the workers schedule for themselves, and the CLI's twin.
 
 Steps, each independent so one failing does not stop the others: abort stale uploads, free
-unreferenced plain-file objects, expire licenses, reconcile database and storage (repair
-only when enabled), give transiently failed jobs one more chance, and hash a bounded batch of
-older renditions that publish no SHA-256 yet.
+unreferenced plain-file objects, purge masters deleted or replaced longer ago than the
+retention period, expire licenses, reconcile database and storage (repair only when
+enabled), give transiently failed jobs one more chance, and hash a bounded batch of older
+renditions that publish no SHA-256 yet.
 """
 
 from __future__ import annotations
@@ -91,6 +92,12 @@ def run_nightly(
     )
     step("uploads in progress", lambda: describe_unfinished(db))
     step("orphan files", lambda: maintenance.delete_orphan_files(db, storage, older_than=grace))
+    step(
+        "deleted masters",
+        lambda: maintenance.purge_retired_masters(
+            db, storage, kept_for=timedelta(days=settings.deleted_retention_days)
+        ),
+    )
     step("licenses", lambda: f"expired {_expire_licenses(db)} license(s)")
     step("reconcile", lambda: reconcile_storage(db, storage, repair=repair, grace=grace))
     step("jobs", lambda: f"requeued {retry_transient_failures(db)} transiently failed job(s)")

@@ -92,7 +92,11 @@ def reconcile_storage(
     report.objects_checked = len(objects)
     with db.session() as session:
         asset_keys = {
-            key: asset_id for key, asset_id in session.execute(select(Asset.object_key, Asset.id))
+            key: asset_id
+            for key, asset_id in session.execute(
+                # A purged master's bytes are gone on purpose.
+                select(Asset.object_key, Asset.id).where(Asset.purged_at.is_(None))
+            )
         }
         sidecar_keys = set(
             session.scalars(select(Asset.sidecar_key).where(Asset.sidecar_key.is_not(None)))

@@ -8,15 +8,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pool_core.files.tree import get_entry
-from pool_core.models import FileEntry, Organization, PendingUpload
+from pool_core.models import Asset, FileEntry, Organization, PendingUpload, Rendition
 
 
 def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | None = None) -> int:
-    """Bytes an organization uses: its files plus what its pending uploads have stored."""
-    files = session.scalar(
+    """Every stored byte the organization owns, as the database knows them.
+
+    Plain files (sidecars, reports), every version of every master until it is purged (a
+    deleted or replaced master is kept for the retention period), their renditions, and what
+    pending uploads have staged. Counting only the visible files let `STOR` + `DELE` in a
+    loop grow storage without limit.
+    """
+    plain = session.scalar(
         select(func.coalesce(func.sum(FileEntry.size), 0)).where(
-            FileEntry.org_id == org_id, FileEntry.is_dir.is_(False)
+            FileEntry.org_id == org_id, FileEntry.is_dir.is_(False), FileEntry.asset_id.is_(None)
         )
+    )
+    kept = Asset.org_id == org_id, Asset.purged_at.is_(None)
+    masters = session.scalar(select(func.coalesce(func.sum(Asset.size), 0)).where(*kept))
+    renditions = session.scalar(
+        select(func.coalesce(func.sum(Rendition.size), 0))
+        .join(Asset, Asset.id == Rendition.asset_id)
+        .where(*kept)
     )
     query = select(func.coalesce(func.sum(PendingUpload.committed_size), 0)).where(
         PendingUpload.org_id == org_id
@@ -24,20 +37,21 @@ def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | No
     if exclude_pending is not None:
         query = query.where(PendingUpload.id != exclude_pending)
     pending = session.scalar(query)
-    return int(files or 0) + int(pending or 0)
+    return sum(int(value or 0) for value in (plain, masters, renditions, pending))
 
 
 def room_left(session: Session, *, org_id: int, path: str, pending_id: uuid.UUID) -> int | None:
     """Bytes the upload to `path` may store within the organization's quota (None: no quota).
 
-    The upload's own pending bytes are not counted (they are what it stores), and a complete
-    file at `path` counts as freed (this upload replaces it). Negative when already over.
+    The upload's own pending bytes are not counted (they are what it stores), and a plain
+    file at `path` counts as freed (this upload replaces it; a replaced master is kept for
+    the retention period, so it still counts). Negative when already over.
     """
     org = session.get(Organization, org_id)
     if org is None or org.quota_bytes is None:
         return None
     used = used_bytes(session, org_id=org_id, exclude_pending=pending_id)
     replaced = get_entry(session, org_id=org_id, path=path)
-    if replaced is not None and not replaced.is_dir:
+    if replaced is not None and not replaced.is_dir and replaced.asset_id is None:
         used -= replaced.size
     return org.quota_bytes - used

@@ -1,0 +1,94 @@
+"""Quota counts every stored byte: STOR + DELE (or overwriting) cannot grow storage forever.
+
+A deleted or replaced master stays for `deleted_retention_days` (catalog history, licensees)
+and counts against the quota until the nightly maintenance purges its bytes.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+
+import pytest
+from sqlalchemy import select
+
+from pool_core.db import Database
+from pool_core.models import Asset, Organization
+from pool_core.services.nightly import run_nightly
+from pool_core.storage.s3 import S3Storage
+from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain
+
+MIB = 1 << 20
+
+
+def _set_quota(database: Database, org_id: int, quota: int) -> None:
+    with database.session() as session:
+        org = session.scalar(select(Organization).where(Organization.id == org_id))
+        assert org is not None
+        org.quota_bytes = quota
+
+
+@pytest.mark.parametrize("how", ["delete", "overwrite"])
+def test_deleting_or_overwriting_masters_cannot_grow_storage_past_the_quota(
+    how: str,
+    ftp_server: RunningFTP,
+    ftp_accounts: dict[str, FtpLogin],
+    database: Database,
+    storage: S3Storage,
+) -> None:
+    account = ftp_accounts["trt"]
+    _set_quota(database, account.org_id, 3 * MIB + MIB // 2)
+    client = connect_plain(ftp_server, account)
+    try:
+        for _ in range(3):
+            client.storbinary("STOR /incoming/loop.mxf", io.BytesIO(os.urandom(MIB)))
+            if how == "delete":
+                client.delete("/incoming/loop.mxf")
+        # Three masters are kept (one maybe still shown): a fourth does not fit.
+        with pytest.raises(ftplib.error_perm, match=r"^552 .*quota"):
+            client.storbinary("STOR /incoming/loop.mxf", io.BytesIO(os.urandom(MIB)))
+        with database.session() as session:
+            kept = session.scalars(select(Asset).where(Asset.org_id == account.org_id)).all()
+        assert len(kept) == 3
+        retired = [a for a in kept if a.retired_at is not None]
+        assert len(retired) == (3 if how == "delete" else 2)
+        assert all(storage.exists(a.object_key) for a in kept)
+
+        # The nightly maintenance purges them once the retention period has passed.
+        settings = ftp_server.settings.model_copy(update={"deleted_retention_days": 0})
+        report = run_nightly(database, storage, settings)
+        assert not report.errors, report
+        assert any("purged" in s and f"purged {len(retired)} " in s for s in report.sections)
+        for asset in retired:
+            assert not storage.exists(asset.object_key)
+        with database.session() as session:
+            purged = session.scalars(
+                select(Asset).where(Asset.org_id == account.org_id, Asset.purged_at.is_not(None))
+            ).all()
+        assert {a.id for a in purged} == {a.id for a in retired}
+        # The room is back.
+        client.storbinary("STOR /incoming/again.mxf", io.BytesIO(os.urandom(MIB)))
+    finally:
+        client.quit()
+
+
+def test_a_kept_master_is_not_purged_before_its_retention_period(
+    ftp_server: RunningFTP,
+    ftp_accounts: dict[str, FtpLogin],
+    database: Database,
+    storage: S3Storage,
+) -> None:
+    account = ftp_accounts["aztv"]
+    client = connect_plain(ftp_server, account)
+    try:
+        client.storbinary("STOR /incoming/keep.mxf", io.BytesIO(b"a master"))
+        client.delete("/incoming/keep.mxf")
+    finally:
+        client.quit()
+    report = run_nightly(database, storage, ftp_server.settings)  # default: 30 days
+    assert any("purged 0 " in s for s in report.sections), report
+    with database.session() as session:
+        asset = session.scalar(select(Asset).where(Asset.org_id == account.org_id))
+    assert asset is not None and asset.retired_at is not None and asset.purged_at is None
+    assert storage.exists(asset.object_key)
