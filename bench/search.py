@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select, text
 
+from pool_core.catalog.rules import GENRES
 from pool_core.db import Database, normalize_url
 from pool_core.models import (
     Base,
@@ -54,7 +55,6 @@ from pool_core.search.backends import backend_for
 from pool_core.search.engine import build_document
 from pool_core.search.typos import add_to_vocabulary
 from pool_core.services.accounts import create_organization, create_user
-from pool_core.services.catalog_rules import GENRES
 from tests.fixtures.api import free_loopback_port
 from tests.fixtures.database import create_scratch_pg_database, drop_scratch_pg_database
 

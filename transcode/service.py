@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pool_core import queue
+from pool_core.catalog.assets import mark_asset_failed
 from pool_core.db import Database
 from pool_core.errors import (
     JobError,
@@ -50,7 +51,6 @@ from pool_core.models import (
     QcVerdict,
     Rendition,
 )
-from pool_core.services.catalog import mark_asset_failed
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage

@@ -17,8 +17,8 @@ from catalog_api.schemas.assets import (
     ScreeningOut,
 )
 from catalog_api.schemas.common import PROBLEM_RESPONSES, Page
+from pool_core.catalog import assets
 from pool_core.models import AssetStatus, MetadataState
-from pool_core.services import catalog
 from pool_core.services.audio_mapping import update_audio_mapping
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
@@ -36,7 +36,7 @@ def list_assets(
     cursor: Cursor = None,
 ) -> Page[AssetOut]:
     """Assets you may see: all of your own, and those of published titles of others."""
-    page = catalog.list_assets(
+    page = assets.list_assets(
         session,
         viewer_org_id=user.org_id,
         status=status.value if status else None,
@@ -55,7 +55,7 @@ def list_assets(
 def get_asset(asset_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AssetOut:
     """One asset: status, technical metadata, QC, renditions and catalog state."""
     return AssetOut.from_view(
-        catalog.get_asset(session, viewer_org_id=user.org_id, asset_id=asset_id)
+        assets.get_asset(session, viewer_org_id=user.org_id, asset_id=asset_id)
     )
 
 
@@ -64,7 +64,7 @@ def link_asset(
     asset_id: uuid.UUID, body: AssetLinkIn, actor: ActorDep, session: SessionDep
 ) -> AssetOut:
     """Attach one of your assets to one of your titles (and episode)."""
-    view = catalog.link_asset(
+    view = assets.link_asset(
         session,
         actor=actor,
         asset_id=asset_id,
@@ -93,7 +93,7 @@ def screen_asset(
 ) -> ScreeningOut:
     """Short-lived URLs for the proxy, thumbnails and storyboard; the screening is logged."""
     expires_in = body.expires_in if body else state.settings.api_screening_ttl_seconds
-    links = catalog.screen_asset(
+    links = assets.screen_asset(
         session, state.storage, actor=actor, asset_id=asset_id, expires_in=expires_in
     )
     return ScreeningOut(asset_id=asset_id, links=[ScreeningLinkOut.from_link(x) for x in links])

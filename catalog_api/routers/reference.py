@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from pool_core.services.catalog_rules import GENRES
+from pool_core.catalog.rules import GENRES
 from pool_core.sidecars import CatalogSidecar
 
 router = APIRouter(prefix="/v1", tags=["reference"])

@@ -18,9 +18,9 @@ from catalog_api.schemas.titles import (
     TitleOut,
     TitleUpdate,
 )
+from pool_core.catalog import episodes, seasons, titles
+from pool_core.catalog.inputs import MAX_SEASON
 from pool_core.models import TitleKind, TitleStatus
-from pool_core.services import catalog
-from pool_core.services.catalog import MAX_SEASON
 
 router = APIRouter(prefix="/v1/titles", tags=["titles"], responses=PROBLEM_RESPONSES)
 
@@ -45,7 +45,7 @@ def list_titles(
     cursor: Cursor = None,
 ) -> Page[TitleOut]:
     """List the titles you may see (published ones and your own drafts), newest first."""
-    page = catalog.list_titles(
+    page = titles.list_titles(
         session,
         viewer_org_id=user.org_id,
         owner=owner,
@@ -62,7 +62,7 @@ def list_titles(
 @router.post("", response_model=TitleOut, status_code=201)
 def create_title(body: TitleCreate, actor: ActorDep, session: SessionDep) -> TitleOut:
     """Create a title owned by your organization (admins and editors)."""
-    title = catalog.create_title(session, actor=actor, data=body.to_input())
+    title = titles.create_title(session, actor=actor, data=body.to_input())
     return TitleOut.from_model(title)
 
 
@@ -70,7 +70,7 @@ def create_title(body: TitleCreate, actor: ActorDep, session: SessionDep) -> Tit
 def get_title(title_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TitleOut:
     """One title."""
     return TitleOut.from_model(
-        catalog.get_title(session, viewer_org_id=user.org_id, title_id=title_id)
+        titles.get_title(session, viewer_org_id=user.org_id, title_id=title_id)
     )
 
 
@@ -80,14 +80,14 @@ def update_title(
 ) -> TitleOut:
     """Change some fields of one of your titles."""
     data, fields = body.to_input()
-    title = catalog.update_title(session, actor=actor, title_id=title_id, data=data, fields=fields)
+    title = titles.update_title(session, actor=actor, title_id=title_id, data=data, fields=fields)
     return TitleOut.from_model(title)
 
 
 @router.delete("/{title_id}", status_code=204, response_class=Response)
 def delete_title(title_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     """Delete one of your titles; its assets go back to needing metadata."""
-    catalog.delete_title(session, actor=actor, title_id=title_id)
+    titles.delete_title(session, actor=actor, title_id=title_id)
     return Response(status_code=204)
 
 
@@ -101,7 +101,7 @@ def list_episodes(
     cursor: Cursor = None,
 ) -> Page[EpisodeOut]:
     """The episodes of a title (or of one of its seasons), by season and number."""
-    page = catalog.list_episodes(
+    page = episodes.list_episodes(
         session,
         viewer_org_id=user.org_id,
         title_id=title_id,
@@ -119,7 +119,7 @@ def put_episode(
     title_id: uuid.UUID, body: EpisodeIn, actor: ActorDep, session: SessionDep
 ) -> EpisodeOut:
     """Add an episode to one of your titles (or update the one at that season and number)."""
-    episode = catalog.upsert_episode(
+    episode = episodes.upsert_episode(
         session,
         actor=actor,
         title_id=title_id,
@@ -141,7 +141,7 @@ def list_seasons(
     cursor: Cursor = None,
 ) -> Page[SeasonOut]:
     """The seasons of a title by number, each with its episode count."""
-    page = catalog.list_seasons(
+    page = seasons.list_seasons(
         session, viewer_org_id=user.org_id, title_id=title_id, limit=limit, cursor=cursor
     )
     return Page[SeasonOut](
@@ -163,7 +163,7 @@ def put_season(
     response: Response,
 ) -> SeasonOut:
     """Create a season of one of your titles (201) or replace its name (200)."""
-    season, created = catalog.upsert_season(
+    season, created = seasons.upsert_season(
         session, actor=actor, title_id=title_id, number=number, name=body.name
     )
     if created:
@@ -176,5 +176,5 @@ def delete_season(
     title_id: uuid.UUID, number: SeasonNumber, actor: ActorDep, session: SessionDep
 ) -> Response:
     """Delete an empty season of one of your titles; one that has episodes is a 409."""
-    catalog.delete_season(session, actor=actor, title_id=title_id, number=number)
+    seasons.delete_season(session, actor=actor, title_id=title_id, number=number)
     return Response(status_code=204)

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pool_core.catalog.inputs import AssetView, ScreeningLink
 from pool_core.licensing.entitlements import rendition_sha256
 from pool_core.models import AssetStatus, MetadataState, QcVerdict
 from pool_core.services.audio_mapping import AudioMapping, MappingError
-from pool_core.services.catalog import AssetView, ScreeningLink
 
 
 class RenditionOut(BaseModel):

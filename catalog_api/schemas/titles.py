@@ -18,13 +18,8 @@ from catalog_api.schemas.common import (
     NoControl,
     Short,
 )
+from pool_core.catalog.inputs import MAX_SEASON_NAME, Localized, SeasonView, TitleInput
 from pool_core.models import Episode, Title, TitleKind, TitleStatus
-from pool_core.services.catalog import (
-    MAX_SEASON_NAME,
-    Localized,
-    SeasonView,
-    TitleInput,
-)
 
 MAX_ITEMS = 50
 # A season's name may be empty ("Season 2" is the client's to render), unlike a title's.

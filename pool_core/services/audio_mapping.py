@@ -22,10 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pool_core import queue
+from pool_core.catalog.inputs import AssetView
+from pool_core.catalog.titles import require_writer
 from pool_core.common.actor import Actor, audit_as
 from pool_core.errors import InvalidInput, NotFound
 from pool_core.models import Asset, AssetCatalog, Job, JobStatus
-from pool_core.services.catalog import AssetView, _require_writer
 
 MAPPING_KEY = "audio_mapping"
 TRANSCODE_JOB = "transcode"
@@ -96,7 +97,7 @@ def update_audio_mapping(
     asset = session.get(Asset, asset_id)
     if asset is None or asset.org_id != actor.org_id:
         raise NotFound(f"no asset {asset_id}")
-    _require_writer(actor)
+    require_writer(actor)
     technical = dict(asset.technical or {})
     if mapping is not None:
         if "audio" not in technical:

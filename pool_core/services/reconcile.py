@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from pool_core.catalog.assets import mark_asset_failed
 from pool_core.db import Database
 from pool_core.models import Asset, AssetStatus, FileEntry, PendingUpload, Rendition, utcnow
-from pool_core.services.catalog import mark_asset_failed
 from pool_core.storage.base import ObjectStorage
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pool_core.catalog.assets import set_asset_catalog
+from pool_core.catalog.episodes import upsert_episode
+from pool_core.catalog.inputs import Localized, TitleInput
+from pool_core.catalog.titles import create_title, get_title_by_external_id, update_title
 from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
@@ -39,15 +43,6 @@ from pool_core.names import split_path
 from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
 from pool_core.services.audit import record_audit
-from pool_core.services.catalog import (
-    Localized,
-    TitleInput,
-    create_title,
-    get_title_by_external_id,
-    set_asset_catalog,
-    update_title,
-    upsert_episode,
-)
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.sidecars import MAX_SIDECAR_BYTES, CatalogSidecar, SidecarError, read_sidecar

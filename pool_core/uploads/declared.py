@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from pool_core.catalog.assets import mark_asset_failed
 from pool_core.errors import StorageError
 from pool_core.models import Asset, AssetStatus
-from pool_core.services.catalog import mark_asset_failed
 from pool_core.sidecars import parse_sidecar
 from pool_core.sidecars.decoding import MAX_SIDECAR_BYTES, SidecarError
 from pool_core.storage.base import ObjectStorage

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
+from pool_core.catalog.episodes import upsert_episode
+from pool_core.catalog.inputs import Localized, TitleInput
+from pool_core.catalog.titles import create_title, delete_title, update_title
 from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import InvalidInput
@@ -16,14 +19,6 @@ from pool_core.models import Title, User
 from pool_core.search.backends import ensure_search_schema
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 from pool_core.services.accounts import create_organization, create_user
-from pool_core.services.catalog import (
-    Localized,
-    TitleInput,
-    create_title,
-    delete_title,
-    update_title,
-    upsert_episode,
-)
 
 
 @pytest.fixture
