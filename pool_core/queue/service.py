@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound
@@ -96,15 +96,30 @@ def enqueue(
 def _claimable(now: datetime, kinds: Collection[str] | None) -> Select[Job]:
     due = and_(Job.status == JobStatus.QUEUED, Job.run_after <= now)
     abandoned = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
-    query = select(Job).where(or_(due, abandoned))
+    busy = _running_per_org(now)
+    query = select(Job).outerjoin(busy, busy.c.org_id == Job.org_id).where(or_(due, abandoned))
     if kinds is not None:
         query = query.where(Job.kind.in_(list(kinds)))
+    # Fair between organizations: among jobs of the same priority, the one whose
+    # organization has the fewest jobs running goes first, so one member's 200 masters take
+    # turns with another member's one instead of all going ahead of it. Age breaks the tie.
     # SKIP LOCKED lets concurrent claimers on PostgreSQL pass over each other's rows instead of
     # queueing behind them; SQLite ignores it (BEGIN IMMEDIATE already serialises claimers).
     return (
-        query.order_by(Job.priority.desc(), Job.run_after, Job.id)
+        query.order_by(Job.priority.desc(), func.coalesce(busy.c.running, 0), Job.run_after, Job.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Job)
+    )
+
+
+def _running_per_org(now: datetime) -> Any:
+    """How many jobs each organization has running under a live lease (a subquery)."""
+    running = aliased(Job)
+    return (
+        select(running.org_id.label("org_id"), func.count().label("running"))
+        .where(running.status == JobStatus.RUNNING, running.lease_expires_at >= now)
+        .group_by(running.org_id)
+        .subquery("running_per_org")
     )
 
 
