@@ -40,6 +40,7 @@ from pool_core.errors import JobError
 from pool_core.settings import Settings
 from transcode.audio import AudioMapping, AudioPlan, plan_audio, programme_mix
 from transcode.probe import MediaInfo
+from transcode.safety import input_options
 
 # Below this many lines a proxy is useless; masters smaller than it are kept at their size.
 MIN_DIMENSION = 16
@@ -283,19 +284,19 @@ def _layout(
 
 
 def _input_options(source: str, video: dict[str, Any]) -> dict[str, Any]:
-    """ffmpeg's options for reading the master."""
-    input_options: dict[str, Any] = {}
+    """ffmpeg's options for reading the master: media demuxers and its own protocol only."""
+    options: dict[str, Any] = input_options(source)
     if source.startswith(("http://", "https://")):
         # Presigned S3 URLs: survive a dropped connection, never wait forever on a dead one.
-        input_options.update(
+        options.update(
             reconnect=1,
             reconnect_on_network_error=1,
             reconnect_delay_max=10,
             rw_timeout=60_000_000,
         )
     if video.get("codec") in SINGLE_THREAD_DECODERS:
-        input_options["threads"] = 1
-    return input_options
+        options["threads"] = 1
+    return options
 
 
 def _picture(picture: Any, media: MediaInfo, plan: Plan) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -61,12 +62,14 @@ from transcode.measure import Measurements
 from transcode.probe import MediaInfo, RangeReader, probe
 from transcode.process import Cancelled
 from transcode.programmes import (
+    PROBE_SECONDS,
     codec_named,
     list_programmes,
     name_undecodable_audio,
     select_programme,
 )
 from transcode.render import Render
+from transcode.safety import SNIFF_BYTES, limits_for, redact_urls, refuse_untrusted
 from transcode.tools import check_ffmpeg, find_font
 
 logger = logging.getLogger("transcode")
@@ -79,6 +82,10 @@ PART_SIZE = 64 << 20
 # belong to a process that died (kill -9) and remove them.
 TMP_PREFIX = "jp-transcode-"
 MAX_URL_SECONDS = 7 * 24 * 3600
+# What one job may spend reading the master: up to two stream listings (programmes, codec
+# names) and two ffmpeg passes (the second only when the mix turned out silent).
+LISTINGS_PER_JOB = 2
+RENDER_PASSES = 2
 # Where a per-asset audio-mapping override lives in `Asset.technical` (kept across probes).
 AUDIO_MAPPING_KEY = "audio_mapping"
 
@@ -196,6 +203,7 @@ class _Job:
             cancel=self.fence.cancel,
             label=f"asset {self.asset_id}",
             timeout=ffmpeg_timeout(media, settings),
+            limits=limits_for(settings, wall_seconds=ffmpeg_timeout(media, settings)),
         )
 
     def run(self, started: float) -> TranscodeResult | None:
@@ -479,6 +487,8 @@ def _probe_master(storage: ObjectStorage, key: str) -> MediaInfo:
         raise JobError(f"the master {key} is missing from object storage") from exc
     if size == 0:
         raise JobError("the master is an empty file (0 bytes)")
+    # Lists and playlists are refused by what they are before any demuxer reads them.
+    refuse_untrusted(storage.get(key, start=0, end=min(size, SNIFF_BYTES) - 1), key)
     reader = RangeReader(lambda start, end: storage.get(key, start=start, end=end), size)
     return probe(reader)
 
@@ -517,11 +527,16 @@ def ffmpeg_timeout(media: MediaInfo, settings: Settings) -> float:
     )
 
 
+def job_time_limit(media: MediaInfo, settings: Settings) -> float:
+    """The longest one transcode job may read its master: its listings and two passes."""
+    return LISTINGS_PER_JOB * PROBE_SECONDS + RENDER_PASSES * ffmpeg_timeout(media, settings)
+
+
 def _url_lifetime(media: MediaInfo, settings: Settings) -> int:
-    # ffmpeg reconnects with the same URL: it must outlive the longest allowed run, but SigV4
-    # presigned URLs cannot live longer than 7 days.
-    wanted = max(settings.transcode_url_expiry_seconds, ffmpeg_timeout(media, settings) + 900)
-    return int(min(wanted, MAX_URL_SECONDS))
+    # ffmpeg reconnects with the same URL, so it must last as long as the job may read; and no
+    # longer: a URL that leaked somewhere is then useless once the job is over. (SigV4
+    # presigned URLs cannot live longer than 7 days.)
+    return max(1, math.ceil(min(job_time_limit(media, settings), MAX_URL_SECONDS)))
 
 
 @contextmanager
@@ -548,6 +563,8 @@ def _unit(db: Database, fence: Fence) -> Iterator[Session]:
 def _settle_failed(
     db: Database, fence: Fence, asset_id: str, reason: str, media: MediaInfo | None
 ) -> None:
+    # Whatever the reason quotes (ffmpeg's log, a library's error), no URL of the master.
+    reason = redact_urls(reason)
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
         if asset is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -46,6 +47,8 @@ MAX_ERROR_CHARS = 4000
 # Exhausted expired jobs one claim() may retire before it gives up looking in this call.
 _MAX_RETIRED_PER_CLAIM = 50
 _KIND_MAX_LENGTH = 64
+# The query of a presigned S3 URL (SigV4 `X-Amz-…` or SigV2 `AWSAccessKeyId=…`), to its end.
+_SIGNED_QUERY = re.compile(r"\?[^\s'\"<>|]*(?:X-Amz-|AWSAccessKeyId=|Signature=)[^\s'\"<>|]*")
 
 
 def enqueue(
@@ -429,6 +432,8 @@ def purge_finished(session: Session, *, older_than: timedelta) -> int:
 
 
 def _cut(text: str) -> str:
+    # A job's error is shown to operators and kept: no presigned URL's signature in it.
+    text = _SIGNED_QUERY.sub("?<signature withheld>", text)
     if len(text) <= MAX_ERROR_CHARS:
         return text
     return text[: MAX_ERROR_CHARS - 20] + " … (truncated)"
