@@ -18,12 +18,12 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import CursorResult, Select, and_, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound
@@ -96,34 +96,41 @@ def enqueue(
     return job
 
 
-def _claimable(now: datetime, kinds: Collection[str] | None) -> Select[Job]:
+def _claimable(
+    now: datetime, kinds: Collection[str] | None, running: Mapping[int, int]
+) -> Select[Job]:
     due = and_(Job.status == JobStatus.QUEUED, Job.run_after <= now)
     abandoned = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
-    busy = _running_per_org(now)
-    query = select(Job).outerjoin(busy, busy.c.org_id == Job.org_id).where(or_(due, abandoned))
+    query = select(Job).where(or_(due, abandoned))
     if kinds is not None:
         query = query.where(Job.kind.in_(list(kinds)))
     # Fair between organizations: among jobs of the same priority, the one whose
     # organization has the fewest jobs running goes first, so one member's 200 masters take
     # turns with another member's one instead of all going ahead of it. Age breaks the tie.
+    # (The counts are a literal CASE: a join to a grouped subquery made SQLite's claim 3x
+    # slower; there are only as many arms as organizations with work running.)
+    busy = [case(dict(running), value=Job.org_id, else_=0)] if running else []
     # SKIP LOCKED lets concurrent claimers on PostgreSQL pass over each other's rows instead of
     # queueing behind them; SQLite ignores it (BEGIN IMMEDIATE already serialises claimers).
     return (
-        query.order_by(Job.priority.desc(), func.coalesce(busy.c.running, 0), Job.run_after, Job.id)
+        query.order_by(Job.priority.desc(), *busy, Job.run_after, Job.id)
         .limit(1)
-        .with_for_update(skip_locked=True, of=Job)
+        .with_for_update(skip_locked=True)
     )
 
 
-def _running_per_org(now: datetime) -> Any:
-    """How many jobs each organization has running under a live lease (a subquery)."""
-    running = aliased(Job)
-    return (
-        select(running.org_id.label("org_id"), func.count().label("running"))
-        .where(running.status == JobStatus.RUNNING, running.lease_expires_at >= now)
-        .group_by(running.org_id)
-        .subquery("running_per_org")
+def _running_per_org(session: Session, now: datetime) -> dict[int, int]:
+    """How many jobs each organization has running under a live lease."""
+    rows = session.execute(
+        select(Job.org_id, func.count())
+        .where(
+            Job.status == JobStatus.RUNNING,
+            Job.lease_expires_at >= now,
+            Job.org_id.is_not(None),
+        )
+        .group_by(Job.org_id)
     )
+    return {org_id: int(count) for org_id, count in rows if org_id is not None}
 
 
 def claim(
@@ -139,7 +146,8 @@ def claim(
     with db.write_session() as session:
         for _ in range(_MAX_RETIRED_PER_CLAIM):
             now = utcnow()
-            job = session.scalars(_claimable(now, kinds)).first()
+            running = _running_per_org(session, now)
+            job = session.scalars(_claimable(now, kinds, running)).first()
             if job is None:
                 return None
             if job.status == JobStatus.RUNNING:
