@@ -487,9 +487,11 @@ def _probe_master(storage: ObjectStorage, key: str) -> MediaInfo:
         raise JobError(f"the master {key} is missing from object storage") from exc
     if size == 0:
         raise JobError("the master is an empty file (0 bytes)")
-    # Lists and playlists are refused by what they are before any demuxer reads them.
-    refuse_untrusted(storage.get(key, start=0, end=min(size, SNIFF_BYTES) - 1), key)
     reader = RangeReader(lambda start, end: storage.get(key, start=start, end=end), size)
+    # Lists and playlists are refused by what they are before any demuxer reads them (the
+    # head is the reader's first block, which the probe reads again from its cache).
+    refuse_untrusted(reader.read(SNIFF_BYTES), key)
+    reader.seek(0)
     return probe(reader)
 
 
