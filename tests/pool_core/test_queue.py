@@ -300,6 +300,26 @@ def test_fail_without_retry_fails_at_once(database: Database) -> None:
     assert failed.last_error == "master is not a video file"
 
 
+def test_a_presigned_urls_signature_never_lands_in_a_jobs_error(database: Database) -> None:
+    job_id = _enqueue(database)
+    assert queue.claim(database, worker_id="w", lease_seconds=30) is not None
+    url = (
+        "http://127.0.0.1:1/b/masters/1/x.mxf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=KEY%2F20260101&X-Amz-Signature=0123abcd"
+    )
+    queue.fail(
+        database,
+        job_id=job_id,
+        worker_id="w",
+        error=f"Error opening input file {url}. | next line",
+        retry=False,
+        backoff_seconds=1,
+    )
+    error = load(database, job_id).last_error or ""
+    assert "X-Amz-" not in error and "0123abcd" not in error
+    assert error.endswith("| next line")
+
+
 def test_retry_failed_requeues_with_fresh_attempts(database: Database) -> None:
     job_id = _enqueue(database, max_attempts=1)
     assert queue.claim(database, worker_id="w", lease_seconds=30) is not None
