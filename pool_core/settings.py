@@ -239,8 +239,16 @@ class Settings(BaseSettings):
     transcode_max_width: int = Field(8192, description="Wider masters are refused.")
     transcode_max_height: int = Field(4320, description="Taller masters are refused.")
     transcode_max_duration_hours: float = Field(12.0, description="Longer masters are refused.")
-    transcode_url_expiry_seconds: int = Field(
-        21600, description="Lifetime of the presigned URL ffmpeg reads the master through."
+    transcode_ffmpeg_cpu_seconds: int | None = Field(
+        None,
+        ge=1,
+        description="CPU-time limit of one ffmpeg run (RLIMIT_CPU); unset = the wall-clock "
+        "limit x the number of cores.",
+    )
+    transcode_ffmpeg_memory_mb: int | None = Field(
+        8192,
+        ge=64,
+        description="Address-space limit of one ffmpeg run in MiB (RLIMIT_AS); unset = none.",
     )
     qc_loudness_target: float = Field(-23.0, description="Integrated loudness target (LUFS).")
     qc_loudness_tolerance: float = Field(1.0, description="Allowed deviation from target (LU).")

@@ -40,6 +40,7 @@ from pool_core.errors import JobError
 from pool_core.settings import Settings
 from transcode.audio import AudioMapping, AudioPlan, plan_audio, programme_mix
 from transcode.probe import MediaInfo
+from transcode.safety import input_options
 
 # Below this many lines a proxy is useless; masters smaller than it are kept at their size.
 MIN_DIMENSION = 16
@@ -222,6 +223,42 @@ def build_plan(
     video = media.video
     if video is None:
         raise JobError("the master has no video track")
+    plan = _layout(media, settings, workdir, silent=silent, mapping=mapping)
+    watermark_file = workdir / "watermark.txt"
+    watermark_file.write_text(watermark, encoding="utf-8")
+
+    master = ffmpeg.input(source, **_input_options(source, video))
+    picture = _picture(master[str(video["index"])], media, plan)
+    proxies = plan.proxies
+    branches = picture.filter_multi_output("split", len(proxies)) if len(proxies) > 1 else None
+    mixes = _programme_mixes(master, plan)
+
+    outputs = []
+    for number, spec in enumerate(proxies):
+        scaled = (branches[number] if branches else picture).filter(
+            "scale", spec.width, spec.height, flags="bilinear"
+        )
+        scaled = scaled.filter("setsar", "1").filter("format", "yuv420p")
+        if number == 0:
+            scaled = scaled.filter("blackdetect", d=BLACK_MIN_SECONDS, pix_th=0.10)
+            aux = scaled.filter_multi_output("split", 4)
+            scaled = aux[0]
+            outputs += _stills(aux[1], aux[2], aux[3], plan)
+        burnt = _burn_in(scaled, spec, media, font=font, watermark_file=watermark_file)
+        streams = [burnt] + ([mixes[number]] if mixes else [])
+        outputs.append(_proxy_output(streams, plan, spec, media, settings, with_audio=bool(mixes)))
+    return dataclasses.replace(plan, args=_compile(outputs, ffmpeg_path, plan, media))
+
+
+def _layout(
+    media: MediaInfo,
+    settings: Settings,
+    workdir: Path,
+    *,
+    silent: Collection[int],
+    mapping: AudioMapping | None,
+) -> Plan:
+    """Decide every output of the master (no command yet) and make its directories."""
     proxies = ladder(media, settings)
     deinterlace = deinterlace_mode(media, settings, proxies[0].height)
     tonemap = hdr_transfer(media)
@@ -243,116 +280,128 @@ def build_plan(
     )
     plan.thumbnail_dir.mkdir()
     plan.storyboard_dir.mkdir()
-    watermark_file = workdir / "watermark.txt"
-    watermark_file.write_text(watermark, encoding="utf-8")
+    return plan
 
-    input_options: dict[str, Any] = {}
+
+def _input_options(source: str, video: dict[str, Any]) -> dict[str, Any]:
+    """ffmpeg's options for reading the master: media demuxers and its own protocol only."""
+    options: dict[str, Any] = input_options(source)
     if source.startswith(("http://", "https://")):
         # Presigned S3 URLs: survive a dropped connection, never wait forever on a dead one.
-        input_options.update(
+        options.update(
             reconnect=1,
             reconnect_on_network_error=1,
             reconnect_delay_max=10,
             rw_timeout=60_000_000,
         )
     if video.get("codec") in SINGLE_THREAD_DECODERS:
-        input_options["threads"] = 1
-    master = ffmpeg.input(source, **input_options)
+        options["threads"] = 1
+    return options
 
-    picture = master[str(video["index"])]
+
+def _picture(picture: Any, media: MediaInfo, plan: Plan) -> Any:
+    """The master's picture cropped, deinterlaced and tone-mapped as the plan says."""
+    video = media.video or {}
     if vbi_lines(media):
         # Cropped first: an even line count keeps the fields in order for deinterlacing.
         picture = picture.filter("crop", "iw", f"ih-{vbi_lines(media)}", 0, vbi_lines(media))
-    if deinterlace == "field":
+    if plan.deinterlace == "field":
         first = "top" if video.get("field_order") != "bff" else "bottom"
         picture = picture.filter("field", type=first)
-    elif deinterlace in ("bwdif", "yadif"):
-        picture = picture.filter(deinterlace, mode="send_frame", parity="auto", deint="all")
-    if tonemap:
+    elif plan.deinterlace in ("bwdif", "yadif"):
+        picture = picture.filter(plan.deinterlace, mode="send_frame", parity="auto", deint="all")
+    if plan.tonemap:
         picture = _to_sdr(picture)
-    branches = picture.filter_multi_output("split", len(proxies)) if len(proxies) > 1 else None
+    return picture
 
-    programme = programme_mix(master, audio)
-    mixes: list[Any] = []
-    if programme is not None:
-        programme = programme.filter("ebur128", peak="true", framelog="info")
-        programme = programme.filter(
-            "silencedetect", noise=f"{SILENCE_NOISE_DB}dB", duration=SILENCE_MIN_SECONDS
-        )
-        split_audio = (
-            programme.filter_multi_output("asplit", len(proxies)) if len(proxies) > 1 else None
-        )
-        mixes = [split_audio[n] if split_audio else programme for n in range(len(proxies))]
 
+def _programme_mixes(master: Any, plan: Plan) -> list[Any]:
+    """The measured programme mix, one copy per rung (none when the master has no audio)."""
+    programme = programme_mix(master, plan.audio)
+    if programme is None:
+        return []
+    rungs = len(plan.proxies)
+    programme = programme.filter("ebur128", peak="true", framelog="info")
+    programme = programme.filter(
+        "silencedetect", noise=f"{SILENCE_NOISE_DB}dB", duration=SILENCE_MIN_SECONDS
+    )
+    split_audio = programme.filter_multi_output("asplit", rungs) if rungs > 1 else None
+    return [split_audio[n] if split_audio else programme for n in range(rungs)]
+
+
+def _burn_in(
+    scaled: Any, spec: ProxySpec, media: MediaInfo, *, font: str, watermark_file: Path
+) -> Any:
+    """The rung's picture with the timecode and the watermark drawn on it."""
     timecode = media.timecode or "00:00:00:00"
     rate = media.frame_rate
-    outputs = []
-    for number, spec in enumerate(proxies):
-        scaled = (branches[number] if branches else picture).filter(
-            "scale", spec.width, spec.height, flags="bilinear"
-        )
-        scaled = scaled.filter("setsar", "1").filter("format", "yuv420p")
-        if number == 0:
-            scaled = scaled.filter("blackdetect", d=BLACK_MIN_SECONDS, pix_th=0.10)
-            aux = scaled.filter_multi_output("split", 4)
-            scaled = aux[0]
-            outputs += _stills(aux[1], aux[2], aux[3], plan)
-        burnt = scaled.filter(
-            "drawtext",
-            fontfile=font,
-            timecode=timecode.replace(".", ":"),
-            timecode_rate=f"{rate.numerator}/{rate.denominator}",
-            fontsize=max(10, spec.height // 20),
-            fontcolor="white",
-            box=1,
-            boxcolor="black@0.6",
-            boxborderw=max(2, spec.height // 120),
-            x="(w-tw)/2",
-            y=f"h-th-{max(4, spec.height // 24)}",
-        ).filter(
-            "drawtext",
-            fontfile=font,
-            textfile=str(watermark_file),
-            expansion="none",
-            fontsize=max(10, spec.height // 16),
-            fontcolor="white@0.45",
-            borderw=max(1, spec.height // 270),
-            bordercolor="black@0.45",
-            x="(w-tw)/2",
-            y="(h-th)/2",
-        )
-        streams = [burnt] + ([mixes[number]] if mixes else [])
-        video_options: dict[str, Any] = (
-            {"x264-params": settings.transcode_x264_params}
-            if settings.transcode_x264_params
-            else {}
-        )
-        audio_options: dict[str, Any] = (
-            {"c:a": "aac", "b:a": settings.transcode_audio_bitrate, "ar": 48000} if mixes else {}
-        )
-        outputs.append(
-            ffmpeg.output(
-                *streams,
-                str(plan.proxy_path(spec)),
-                **{
-                    "c:v": "libx264",
-                    "preset": settings.transcode_video_preset,
-                    "crf": settings.transcode_video_crf,
-                    "profile:v": "high",
-                    "pix_fmt": "yuv420p",
-                    # A keyframe every 2 s so players seek (scrub) promptly.
-                    "g": max(1, round(2 * float(rate))),
-                    "movflags": "+faststart",
-                    "f": "mp4",
-                },
-                **video_options,
-                **audio_options,
-            )
-        )
+    return scaled.filter(
+        "drawtext",
+        fontfile=font,
+        timecode=timecode.replace(".", ":"),
+        timecode_rate=f"{rate.numerator}/{rate.denominator}",
+        fontsize=max(10, spec.height // 20),
+        fontcolor="white",
+        box=1,
+        boxcolor="black@0.6",
+        boxborderw=max(2, spec.height // 120),
+        x="(w-tw)/2",
+        y=f"h-th-{max(4, spec.height // 24)}",
+    ).filter(
+        "drawtext",
+        fontfile=font,
+        textfile=str(watermark_file),
+        expansion="none",
+        fontsize=max(10, spec.height // 16),
+        fontcolor="white@0.45",
+        borderw=max(1, spec.height // 270),
+        bordercolor="black@0.45",
+        x="(w-tw)/2",
+        y="(h-th)/2",
+    )
+
+
+def _proxy_output(
+    streams: list[Any],
+    plan: Plan,
+    spec: ProxySpec,
+    media: MediaInfo,
+    settings: Settings,
+    *,
+    with_audio: bool,
+) -> Any:
+    """The rung's H.264 MP4 output."""
+    video_options: dict[str, Any] = (
+        {"x264-params": settings.transcode_x264_params} if settings.transcode_x264_params else {}
+    )
+    audio_options: dict[str, Any] = (
+        {"c:a": "aac", "b:a": settings.transcode_audio_bitrate, "ar": 48000} if with_audio else {}
+    )
+    return ffmpeg.output(
+        *streams,
+        str(plan.proxy_path(spec)),
+        **{
+            "c:v": "libx264",
+            "preset": settings.transcode_video_preset,
+            "crf": settings.transcode_video_crf,
+            "profile:v": "high",
+            "pix_fmt": "yuv420p",
+            # A keyframe every 2 s so players seek (scrub) promptly.
+            "g": max(1, round(2 * float(media.frame_rate))),
+            "movflags": "+faststart",
+            "f": "mp4",
+        },
+        **video_options,
+        **audio_options,
+    )
+
+
+def _compile(outputs: list[Any], ffmpeg_path: str, plan: Plan, media: MediaInfo) -> list[str]:
+    """The command line: every output, the global options and the per-track level graph."""
     graph = ffmpeg.merge_outputs(*outputs)
     # One filter thread: the graph's filters are cheap per frame, and on 2 cores slice
     # threads only add hand-offs (decode and x264 already keep both cores busy).
-    args = graph.compile(cmd=ffmpeg_path, overwrite_output=True)
+    args: list[str] = graph.compile(cmd=ffmpeg_path, overwrite_output=True)
     # Global options go right after the binary: quiet banner, no stdin, measurements logged.
     args[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
     args[1:1] = ["-filter_complex_threads", "1"]
@@ -360,7 +409,7 @@ def build_plan(
     # The per-track level graph goes in before the trailing global `-y`.
     at = len(args) - 1 if args[-1] == "-y" else len(args)
     args[at:at] = track_level_args(media.audio)
-    return dataclasses.replace(plan, args=args)
+    return args
 
 
 def hdr_transfer(media: MediaInfo) -> str | None:

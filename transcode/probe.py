@@ -18,6 +18,7 @@ import av
 import av.error
 
 from pool_core.errors import JobError
+from transcode.safety import DEMUXERS, protocols_for
 
 logger = logging.getLogger("transcode.probe")
 
@@ -93,9 +94,24 @@ class MediaInfo:
 
 
 def probe(source: str | IO[bytes] | io.RawIOBase) -> MediaInfo:
-    """Probe a path, URL or binary file object; raise JobError if it is not readable media."""
+    """Probe a path, URL or binary file object; raise JobError if it is not readable media.
+
+    Only the demuxers of media containers may read it (`transcode.safety`), and they may
+    open nothing else: a file object gets no protocol at all, a path or URL only its own.
+    """
+    options = {
+        "format_whitelist": ",".join(DEMUXERS),
+        # "none" names no protocol: nothing a file object's demuxer asks for can be opened.
+        "protocol_whitelist": protocols_for(source) if isinstance(source, str) else "none",
+    }
     try:
-        container = av.open(source, mode="r", timeout=60.0)
+        container = av.open(source, mode="r", timeout=60.0, container_options=options)
+    except av.error.ArgumentError as exc:
+        # What avformat_open_input answers when the detected demuxer is not whitelisted.
+        raise JobError(
+            "the master's format is not a media container the pool reads (MXF, MOV/MP4, "
+            f"MPEG-TS, Matroska, AVI, DV, WAV and the like); refused ({exc.strerror})"
+        ) from exc
     except av.error.FFmpegError as exc:
         raise JobError(_unreadable(exc)) from exc
     except (OSError, ValueError) as exc:

@@ -16,9 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pool_core.errors import JobError, TransientJobError
+from transcode.safety import Limits, redact_urls
 
 logger = logging.getLogger("transcode.process")
 
@@ -59,10 +61,12 @@ def run_ffmpeg(
     cancel: threading.Event | None = None,
     progress_path: Path | None = None,
     label: str = "",
+    limits: Limits | None = None,
 ) -> float:
     """Run ffmpeg to completion and return its wall-clock seconds; raise on error or limit.
 
     With `progress_path` (ffmpeg's `-progress` file), how far it got is logged now and then.
+    `limits` (CPU time, memory) are set in the child before ffmpeg starts.
     """
     started = time.monotonic()
     last_report = started
@@ -73,7 +77,7 @@ def run_ffmpeg(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                preexec_fn=_detach_and_die_with_parent,
+                preexec_fn=_child_setup(limits),
             )
         except OSError as exc:
             raise JobError(f"ffmpeg could not be started: {exc}") from exc
@@ -111,10 +115,48 @@ def run_ffmpeg(
     elapsed = time.monotonic() - started
     if code != 0:
         summary = _tail(log_path)
+        if limits is not None:
+            _raise_if_limited(code, limits, log_path, summary)
         if NETWORK_FAILURES.search(summary):
             raise FfmpegNetworkError(f"ffmpeg lost the master's storage connection: {summary}")
         raise FfmpegFailed(f"ffmpeg failed on the master (exit {code}): {summary}")
     return elapsed
+
+
+# How a process the kernel stopped at RLIMIT_CPU ends: ffmpeg catches SIGXCPU and exits
+# ("received signal 24"); a decoder stuck in a loop never looks, and SIGKILL comes at the
+# hard limit a second later.
+_CPU_KILLS = (-signal.SIGXCPU, -signal.SIGKILL)
+_CPU_SIGNAL_LOGGED = f"received signal {int(signal.SIGXCPU)}"
+# How it ends at RLIMIT_AS: an allocation fails, reported, or dereferenced unchecked.
+_OUT_OF_MEMORY = re.compile(r"Cannot allocate memory|out of memory|ENOMEM", re.IGNORECASE)
+_MEMORY_CRASHES = (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT)
+
+
+def _raise_if_limited(code: int, limits: Limits, log_path: Path, summary: str) -> None:
+    """Name the limit ffmpeg ran into, if it ran into one."""
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    if limits.cpu_seconds is not None and (code in _CPU_KILLS or _CPU_SIGNAL_LOGGED in log):
+        raise FfmpegFailed(
+            f"ffmpeg used up its CPU-time limit ({limits.cpu_seconds} s) and was stopped; "
+            "the master may be damaged in a way that makes decoding run away"
+        )
+    if limits.memory_bytes is not None and (code in _MEMORY_CRASHES or _OUT_OF_MEMORY.search(log)):
+        raise FfmpegFailed(
+            f"ffmpeg ran into its memory limit ({limits.memory_bytes >> 20} MiB) and failed "
+            f"(exit {code}); the master may need more than the pool allows: {summary}"
+        )
+
+
+def _child_setup(limits: Limits | None) -> Callable[[], None]:
+    """What the child runs before exec: its own process group, death with us, the limits."""
+
+    def setup() -> None:
+        _detach_and_die_with_parent()
+        if limits is not None:
+            limits.apply()
+
+    return setup
 
 
 def _detach_and_die_with_parent() -> None:
@@ -145,7 +187,10 @@ def _progress(path: Path) -> str:
 
 def _tail(log_path: Path) -> str:
     """The last error lines of the log, for a failure reason a person can read."""
-    text = log_path.read_text(encoding="utf-8", errors="replace")
+    # ffmpeg names its input in errors ("Error opening input file https://…"): the presigned
+    # URL is a credential to the master and must never reach a reason others can read, so
+    # it goes before anything is cut (a cut URL would no longer look like one).
+    text = redact_urls(log_path.read_text(encoding="utf-8", errors="replace"))
     errors = [
         line.strip()
         for line in text.splitlines()

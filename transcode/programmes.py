@@ -17,12 +17,15 @@ from typing import Any
 
 from pool_core.errors import JobError
 from transcode.probe import MediaInfo
+from transcode.safety import Limits, input_args
 
 _PROGRAM = re.compile(r"^\s*Program (\d+)\s*$")
 _SERVICE = re.compile(r"^\s*service_name\s*:\s*(.*)$")
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)")
 _CODEC = r"^\s*Stream #0:{index}\b[^:]*: \w+: (.+)$"
 PROBE_SECONDS = 120
+# Reading headers takes little: a listing that needs more than this is a hostile master.
+LISTING_LIMITS = Limits(cpu_seconds=PROBE_SECONDS, memory_bytes=2048 << 20)
 
 
 def list_programmes(ffmpeg_path: str, source: str) -> list[dict[str, Any]]:
@@ -51,11 +54,12 @@ def listing(ffmpeg_path: str, source: str) -> str:
     """ffmpeg's description of the input (headers only; it stops: no output is given)."""
     try:
         done = subprocess.run(
-            [ffmpeg_path, "-hide_banner", "-nostdin", "-i", source],
+            [ffmpeg_path, "-hide_banner", "-nostdin", *input_args(source), "-i", source],
             capture_output=True,
             text=True,
             errors="replace",
             timeout=PROBE_SECONDS,
+            preexec_fn=LISTING_LIMITS.apply,
         )
     except subprocess.TimeoutExpired as exc:
         raise JobError("reading the master's stream list took too long") from exc

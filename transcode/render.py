@@ -16,6 +16,7 @@ from transcode import measure, pipeline
 from transcode.audio import AudioMapping, MappingError
 from transcode.probe import MediaInfo
 from transcode.process import run_ffmpeg
+from transcode.safety import Limits
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Render:
     cancel: threading.Event | None
     label: str
     timeout: float
+    limits: Limits | None = None
 
     def run(
         self, workdir: Path, *, silent: set[int] | None = None
@@ -59,6 +61,7 @@ class Render:
             cancel=self.cancel,
             progress_path=plan.progress_path,
             label=self.label,
+            limits=self.limits,
         )
         measured = measure.parse_log(
             plan.log_path.read_text(encoding="utf-8", errors="replace"),

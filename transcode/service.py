@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -57,15 +58,18 @@ from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.declared import is_rejected
 from transcode import outputs, pipeline, qc
 from transcode.audio import AudioMapping, plan_audio
+from transcode.measure import Measurements
 from transcode.probe import MediaInfo, RangeReader, probe
 from transcode.process import Cancelled
 from transcode.programmes import (
+    PROBE_SECONDS,
     codec_named,
     list_programmes,
     name_undecodable_audio,
     select_programme,
 )
 from transcode.render import Render
+from transcode.safety import SNIFF_BYTES, limits_for, redact_urls, refuse_untrusted
 from transcode.tools import check_ffmpeg, find_font
 
 logger = logging.getLogger("transcode")
@@ -78,6 +82,10 @@ PART_SIZE = 64 << 20
 # belong to a process that died (kill -9) and remove them.
 TMP_PREFIX = "jp-transcode-"
 MAX_URL_SECONDS = 7 * 24 * 3600
+# What one job may spend reading the master: up to two stream listings (programmes, codec
+# names) and two ffmpeg passes (the second only when the mix turned out silent).
+LISTINGS_PER_JOB = 2
+RENDER_PASSES = 2
 # Where a per-asset audio-mapping override lives in `Asset.technical` (kept across probes).
 AUDIO_MAPPING_KEY = "audio_mapping"
 
@@ -128,12 +136,50 @@ def transcode_asset(
     if begun is None:
         logger.warning("transcode: asset %s no longer exists; nothing to do", asset_id)
         return None
-    object_key, org_name, mapping_dict = begun
-    media: MediaInfo | None = None
+    job = _Job(db, storage, settings, asset_id, fence, *begun)
     try:
-        media = _probe_master(storage, object_key)
+        return job.run(started)
+    except (Cancelled, LeaseLost):
+        # A superseded asset's jobs are deleted with it, so its worker lands here; nobody
+        # else will write under a deleted asset's prefix, so what it uploaded can go now.
+        if _is_gone(db, asset_id):
+            _delete_strays(storage, asset_id, keep=set())
+        raise
+    except JobError as exc:
+        if isinstance(exc, TransientJobError) and not last_attempt:
+            raise
+        _settle_failed(db, fence, asset_id, str(exc), job.media)
+        raise
+    except Exception as exc:
+        # Storage or database trouble, or a bug: retried by the runner; on the last attempt
+        # the asset must not stay "processing", so it fails with the reason.
+        if last_attempt:
+            _settle_failed(db, fence, asset_id, f"transcoding kept failing: {exc}", job.media)
+        raise
+
+
+@dataclass
+class _Job:
+    """One transcode of one asset; `media` is set once the master has been probed."""
+
+    db: Database
+    storage: ObjectStorage
+    settings: Settings
+    asset_id: str
+    fence: Fence
+    object_key: str
+    org_name: str
+    mapping_dict: dict[str, Any] | None
+    media: MediaInfo | None = None
+
+    def _prepare(self) -> Render:
+        """Probe and check the master; the pass that renders it, ready to run."""
+        settings = self.settings
+        media = self.media = _probe_master(self.storage, self.object_key)
         ffmpeg_path, font = preflight(settings)
-        source = storage.presigned_get(object_key, expires_in=_url_lifetime(media, settings))
+        source = self.storage.presigned_get(
+            self.object_key, expires_in=_url_lifetime(media, settings)
+        )
         video = media.video or {}
         if video.get("undecodable"):
             codec = codec_named(ffmpeg_path, source, video["index"])
@@ -141,37 +187,35 @@ def transcode_asset(
                 f"the master's video codec ({codec}) is not one the bundled ffmpeg can decode"
             )
         _validate(media, settings)
-        mapping = _mapping(mapping_dict)
+        mapping = _mapping(self.mapping_dict)
         if media.technical["container"].get("format") == "mpegts":
-            media = select_programme(media, list_programmes(ffmpeg_path, source))
+            media = self.media = select_programme(media, list_programmes(ffmpeg_path, source))
         # Named now, so that QC can say which codec left a track out of the mix.
         name_undecodable_audio(ffmpeg_path, source, media)
+        return Render(
+            ffmpeg_path=ffmpeg_path,
+            source=source,
+            media=media,
+            settings=settings,
+            font=font,
+            watermark=settings.transcode_watermark.replace("{org}", self.org_name),
+            mapping=mapping,
+            cancel=self.fence.cancel,
+            label=f"asset {self.asset_id}",
+            timeout=ffmpeg_timeout(media, settings),
+            limits=limits_for(settings, wall_seconds=ffmpeg_timeout(media, settings)),
+        )
+
+    def run(self, started: float) -> TranscodeResult | None:
+        """Probe, render, check and upload; settle the asset ready (or find it gone)."""
+        settings, asset_id = self.settings, self.asset_id
+        render = self._prepare()
+        media, mapping = render.media, render.mapping
         tmp_root = settings.transcode_tmp_dir
         if tmp_root is not None:
             tmp_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
-            render = Render(
-                ffmpeg_path=ffmpeg_path,
-                source=source,
-                media=media,
-                settings=settings,
-                font=font,
-                watermark=settings.transcode_watermark.replace("{org}", org_name),
-                mapping=mapping,
-                cancel=fence.cancel,
-                label=f"asset {asset_id}",
-                timeout=ffmpeg_timeout(media, settings),
-            )
-            plan, measured, ffmpeg_seconds = render.run(Path(tmp) / "pass1")
-            silent = qc.silent_tracks(measured)
-            if mapping is None and plan.audio and silent & set(plan.audio.tracks):
-                # The rule picked a track that turned out silent: the mix is made again
-                # without it (one more pass, only for such masters).
-                better = plan_audio(media.audio, settings.transcode_stereo_tracks, silent=silent)
-                if better != plan.audio:
-                    plan, remeasured, more = render.run(Path(tmp) / "pass2", silent=silent)
-                    remeasured.track_peaks = measured.track_peaks
-                    measured, ffmpeg_seconds = remeasured, ffmpeg_seconds + more
+            plan, measured, ffmpeg_seconds = _render(render, Path(tmp), mapping)
             files = outputs.collect(plan, media)
             verdict, findings = qc.evaluate(
                 measured,
@@ -180,37 +224,25 @@ def transcode_asset(
                 audio_description=plan.audio.description if plan.audio else None,
                 mix_tracks=plan.audio.tracks if plan.audio else (),
             )
-            if fence.cancel is not None and fence.cancel.is_set():
+            if self.fence.cancel is not None and self.fence.cancel.is_set():
                 raise LeaseLost("this worker lost the job before uploading renditions")
-            digests = _upload(storage, asset_id, files)
-            report = {
-                "verdict": verdict.value,
-                "findings": [finding.as_dict() for finding in findings],
-                "measurements": measured.as_dict(),
-                "programme_mix": plan.audio.description if plan.audio else None,
-                "deinterlace": plan.deinterlace,
-                "vbi_lines_cropped": pipeline.vbi_lines(media),
-                "tonemap": f"{plan.tonemap} tone-mapped to SDR BT.709" if plan.tonemap else None,
-                "audio_mapping": mapping_dict,
-                "rules": {
-                    "loudness_target": settings.qc_loudness_target,
-                    "loudness_tolerance": settings.qc_loudness_tolerance,
-                    "true_peak_max": settings.qc_true_peak_max,
-                    "max_black_seconds": settings.qc_max_black_seconds,
-                    "max_silence_seconds": settings.qc_max_silence_seconds,
-                },
-                "ffmpeg_seconds": round(ffmpeg_seconds, 3),
-            }
-            unwanted = _settle_ready(db, fence, asset_id, media, verdict, report, files, digests)
+            digests = _upload(self.storage, asset_id, files)
+            report = _qc_report(
+                verdict, findings, measured, plan, media, settings, self.mapping_dict
+            )
+            report["ffmpeg_seconds"] = round(ffmpeg_seconds, 3)
+            unwanted = _settle_ready(
+                self.db, self.fence, asset_id, media, verdict, report, files, digests
+            )
         if unwanted is not None:
             # Superseded or rejected while transcoding: what was just uploaded is nobody's.
-            _delete_strays(storage, asset_id, keep=unwanted)
+            _delete_strays(self.storage, asset_id, keep=unwanted)
             logger.info(
                 "transcode: asset %s was superseded or rejected meanwhile; renditions deleted",
                 asset_id,
             )
             return None
-        _delete_strays(storage, asset_id, keep={file.key(asset_id) for file in files})
+        _delete_strays(self.storage, asset_id, keep={file.key(asset_id) for file in files})
         # The verdict is what an operator acts on: one INFO line per transcoded master.
         logger.info(
             "transcode: asset %s ready, QC %s (%d findings), %d renditions, ffmpeg %.1f s, "
@@ -223,30 +255,61 @@ def transcode_asset(
             media.duration / max(time.monotonic() - started, 1e-3),
             extra={"asset": asset_id, "qc": verdict.value},
         )
-    except (Cancelled, LeaseLost):
-        # A superseded asset's jobs are deleted with it, so its worker lands here; nobody
-        # else will write under a deleted asset's prefix, so what it uploaded can go now.
-        if _is_gone(db, asset_id):
-            _delete_strays(storage, asset_id, keep=set())
-        raise
-    except JobError as exc:
-        if isinstance(exc, TransientJobError) and not last_attempt:
-            raise
-        _settle_failed(db, fence, asset_id, str(exc), media)
-        raise
-    except Exception as exc:
-        # Storage or database trouble, or a bug: retried by the runner; on the last attempt
-        # the asset must not stay "processing", so it fails with the reason.
-        if last_attempt:
-            _settle_failed(db, fence, asset_id, f"transcoding kept failing: {exc}", media)
-        raise
-    return TranscodeResult(
-        asset_id=asset_id,
-        verdict=verdict.value,
-        renditions=len(files),
-        ffmpeg_seconds=ffmpeg_seconds,
-        total_seconds=time.monotonic() - started,
-    )
+        return TranscodeResult(
+            asset_id=asset_id,
+            verdict=verdict.value,
+            renditions=len(files),
+            ffmpeg_seconds=ffmpeg_seconds,
+            total_seconds=time.monotonic() - started,
+        )
+
+
+def _render(
+    render: Render, tmp: Path, mapping: AudioMapping | None
+) -> tuple[pipeline.Plan, Measurements, float]:
+    """Run the pass, and a second one when the rule's mix turned out to use a silent track."""
+    plan, measured, ffmpeg_seconds = render.run(tmp / "pass1")
+    silent = qc.silent_tracks(measured)
+    if mapping is None and plan.audio and silent & set(plan.audio.tracks):
+        # The rule picked a track that turned out silent: the mix is made again
+        # without it (one more pass, only for such masters).
+        better = plan_audio(
+            render.media.audio, render.settings.transcode_stereo_tracks, silent=silent
+        )
+        if better != plan.audio:
+            plan, remeasured, more = render.run(tmp / "pass2", silent=silent)
+            remeasured.track_peaks = measured.track_peaks
+            measured, ffmpeg_seconds = remeasured, ffmpeg_seconds + more
+    return plan, measured, ffmpeg_seconds
+
+
+def _qc_report(
+    verdict: QcVerdict,
+    findings: list[qc.Finding],
+    measured: Measurements,
+    plan: pipeline.Plan,
+    media: MediaInfo,
+    settings: Settings,
+    mapping_dict: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The QC report stored on the asset (the caller adds the ffmpeg time)."""
+    return {
+        "verdict": verdict.value,
+        "findings": [finding.as_dict() for finding in findings],
+        "measurements": measured.as_dict(),
+        "programme_mix": plan.audio.description if plan.audio else None,
+        "deinterlace": plan.deinterlace,
+        "vbi_lines_cropped": pipeline.vbi_lines(media),
+        "tonemap": f"{plan.tonemap} tone-mapped to SDR BT.709" if plan.tonemap else None,
+        "audio_mapping": mapping_dict,
+        "rules": {
+            "loudness_target": settings.qc_loudness_target,
+            "loudness_tolerance": settings.qc_loudness_tolerance,
+            "true_peak_max": settings.qc_true_peak_max,
+            "max_black_seconds": settings.qc_max_black_seconds,
+            "max_silence_seconds": settings.qc_max_silence_seconds,
+        },
+    }
 
 
 def _begin(
@@ -425,6 +488,10 @@ def _probe_master(storage: ObjectStorage, key: str) -> MediaInfo:
     if size == 0:
         raise JobError("the master is an empty file (0 bytes)")
     reader = RangeReader(lambda start, end: storage.get(key, start=start, end=end), size)
+    # Lists and playlists are refused by what they are before any demuxer reads them (the
+    # head is the reader's first block, which the probe reads again from its cache).
+    refuse_untrusted(reader.read(SNIFF_BYTES), key)
+    reader.seek(0)
     return probe(reader)
 
 
@@ -462,11 +529,16 @@ def ffmpeg_timeout(media: MediaInfo, settings: Settings) -> float:
     )
 
 
+def job_time_limit(media: MediaInfo, settings: Settings) -> float:
+    """The longest one transcode job may read its master: its listings and two passes."""
+    return LISTINGS_PER_JOB * PROBE_SECONDS + RENDER_PASSES * ffmpeg_timeout(media, settings)
+
+
 def _url_lifetime(media: MediaInfo, settings: Settings) -> int:
-    # ffmpeg reconnects with the same URL: it must outlive the longest allowed run, but SigV4
-    # presigned URLs cannot live longer than 7 days.
-    wanted = max(settings.transcode_url_expiry_seconds, ffmpeg_timeout(media, settings) + 900)
-    return int(min(wanted, MAX_URL_SECONDS))
+    # ffmpeg reconnects with the same URL, so it must last as long as the job may read; and no
+    # longer: a URL that leaked somewhere is then useless once the job is over. (SigV4
+    # presigned URLs cannot live longer than 7 days.)
+    return max(1, math.ceil(min(job_time_limit(media, settings), MAX_URL_SECONDS)))
 
 
 @contextmanager
@@ -493,6 +565,8 @@ def _unit(db: Database, fence: Fence) -> Iterator[Session]:
 def _settle_failed(
     db: Database, fence: Fence, asset_id: str, reason: str, media: MediaInfo | None
 ) -> None:
+    # Whatever the reason quotes (ffmpeg's log, a library's error), no URL of the master.
+    reason = redact_urls(reason)
     with _unit(db, fence) as session:
         asset = session.get(Asset, _uuid(asset_id))
         if asset is None:

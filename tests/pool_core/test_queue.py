@@ -7,6 +7,7 @@ time assertions are "not claimed before run_after".
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from pool_core import queue
 from pool_core.db import Database
@@ -31,8 +32,9 @@ from pool_core.errors import (
     StorageUnavailable,
     TransientJobError,
 )
-from pool_core.models import Base, Job, JobStatus, utcnow
+from pool_core.models import Base, Job, JobStatus, Organization, utcnow
 from pool_core.settings import Settings
+from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain, wait_until
 
 T = TypeVar("T")
 
@@ -296,6 +298,26 @@ def test_fail_without_retry_fails_at_once(database: Database) -> None:
     failed = load(database, job_id)
     assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
     assert failed.last_error == "master is not a video file"
+
+
+def test_a_presigned_urls_signature_never_lands_in_a_jobs_error(database: Database) -> None:
+    job_id = _enqueue(database)
+    assert queue.claim(database, worker_id="w", lease_seconds=30) is not None
+    url = (
+        "http://127.0.0.1:1/b/masters/1/x.mxf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=KEY%2F20260101&X-Amz-Signature=0123abcd"
+    )
+    queue.fail(
+        database,
+        job_id=job_id,
+        worker_id="w",
+        error=f"Error opening input file {url}. | next line",
+        retry=False,
+        backoff_seconds=1,
+    )
+    error = load(database, job_id).last_error or ""
+    assert "X-Amz-" not in error and "0123abcd" not in error
+    assert error.endswith("| next line")
 
 
 def test_retry_failed_requeues_with_fresh_attempts(database: Database) -> None:
@@ -648,3 +670,64 @@ def test_job_of_a_killed_worker_is_taken_over_after_its_lease_expires(
     done = load(database, job_id)
     assert (done.status, done.attempts, done.lease_expirations) == (JobStatus.SUCCEEDED, 2, 1)
     assert done.locked_by == Path(f"{heir_out}.ready").read_text()
+
+
+# --- fairness between organizations ------------------------------------------------------
+
+
+def test_one_members_many_masters_do_not_hold_back_anothers_one(
+    database: Database, ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    # Through the real ingest path: each STOR of a master queues its transcode.
+    crowd, single = ftp_accounts["aztv"], ftp_accounts["trt"]
+    with connect_plain(ftp_server, crowd) as client:
+        for number in range(12):
+            client.storbinary(f"STOR /incoming/crowd_{number:02d}.mxf", io.BytesIO(b"x" * 64))
+    with connect_plain(ftp_server, single) as client:
+        client.storbinary("STOR /incoming/lonely.mxf", io.BytesIO(b"y" * 64))
+
+    def queued() -> list[Job]:
+        with database.session() as session:
+            return list(
+                session.scalars(
+                    select(Job).where(Job.kind == "transcode", Job.status == JobStatus.QUEUED)
+                )
+            )
+
+    wait_until(lambda: len(queued()) == 13, "13 queued transcodes", timeout=30)
+    jobs = queued()
+    assert {job.org_id for job in jobs} == {crowd.org_id, single.org_id}
+    # Two workers: the lone member's master is among the first two claimed, not the 13th.
+    workers = 2
+    claimed = [
+        queue.claim(database, worker_id=f"w{n}", kinds=["transcode"], lease_seconds=60)
+        for n in range(workers)
+    ]
+    assert single.org_id in {job.org_id for job in claimed if job is not None}
+    # And when the crowd's first job finishes, the turn stays fair: the crowd again, one at a time.
+    rest = queue.claim(database, worker_id="w2", kinds=["transcode"], lease_seconds=60)
+    assert rest is not None and rest.org_id == crowd.org_id
+
+
+def test_claim_prefers_the_organization_with_fewer_running_jobs(database: Database) -> None:
+    with database.session() as session:
+        orgs = [
+            Organization(code=f"q{uuid.uuid4().hex[:8]}", name=name, country="AZ")
+            for name in ("Crowd", "Single")
+        ]
+        session.add_all(orgs)
+        session.flush()
+        crowd, single = (org.id for org in orgs)
+    many = [_enqueue(database, kind="fair", org_id=crowd) for _ in range(20)]
+    system = _enqueue(database, kind="fair")
+    one = _enqueue(database, kind="fair", org_id=single)
+
+    order = []
+    for n in range(4):
+        job = queue.claim(database, worker_id=f"w{n}", kinds=["fair"], lease_seconds=60)
+        assert job is not None
+        order.append(job.id)
+    # Oldest first while nobody runs anything; then whoever has the fewest running.
+    assert order[0] == many[0]
+    assert set(order[1:3]) == {system, one}
+    assert order[3] == many[1]
