@@ -23,6 +23,7 @@ from pool_core.storage.base import ObjectStorage
 from pool_server.auth import LoginGuard, Principal
 from pool_server.fs import PoolFilesystem, read_target_of
 from pool_server.replies import reply_for, rest_refused
+from pool_server.session_guards import SessionGuards
 from pool_server.standard_replies import StandardReplies
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
 from pool_server.units import writing
@@ -63,7 +64,7 @@ _PROTO_CMDS.update(
 )
 
 
-class PoolFTPHandler(StandardReplies):
+class PoolFTPHandler(SessionGuards, StandardReplies):
     """One FTP session of one organization's user."""
 
     pool: ClassVar[PoolContext]
