@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pyftpdlib.handlers import TLS_FTPHandler
 
 from pool_server.passive import NoPassivePort, PoolPassiveDTP, PortLedger
-from pool_server.tls import ControlSessions, session_fingerprint
+from pool_server.tls import ControlSessions, control_session_fingerprints
 
 PROT_C_REFUSED = "534 PROT C refused: this server requires TLS on data connections (PROT P)."
 
@@ -41,15 +41,16 @@ class SessionGuards(TLS_FTPHandler):  # type: ignore[misc]
         """Whether a resumed data connection's session is this account's."""
         if fingerprint is None:
             return False
-        if self._ssl_established and fingerprint == session_fingerprint(self.socket):
-            return True  # the session of this very control connection
+        if self._ssl_established and fingerprint in control_session_fingerprints(self.socket):
+            return True  # a session of this very control connection
         account = self.tls_account
         return account is not None and self.control_sessions.belongs_to(account, fingerprint)
 
     def _remember_tls_session(self) -> None:
         # Called from this session's own thread: its SSL object is never read elsewhere.
         if self.tls_account is not None and self._ssl_established:
-            self.control_sessions.record(self, self.tls_account, session_fingerprint(self.socket))
+            fingerprints = control_session_fingerprints(self.socket)
+            self.control_sessions.record(self, self.tls_account, fingerprints)
 
     def handle_auth_success(self, home: Any, password: str, msg_login: str) -> None:
         """Logged in: data connections of this account may resume this session."""

@@ -104,6 +104,7 @@ def make_ssl_context(cert: Path, key: Path) -> SSL.Context:
     # The only hook that runs between the session lookup and the ticket decision; a future
     # SNI certificate switch must keep calling it.
     context.set_tlsext_servername_callback(_no_tickets_on_data_connections)
+    context.set_info_callback(_collect_control_sessions)
     return context
 
 
@@ -113,6 +114,38 @@ def session_resumed(connection: SSL.Connection) -> bool:
     pyOpenSSL has no wrapper for SSL_session_reused; its binding library has the function.
     """
     return bool(_openssl.SSL_session_reused(connection._ssl))
+
+
+# Sessions a control connection may be resumed with: OpenSSL sends two TLS 1.3 tickets,
+# each its own session, and clients differ in which one they resume (wget: the first).
+_KEPT_SESSIONS = 8
+
+
+def _collect_control_sessions(connection: SSL.Connection, where: int, _ret: int) -> None:
+    # Runs at each handshake state change, in the thread doing the handshake: while
+    # OpenSSL writes the tickets the connection's session moves from one to the next.
+    if not where & (SSL.SSL_CB_LOOP | SSL.SSL_CB_HANDSHAKE_DONE):
+        return
+    kept = connection.get_app_data()
+    if kept == _DATA_CONNECTION:
+        return
+    if not isinstance(kept, list):
+        kept = []
+        connection.set_app_data(kept)
+    fingerprint = session_fingerprint(connection)
+    if fingerprint is not None and fingerprint not in kept:
+        kept.append(fingerprint)
+        del kept[:-_KEPT_SESSIONS]
+
+
+def control_session_fingerprints(connection: SSL.Connection) -> frozenset[bytes]:
+    """Every session a client may resume from this control connection (its tickets too)."""
+    kept = connection.get_app_data()
+    found = set(kept) if isinstance(kept, list) else set()
+    current = session_fingerprint(connection)
+    if current is not None:
+        found.add(current)
+    return frozenset(found)
 
 
 def session_fingerprint(connection: SSL.Connection) -> bytes | None:
@@ -157,15 +190,12 @@ class ControlSessions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_control: dict[int, tuple[object, bytes]] = {}
+        self._by_control: dict[int, tuple[object, frozenset[bytes]]] = {}
 
-    def record(self, control: object, account: object, fingerprint: bytes | None) -> None:
-        """Remember (or refresh) a logged-in control connection's current session."""
+    def record(self, control: object, account: object, fingerprints: frozenset[bytes]) -> None:
+        """Remember (or refresh) a logged-in control connection's sessions."""
         with self._lock:
-            if fingerprint is None:
-                self._by_control.pop(id(control), None)
-            else:
-                self._by_control[id(control)] = (account, fingerprint)
+            self._by_control[id(control)] = (account, fingerprints)
 
     def forget(self, control: object) -> None:
         """The control connection logged out or closed."""
@@ -175,7 +205,10 @@ class ControlSessions:
     def belongs_to(self, account: object, fingerprint: bytes) -> bool:
         """Whether a control connection of `account` has this session."""
         with self._lock:
-            return (account, fingerprint) in self._by_control.values()
+            return any(
+                owner == account and fingerprint in fingerprints
+                for owner, fingerprints in self._by_control.values()
+            )
 
 
 def mark_data_connection(connection: SSL.Connection) -> None:
