@@ -38,8 +38,9 @@ def tls_server(
     ftp_accounts: dict[str, FtpLogin],
 ) -> Iterator[RunningFTP]:
     """TLS required, and with it (by default) TLS session reuse on data connections."""
-    settings = ftp_test_settings(storage_settings, ftp_require_tls=True)
-    assert settings.ftp_tls_reuse_required
+    settings = ftp_test_settings(
+        storage_settings, ftp_require_tls=True, ftp_require_tls_reuse=None
+    )  # reuse: the default when TLS is required
     with start_ftp_server(settings, database, storage) as running:
         yield running
 
