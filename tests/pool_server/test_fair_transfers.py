@@ -9,6 +9,7 @@ claim (30 trickling uploads slow another member's upload by at most 20 %) is mea
 from __future__ import annotations
 
 import ftplib
+import gc
 import io
 import re
 import socket
@@ -21,6 +22,7 @@ from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_core.uploads.plan import shared_budget
+from pool_core.uploads.writer import UploadWriter
 from tests.fixtures.ftp import (
     FtpLogin,
     RunningFTP,
@@ -59,6 +61,21 @@ def _trickling_upload(
     return conn
 
 
+def _writers(paths: list[str]) -> list[UploadWriter]:
+    """The server's writers for these paths, those still waiting in their constructor too."""
+    return [
+        obj
+        for obj in gc.get_objects()
+        # type(), not isinstance(): a dead weakref proxy in the heap raises on isinstance.
+        if type(obj) is UploadWriter and getattr(obj, "path", None) in paths
+    ]
+
+
+def _streaming(paths: list[str]) -> list[str]:
+    """Those of the paths whose upload took its bytes (it holds a part buffer)."""
+    return [path for path in paths if live_upload_size(path) == len(TRICKLE)]
+
+
 def _pasv_port(reply: str) -> int:
     found = re.search(r"\(([\d,]+)\)", reply)
     assert found is not None, reply
@@ -87,9 +104,10 @@ def test_trickling_uploads_of_one_member_leave_another_members_upload_its_share(
         paths = [f"/incoming/slow-{n}.bin" for n in range(6)]
         for path in paths:
             _trickling_upload(stack, budget_server, a, path)
-        # A's uploads are streaming (and hold part buffers); its others wait for room.
-        wait_until(lambda: live_upload_size(paths[0]) == len(TRICKLE), "A's first upload")
-        wait_until(lambda: live_upload_size(paths[1]) == len(TRICKLE), "A's second upload")
+        # Every one of A's uploads has reached the memory budget: streaming (holding a part
+        # buffer) or waiting in its writer's constructor for room.
+        wait_until(lambda: len(_writers(paths)) == len(paths), "A's uploads to reach the budget")
+        wait_until(lambda: len(_streaming(paths)) >= 2, "A's uploads to stream")
         # Member B's upload starts and completes while A's uploads are still open.
         client = connect_plain(budget_server, b)
         try:
@@ -99,9 +117,11 @@ def test_trickling_uploads_of_one_member_leave_another_members_upload_its_share(
         finally:
             client.quit()
         # A's uploads were open and holding memory all along: A kept its share (two of the
-        # four buffers), no more.
-        assert live_upload_size(paths[0]) == len(TRICKLE)
-        assert live_upload_size(paths[1]) == len(TRICKLE)
+        # four buffers), no more; the others are still waiting.
+        streaming = _streaming(paths)
+        assert len(streaming) == 2
+        assert all(live_upload_size(path) == len(TRICKLE) for path in streaming)
+        assert len(_writers(paths)) == len(paths)
         budget = shared_budget(settings.upload_memory_budget, settings.upload_memory_org_share)
         assert budget.held_by(a.org_id) == 2 * PART
         assert budget.held_by(b.org_id) == 0
