@@ -16,7 +16,10 @@ Everything runs on this machine against one embedded SeaweedFS:
 4. (phase `settle`) one `--master-seconds` XDCAM-like master uploaded by curl while a job
    runner works: from its last byte to "asset visible" and to "proxy playable", each as a
    ratio to the transcode time, with the settle window `--settle-seconds`
-   (see `bench._settle_timing`).
+   (see `bench._settle_timing`);
+5. (phase `fairness`, issue 15) one member's `--tricklers` trickling uploads against another
+   member's `--fair-mib` upload: the other member's time alone over its time beside them
+   (see `bench._fairness`). `--phases fairness` runs it alone.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import boto3.s3.transfer
 
+from bench import _fairness as fairness
 from bench import _settle_timing as settle_timing
 from pool_core.db import Database, normalize_url
 from pool_core.models import Base
@@ -210,11 +214,28 @@ def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
         uploader = make_account(db, "bench")
         # Created before the server runs: nothing else writes to the database yet.
         accounts = [make_account(db, f"storm{n:02d}") for n in range(30)]
+        trickler = make_account(db, "trickler")
         server = FtpSubprocess(settings, tmp)
         server.start()
         assert server.proc is not None
         base = f"ftp://{server.host}:{server.port}/incoming/"
         try:
+            # 0. Fairness between members: B's upload beside A's trickling uploads.
+            if "fairness" in phases:
+                fair = tmp / "fair.bin"
+                write_random_file(fair, args.fair_mib * MIB)
+                alone_s, beside_s, restarts = fairness.measure(
+                    server.host,
+                    server.port,
+                    attacker=trickler,
+                    tricklers=args.tricklers,
+                    upload=lambda: wait_all([curl_upload(base + "fair.bin", uploader, fair)]),
+                )
+                if not fairness.report(args.fair_mib, alone_s, beside_s, args.tricklers, restarts):
+                    failures.append(f"fairness ratio {alone_s / beside_s:.2f} < target")
+                fair.unlink()
+                if phases == {"fairness"}:
+                    return _report(failures)
             # 1. One big file: boto3 direct vs curl through the pool.
             big = tmp / "big.bin"
             big_sha = write_random_file(big, args.big_mib * MIB)
@@ -357,9 +378,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--phases",
-        default="big,settle,many,logins",
-        help="comma-separated subset of big,settle,many,logins (boto3's baseline always runs)",
+        default="big,settle,many,logins,fairness",
+        help="comma-separated subset of big,settle,many,logins,fairness (boto3's baseline "
+        "always runs, unless the only phase is fairness)",
     )
+    parser.add_argument("--fair-mib", type=int, default=256, help="B's file for `fairness`")
+    parser.add_argument("--tricklers", type=int, default=30, help="A's uploads for `fairness`")
     parser.add_argument("--master-seconds", type=int, default=60, help="master for `settle`")
     parser.add_argument(
         "--settle-seconds",

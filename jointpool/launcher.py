@@ -119,7 +119,9 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
     lines = [
         "",
         "Joint FTP Pool is running (Ctrl-C stops everything).",
-        f"  FTP/FTPS   ftp://{host}:{settings.ftp_port}  (explicit TLS: AUTH TLS)",
+        f"  FTP/FTPS   ftp://{host}:{settings.ftp_port}  (explicit TLS: AUTH TLS; "
+        + ("required" if settings.ftp_tls_required else "optional in this embedded demo")
+        + ")",
         f"  API        http://{settings.api_host}:{settings.api_port}/v1"
         f"   docs: http://{settings.api_host}:{settings.api_port}/docs",
         f"  S3         {settings.effective_s3_endpoint}  bucket {settings.s3_bucket}",

@@ -9,6 +9,7 @@ PoolError
 ├── PermissionDenied          authenticated, but not allowed
 ├── AuthenticationFailed      unknown user, wrong secret, expired or revoked token
 ├── QuotaExceeded             an organization's byte quota is used up
+├── Busy                      a shared resource stayed taken too long; retry later
 ├── StorageError              object storage failed
 │   ├── ObjectNotFound        the key (or upload) does not exist
 │   ├── StorageAuthError      storage refused our credentials
@@ -54,6 +55,10 @@ class AuthenticationFailed(PoolError):
 
 class QuotaExceeded(PoolError):
     """An organization's storage quota is used up."""
+
+
+class Busy(PoolError):
+    """A shared resource of the server (upload memory) stayed taken; try again later."""
 
 
 class StorageError(PoolError):

@@ -78,7 +78,35 @@ class Settings(BaseSettings):
         None, description="PEM certificate for FTPS; empty = self-signed under DATA_DIR."
     )
     ftp_tls_key: Path | None = Field(None, description="PEM private key for FTPS.")
-    ftp_require_tls: bool = Field(False, description="Refuse logins before AUTH TLS.")
+    ftp_require_tls: bool | None = Field(
+        None,
+        description="Refuse logins before AUTH TLS and clear data connections (PROT C). "
+        "Empty = true, except in the embedded demo (no JOINTPOOL_S3_ENDPOINT), where "
+        "plain FTP stays allowed.",
+    )
+    ftp_require_tls_reuse: bool | None = Field(
+        None,
+        description="Refuse a TLS data connection that does not resume the TLS session of "
+        "its own control connection (as vsftpd's require_ssl_reuse), so nobody else can take "
+        "a session's passive port. Empty = on whenever TLS is required.",
+    )
+    ftp_passive_connect_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a passive port (PASV/EPSV) waits for its data connection before "
+        "it is released.",
+    )
+    ftp_data_idle_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a data connection may carry no byte before it is closed (421).",
+    )
+    ftp_passive_ports_per_org: int = Field(
+        0,
+        ge=0,
+        description="Passive ports one organization may hold waiting for a data connection at "
+        "once (0 = a quarter of the passive range, at least 1). A PASV over it answers 425.",
+    )
     ftp_strict_tls_eof: bool = Field(
         False,
         description="When true, a TLS upload whose data connection ends without close_notify "
@@ -129,7 +157,22 @@ class Settings(BaseSettings):
         112 << 20,
         ge=0,
         description="Bytes all uploads of one process may buffer at once (0 = unlimited); "
-        "a writer over budget waits, which slows its client through TCP.",
+        "a writer over budget waits, which slows its client through TCP. One organization "
+        "holds at most an equal share among the organizations uploading, and at most "
+        "upload_memory_org_share of it.",
+    )
+    upload_memory_org_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Largest fraction of upload_memory_budget one organization may hold, so "
+        "another organization's upload always finds room.",
+    )
+    upload_memory_wait_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait of an upload for room in upload_memory_budget; after it the "
+        "transfer is answered 451 and stays resumable.",
     )
     upload_parts_in_flight: int = Field(
         3,
@@ -319,7 +362,10 @@ class Settings(BaseSettings):
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
         return level
 
-    @field_validator("ftp_tls_cert", "ftp_tls_key", "transcode_tmp_dir", mode="before")
+    @field_validator(
+        "ftp_tls_cert", "ftp_tls_key", "transcode_tmp_dir", "ftp_require_tls",
+        "ftp_require_tls_reuse", mode="before",
+    )  # fmt: skip
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         # An empty variable means "not set"; pydantic would read it as Path("."), the cwd.
@@ -378,6 +424,27 @@ class Settings(BaseSettings):
     def effective_s3_endpoint(self) -> str:
         """The S3 endpoint, the embedded one when none is configured."""
         return self.s3_endpoint or f"http://127.0.0.1:{self.s3_embedded_port}"
+
+    @property
+    def ftp_tls_required(self) -> bool:
+        """Whether FTP needs TLS: as set, else everywhere but the embedded demo."""
+        if self.ftp_require_tls is not None:
+            return self.ftp_require_tls
+        return not self.embedded_s3
+
+    @property
+    def ftp_tls_reuse_required(self) -> bool:
+        """Whether TLS data connections must resume their control connection's session."""
+        if self.ftp_require_tls_reuse is not None:
+            return self.ftp_require_tls_reuse
+        return self.ftp_tls_required
+
+    @property
+    def passive_ports_per_org(self) -> int:
+        """Passive ports one organization may hold listening at once."""
+        if self.ftp_passive_ports_per_org:
+            return self.ftp_passive_ports_per_org
+        return max(1, len(self.passive_port_range) // 4)
 
     @property
     def passive_port_range(self) -> range:

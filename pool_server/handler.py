@@ -22,6 +22,7 @@ from pool_server.auth import Principal
 from pool_server.context import PoolContext
 from pool_server.fs import PoolFilesystem
 from pool_server.replies import reply_for, rest_refused
+from pool_server.session_guards import SessionGuards
 from pool_server.sessions import WatchedHandler
 from pool_server.standard_replies import StandardReplies
 from pool_server.transfers import DownloadSource, PoolDTPHandler, UploadSink
@@ -50,7 +51,7 @@ _PROTO_CMDS.update(
 )
 
 
-class PoolFTPHandler(WatchedHandler, StandardReplies):
+class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
     """One FTP session of one organization's user."""
 
     pool: ClassVar[PoolContext]

@@ -17,6 +17,7 @@ REPLY_TABLE: tuple[tuple[type[BaseException], int, bool], ...] = (
     (errors.PermissionDenied, 550, True),
     (errors.Conflict, 550, True),
     (errors.QuotaExceeded, 552, True),
+    (errors.Busy, 451, True),
     (errors.StorageUnavailable, 451, False),
     (errors.StorageError, 451, False),
     (errors.AuthenticationFailed, 530, False),

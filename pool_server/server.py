@@ -23,8 +23,14 @@ from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
 from pool_server.context import PoolContext
 from pool_server.handler import PoolFTPHandler
+from pool_server.passive import PortLedger
 from pool_server.sessions import SessionWatch
-from pool_server.tls import ensure_certificate, make_ssl_context
+from pool_server.tls import (
+    ControlSessions,
+    check_session_reuse_support,
+    ensure_certificate,
+    make_ssl_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,8 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
 def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> PoolFTPServer:
     """Create the server bound to FTP_HOST:FTP_PORT (port 0 picks a free one)."""
     cert, key = ensure_certificate(settings)
+    if settings.ftp_tls_reuse_required:
+        check_session_reuse_support()
     guard = LoginGuard(
         threshold=settings.ftp_ban_threshold,
         window=settings.ftp_ban_window_seconds,
@@ -110,9 +118,12 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
             "certfile": str(cert),
             "keyfile": str(key),
             "ssl_context": make_ssl_context(cert, key),
-            "tls_control_required": settings.ftp_require_tls,
-            "tls_data_required": settings.ftp_require_tls,
+            "tls_control_required": settings.ftp_tls_required,
+            "tls_data_required": settings.ftp_tls_required,
+            "tls_reuse_required": settings.ftp_tls_reuse_required,
+            "control_sessions": ControlSessions(),
             "passive_ports": list(settings.passive_port_range),
+            "passive_ledger": PortLedger(settings.passive_ports_per_org),
             "masquerade_address": settings.ftp_masquerade_address or None,
             "timeout": settings.ftp_idle_timeout,
             "auth_failed_timeout": settings.ftp_auth_failed_delay,
@@ -148,7 +159,12 @@ def run_ftp_server(
     host, port = server.address[:2]
     log.info(
         "ftp server listening",
-        extra={"host": host, "port": port, "require_tls": settings.ftp_require_tls},
+        extra={
+            "host": host,
+            "port": port,
+            "require_tls": settings.ftp_tls_required,
+            "require_tls_reuse": settings.ftp_tls_reuse_required,
+        },
     )
     event = stop_event or threading.Event()
     try:

@@ -18,7 +18,9 @@ changes this fails a test instead of truncating uploads again.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
+import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -26,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _openssl
 
 from pool_core.errors import ConfigurationError
 from pool_core.settings import Settings
@@ -100,7 +104,111 @@ def make_ssl_context(cert: Path, key: Path) -> SSL.Context:
     # The only hook that runs between the session lookup and the ticket decision; a future
     # SNI certificate switch must keep calling it.
     context.set_tlsext_servername_callback(_no_tickets_on_data_connections)
+    context.set_info_callback(_collect_control_sessions)
     return context
+
+
+def session_resumed(connection: SSL.Connection) -> bool:
+    """Whether the (handshaken) connection resumed an earlier TLS session.
+
+    pyOpenSSL has no wrapper for SSL_session_reused; its binding library has the function.
+    """
+    return bool(_openssl.SSL_session_reused(connection._ssl))
+
+
+# Sessions a control connection may be resumed with: OpenSSL sends two TLS 1.3 tickets,
+# each its own session, and clients differ in which one they resume (wget: the first).
+_KEPT_SESSIONS = 8
+
+
+def _collect_control_sessions(connection: SSL.Connection, where: int, _ret: int) -> None:
+    # Runs at each handshake state change, in the thread doing the handshake: while
+    # OpenSSL writes the tickets the connection's session moves from one to the next.
+    if not where & (SSL.SSL_CB_LOOP | SSL.SSL_CB_HANDSHAKE_DONE):
+        return
+    kept = connection.get_app_data()
+    if kept == _DATA_CONNECTION:
+        return
+    if not isinstance(kept, list):
+        kept = []
+        connection.set_app_data(kept)
+    fingerprint = session_fingerprint(connection)
+    if fingerprint is not None and fingerprint not in kept:
+        kept.append(fingerprint)
+        del kept[:-_KEPT_SESSIONS]
+
+
+def control_session_fingerprints(connection: SSL.Connection) -> frozenset[bytes]:
+    """Every session a client may resume from this control connection (its tickets too)."""
+    kept = connection.get_app_data()
+    found = set(kept) if isinstance(kept, list) else set()
+    current = session_fingerprint(connection)
+    if current is not None:
+        found.add(current)
+    return frozenset(found)
+
+
+def session_fingerprint(connection: SSL.Connection) -> bytes | None:
+    """A digest of the connection's current session secret (None before a handshake).
+
+    A data connection that resumes a session has the secret of the session it resumed:
+    the TLS 1.2 master secret, or with TLS 1.3 the PSK of the ticket, which OpenSSL keeps
+    as the session's master key (the control connection's current session is the one of
+    its last ticket, the one clients resume). Only a digest is kept, never the secret.
+    """
+    session = connection.get_session()
+    if session is None:
+        return None
+    buffer = _ffi.new("unsigned char[]", 256)
+    length = _openssl.SSL_SESSION_get_master_key(session._session, buffer, 256)
+    if not length:
+        return None
+    return hashlib.sha256(_ffi.buffer(buffer, length)[:]).digest()
+
+
+def check_session_reuse_support() -> None:
+    """Fail at start, not per connection, where the OpenSSL binding lacks the functions."""
+    if not all(
+        hasattr(_openssl, name) for name in ("SSL_session_reused", "SSL_SESSION_get_master_key")
+    ):
+        raise ConfigurationError(
+            "this pyOpenSSL cannot tell resumed TLS sessions; set "
+            "JOINTPOOL_FTP_REQUIRE_TLS_REUSE=false or upgrade pyOpenSSL"
+        )
+
+
+class ControlSessions:
+    """The TLS sessions of the logged-in control connections, per FTP account.
+
+    A data connection must resume a session that a control connection of the same
+    account negotiated. Its own control connection's, as vsftpd's `require_ssl_reuse`
+    demands, or a sibling's: clients that run several control connections at once keep
+    one TLS session cache per host (rclone, Go's crypto/tls), so a data connection may
+    offer the ticket another of its control connections got last. Someone without the
+    account's password has no such session and cannot take a passive port.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_control: dict[int, tuple[object, frozenset[bytes]]] = {}
+
+    def record(self, control: object, account: object, fingerprints: frozenset[bytes]) -> None:
+        """Remember (or refresh) a logged-in control connection's sessions."""
+        with self._lock:
+            self._by_control[id(control)] = (account, fingerprints)
+
+    def forget(self, control: object) -> None:
+        """The control connection logged out or closed."""
+        with self._lock:
+            self._by_control.pop(id(control), None)
+
+    def belongs_to(self, account: object, fingerprint: bytes) -> bool:
+        """Whether a control connection of `account` has this session."""
+        with self._lock:
+            return any(
+                owner == account and fingerprint in fingerprints
+                for owner, fingerprints in self._by_control.values()
+            )
 
 
 def mark_data_connection(connection: SSL.Connection) -> None:

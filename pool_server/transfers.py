@@ -22,7 +22,7 @@ from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.service import UploadWriter
 from pool_server.link import ControlState, control_state
 from pool_server.replies import reply_for
-from pool_server.tls import mark_data_connection
+from pool_server.tls import mark_data_connection, session_fingerprint, session_resumed
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,49 @@ class PoolDTPHandler(TLS_DTPHandler, _StreamingDTPHandler):  # type: ignore[misc
     MRO: TLS_DTPHandler, SSLConnectionMixin, _StreamingDTPHandler, DTPHandler, so the TLS
     layer's read/close wrappers call down into the streaming versions.
     """
+
+    def __init__(self, sock: Any, cmd_channel: Any) -> None:
+        # Read by DTPHandler.__init__ when it arms the idle check (no byte for this long:
+        # closed with 421; pyftpdlib checks every `timeout` seconds).
+        self.timeout = cmd_channel.pool.settings.ftp_data_idle_timeout
+        super().__init__(sock, cmd_channel)
+        if self.connected and cmd_channel.tls_data_required and not cmd_channel._prot:
+            # pyftpdlib checks PROT at PASV/PORT only; USER or REIN after PASV resets it.
+            self._refuse("522 Data connections must use TLS (PROT P).")
+
+    def handle_ssl_established(self) -> None:
+        """Refuse a data connection that does not resume this account's TLS session.
+
+        Only the client that logged in (with any of its control connections) holds such a
+        session, so nobody else who reaches the passive port first gets the data.
+        """
+        channel = self.cmd_channel
+        if channel.tls_reuse_required and not (
+            session_resumed(self.socket)
+            and channel.data_session_allowed(session_fingerprint(self.socket))
+        ):
+            self._refuse(
+                "522 TLS session reuse required on data connections: the data connection "
+                "must resume the control connection's TLS session."
+            )
+
+    def send(self, data: bytes) -> int:
+        """Write nothing on a TLS data connection until its handshake was checked.
+
+        Otherwise a RETR queued before the connection came would go out from SSL_write,
+        which runs the server's half of the handshake itself and sends TLS 1.3 0.5-RTT
+        data before `handle_ssl_established` could refuse whoever connected.
+        """
+        if self._ssl_requested and not self._ssl_established:
+            return 0
+        sent: int = super().send(data)
+        return sent
+
+    def _refuse(self, reply: str) -> None:
+        self.transfer_finished = False
+        self._resp = (reply, ftp_logger.warning)
+        self._error = True  # no close_notify dance with a connection we refuse
+        self.close()
 
     def secure_connection(self, ssl_context: SSL.Context) -> None:
         """Wrap the data socket in TLS, marked so that it sends no session tickets."""

@@ -45,7 +45,7 @@ from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
 from pool_core.uploads.hashes import HASH_CACHE, complete_key, import_pair, new_pair
 from pool_core.uploads.lease import is_held, let_go, new_holder, release_holder
-from pool_core.uploads.plan import part_size, shared_budget
+from pool_core.uploads.plan import budget_for, part_size
 from pool_core.uploads.quota import room_left
 from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 from pool_core.uploads.writer import (
@@ -122,26 +122,32 @@ def open_upload(
             # The finished file's state, if it completed in this process; else `finish()`
             # re-reads the whole object once.
             hashes = HASH_CACHE.take(complete_key(source_key), offset)
-    return UploadWriter(
-        db=db,
-        storage=storage,
-        settings=settings,
-        budget=shared_budget(settings.upload_memory_budget),
-        pending_id=snapshot.id,
-        org_id=org_id,
-        user_id=user_id,
-        path=path,
-        object_key=snapshot.object_key,
-        asset_id=snapshot.asset_id,
-        holder=holder,
-        offset=offset,
-        s3_upload_id=snapshot.s3_upload_id,
-        parts=snapshot.parts,
-        tail=tail,
-        hashes=hashes,
-        size_limit=size_limit,
-        publish=functools.partial(_publish, db, storage, settings),
-    )
+    try:
+        return UploadWriter(
+            db=db,
+            storage=storage,
+            settings=settings,
+            budget=budget_for(settings, org_id),
+            pending_id=snapshot.id,
+            org_id=org_id,
+            user_id=user_id,
+            path=path,
+            object_key=snapshot.object_key,
+            asset_id=snapshot.asset_id,
+            holder=holder,
+            offset=offset,
+            s3_upload_id=snapshot.s3_upload_id,
+            parts=snapshot.parts,
+            tail=tail,
+            hashes=hashes,
+            size_limit=size_limit,
+            publish=functools.partial(_publish, db, storage, settings),
+        )
+    except BaseException:
+        # No room in the memory budget in time (Busy): the upload stays resumable, unheld.
+        let_go(db, snapshot.id, holder)
+        release_holder(holder)
+        raise
 
 
 class _Snapshot:

@@ -24,7 +24,6 @@ from pool_core.db import Database
 from pool_core.models import Asset, PendingUpload
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from pool_server.transfers import PoolDTPHandler
 from tests.fixtures.ftp import (
     FtpLogin,
     RunningFTP,
@@ -119,11 +118,8 @@ def test_idle_data_connection_timeout_stays_pending_then_resumes(
     database: Database, storage: S3Storage, storage_settings: Settings
 ) -> None:
     path = "/incoming/tls-idle.mxf"
-    with _server(database, storage, storage_settings) as ftp:
-        # pyftpdlib's idle data-connection timeout, short for this server only.
-        ftp[0].server.handler.dtp_handler = type(
-            "ShortIdleDTPHandler", (PoolDTPHandler,), {"timeout": 1}
-        )
+    # The idle data-connection timeout, short for this server only.
+    with _server(database, storage, storage_settings, ftp_data_idle_timeout=1) as ftp:
         client, conn = _start(ftp, path, DATA[:CUT])
         # The sender stalls: the server gives up on the data connection.
         assert client.getline() == "421 Data connection timed out."
