@@ -379,9 +379,9 @@ class ChangeOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, event: ChangeEvent) -> ChangeOut:
-        """Build from the ORM row."""
-        return cls.model_validate(event_body(event))
+    def from_model(cls, event: ChangeEvent, *, viewer_org_id: int) -> ChangeOut:
+        """Build from the ORM row, as the viewer's organization may read it."""
+        return cls.model_validate(event_body(event, viewer_org_id=viewer_org_id))
 
 
 class ChangesOut(BaseModel):

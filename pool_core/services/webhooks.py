@@ -307,15 +307,18 @@ def list_deliveries(
     )
 
 
-def event_body(event: ChangeEvent) -> dict[str, Any]:
-    """The JSON document one change event is sent (and served by the feed) as."""
+def event_body(event: ChangeEvent, *, viewer_org_id: int) -> dict[str, Any]:
+    """The JSON document one change event is sent (and served by the feed) as, to a viewer.
+
+    Another member's asset event carries only what the catalog shows them (`feed.visible_data`).
+    """
     return {
         "id": event.id,
         "kind": event.kind,
         "subject_type": event.subject_type,
         "subject_id": event.subject_id,
         "org_id": event.org_id,
-        "data": event.data or {},
+        "data": feed.visible_data(event, viewer_org_id=viewer_org_id),
         "created_at": event.created_at.isoformat(),
     }
 
@@ -346,7 +349,7 @@ def dispatch(session: Session, *, max_attempts: int = 8) -> int:
                 endpoint_id=endpoint.id,
                 change_event_id=event.id,
                 kind=event.kind,
-                body=event_body(event),
+                body=event_body(event, viewer_org_id=endpoint.org_id),
             )
             session.add(delivery)
             session.flush()
