@@ -1,4 +1,4 @@
-"""Webhook endpoints of your organization and their delivery logs."""
+"""Webhook endpoints of your organization and their delivery logs (admins, rights managers)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from catalog_api.deps import CurrentUser, SessionDep, StateDep
 from catalog_api.schemas.common import PROBLEM_RESPONSES
 from catalog_api.schemas.licensing import (
     NewWebhookOut,
+    RotatedWebhookOut,
     WebhookDeliveryOut,
     WebhookIn,
     WebhookOut,
@@ -40,16 +41,14 @@ def create_webhook(
 
 @router.get("", response_model=list[WebhookOut])
 def list_webhooks(user: CurrentUser, session: SessionDep) -> list[WebhookOut]:
-    """Your organization's webhooks."""
-    return [WebhookOut.from_model(e) for e in webhooks.list_endpoints(session, org_id=user.org_id)]
+    """Your organization's webhooks (admins, rights managers)."""
+    return [WebhookOut.from_model(e) for e in webhooks.list_endpoints(session, user=user)]
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
 def get_webhook(webhook_id: WebhookId, user: CurrentUser, session: SessionDep) -> WebhookOut:
-    """One of your webhooks."""
-    return WebhookOut.from_model(
-        webhooks.get_endpoint(session, endpoint_id=webhook_id, org_id=user.org_id)
-    )
+    """One of your webhooks (admins, rights managers)."""
+    return WebhookOut.from_model(webhooks.get_endpoint(session, user=user, endpoint_id=webhook_id))
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
@@ -74,6 +73,28 @@ def update_webhook(
     return WebhookOut.from_model(endpoint)
 
 
+@router.post("/{webhook_id}/rotate-secret", response_model=RotatedWebhookOut)
+def rotate_webhook_secret(
+    webhook_id: WebhookId, user: CurrentUser, session: SessionDep, state: StateDep
+) -> RotatedWebhookOut:
+    """Replace the signing secret; the old one keeps signing during the grace period.
+
+    Until `previous_secret_expires_at` every delivery carries two `v1` signatures (new secret
+    first): switch your receiver to the new secret at any time within it.
+    """
+    endpoint = webhooks.rotate_secret(
+        session,
+        user=user,
+        endpoint_id=webhook_id,
+        grace_seconds=state.settings.webhook_secret_grace_seconds,
+    )
+    return RotatedWebhookOut(
+        **WebhookOut.from_model(endpoint).model_dump(),
+        secret=endpoint.secret,
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
+    )
+
+
 @router.delete("/{webhook_id}", status_code=204, response_class=Response)
 def delete_webhook(webhook_id: WebhookId, user: CurrentUser, session: SessionDep) -> Response:
     """Remove a webhook and its delivery log."""
@@ -86,5 +107,5 @@ def list_webhook_deliveries(
     webhook_id: WebhookId, user: CurrentUser, session: SessionDep
 ) -> list[WebhookDeliveryOut]:
     """The newest deliveries of a webhook: status, attempts, last error."""
-    rows = webhooks.list_deliveries(session, endpoint_id=webhook_id, org_id=user.org_id)
+    rows = webhooks.list_deliveries(session, user=user, endpoint_id=webhook_id)
     return [WebhookDeliveryOut.from_model(d) for d in rows]

@@ -150,7 +150,7 @@ def test_license_events_are_delivered_signed_and_retried(
     assert document["data"]["license_id"] == license_.id
     assert headers["X-JointPool-Event"] == "license.granted"
     with database.session() as session:
-        log = webhooks.list_deliveries(session, endpoint_id=endpoint_id, org_id=w.buyer.id)
+        log = webhooks.list_deliveries(session, user=w.buyer_rm, endpoint_id=endpoint_id)
         assert [(d.status, d.attempts, d.last_status_code) for d in log] == [
             (WebhookDeliveryStatus.SUCCEEDED, 2, 204)
         ]
@@ -238,7 +238,7 @@ def test_a_name_resolving_to_loopback_fails_at_delivery_without_retry(
 
     assert receiver.received == []
     with database.session() as session:
-        log = webhooks.list_deliveries(session, endpoint_id=endpoint_id, org_id=w.buyer.id)
+        log = webhooks.list_deliveries(session, user=w.buyer_rm, endpoint_id=endpoint_id)
         assert log, "the dispatcher made no delivery"
         for delivery in log:
             assert delivery.status == WebhookDeliveryStatus.FAILED
