@@ -323,6 +323,13 @@ class Settings(BaseSettings):
         "addresses (for on-premises receivers and tests); off, such URLs are refused when "
         "registered and deliveries to names resolving to them fail without retry.",
     )
+    webhook_secret_grace_seconds: int = Field(
+        86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="After a webhook secret is rotated, how long deliveries are still signed "
+        "with the old secret too (receivers accept either while they switch over).",
+    )
     webhook_poll_seconds: float = Field(
         5.0, description="How often the worker turns new change events into webhook deliveries."
     )

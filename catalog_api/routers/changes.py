@@ -38,7 +38,7 @@ def list_changes(
     """
     page = feed.list_changes(session, viewer_org_id=user.org_id, cursor=cursor, limit=limit)
     return ChangesOut(
-        events=[ChangeOut.from_model(e) for e in page.events],
+        events=[ChangeOut.from_model(e, viewer_org_id=user.org_id) for e in page.events],
         next_cursor=page.next_cursor,
         has_more=page.has_more,
     )

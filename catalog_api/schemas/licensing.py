@@ -379,9 +379,9 @@ class ChangeOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, event: ChangeEvent) -> ChangeOut:
-        """Build from the ORM row."""
-        return cls.model_validate(event_body(event))
+    def from_model(cls, event: ChangeEvent, *, viewer_org_id: int) -> ChangeOut:
+        """Build from the ORM row, as the viewer's organization may read it."""
+        return cls.model_validate(event_body(event, viewer_org_id=viewer_org_id))
 
 
 class ChangesOut(BaseModel):
@@ -439,7 +439,17 @@ class NewWebhookOut(WebhookOut):
 
     secret: str = Field(
         description="HMAC-SHA256 key. Header `X-JointPool-Signature: t=<unix>,v1=<hex>` with "
-        "hex = HMAC(secret, '<t>.' + raw body)."
+        "hex = HMAC(secret, '<t>.' + raw body); after a rotation, a second `v1` (the previous "
+        "secret's) follows during the grace period: accept the body if any `v1` matches."
+    )
+
+
+class RotatedWebhookOut(NewWebhookOut):
+    """A webhook with its new signing secret, shown only here."""
+
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then deliveries are signed with the previous secret too; null: "
+        "no grace period (JOINTPOOL_WEBHOOK_SECRET_GRACE_SECONDS=0)."
     )
 
 

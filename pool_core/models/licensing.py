@@ -190,6 +190,10 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(2048))
     # Kept in clear: we must compute the HMAC with it; shown once at creation.
     secret: Mapped[str] = mapped_column(String(128))
+    # The secret before the last rotation, still signed with until it expires (the grace
+    # period lets receivers switch over without dropping a delivery).
+    previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_secret_expires_at: Mapped[optional_timestamp]
     # Event kinds to send; empty = all the organization may see.
     event_kinds: Mapped[list[str]] = mapped_column(JSONType, default=list)
     description: Mapped[str] = mapped_column(String(255), default="")

@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Engine, Select, func, inspect, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    func,
+    inspect,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import cast
@@ -40,6 +50,9 @@ class SearchBackend(Protocol):
 
     def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
         """A condition on `TitleSearch` true for rows matching every group."""
+
+    def contains(self, term: str) -> ColumnElement[bool]:
+        """A condition on `TitleSearch` true for rows whose document has `term` as a word."""
 
     def rebuild(self, session: Session) -> None:
         """Rebuild the full-text index from `title_search` (after bulk loads or repairs)."""
@@ -86,6 +99,15 @@ class SqliteFtsBackend:
         )
         return TitleSearch.id.in_(fts)
 
+    def contains(self, term: str) -> ColumnElement[bool]:
+        """`id IN (rowids holding the exact token)`; an anonymous bind, so several combine."""
+        fts: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(text("title_search_fts"))
+            .where(literal_column("title_search_fts").op("MATCH")(literal(f'"{term}"')))
+        )
+        return TitleSearch.id.in_(fts)
+
     def elements(self, column: Any) -> TableValuedAlias:
         """`json_each(column)`, whose `value` column is the element."""
         return func.json_each(column).table_valued("value")
@@ -115,6 +137,13 @@ class PostgresFtsBackend:
             func.string_to_array(TitleSearch.document, literal_column("' '"))
         )
         return vector.op("@@")(cast(expression, TSQUERY))
+
+    def contains(self, term: str) -> ColumnElement[bool]:
+        """`vector @@ 'term'` (an exact lexeme, no prefix), using the GIN index."""
+        vector = func.array_to_tsvector(
+            func.string_to_array(TitleSearch.document, literal_column("' '"))
+        )
+        return vector.op("@@")(cast(literal(f"'{term}'"), TSQUERY))
 
     def elements(self, column: Any) -> TableValuedAlias:
         """`jsonb_array_elements_text(column) AS x(value)`."""

@@ -53,7 +53,13 @@ from pool_core.models import (
 from pool_core.search.backends import SearchBackend, TermGroup, backend_for
 from pool_core.search.episodes import EpisodeMatch, match_episodes, searchable_names
 from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
-from pool_core.search.typos import add_to_vocabulary, typo_variants
+from pool_core.search.typos import (
+    MAX_VARIANTS_PER_TERM,
+    add_to_vocabulary,
+    prune_vocabulary,
+    terms_in_documents,
+    typo_candidates,
+)
 
 # Duration facet buckets, in minutes: (label, lower bound inclusive, upper bound exclusive).
 DURATION_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -181,6 +187,7 @@ def index_title(session: Session, *, title: Title) -> TitleSearch:
     if row is None:
         row = TitleSearch(title_id=title.id, created_at=title.created_at)
         session.add(row)
+    dropped = set((row.document or "").split()) - set(built.document.split())
     row.org_id = title.org_id
     row.kind = str(title.kind)
     row.status = str(title.status)
@@ -194,6 +201,8 @@ def index_title(session: Session, *, title: Title) -> TitleSearch:
     session.flush()
     backend_for(session).index(session, row_id=row.id, document=built.document)
     add_to_vocabulary(session, built.document.split())
+    # Words the title no longer has leave the vocabulary unless another title still has them.
+    prune_vocabulary(session, dropped)
     return row
 
 
@@ -202,15 +211,36 @@ def remove_title(session: Session, *, title_id: uuid.UUID) -> None:
     row = session.scalar(select(TitleSearch).where(TitleSearch.title_id == title_id))
     if row is None:
         return
+    words = row.document.split()
     backend_for(session).remove(session, row_id=row.id)
     session.delete(row)
     session.flush()
+    prune_vocabulary(session, words)
 
 
-def parse_query(session: Session, query: str) -> list[TermGroup]:
-    """Fold a query into term groups, each with its one-typo variants from the vocabulary."""
+def parse_query(session: Session, query: str, *, viewer_org_id: int) -> list[TermGroup]:
+    """Fold a query into term groups, each with the one-typo variants the viewer may see.
+
+    The vocabulary is every member's words, drafts included; a variant is kept only when a
+    title the viewer may see (published, or their own) holds it, otherwise `typo_variants` in
+    the answer would spell out another member's unpublished words.
+    """
     words = list(dict.fromkeys(terms(query, limit=MAX_QUERY_TERMS)))
-    return [TermGroup(w, tuple(typo_variants(session, w))) for w in words]
+    candidates = {w: typo_candidates(session, w) for w in words}
+    wanted = {v for found in candidates.values() for v in found}
+    seen = terms_in_documents(session, wanted, where=_visible(viewer_org_id)) if wanted else set()
+    return [
+        TermGroup(w, tuple([v for v in candidates[w] if v in seen][:MAX_VARIANTS_PER_TERM]))
+        for w in words
+    ]
+
+
+def _visible(viewer_org_id: int) -> ColumnElement[bool]:
+    """What a viewer may find: published titles and their own organization's."""
+    return or_(
+        TitleSearch.status == TitleStatus.PUBLISHED.value,
+        TitleSearch.org_id == viewer_org_id,
+    )
 
 
 def search_titles(
@@ -226,7 +256,7 @@ def search_titles(
 ) -> SearchPage:
     """Search the titles the viewer may see: published ones and their own drafts."""
     filters = filters or SearchFilters()
-    groups = parse_query(session, query) if query.strip() else []
+    groups = parse_query(session, query, viewer_org_id=viewer_org_id) if query.strip() else []
     if query.strip() and not groups:
         # Only punctuation: nothing can match, and saying so beats listing everything.
         return SearchPage(hits=[], total=0, next_cursor=None, facets={}, groups=[])
@@ -292,12 +322,7 @@ class _Conditions:
 def _conditions(
     session: Session, viewer_org_id: int, groups: list[TermGroup], filters: SearchFilters
 ) -> _Conditions:
-    base: list[ColumnElement[bool]] = [
-        or_(
-            TitleSearch.status == TitleStatus.PUBLISHED.value,
-            TitleSearch.org_id == viewer_org_id,
-        )
-    ]
+    base: list[ColumnElement[bool]] = [_visible(viewer_org_id)]
     if groups:
         base.append(backend_for(session).matches(groups))
     by_facet: dict[str, ColumnElement[bool]] = {}

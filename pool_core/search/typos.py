@@ -5,22 +5,31 @@ one-letter deletions. Two words one edit apart (insertion, deletion, substitutio
 swap of two neighbours) always share a deletion variant or one is a deletion of the other,
 so a query term finds its neighbours with one indexed `IN` lookup, on SQLite and PostgreSQL
 alike; the candidates are then checked exactly here.
+
+The vocabulary is shared by every member, so it is only a source of *candidates*: what a
+search reports and matches is filtered by the caller's visibility (see `engine.parse_query`),
+and words that no title's document holds any more are pruned (`prune_vocabulary`) when a
+title is rewritten or deleted, so a deleted title's words do not linger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select, union
+from sqlalchemy import delete, exists, func, literal, select, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pool_core.models import SearchTerm, SearchTermDeletion
+from pool_core.models import SearchTerm, SearchTermDeletion, TitleSearch
+from pool_core.search.backends import backend_for
 
 # Shorter words have too many neighbours one edit away to be worth expanding.
 MIN_TYPO_LENGTH = 4
 # Bound the expansion so a query stays one cheap full-text lookup.
 MAX_VARIANTS_PER_TERM = 8
+# Terms checked per statement when pruning or filtering (bounds the statement's size).
+CHECK_CHUNK = 200
 
 
 def deletions(term: str) -> set[str]:
@@ -65,8 +74,12 @@ def add_to_vocabulary(session: Session, terms: Iterable[str]) -> None:
     session.execute(insert(SearchTermDeletion).on_conflict_do_nothing(), rows)
 
 
-def typo_variants(session: Session, term: str) -> list[str]:
-    """Vocabulary terms one edit away from `term` that its prefix match would not find."""
+def typo_candidates(session: Session, term: str) -> list[str]:
+    """Every vocabulary term one edit away from `term` that its prefix match would not find.
+
+    Candidates only: the vocabulary holds every member's words, drafts included, so callers
+    keep those the viewer may see (`engine.parse_query`) before using or showing any.
+    """
     if not typo_eligible(term):
         return []
     probes = sorted(deletions(term) | {term})
@@ -74,9 +87,67 @@ def typo_variants(session: Session, term: str) -> list[str]:
         select(SearchTerm.term).where(SearchTerm.term.in_(sorted(deletions(term)))),
         select(SearchTermDeletion.term).where(SearchTermDeletion.variant.in_(probes)),
     )
-    found = sorted(
+    return sorted(
         candidate
         for candidate in session.scalars(query)
         if not candidate.startswith(term) and within_one_edit(term, candidate)
     )
-    return found[:MAX_VARIANTS_PER_TERM]
+
+
+def typo_variants(session: Session, term: str) -> list[str]:
+    """Vocabulary terms one edit away from `term`, unfiltered (for maintenance and tests)."""
+    return typo_candidates(session, term)[:MAX_VARIANTS_PER_TERM]
+
+
+def terms_in_documents(session: Session, words: Iterable[str], *, where: Any = None) -> set[str]:
+    """The `words` that are whole terms of at least one indexed document (matching `where`).
+
+    One `EXISTS` per word over the full-text index, `CHECK_CHUNK` words per statement.
+    """
+    backend = backend_for(session)
+    found: set[str] = set()
+    ordered = sorted(set(words))
+    for start in range(0, len(ordered), CHECK_CHUNK):
+        parts = []
+        for word in ordered[start : start + CHECK_CHUNK]:
+            holder = select(TitleSearch.id).where(backend.contains(word))
+            if where is not None:
+                holder = holder.where(where)
+            parts.append(select(literal(word)).where(exists(holder)))
+        found.update(str(w) for w in session.scalars(union_all(*parts)))
+    return found
+
+
+def prune_vocabulary(session: Session, terms: Iterable[str]) -> None:
+    """Forget those of `terms` that no indexed document holds any more, with their deletions.
+
+    Call it after a document lost words (rewritten or removed), in the same unit of work.
+    """
+    gone = {t for t in terms if typo_eligible(t)}
+    if not gone:
+        return
+    gone -= terms_in_documents(session, gone)
+    for word in sorted(gone):
+        # By primary key (variant, term): the deletions of a word are known, no scan.
+        session.execute(
+            delete(SearchTermDeletion).where(
+                SearchTermDeletion.term == word,
+                SearchTermDeletion.variant.in_(sorted(deletions(word))),
+            )
+        )
+    for start in range(0, len(gone), CHECK_CHUNK):
+        chunk = sorted(gone)[start : start + CHECK_CHUNK]
+        session.execute(delete(SearchTerm).where(SearchTerm.term.in_(chunk)))
+
+
+def rebuild_vocabulary(session: Session) -> int:
+    """Recompute the vocabulary from the indexed documents (repairs; returns its size)."""
+    session.execute(delete(SearchTermDeletion))
+    session.execute(delete(SearchTerm))
+    words: set[str] = set()
+    for document in session.scalars(select(TitleSearch.document)):
+        words.update(document.split())
+    ordered = sorted(words)
+    for start in range(0, len(ordered), 5000):
+        add_to_vocabulary(session, ordered[start : start + 5000])
+    return session.scalar(select(func.count()).select_from(SearchTerm)) or 0

@@ -17,6 +17,15 @@ a hole. On SQLite there is one writer at a time, so ids commit in order and hole
 from rollbacks; the same code serves both.
 
 The cursor is opaque to clients (base64url JSON); its high-water mark only ever grows.
+
+What another member reads
+-------------------------
+An event of the viewer's own organization is served whole. Another member's asset event is
+served only as far as the catalog shows that master to everyone (`visible_data`): which title
+and episode it belongs to, its file name, version, size, QC verdict and rendition count. Its
+`/incoming` path, hashes, ingest warnings, failure text and sidecar read report stay with
+the owner, and the kinds that only narrate the owner's ingest are not served at all
+(`OWNER_ONLY_ASSET_KINDS`). The feed and the webhooks both go through this.
 """
 
 from __future__ import annotations
@@ -53,6 +62,16 @@ MAX_LIMIT = 1000
 MAX_SCAN = 20 * SCAN_BATCH
 
 _BAD_CURSOR = "the change cursor is not one this server handed out"
+
+
+# What another member may read in an asset event: the catalog's public side of a master.
+PUBLIC_ASSET_DATA = frozenset(
+    {"title_id", "episode_id", "filename", "version", "size", "qc_verdict", "renditions"}
+)
+# Asset events that only narrate the owner's ingest: never served to other members.
+OWNER_ONLY_ASSET_KINDS = frozenset(
+    {"asset.ingest_warning", "asset.sidecar_linked", "asset.metadata_invalid"}
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,8 @@ class _Visibility:
         if event.subject_type in ("license", "license_request"):
             return self.viewer in (data.get("licensor_org_id"), data.get("licensee_org_id"))
         if event.subject_type == "asset":
+            if event.kind in OWNER_ONLY_ASSET_KINDS:
+                return False
             # As in the catalog: a master linked to a published title is every member's to
             # see (downloading it is another matter: that needs a license).
             asset_id = _uuid(event.subject_id)
@@ -161,6 +182,17 @@ class _Visibility:
         # Anything else (uploads, files, jobs...) is the owning organization's business;
         # events without an owner are pool-wide announcements.
         return event.org_id is None
+
+
+def visible_data(event: ChangeEvent, *, viewer_org_id: int) -> dict[str, Any]:
+    """The event's data as `viewer_org_id` may read it (see "What another member reads")."""
+    data = _data(event)
+    if event.org_id is None or event.org_id == viewer_org_id:
+        return dict(data)
+    if event.subject_type == "asset":
+        return {key: value for key, value in data.items() if key in PUBLIC_ASSET_DATA}
+    # Titles, episodes and seasons carry ids and a status; licenses concern both parties.
+    return dict(data)
 
 
 def _event_title(event: ChangeEvent) -> uuid.UUID | None:
@@ -273,4 +305,5 @@ __all__ = [
     "head_cursor",
     "list_changes",
     "pending_gap_ids",
+    "visible_data",
 ]

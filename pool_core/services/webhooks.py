@@ -7,8 +7,15 @@ than the API would) and, in one transaction, writes a `WebhookDelivery` per even
 non-2xx answer or network error is retried by the job queue with exponential backoff, and the
 delivery row keeps the attempt count and last error (the delivery log).
 
-Signature: header `X-JointPool-Signature: t=<unix time>,v1=<hex>` where hex is
-HMAC-SHA256(secret, f"{t}.{raw body}"); receivers recompute it and reject old timestamps.
+Signature: header `X-JointPool-Signature: t=<unix time>,v1=<hex>[,v1=<hex>]` where each hex is
+HMAC-SHA256(secret, f"{t}.{raw body}"); receivers recompute it with the secret they hold,
+accept the body if *any* `v1` matches, and reject old timestamps. After a rotation
+(`rotate_secret`) deliveries carry two `v1` values, the new secret's first and the previous
+one's second, for `webhook_secret_grace_seconds`; then only the new one.
+
+Who: only an organization's `admin` and `rights_manager` may list, read, create, change,
+rotate or delete its webhooks or read their delivery logs (`MANAGE_ROLES`); the delivery log
+and the target URL are operational details other roles have no need for.
 
 Targets (SSRF guard): unless `webhook_allow_private_targets` is set, a tenant may not make the
 pool POST into its own network. Registration refuses URLs whose host is a non-public IP literal;
@@ -16,7 +23,10 @@ delivery resolves the host name and fails the delivery for good (no retry) if an
 resolves to is non-public. The POST then connects to the checked address itself, not to the
 name (which could resolve elsewhere the second time: DNS rebinding); the name still goes in the
 `Host` header and, for https, in TLS SNI and certificate verification. Redirects are never
-followed, so a public receiver cannot bounce the POST inward either.
+followed, so a public receiver cannot bounce the POST inward either. IPv6 ranges that carry an
+IPv4 address to a gateway (6to4 2002::/16, Teredo 2001::/32, NAT64 64:ff9b::/96 and
+64:ff9b:1::/48) are refused outright: through a relay they can reach the IPv4 address they
+embed, private or not, and a public receiver has no need of them.
 """
 
 from __future__ import annotations
@@ -28,7 +38,8 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,18 +48,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pool_core import queue
+from pool_core.common.actor import Actor, audit_as
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied, TransientJobError
 from pool_core.models import (
     ChangeEvent,
     Role,
-    User,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookEndpoint,
     utcnow,
 )
 from pool_core.services import feed
-from pool_core.services.audit import record_audit
 
 DELIVERY_KIND = "webhook_delivery"
 DISPATCH_KIND = "webhook_dispatch"
@@ -58,31 +68,70 @@ MANAGE_ROLES = frozenset({Role.ADMIN, Role.RIGHTS_MANAGER})
 DISPATCH_BATCH = 500
 
 
+def _digest(secret: str, stamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
 def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
-    """Return the signature header value for a body."""
+    """Return the signature header value for a body signed with one secret."""
+    return sign_with([secret], body, timestamp=timestamp)
+
+
+def sign_with(secrets_: Sequence[str], body: bytes, *, timestamp: int | None = None) -> str:
+    """Return the signature header value with one `v1` per secret, in the given order."""
     stamp = int(timestamp if timestamp is not None else time.time())
-    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}"
+    return ",".join([f"t={stamp}", *(f"v1={_digest(s, stamp, body)}" for s in secrets_)])
 
 
 def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int = 300) -> bool:
-    """Check a signature header (what a receiver does); refuses stale timestamps."""
-    try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        stamp = int(fields["t"])
-    except (ValueError, KeyError):
+    """Check a signature header (what a receiver does): any `v1` may match; stale `t` fails."""
+    stamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            try:
+                stamp = int(value)
+            except ValueError:
+                return False
+        elif name == "v1":
+            candidates.append(value)
+    if stamp is None or abs(time.time() - stamp) > tolerance:
         return False
-    if abs(time.time() - stamp) > tolerance:
-        return False
-    expected = sign(secret, body, timestamp=stamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    expected = _digest(secret, stamp, body)
+    # Every candidate is compared (no early exit), in constant time each.
+    return sum(hmac.compare_digest(expected, c) for c in candidates) > 0
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+TEREDO = ipaddress.IPv6Network("2001::/32")
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def _tunnel_reason(address: ipaddress.IPv6Address) -> str | None:
+    """Name an IPv6 range that carries an IPv4 address to a gateway, with the one it carries.
+
+    Python's own tables disagree across versions on whether these are global (6to4 is, for
+    every version), so they are named here rather than left to `is_global`.
+    """
+    if address in SIX_TO_FOUR:
+        return f"6to4 (carrying {address.sixtofour})"
+    if address in TEREDO:
+        teredo = address.teredo
+        return f"Teredo (carrying {teredo[1]})" if teredo else "Teredo"
+    if any(address in network for network in NAT64):
+        return f"NAT64 (carrying {ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)})"
+    return None
+
 
 def non_public_reason(address: IPAddress) -> str | None:
     """Say why an address is not on the public internet (None = it is public)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        tunnel = _tunnel_reason(address)
+        if tunnel is not None:
+            return tunnel
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         # ::ffff:127.0.0.1 reaches 127.0.0.1: judge the IPv4 address it carries.
         address = address.ipv4_mapped
@@ -185,67 +234,108 @@ def pinned_request(
     )
 
 
-def _manager(user: User) -> None:
-    if user.role not in MANAGE_ROLES:
+def _manager(actor: Actor) -> None:
+    if actor.role not in MANAGE_ROLES:
         raise PermissionDenied("only an admin or rights_manager may manage webhooks")
 
 
 def create_endpoint(
     session: Session,
     *,
-    user: User,
+    actor: Actor,
     url: str,
     event_kinds: Iterable[str] = (),
     description: str = "",
     allow_private_targets: bool = False,
 ) -> WebhookEndpoint:
     """Register a webhook for the user's organization; it receives changes from now on."""
-    _manager(user)
+    _manager(actor)
     endpoint = WebhookEndpoint(
-        org_id=user.org_id,
+        org_id=actor.org_id,
         url=_check_url(url, allow_private_targets=allow_private_targets),
-        secret="whsec_" + secrets.token_urlsafe(32),
+        secret=new_secret(),
         event_kinds=sorted(set(event_kinds)),
         description=description,
         feed_cursor=feed.head_cursor(session),
-        created_by=user.id,
+        created_by=actor.user_id,
     )
     session.add(endpoint)
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="webhook.create",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"webhook:{endpoint.id}",
     )
     return endpoint
 
 
-def get_endpoint(session: Session, *, endpoint_id: int, org_id: int) -> WebhookEndpoint:
-    """Return one of the organization's endpoints."""
+def get_endpoint(session: Session, *, actor: Actor, endpoint_id: int) -> WebhookEndpoint:
+    """Return one of the user's organization's endpoints (admins, rights managers)."""
+    _manager(actor)
     endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.org_id != org_id:
+    if endpoint is None or endpoint.org_id != actor.org_id:
         raise NotFound(f"no webhook {endpoint_id}")
     return endpoint
 
 
-def list_endpoints(session: Session, *, org_id: int) -> list[WebhookEndpoint]:
-    """Return the organization's endpoints."""
+def list_endpoints(session: Session, *, actor: Actor) -> list[WebhookEndpoint]:
+    """Return the user's organization's endpoints (admins, rights managers)."""
+    _manager(actor)
     return list(
         session.scalars(
             select(WebhookEndpoint)
-            .where(WebhookEndpoint.org_id == org_id)
+            .where(WebhookEndpoint.org_id == actor.org_id)
             .order_by(WebhookEndpoint.id)
         )
     )
 
 
+def rotate_secret(
+    session: Session, *, actor: Actor, endpoint_id: int, grace_seconds: int
+) -> WebhookEndpoint:
+    """Give an endpoint a new secret; the old one still signs for `grace_seconds`.
+
+    A rotation during a grace period drops the oldest secret: at most two are ever valid.
+    """
+    endpoint = get_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+    if grace_seconds > 0:
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires_at = utcnow() + timedelta(seconds=grace_seconds)
+    else:
+        endpoint.previous_secret = None
+        endpoint.previous_secret_expires_at = None
+    endpoint.secret = new_secret()
+    session.flush()
+    audit_as(
+        session,
+        actor,
+        action="webhook.rotate_secret",
+        subject=f"webhook:{endpoint.id}",
+        detail={"grace_seconds": grace_seconds},
+    )
+    return endpoint
+
+
+def new_secret() -> str:
+    """A fresh signing secret."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime | None = None) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, then the previous one
+    while its grace period lasts."""
+    found = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and (now or utcnow()) < expires:
+        found.append(endpoint.previous_secret)
+    return found
+
+
 def update_endpoint(
     session: Session,
     *,
-    user: User,
+    actor: Actor,
     endpoint_id: int,
     url: str | None = None,
     event_kinds: Iterable[str] | None = None,
@@ -254,8 +344,7 @@ def update_endpoint(
     allow_private_targets: bool = False,
 ) -> WebhookEndpoint:
     """Change an endpoint's URL, filter, description or whether it is active."""
-    _manager(user)
-    endpoint = get_endpoint(session, endpoint_id=endpoint_id, org_id=user.org_id)
+    endpoint = get_endpoint(session, actor=actor, endpoint_id=endpoint_id)
     if url is not None:
         endpoint.url = _check_url(url, allow_private_targets=allow_private_targets)
     if event_kinds is not None:
@@ -265,38 +354,33 @@ def update_endpoint(
     if active is not None:
         endpoint.active = active
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="webhook.update",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"webhook:{endpoint.id}",
     )
     return endpoint
 
 
-def delete_endpoint(session: Session, *, user: User, endpoint_id: int) -> None:
+def delete_endpoint(session: Session, *, actor: Actor, endpoint_id: int) -> None:
     """Remove an endpoint and its delivery log."""
-    _manager(user)
-    endpoint = get_endpoint(session, endpoint_id=endpoint_id, org_id=user.org_id)
+    endpoint = get_endpoint(session, actor=actor, endpoint_id=endpoint_id)
     session.delete(endpoint)
     session.flush()
-    record_audit(
+    audit_as(
         session,
-        channel="api",
+        actor,
         action="webhook.delete",
-        org_id=user.org_id,
-        user_id=user.id,
         subject=f"webhook:{endpoint_id}",
     )
 
 
 def list_deliveries(
-    session: Session, *, endpoint_id: int, org_id: int, limit: int = 100
+    session: Session, *, actor: Actor, endpoint_id: int, limit: int = 100
 ) -> list[WebhookDelivery]:
-    """Return an endpoint's delivery log, newest first."""
-    get_endpoint(session, endpoint_id=endpoint_id, org_id=org_id)
+    """Return an endpoint's delivery log, newest first (admins, rights managers)."""
+    get_endpoint(session, actor=actor, endpoint_id=endpoint_id)
     return list(
         session.scalars(
             select(WebhookDelivery)
@@ -307,15 +391,18 @@ def list_deliveries(
     )
 
 
-def event_body(event: ChangeEvent) -> dict[str, Any]:
-    """The JSON document one change event is sent (and served by the feed) as."""
+def event_body(event: ChangeEvent, *, viewer_org_id: int) -> dict[str, Any]:
+    """The JSON document one change event is sent (and served by the feed) as, to a viewer.
+
+    Another member's asset event carries only what the catalog shows them (`feed.visible_data`).
+    """
     return {
         "id": event.id,
         "kind": event.kind,
         "subject_type": event.subject_type,
         "subject_id": event.subject_id,
         "org_id": event.org_id,
-        "data": event.data or {},
+        "data": feed.visible_data(event, viewer_org_id=viewer_org_id),
         "created_at": event.created_at.isoformat(),
     }
 
@@ -346,7 +433,7 @@ def dispatch(session: Session, *, max_attempts: int = 8) -> int:
                 endpoint_id=endpoint.id,
                 change_event_id=event.id,
                 kind=event.kind,
-                body=event_body(event),
+                body=event_body(event, viewer_org_id=endpoint.org_id),
             )
             session.add(delivery)
             session.flush()
@@ -424,7 +511,7 @@ def deliver(
         endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
         if endpoint is None or not endpoint.active:
             raise JobError(f"webhook delivery {delivery_id}: endpoint gone or inactive")
-        url, secret = endpoint.url, endpoint.secret
+        url, keys = endpoint.url, signing_secrets(endpoint)
         body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         kind = delivery.kind
     target = httpx.URL(url)
@@ -445,7 +532,7 @@ def deliver(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "jointpool-webhooks/1",
-        SIGNATURE_HEADER: sign(secret, body),
+        SIGNATURE_HEADER: sign_with(keys, body),
         "X-JointPool-Event": kind,
         "X-JointPool-Delivery": str(delivery_id),
     }

@@ -18,6 +18,7 @@ from pool_core.errors import InvalidInput
 from pool_core.models import Title, User
 from pool_core.search.backends import ensure_search_schema
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
+from pool_core.search.typos import rebuild_vocabulary, typo_variants
 from pool_core.services.accounts import create_organization, create_user
 
 
@@ -251,6 +252,29 @@ def test_updates_and_deletes_reach_the_index(session: Session, editors: tuple[Us
     assert found(session, kz, "jana atau") == ["Жаңа атау"]
     delete_title(session, actor=actor, title_id=title.id)
     assert found(session, kz, "jana") == []
+
+
+def test_the_vocabulary_follows_edits_and_deletes(
+    session: Session, editors: tuple[User, User]
+) -> None:
+    kz, uz = editors
+    actor = Actor.for_user(kz)
+    first = add(session, kz, "Wanderlust Tarantella")
+    add(session, uz, "Tarantella")
+    assert typo_variants(session, "wanderlusp") == ["wanderlust"]
+    update_title(
+        session,
+        actor=actor,
+        title_id=first.id,
+        data=TitleInput(original_title="Tarantella"),
+        fields={"original_title"},
+    )
+    # Gone with the rename; a word another title still holds stays.
+    assert typo_variants(session, "wanderlusp") == []
+    assert typo_variants(session, "tarantellq") == ["tarantella"]
+    delete_title(session, actor=actor, title_id=first.id)
+    assert typo_variants(session, "tarantellq") == ["tarantella"]
+    assert rebuild_vocabulary(session) == 1
 
 
 def test_punctuation_only_query_matches_nothing(

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, PermissionDenied, TransientJobError
 from pool_core.licensing import jobs as licensing_jobs
@@ -105,12 +106,16 @@ def test_license_events_are_delivered_signed_and_retried(
     with database.session() as session:
         w = build_world(session)
         with pytest.raises(PermissionDenied):
-            webhooks.create_endpoint(session, user=w.buyer_editor, url=receiver.url)
+            webhooks.create_endpoint(
+                session, actor=Actor.for_user(w.buyer_editor), url=receiver.url
+            )
         with pytest.raises(InvalidInput):
-            webhooks.create_endpoint(session, user=w.buyer_rm, url="ftp://example/")
+            webhooks.create_endpoint(
+                session, actor=Actor.for_user(w.buyer_rm), url="ftp://example/"
+            )
         endpoint = webhooks.create_endpoint(
             session,
-            user=w.buyer_rm,
+            actor=Actor.for_user(w.buyer_rm),
             url=receiver.url,
             event_kinds=["license.granted"],
             allow_private_targets=True,
@@ -151,7 +156,9 @@ def test_license_events_are_delivered_signed_and_retried(
     assert document["data"]["license_id"] == license_.id
     assert headers["X-JointPool-Event"] == "license.granted"
     with database.session() as session:
-        log = webhooks.list_deliveries(session, endpoint_id=endpoint_id, org_id=w.buyer.id)
+        log = webhooks.list_deliveries(
+            session, actor=Actor.for_user(w.buyer_rm), endpoint_id=endpoint_id
+        )
         assert [(d.status, d.attempts, d.last_status_code) for d in log] == [
             (WebhookDeliveryStatus.SUCCEEDED, 2, 204)
         ]
@@ -185,13 +192,17 @@ def test_private_ip_literals_are_refused_at_registration(
     with database.session() as session:
         w = build_world(session)
         with pytest.raises(InvalidInput, match="may not point at .*" + re.escape(reason)):
-            webhooks.create_endpoint(session, user=w.buyer_rm, url=url)
-        public = webhooks.create_endpoint(session, user=w.buyer_rm, url="https://93.184.216.34/h")
+            webhooks.create_endpoint(session, actor=Actor.for_user(w.buyer_rm), url=url)
+        public = webhooks.create_endpoint(
+            session, actor=Actor.for_user(w.buyer_rm), url="https://93.184.216.34/h"
+        )
         with pytest.raises(InvalidInput, match="may not point at"):
-            webhooks.update_endpoint(session, user=w.buyer_rm, endpoint_id=public.id, url=url)
+            webhooks.update_endpoint(
+                session, actor=Actor.for_user(w.buyer_rm), endpoint_id=public.id, url=url
+            )
         # An operator with on-premises receivers may allow them.
         allowed = webhooks.create_endpoint(
-            session, user=w.buyer_rm, url=url, allow_private_targets=True
+            session, actor=Actor.for_user(w.buyer_rm), url=url, allow_private_targets=True
         )
         assert allowed.url == url
 
@@ -217,7 +228,7 @@ def test_a_name_resolving_to_loopback_fails_at_delivery_without_retry(
         w = build_world(session)
         # A name, not a literal: registration cannot know where it points.
         endpoint = webhooks.create_endpoint(
-            session, user=w.buyer_rm, url=f"http://localhost:{port}/hook"
+            session, actor=Actor.for_user(w.buyer_rm), url=f"http://localhost:{port}/hook"
         )
         endpoint_id = endpoint.id
         open_window(session, w)
@@ -239,7 +250,9 @@ def test_a_name_resolving_to_loopback_fails_at_delivery_without_retry(
 
     assert receiver.received == []
     with database.session() as session:
-        log = webhooks.list_deliveries(session, endpoint_id=endpoint_id, org_id=w.buyer.id)
+        log = webhooks.list_deliveries(
+            session, actor=Actor.for_user(w.buyer_rm), endpoint_id=endpoint_id
+        )
         assert log, "the dispatcher made no delivery"
         for delivery in log:
             assert delivery.status == WebhookDeliveryStatus.FAILED
@@ -261,7 +274,7 @@ def queue_delivery(database: Database, url: str) -> int:
         w = build_world(session)
         webhooks.create_endpoint(
             session,
-            user=w.buyer_rm,
+            actor=Actor.for_user(w.buyer_rm),
             url=url,
             event_kinds=["license.granted"],
             allow_private_targets=True,
