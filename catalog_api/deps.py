@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import User
+from pool_core.roles import require_route
 from pool_core.services.accounts import check_api_token, record_token_use
 from pool_core.services.catalog import Actor
 from pool_core.settings import Settings
@@ -70,12 +71,14 @@ WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function"
 
 
 def get_current_user(
+    request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user the bearer token belongs to.
+    """The user the bearer token belongs to, if their role may call this route.
 
-    Checked read-only; the token's last use is recorded (at most once a minute) in its own
+    The route's action comes from the one roles table (`pool_core.roles.ROUTES`); a route
+    missing from it is open to no role. Checked read-only; the token's last use is recorded (at most once a minute) in its own
     short transaction, so read-only requests stay read-only and a refused token writes nothing.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -87,6 +90,8 @@ def get_current_user(
         _ = check.user.organization.code
     if check.use_due:
         _record_use(db, check.token_id)
+    route = request.scope.get("route")
+    require_route(check.user.role, request.method, getattr(route, "path", request.url.path))
     return check.user
 
 

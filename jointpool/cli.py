@@ -74,6 +74,20 @@ def cmd_org_list(ctx: AppContext, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_set(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Change a member broadcaster's settings."""
+    from pool_core.services import accounts
+
+    with ctx.db.write_session() as session:
+        org = accounts.get_organization_by_code(session, code=args.code)
+        accounts.update_organization_settings(
+            session, org_id=org.id, sidecar_auto_publish=args.sidecar_auto_publish == "on"
+        )
+        state = "on" if org.sidecar_auto_publish else "off"
+        print(f"organization {org.code}: sidecar auto-publish {state}")
+    return 0
+
+
 def cmd_user_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """Add a user; print the FTP password and API token once."""
     from pool_core.services import accounts
@@ -141,6 +155,14 @@ def cmd_settings_table(ctx: AppContext, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles_table(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Print the README's roles table, generated from pool_core.roles."""
+    from pool_core.roles import roles_markdown
+
+    print(roles_markdown())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="jointpool", description=__doc__.splitlines()[0])
@@ -170,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     org_add.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. AZ")
     org_add.add_argument("--quota-gib", type=float, default=None, help="storage quota in GiB")
     add(org, "list", cmd_org_list)
+    org_set = add(org, "set", cmd_org_set)
+    org_set.add_argument("code", help="organization code")
+    org_set.add_argument(
+        "--sidecar-auto-publish",
+        required=True,
+        choices=["on", "off"],
+        help="on: sidecars may publish titles; off (default): sidecars only write drafts",
+    )
 
     user = commands.add_parser("user", help="users and their credentials").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -189,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_token.add_argument("--label", default="", help="a name to tell tokens apart")
 
     add(commands, "settings-table", cmd_settings_table)
+    add(commands, "roles-table", cmd_roles_table)
     add(commands, "s3", cmd_s3)
     add(commands, "up", cmd_up)
     commands.add_parser("sync", help="mirror licensed masters (see `jointpool sync --help`)")

@@ -22,6 +22,7 @@ from pyftpdlib.exceptions import AuthenticationFailed as FTPAuthenticationFailed
 
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
+from pool_core.models import Role
 from pool_core.services.accounts import check_ftp_login, record_ftp_logins
 from pool_core.services.audit import record_audit
 from pool_server.units import writing
@@ -44,6 +45,8 @@ class Principal:
     user_id: int
     org_id: int
     username: str
+    # What the session may do (pool_core.roles); read at login, like the rest.
+    role: Role
 
 
 class LoginCache:
@@ -323,7 +326,9 @@ class PoolAuthorizer:
             # time is written with the audit rows, in the audit writer's next batch.
             with self.db.session() as session:
                 user = check_ftp_login(session, username=name, password=password)
-                principal = Principal(user_id=user.id, org_id=user.org_id, username=name)
+                principal = Principal(
+                    user_id=user.id, org_id=user.org_id, username=name, role=user.role
+                )
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)
             self.cache.forget_user(name)
@@ -371,7 +376,9 @@ class PoolAuthorizer:
         return True
 
     def has_perm(self, username: str, perm: str, path: str | None = None) -> bool:
-        """Allow every command; the files service refuses what a path does not permit."""
+        """Allow every command here: the session's role is checked per command against
+        `pool_core.roles` (`check_ftp_command`), and the files service refuses what a path
+        does not permit."""
         return perm in ALL_PERMS
 
     def get_perms(self, username: str) -> str:

@@ -16,6 +16,7 @@ from pyftpdlib.handlers.ftp.producers import FileProducer
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.models import FileState
+from pool_core.roles import check_ftp_command
 from pool_core.services import files
 from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
@@ -95,6 +96,8 @@ class PoolFTPHandler(StandardReplies):
         if self.fs is not None:
             self.fs._forget_listing()
         try:
+            if self.principal is not None:
+                check_ftp_command(self.pool.db, self.principal, cmd, arg, cwd=self.fs.cwd)
             super().pre_process_command(line, cmd, arg)
         except PoolError as exc:
             self._reply_error(cmd, arg, reply_for(exc))

@@ -1,0 +1,39 @@
+"""organizations choose whether sidecars may publish titles
+
+Revision ID: 0006_org_auto_publish
+Revises: 0003
+Create Date: 2026-12-01 03:40:00
+
+Off for every organization, existing ones included: a sidecar (written by whoever holds an
+FTP login) creates and updates titles as drafts until the organization's admin turns
+auto-publish on.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006_org_auto_publish"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Add `organizations.sidecar_auto_publish` (false)."""
+    with op.batch_alter_table("organizations") as batch:
+        batch.add_column(
+            sa.Column(
+                "sidecar_auto_publish",
+                sa.Boolean(),
+                server_default=sa.false(),
+                nullable=False,
+            )
+        )
+
+
+def downgrade() -> None:
+    """Drop `organizations.sidecar_auto_publish`."""
+    with op.batch_alter_table("organizations") as batch:
+        batch.drop_column("sidecar_auto_publish")
