@@ -90,8 +90,8 @@ def get_current_user(
         _ = check.user.organization.code
     if check.use_due:
         _record_use(db, check.token_id)
-    route = request.scope.get("route")
-    require_route(check.user.role, request.method, getattr(route, "path", request.url.path))
+    path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
+    require_route(check.user.role, request.method, path)
     return check.user
 
 

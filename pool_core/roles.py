@@ -19,6 +19,7 @@ table.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -177,6 +178,11 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Action.WEBHOOKS,
 }
 
+# Each route template as a pattern: a `{parameter}` is one path segment.
+_ROUTE_PATTERNS: tuple[tuple[tuple[str, str], re.Pattern[str]], ...] = tuple(
+    (key, re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(key[1])))) for key in ROUTES
+)
+
 # FTP commands that change the tree -> the action they need. Every other command only reads
 # (FTP_READ, which every role holds). STOU and SITE CHMOD are not offered at all.
 FTP_COMMANDS: dict[str, Action] = {
@@ -211,11 +217,24 @@ def _meaning(action: Action) -> str:
     return text.removeprefix("FTP: ")
 
 
-def require_route(role: Role | str, method: str, path: str) -> None:
-    """Raise PermissionDenied unless the role may call this route (unknown routes: nobody)."""
+def route_of(method: str, path: str) -> tuple[str, str] | None:
+    """The `ROUTES` key (method, template) a concrete request path falls under, if any."""
     method = method.upper()
-    key = ("GET" if method == "HEAD" else method, path)
-    if key not in ROUTES:
+    method = "GET" if method == "HEAD" else method
+    for key, pattern in _ROUTE_PATTERNS:
+        if key[0] == method and pattern.fullmatch(path):
+            return key
+    return None
+
+
+def require_route(role: Role | str, method: str, path: str) -> None:
+    """Raise PermissionDenied unless the role may call the route of this request path.
+
+    Matched against the table itself (not the framework's route object), so the check does
+    not depend on how routers are nested; a path that is in no row is open to no role.
+    """
+    key = route_of(method, path)
+    if key is None:
         raise PermissionDenied(f"{method} {path} is not open to any role")
     action = ROUTES[key]
     if action is not None:
