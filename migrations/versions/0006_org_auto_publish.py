@@ -22,18 +22,15 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Add `organizations.sidecar_auto_publish` (false)."""
-    with op.batch_alter_table("organizations") as batch:
-        batch.add_column(
-            sa.Column(
-                "sidecar_auto_publish",
-                sa.Boolean(),
-                server_default=sa.false(),
-                nullable=False,
-            )
-        )
+    # A plain ADD COLUMN: a batch copy of `organizations` would have to drop a table that
+    # every other table references.
+    op.add_column(
+        "organizations",
+        sa.Column("sidecar_auto_publish", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
 
 
 def downgrade() -> None:
     """Drop `organizations.sidecar_auto_publish`."""
-    with op.batch_alter_table("organizations") as batch:
-        batch.drop_column("sidecar_auto_publish")
+    # SQLite >= 3.35 drops a column in place.
+    op.drop_column("organizations", "sidecar_auto_publish")

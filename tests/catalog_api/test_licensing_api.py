@@ -191,7 +191,8 @@ def test_webhook_crud(api: Api) -> None:
         patched = owner.patch(f"/v1/webhooks/{hook['id']}", json={"active": False}).json()
         assert patched["active"] is False
         assert owner.get(f"/v1/webhooks/{hook['id']}/deliveries").json() == []
-        assert editor.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+        # Editors see no webhooks at all (pool_core.roles), another member's least of all.
+        assert editor.get(f"/v1/webhooks/{hook['id']}").status_code == 403
         assert owner.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
         assert owner.get(f"/v1/webhooks/{hook['id']}").status_code == 404
 
