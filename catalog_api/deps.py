@@ -78,8 +78,9 @@ def get_current_user(
     """The user the bearer token belongs to, if their role may call this route.
 
     The route's action comes from the one roles table (`pool_core.roles.ROUTES`); a route
-    missing from it is open to no role. Checked read-only; the token's last use is recorded (at most once a minute) in its own
-    short transaction, so read-only requests stay read-only and a refused token writes nothing.
+    missing from it is open to no role. Checked read-only; the token's last use is recorded
+    (at most once a minute) in its own short transaction, so read-only requests stay read-only
+    and a refused token writes nothing.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send an API token as 'Authorization: Bearer <token>'")

@@ -26,9 +26,10 @@ Handler = Callable[[AppContext, argparse.Namespace], int]
 def cmd_db_upgrade(ctx: AppContext, args: argparse.Namespace) -> int:
     """Upgrade the database schema to the newest revision."""
     from pool_core import migrate
+    from pool_core.private_files import private_dir
 
     url = ctx.settings.effective_database_url
-    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(ctx.settings.data_dir)
     before = migrate.current_revision(url)
     migrate.upgrade(url)
     after = migrate.current_revision(url)

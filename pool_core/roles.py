@@ -301,7 +301,9 @@ def _other_owners(session: Session, member: Member, path: str) -> set[int]:
     return {owner for owner in owners if owner is not None and owner != member.user_id}
 
 
-def _owners_below(session: Session, org_id: int, folder_id: uuid.UUID, path: str) -> set[int | None]:
+def _owners_below(
+    session: Session, org_id: int, folder_id: uuid.UUID, path: str
+) -> set[int | None]:
     owners: set[int | None] = set()
     folders = [folder_id]
     while folders:

@@ -18,7 +18,6 @@ changes this fails a test instead of truncating uploads again.
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -28,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from pool_core.errors import ConfigurationError
+from pool_core.private_files import write_private
 from pool_core.settings import Settings
 
 SELF_SIGNED_CERT = "ftps-cert.pem"
@@ -78,10 +78,7 @@ def write_self_signed(cert_path: Path, key_path: Path, *, hostname: str) -> None
         serialization.NoEncryption(),
     )
     # The key is written 0600 from the first byte; a crash leaves no readable half-file.
-    tmp_key = key_path.with_suffix(".tmp")
-    with open(tmp_key, "wb", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-        handle.write(key_bytes)
-    tmp_key.replace(key_path)
+    write_private(key_path, key_bytes)
     tmp_cert = cert_path.with_suffix(".tmp")
     tmp_cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     tmp_cert.replace(cert_path)
