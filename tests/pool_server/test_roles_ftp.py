@@ -18,6 +18,7 @@ from pool_core.services.accounts import create_organization, create_user
 from pool_core.services.files import get_entry
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
+from pool_server.handler import PoolFTPHandler
 from tests.fixtures.ftp import (
     FtpLogin,
     RunningFTP,
@@ -176,3 +177,21 @@ def test_uploader_cannot_delete_rename_or_overwrite_another_uploaders_master(tea
         assert admin.delete("/incoming/ep02-final.mxf").startswith("250")
         assert admin.sendcmd("RNFR /incoming/show").startswith("350")
         assert admin.sendcmd("RNTO /incoming/show-archive").startswith("250")
+
+
+def test_every_write_command_the_server_offers_has_a_row() -> None:
+    # pyftpdlib's permission letters of commands that change something: a (APPE), d (DELE,
+    # RMD), f (RNFR, RNTO), m (MKD), w (STOR, STOU), M (SITE CHMOD), T (MFMT).
+    writes = {
+        command
+        for command, spec in PoolFTPHandler.proto_cmds.items()
+        if spec["perm"] and set(spec["perm"]) & set("adfmwMT")
+    }
+    assert writes == set(FTP_COMMANDS), "a write command without a row in pool_core.roles"
+
+
+@pytest.mark.parametrize("role", [role.value for role in Role])
+def test_commands_not_offered_are_refused_to_every_role(team: Team, role: str) -> None:
+    with team.client(role) as client:
+        for line in ("SITE CHMOD 777 /incoming", "STOU"):
+            assert _reply(client.sendcmd, line)[:1] == "5", line
