@@ -20,6 +20,7 @@ from catalog_api.routers import (
     auth,
     health,
     licensing,
+    organization,
     reference,
     search,
     titles,
@@ -65,6 +66,7 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
     for router in (
         health.router,
         auth.router,
+        organization.router,
         titles.router,
         assets.router,
         uploads.router,

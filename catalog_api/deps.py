@@ -10,10 +10,11 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from pool_core.common.actor import Actor
+from pool_core.common.actor import API, Actor
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import User
+from pool_core.roles import require_route
 from pool_core.services.accounts import check_api_token, record_token_use
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -70,13 +71,16 @@ WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function"
 
 
 def get_current_user(
+    request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user the bearer token belongs to.
+    """The user the bearer token belongs to, if their role may call this route.
 
-    Checked read-only; the token's last use is recorded (at most once a minute) in its own
-    short transaction, so read-only requests stay read-only and a refused token writes nothing.
+    The route's action comes from the one roles table (`pool_core.roles.ROUTES`); a route
+    missing from it is open to no role. Checked read-only; the token's last use is recorded
+    (at most once a minute) in its own short transaction, so read-only requests stay read-only
+    and a refused token writes nothing.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send an API token as 'Authorization: Bearer <token>'")
@@ -87,6 +91,8 @@ def get_current_user(
         _ = check.user.organization.code
     if check.use_due:
         _record_use(db, check.token_id)
+    path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
+    require_route(check.user.role, request.method, path)
     return check.user
 
 
@@ -103,7 +109,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 def get_actor(user: CurrentUser, request: Request) -> Actor:
     """The current user as an audited actor on the API channel."""
     remote = request.client.host if request.client else None
-    return Actor.for_user(user, channel="api", remote_addr=remote)
+    return Actor.for_user(user, channel=API, remote_addr=remote)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

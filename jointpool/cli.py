@@ -26,9 +26,10 @@ Handler = Callable[[AppContext, argparse.Namespace], int]
 def cmd_db_upgrade(ctx: AppContext, args: argparse.Namespace) -> int:
     """Upgrade the database schema to the newest revision."""
     from pool_core import migrate
+    from pool_core.private_files import private_dir
 
     url = ctx.settings.effective_database_url
-    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(ctx.settings.data_dir)
     before = migrate.current_revision(url)
     migrate.upgrade(url)
     after = migrate.current_revision(url)
@@ -71,6 +72,20 @@ def cmd_org_list(ctx: AppContext, args: argparse.Namespace) -> int:
         for org in accounts.list_organizations(session):
             quota = "unlimited" if org.quota_bytes is None else f"{org.quota_bytes} bytes"
             print(f"{org.code}\t{org.country}\t{org.name}\tquota {quota}")
+    return 0
+
+
+def cmd_org_set(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Change a member broadcaster's settings."""
+    from pool_core.services import accounts
+
+    with ctx.db.write_session() as session:
+        org = accounts.get_organization_by_code(session, code=args.code)
+        accounts.update_organization_settings(
+            session, org_id=org.id, sidecar_auto_publish=args.sidecar_auto_publish == "on"
+        )
+        state = "on" if org.sidecar_auto_publish else "off"
+        print(f"organization {org.code}: sidecar auto-publish {state}")
     return 0
 
 
@@ -168,6 +183,14 @@ def cmd_settings_table(ctx: AppContext, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles_table(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Print the README's roles table, generated from pool_core.roles."""
+    from pool_core.roles import roles_markdown
+
+    print(roles_markdown())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="jointpool", description=__doc__.splitlines()[0])
@@ -198,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     org_add.add_argument("--quota-gib", type=float, default=None, help="storage quota in GiB")
     add(org, "list", cmd_org_list)
     add(org, "disable", cmd_org_disable).add_argument("code", help="organization code")
+    org_set = add(org, "set", cmd_org_set)
+    org_set.add_argument("code", help="organization code")
+    org_set.add_argument(
+        "--sidecar-auto-publish",
+        required=True,
+        choices=["on", "off"],
+        help="on: sidecars may publish titles; off (default): sidecars only write drafts",
+    )
 
     user = commands.add_parser("user", help="users and their credentials").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -223,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(user, "disable", cmd_user_disable).add_argument("username")
 
     add(commands, "settings-table", cmd_settings_table)
+    add(commands, "roles-table", cmd_roles_table)
     add(commands, "s3", cmd_s3)
     add(commands, "up", cmd_up)
     commands.add_parser("sync", help="mirror licensed masters (see `jointpool sync --help`)")

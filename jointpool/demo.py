@@ -7,7 +7,6 @@ can show them again. Never used when an external S3 is configured.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 
 from pool_core.context import AppContext
 from pool_core.models import Organization
+from pool_core.private_files import private_dir, write_private
 from pool_core.services import accounts
 from pool_core.settings import Settings
 
@@ -63,7 +63,6 @@ def ensure_demo_accounts(ctx: AppContext) -> list[DemoUser]:
         for org_code, username, role in DEMO_USERS:
             new = accounts.create_user(session, org=orgs[org_code], username=username, role=role)
             created.append(DemoUser(org_code, username, role, new.ftp_password, new.api_token))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-        json.dump([asdict(user) for user in created], handle, indent=2)
+    private_dir(path.parent)
+    write_private(path, json.dumps([asdict(user) for user in created], indent=2).encode())
     return created

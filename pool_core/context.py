@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pool_core.db import Database
+from pool_core.private_files import private_dir
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 
@@ -22,7 +23,7 @@ class AppContext:
     @cached_property
     def db(self) -> Database:
         """The database of these settings."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         return Database(self.settings.effective_database_url, pool_size=self.settings.db_pool_size)
 
     @cached_property

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from pool_core.private_files import private_sqlite
+
 # Session.connection() option that makes the SQLite transaction take the write lock at BEGIN,
 # so two claimers can never read the same queued job before either writes.
 SQLITE_IMMEDIATE = {"sqlite_begin": "IMMEDIATE"}
@@ -32,6 +34,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     """Create an engine with the pool's per-dialect connection setup."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        private_sqlite(make_url(url).database or "")
         engine = create_engine(
             url,
             echo=echo,

@@ -1,8 +1,17 @@
-"""Structured logging: one line per event, `key=value` pairs after the message."""
+"""Structured logging: one line per event, `key=value` pairs after the message.
+
+Values (and the message) can carry what a client sent (an FTP user name, a path), so they are
+written so that no value can forge a field or a line: a value made only of safe characters is
+written bare; any other is quoted, with `\\`, `"` and every non-printable character escaped
+(`\\n`, `\\u2028`, ...). A message containing `=` or `"` is quoted the same way, and the lines
+of a traceback are indented, so every line that starts with a timestamp is one record.
+`parse_line` reads a line back (tests, tools).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -31,17 +40,87 @@ class KeyValueFormatter(logging.Formatter):
             for key, value in vars(record).items()
             if key not in _STANDARD and not key.startswith("_")
         )
-        line = f"{stamp} {record.levelname} {self.component} {record.name}: {record.getMessage()}"
+        message = _message(record.getMessage())
+        line = f"{stamp} {record.levelname} {self.component} {record.name}: {message}"
         if extras:
             line = f"{line} {extras}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            trace = self.formatException(record.exc_info)
+            line = f"{line}\n" + "\n".join(f"    {part}" for part in trace.splitlines())
         return line
+
+
+# Characters a bare value may hold: nothing that separates fields, quotes or ends a line.
+_BARE = re.compile(r"[A-Za-z0-9_.,:;/@+%~#()\[\]{}<>!?*&^$|'-]+")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif not char.isprintable():
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _quote(value: Any) -> str:
     text = str(value)
-    return f'"{text}"' if (" " in text or not text) else text
+    return text if _BARE.fullmatch(text) else f'"{_escape(text)}"'
+
+
+def _message(text: str) -> str:
+    if "=" in text or '"' in text or not text.isprintable():
+        return f'"{_escape(text)}"'
+    return text
+
+
+_HEAD = re.compile(r"^(\S+) (\S+) (\S+) (\S+): ")
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_FIELD = re.compile(rf" (\w+)=({_QUOTED}|[^\s\"]+)")
+_UNESCAPE = re.compile(r"\\(u[0-9a-f]{4}|U[0-9a-f]{8}|.)")
+_UNESCAPED = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unquote(token: str) -> str:
+    if not token.startswith('"'):
+        return token
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] in "uU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _UNESCAPED.get(code, code)
+
+    return _UNESCAPE.sub(one, token[1:-1])
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str]]:
+    """Read one formatted record back: its message and its fields (values unescaped)."""
+    head = _HEAD.match(line)
+    if head is None:
+        raise ValueError(f"not a log record: {line!r}")
+    rest = line[head.end() :]
+    quoted = re.match(_QUOTED, rest) if rest.startswith('"') else None
+    if quoted is not None:
+        message, rest = _unquote(quoted.group(0)), rest[quoted.end() :]
+    else:
+        first = re.search(r" \w+=", rest)
+        cut = first.start() if first else len(rest)
+        message, rest = rest[:cut], rest[cut:]
+    fields: dict[str, str] = {}
+    position = 0
+    while position < len(rest):
+        field = _FIELD.match(rest, position)
+        if field is None:
+            raise ValueError(f"unreadable fields in log record: {rest[position:]!r}")
+        fields[field.group(1)] = _unquote(field.group(2))
+        position = field.end()
+    return message, fields
 
 
 class DemotePlumbing(logging.Filter):

@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from pool_core.errors import ConfigurationError, StorageError, StorageUnavailable
+from pool_core.private_files import private_dir, write_private
 
 if TYPE_CHECKING:
     from pool_core.settings import Settings
@@ -297,13 +298,8 @@ class EmbeddedSeaweed:
                 }
             ]
         }
-        path = self.identities_file
-        tmp = path.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
         # Created 0600 from the start so the secret is never readable by others.
-        with open(tmp, "w", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-            json.dump(config, handle)
-        tmp.replace(path)
+        write_private(self.identities_file, json.dumps(config).encode())
 
     def _check_ports(self) -> None:
         taken = [
@@ -324,11 +320,15 @@ class EmbeddedSeaweed:
         if not binary.is_file():
             raise ConfigurationError(f"SeaweedFS binary {binary} does not exist")
         self._check_ports()
-        (self.data_dir / "s3").mkdir(parents=True, exist_ok=True)
+        # The data dir and the volumes hold every member's masters: the pool's user only.
+        private_dir(self.data_dir)
+        private_dir(self.data_dir / "s3")
         self._write_identities()
         self._volumes_on_disk = len(list((self.data_dir / "s3").glob("*.dat")))
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
+        self._log_handle = open(  # noqa: SIM115 - closed in stop()
+            self.log_file, "ab", opener=lambda p, f: os.open(p, f, 0o600)
+        )
         self._process = subprocess.Popen(
             self.command(binary),
             stdin=subprocess.DEVNULL,

@@ -7,7 +7,6 @@ environment.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from pool_core.errors import ConfigurationError
+from pool_core.private_files import private_dir, write_private
 
 # Values that people copy from examples and forget to change.
 PLACEHOLDER_SECRETS = frozenset(
@@ -503,16 +503,13 @@ def load_or_create_embedded_secrets(data_dir: Path) -> dict[str, str]:
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
         return loaded
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     generated = {
         "s3_access_key": "JP" + secrets.token_hex(9).upper(),
         "s3_secret_key": secrets.token_urlsafe(30),
     }
     # Written with 0600 from the start so no other local user can read the keys.
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-        json.dump(generated, handle)
-    tmp.replace(path)
+    write_private(path, json.dumps(generated).encode())
     return generated
 
 

@@ -48,6 +48,7 @@ class Principal:
     user_id: int
     org_id: int
     username: str
+    # What the session may do (pool_core.roles); read at login, like the rest.
     role: Role
     # Fingerprint of the password hash the session logged in with: a later change ends it.
     credential: str = ""
@@ -421,7 +422,9 @@ class PoolAuthorizer:
         return True
 
     def has_perm(self, username: str, perm: str, path: str | None = None) -> bool:
-        """Allow every command; the files service refuses what a path does not permit."""
+        """Allow every command here: the session's role is checked per command against
+        `pool_core.roles` (`check_ftp_command`), and the files service refuses what a path
+        does not permit."""
         return perm in ALL_PERMS
 
     def get_perms(self, username: str) -> str:

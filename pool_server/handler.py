@@ -12,11 +12,12 @@ from typing import Any, ClassVar
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
 
-from pool_core.common.actor import Actor
+from pool_core.common.actor import FTP, Actor
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.files import tree, views
 from pool_core.files.downloads import OffsetPastEnd, open_download
 from pool_core.names import INCOMING_ROOT
+from pool_core.roles import check_ftp_command
 from pool_core.uploads.service import committed_size, open_upload
 from pool_server.auth import Principal
 from pool_server.context import PoolContext
@@ -83,6 +84,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         if self.fs is not None:
             self.fs.forget_listing()
         try:
+            if self.principal is not None:
+                check_ftp_command(self.pool.db, self.principal, cmd, arg, cwd=self.fs.cwd)
             super().pre_process_command(line, cmd, arg)
         except PoolError as exc:
             self._reply_error(cmd, arg, reply_for(exc))
@@ -111,7 +114,14 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         """The logged-in user acting through FTP."""
         principal = self.principal
         assert principal is not None
-        return Actor(principal.org_id, principal.user_id, principal.role, "ftp", self.remote_ip)
+        return Actor(
+            principal.org_id,
+            principal.user_id,
+            principal.role,
+            FTP,
+            self.remote_ip,
+            principal.username,
+        )
 
     def flush_account(self) -> None:
         """Forget who was logged in (USER again, REIN)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import threading
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from OpenSSL._util import ffi as _ffi
 from OpenSSL._util import lib as _openssl
 
 from pool_core.errors import ConfigurationError
+from pool_core.private_files import write_private
 from pool_core.settings import Settings
 
 SELF_SIGNED_CERT = "ftps-cert.pem"
@@ -82,10 +82,7 @@ def write_self_signed(cert_path: Path, key_path: Path, *, hostname: str) -> None
         serialization.NoEncryption(),
     )
     # The key is written 0600 from the first byte; a crash leaves no readable half-file.
-    tmp_key = key_path.with_suffix(".tmp")
-    with open(tmp_key, "wb", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-        handle.write(key_bytes)
-    tmp_key.replace(key_path)
+    write_private(key_path, key_bytes)
     tmp_cert = cert_path.with_suffix(".tmp")
     tmp_cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     tmp_cert.replace(cert_path)

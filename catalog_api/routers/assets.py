@@ -47,16 +47,16 @@ def list_assets(
         cursor=cursor,
     )
     return Page[AssetOut](
-        items=[AssetOut.from_view(v) for v in page.items], next_cursor=page.next_cursor
+        items=[AssetOut.from_view(v, viewer_org_id=user.org_id) for v in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{asset_id}", response_model=AssetOut)
 def get_asset(asset_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AssetOut:
     """One asset: status, technical metadata, QC, renditions and catalog state."""
-    return AssetOut.from_view(
-        assets.get_asset(session, viewer_org_id=user.org_id, asset_id=asset_id)
-    )
+    view = assets.get_asset(session, viewer_org_id=user.org_id, asset_id=asset_id)
+    return AssetOut.from_view(view, viewer_org_id=user.org_id)
 
 
 @router.put("/{asset_id}/link", response_model=AssetOut)

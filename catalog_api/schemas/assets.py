@@ -62,8 +62,30 @@ class AssetOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_view(cls, view: AssetView) -> AssetOut:
-        """Build from the service's view."""
+    def from_view(cls, view: AssetView, *, viewer_org_id: int | None = None) -> AssetOut:
+        """Build from the service's view, as `viewer_org_id` may read it.
+
+        Another member (a master linked to a published title) reads the catalog's public
+        side only: no checksums, failure text, ingest warnings or sidecar errors, which narrate
+        the owner's ingest (the same rule as the change feed). Licensees get the SHA-256 of
+        what they download from `GET /v1/licensed-assets` and the download itself.
+        """
+        out = cls._full(view)
+        if viewer_org_id is None or viewer_org_id == view.asset.org_id:
+            return out
+        metadata = out.metadata.model_copy(update={"error": None})
+        return out.model_copy(
+            update={
+                "md5": None,
+                "sha256": None,
+                "failure_reason": None,
+                "ingest_warnings": [],
+                "metadata": metadata,
+            }
+        )
+
+    @classmethod
+    def _full(cls, view: AssetView) -> AssetOut:
         asset, link = view.asset, view.catalog
         return cls(
             id=asset.id,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -178,28 +177,6 @@ def list_dir(session: Session, *, org_id: int, path: str) -> list[FileView]:
             # A complete file being overwritten shows as the complete file.
             views.setdefault(view.name, view)
     return sorted(views.values(), key=lambda v: v.name)
-
-
-@dataclass(frozen=True)
-class ReadTarget:
-    """Where the bytes of a readable file are, and the license a download counts against."""
-
-    object_key: str | None
-    size: int
-    asset_id: uuid.UUID | None = None
-    license_id: int | None = None
-
-
-def read_target(session: Session, *, org_id: int, path: str) -> ReadTarget:
-    """Locate a complete file's bytes: the org's own, or a master it holds a license for."""
-    path = _normalise(path)
-    if _below_licensed(path):
-        item = licensed.licensed_file(session, org_id=org_id, path=path)
-        return ReadTarget(item.object_key, item.size, item.asset_id, item.license_id)
-    entry = get_entry(session, org_id=org_id, path=path)
-    if entry is None or entry.is_dir:
-        raise NotFound(f"{path} does not exist")
-    return ReadTarget(entry.object_key, entry.size, entry.asset_id)
 
 
 def make_dir(session: Session, *, org_id: int, path: str) -> FileView:

@@ -36,6 +36,9 @@ class Organization(Base):
     country: Mapped[str] = mapped_column(String(2))
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether a sidecar may publish titles (its `status`); off, sidecars only write drafts
+    # and never change a published title (see pool_core.services.sidecar_ingest).
+    sidecar_auto_publish: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[timestamp]
 
     users: Mapped[list[User]] = relationship(back_populates="organization")

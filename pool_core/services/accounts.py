@@ -80,6 +80,25 @@ def get_organization_by_code(session: Session, *, code: str) -> Organization:
     return org
 
 
+def get_organization(session: Session, *, org_id: int) -> Organization:
+    """Return the organization with this id."""
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(f"no organization with id {org_id}")
+    return org
+
+
+def update_organization_settings(
+    session: Session, *, org_id: int, sidecar_auto_publish: bool | None = None
+) -> Organization:
+    """Change an organization's settings; None leaves a setting as it is."""
+    org = get_organization(session, org_id=org_id)
+    if sidecar_auto_publish is not None:
+        org.sidecar_auto_publish = sidecar_auto_publish
+    session.flush()
+    return org
+
+
 def list_organizations(session: Session) -> list[Organization]:
     """Return every organization, by code."""
     return list(session.scalars(select(Organization).order_by(Organization.code)))

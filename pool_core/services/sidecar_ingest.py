@@ -11,6 +11,13 @@ how it was chosen and the delimiter) goes into the `sidecar.applied` audit event
 inside a word) become lines of `Asset.ingest_warnings` starting with `sidecar `, replaced by
 the next sidecar's. The uploader's country ranks the legacy code pages (see
 `pool_core.sidecars.legacy`).
+
+Who may publish: a sidecar is written by whoever holds an FTP login of the organization,
+usually an `uploader`, who may not change the catalog through the API. Unless the
+organization's admin turned `sidecar_auto_publish` on, a sidecar therefore creates and
+updates titles as drafts only (its `status` is not applied, and a warning says so), and a
+sidecar that would change a published title is refused with a readable reason: an editor
+changes or links it through the API. With auto-publish on, the sidecar's `status` is applied.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from pool_core.catalog.assets import set_asset_catalog
 from pool_core.catalog.episodes import upsert_episode
 from pool_core.catalog.inputs import Localized, TitleInput
 from pool_core.catalog.titles import create_title, get_title_by_external_id, update_title
-from pool_core.common.actor import Actor
+from pool_core.common.actor import Actor, audit_as
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
 from pool_core.files import tree
@@ -38,11 +45,11 @@ from pool_core.models import (
     MetadataState,
     Organization,
     Title,
+    TitleStatus,
 )
 from pool_core.names import split_path
 from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
-from pool_core.services.audit import record_audit
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.sidecars import MAX_SIDECAR_BYTES, CatalogSidecar, SidecarError, read_sidecar
@@ -54,6 +61,11 @@ SIDECAR_JOB = "ingest_sidecar"
 ERRORS_SUFFIX = ".errors.txt"
 # Lines of `Asset.ingest_warnings` written here start with this, so a new sidecar replaces them.
 WARNING_PREFIX = "sidecar "
+# The warning of an accepted sidecar whose `status` was not applied.
+DRAFT_WARNING = (
+    "status not applied: the title stays a draft because this organization does not let "
+    "sidecars publish (an editor publishes it, or the admin turns sidecar auto-publish on)"
+)
 # Sidecar fields that map one to one onto title fields.
 TITLE_FIELDS = frozenset(TitleInput.__dataclass_fields__)
 
@@ -89,6 +101,7 @@ def ingest_sidecar(
     # One byte more than allowed, so an oversized sidecar is refused without reading it all.
     data = storage.get(asset.sidecar_key, start=0, end=MAX_SIDECAR_BYTES)
     org = session.get(Organization, asset.org_id)
+    auto_publish = org is not None and org.sidecar_auto_publish
     try:
         with session.begin_nested():
             reading = read_sidecar(
@@ -97,7 +110,7 @@ def ingest_sidecar(
                 master_filename=asset.filename,
                 country=org.country if org is not None else "",
             )
-            title, episode_id = _apply(session, asset, reading.sidecar)
+            title, episode_id = _apply(session, asset, reading.sidecar, auto_publish=auto_publish)
     except SidecarError as exc:
         _set_sidecar_warnings(session, asset, [])
         return _refuse(session, storage, asset, sidecar_name, str(exc), exc.problems)
@@ -106,7 +119,11 @@ def ingest_sidecar(
         message = f"sidecar {sidecar_name} was not accepted:\n- {exc}"
         _set_sidecar_warnings(session, asset, [])
         return _refuse(session, storage, asset, sidecar_name, message, [str(exc)])
-    _set_sidecar_warnings(session, asset, reading.warnings)
+    warnings = reading.warnings
+    asked = "status" in reading.sidecar.model_fields_set
+    if asked and not auto_publish and reading.sidecar.status is not TitleStatus.DRAFT:
+        warnings = [*warnings, DRAFT_WARNING]
+    _set_sidecar_warnings(session, asset, warnings)
     link = set_asset_catalog(
         session,
         asset=asset,
@@ -115,12 +132,10 @@ def ingest_sidecar(
         episode_id=episode_id,
     )
     _remove_stale_errors_file(session, asset)
-    record_audit(
+    audit_as(
         session,
-        channel="worker",
+        Actor.system(org_id=asset.org_id, on_behalf_of=asset.uploaded_by),
         action="sidecar.applied",
-        org_id=asset.org_id,
-        user_id=asset.uploaded_by,
         subject=f"asset:{asset.id}",
         detail={
             "sidecar": sidecar_name,
@@ -155,12 +170,12 @@ def _set_sidecar_warnings(session: Session, asset: Asset, warnings: list[str]) -
 
 
 def _apply(
-    session: Session, asset: Asset, sidecar: CatalogSidecar
+    session: Session, asset: Asset, sidecar: CatalogSidecar, *, auto_publish: bool
 ) -> tuple[Title, uuid.UUID | None]:
     actor = Actor.system(org_id=asset.org_id, on_behalf_of=asset.uploaded_by)
     values: dict[str, Any] = sidecar.model_dump(include=set(TITLE_FIELDS))
     values["kind"] = str(sidecar.kind)
-    values["status"] = str(sidecar.status)
+    values["status"] = str(sidecar.status if auto_publish else TitleStatus.DRAFT)
     values["localizations"] = {
         tag: Localized(loc.title, loc.synopsis) for tag, loc in sidecar.localizations.items()
     }
@@ -174,7 +189,17 @@ def _apply(
     if existing is None:
         title = create_title(session, actor=actor, data=data)
     else:
+        if not auto_publish and existing.status is not TitleStatus.DRAFT:
+            raise PermissionDenied(
+                f"title {existing.external_id!r} is published, and this organization does not "
+                "let sidecars change published titles (auto-publish is off); an editor changes "
+                "the title and links this master through the catalog API, or the organization's "
+                "admin turns sidecar auto-publish on"
+            )
         provided = (sidecar.model_fields_set & TITLE_FIELDS) | {"kind", "original_title"}
+        if not auto_publish:
+            # A draft stays a draft whatever the sidecar says.
+            provided.discard("status")
         title = update_title(session, actor=actor, title_id=existing.id, data=data, fields=provided)
     episode_id = None
     if sidecar.episode is not None:
@@ -226,12 +251,10 @@ def _refuse(
     except (InvalidInput, PermissionDenied) as exc:
         # The master is outside the writable area (e.g. moved): the asset still shows it.
         logger.warning("could not write %s: %s", path, exc, extra={"asset_id": str(asset.id)})
-    record_audit(
+    audit_as(
         session,
-        channel="worker",
+        Actor.system(org_id=asset.org_id, on_behalf_of=asset.uploaded_by),
         action="sidecar.rejected",
-        org_id=asset.org_id,
-        user_id=asset.uploaded_by,
         subject=f"asset:{asset.id}",
         detail={"sidecar": sidecar_name, "problems": problems[:20]},
     )

@@ -174,3 +174,30 @@ def test_another_members_webhook_gets_no_internals_of_an_asset(
     text = json.dumps(seen)
     for secret in internals(folder):
         assert secret not in text, (secret, seen)
+
+
+def test_another_member_reads_the_asset_without_the_owners_ingest_internals(
+    client: TestClient,
+    database: Database,
+    api_storage: S3Storage,
+    settings: Settings,
+    members: Members,
+) -> None:
+    # The same door as the feed, the asset API: its checksums, warnings and sidecar errors
+    # narrate the owner's ingest and stay with the owner.
+    asset_id, _ = owners_asset_history(client, database, api_storage, settings, members)
+
+    own = client.get(f"/v1/assets/{asset_id}", headers=members.headers("kztv")).json()
+    assert own["sha256"] == MASTER_SHA256 and own["md5"] == MASTER_MD5
+    assert any("mismatch" in w for w in own["ingest_warnings"]), own
+
+    other = client.get(f"/v1/assets/{asset_id}", headers=members.headers("uztv"))
+    assert other.status_code == 200, other.text
+    listed = client.get("/v1/assets", headers=members.headers("uztv")).json()["items"]
+    for seen in (other.json(), next(a for a in listed if a["id"] == asset_id)):
+        assert seen["metadata"]["title_id"] == own["metadata"]["title_id"]
+        assert (seen["md5"], seen["sha256"], seen["failure_reason"]) == (None, None, None)
+        assert seen["ingest_warnings"] == [] and seen["metadata"]["error"] is None
+        text = json.dumps(seen)
+        for secret in (MASTER_MD5, MASTER_SHA256, WRONG_MD5, "mismatch"):
+            assert secret not in text, (secret, seen)

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from pool_core.db import Database
 from pool_core.files.tree import ensure_roots, get_entry, make_dir
 from pool_core.queue import JobRunner
+from pool_core.services.accounts import update_organization_settings
 from pool_core.services.ingest import complete_upload
 from pool_core.services.sidecar_ingest import build_handlers
 from pool_core.settings import Settings
@@ -27,6 +28,18 @@ from tests.catalog_api.test_sidecars_data import (
     mam_ebucore,
 )
 from tests.fixtures.api import Members
+
+
+@pytest.fixture(autouse=True)
+def _kztv_lets_sidecars_publish(database: Database, members: Members) -> None:
+    """These tests follow sidecars into the published catalog: kztv allows auto-publish.
+
+    Without it sidecars only write drafts (tests/catalog_api/test_sidecar_publish.py).
+    """
+    with database.session() as session:
+        update_organization_settings(
+            session, org_id=members.org_ids["kztv"], sidecar_auto_publish=True
+        )
 
 
 def deliver(

@@ -21,7 +21,7 @@ class Clock:
 def test_login_cache_remembers_only_the_exact_password_until_ttl() -> None:
     clock = Clock()
     cache = LoginCache(5.0, clock=clock)
-    who = Principal(user_id=1, org_id=2, username="aztv-ops", role=Role.EDITOR)
+    who = Principal(user_id=1, org_id=2, username="aztv-ops", role=Role.UPLOADER)
     cache.put("aztv-ops", "right-password-123", who)
     assert cache.get("aztv-ops", "right-password-123") == who
     assert cache.get("aztv-ops", "wrong-password-123") is None
@@ -32,13 +32,13 @@ def test_login_cache_remembers_only_the_exact_password_until_ttl() -> None:
 
 def test_login_cache_never_stores_the_password() -> None:
     cache = LoginCache(5.0)
-    cache.put("aztv-ops", "right-password-123", Principal(1, 2, "aztv-ops", Role.EDITOR))
+    cache.put("aztv-ops", "right-password-123", Principal(1, 2, "aztv-ops", Role.UPLOADER))
     assert b"right-password-123" not in b"".join(cache._entries)
 
 
 def test_login_cache_disabled_with_zero_ttl() -> None:
     cache = LoginCache(0)
-    cache.put("u", "p", Principal(1, 2, "u", Role.EDITOR))
+    cache.put("u", "p", Principal(1, 2, "u", Role.UPLOADER))
     assert cache.get("u", "p") is None
 
 
