@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pool_core.context import AppContext
 
+from pool_core.context import AppContext
 from pool_core.db import Database
 from pool_core.private_files import write_private
 from pool_core.seaweed import EmbeddedSeaweed
