@@ -16,6 +16,7 @@ from pyftpdlib.handlers.ftp.producers import FileProducer
 from pool_core.db import Database
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.models import FileState
+from pool_core.names import check_portable_path
 from pool_core.services import files
 from pool_core.services.uploads import committed_size, open_upload
 from pool_core.settings import Settings
@@ -166,6 +167,7 @@ class PoolFTPHandler(StandardReplies):
         self._restart_position = 0
         if not files.is_writable_path(file):
             raise PermissionDenied(f"{file} is read-only; upload into {files.INCOMING}")
+        check_portable_path(file)
         # APPE continues a pending upload, or a complete file at its exact size (a client
         # that lost the 226 of a clean end); REST n + STOR the same at n.
         offset = self._resume_size(file) if cmd == "APPE" else rest
@@ -196,6 +198,23 @@ class PoolFTPHandler(StandardReplies):
         else:
             self._in_dtp_queue = (sink, cmd)
         return file
+
+    def ftp_MKD(self, path: str) -> str | None:
+        """Create a folder whose name a Windows mirror can store (553 otherwise)."""
+        check_portable_path(path)
+        result: str | None = super().ftp_MKD(path)
+        return result
+
+    def ftp_RNTO(self, path: str) -> str | None:
+        """Rename to a name a Windows mirror can store (553 otherwise; RNFR is then spent)."""
+        if self._rnfr:  # without RNFR, pyftpdlib's 503 comes first
+            try:
+                check_portable_path(path)
+            except InvalidInput:
+                self._rnfr = None
+                raise
+        result: str | None = super().ftp_RNTO(path)
+        return result
 
     def _drop_data_channel(self) -> None:
         """Close a data connection (open or being set up) that will carry nothing."""
