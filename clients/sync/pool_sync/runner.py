@@ -33,7 +33,7 @@ from typing import Any
 from pool_sync.api import PoolApi
 from pool_sync.bwlimit import RateLimiter
 from pool_sync.config import SyncConfig, check_destination
-from pool_sync.download import fetch
+from pool_sync.download import fetch, storage_client
 from pool_sync.errors import ChecksumMismatch, ItemError, NotFoundError, SyncError, TokenError
 from pool_sync.paths import NameClaims, case_insensitive, local_parts, local_path, safe_relative
 from pool_sync.progress import Progress, human
@@ -90,10 +90,13 @@ class SyncRun:
             config.api_url, config.token, timeout=config.timeout, attempts=config.attempts
         )
         self.limiter = RateLimiter(config.bwlimit) if config.bwlimit.limited else None
+        # One connection pool for every download of the run (storage needs no API token).
+        self.http = storage_client(config.timeout)
 
     def close(self) -> None:
         """Release connections."""
         self.api.close()
+        self.http.close()
 
     def is_current(self, item: dict[str, Any], target: Path, known: dict[str, Any] | None) -> bool:
         """Whether the file on disk already is this master (cheap check first)."""
@@ -163,6 +166,7 @@ class SyncRun:
                         timeout=self.config.timeout,
                         on_bytes=on_bytes,
                         limiter=self.limiter,
+                        client=self.http,
                     )
                 except (TokenError, NotFoundError):
                     raise
