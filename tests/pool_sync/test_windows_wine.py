@@ -11,7 +11,9 @@ What it shows: on Windows (`os.name == "nt"`) the client maps hostile names with
 rules onto a real folder, writes beyond 260 characters with `\\\\?\\`, refuses a run while
 another Windows process holds the destination's `msvcrt` lock, and pulls licensed masters
 from the running pool, verified, with a state file Linux reads.
-(pydantic-core's compiled module does not load under wine 8; the client never imports it.)
+pydantic-core's compiled module needs `bcryptprimitives.dll` (its `ProcessPrng`, which Rust
+1.78 and later call) since pydantic-core 2.18.4; Windows 8 and later have it, wine 8 does not.
+So the Windows side here gets pydantic 2.7.1 (core 2.18.2), within the client's `pydantic>=2.6`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from pool_sync.config import STATE_DIR
 from tests.pool_core.test_licensing import make_asset
 from tests.pool_sync.conftest import ClientVenv
 from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
+
+
+# The newest pydantic whose compiled core loads under wine 8 (see the module's docstring).
+WINE_PYDANTIC = "pydantic==2.7.1"
 
 
 def _wine() -> str | None:
@@ -178,6 +184,7 @@ def wine_python(
             "3.11",
             "--only-binary=:all:",
             *map(str, wheels.glob("*.whl")),
+            WINE_PYDANTIC,
         ],
         capture_output=True,
         text=True,
