@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +32,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from pool_sync.bwlimit import Schedule, parse_rate, parse_schedule
 from pool_sync.errors import ConfigError, DestinationError
@@ -190,7 +189,7 @@ class ConfigFile(BaseModel):
 
 # When several things are wrong, the one reported is the first in the order the checks were
 # made before the model (unknown keys, required keys, token, api_url, numbers, parallel, ...).
-def _message(path: Path, error: ErrorDetails, unknown: list[str]) -> tuple[int, str]:
+def _message(path: Path, error: Mapping[str, Any], unknown: list[str]) -> tuple[int, str]:
     """(rank, the message the hand-written checks gave) for one pydantic error."""
     kind, field = error["type"], str(error["loc"][0]) if error["loc"] else ""
     text = str(error.get("ctx", {}).get("error", error["msg"]))
