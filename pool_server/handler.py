@@ -207,7 +207,8 @@ class PoolFTPHandler(StandardReplies):
 
     def ftp_RNTO(self, path: str) -> str | None:
         """Rename to a name a Windows mirror can store (553 otherwise; RNFR is then spent)."""
-        if self._rnfr:  # without RNFR, pyftpdlib's 503 comes first
+        pending: str | None = getattr(self, "_rnfr", None)  # pyftpdlib's RNFR source
+        if pending:  # without RNFR, pyftpdlib's 503 comes first
             try:
                 check_portable_path(path)
             except InvalidInput:
