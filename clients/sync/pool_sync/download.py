@@ -19,9 +19,11 @@ A connection that breaks before bringing anything is the caller's to retry (with
 
 One HTTP stack for the whole client: httpx, as for the API (proxies from `HTTP(S)_PROXY` and
 `NO_PROXY`, redirects followed, one TLS setup). `python -m bench.sync --part http` measures it
-against plain `http.client` on a 512 MiB loopback download from SeaweedFS: about 0.8x the
-throughput and 1.4x the CPU (under 2 ms of CPU per MiB), which at a 1 Gbit/s link is a fifth of
-one core: a fair price for one stack that honours proxies and redirects.
+against plain `http.client` (`readinto` a reused buffer, what this module used before) on a
+512 MiB loopback download from SeaweedFS. On the shared, loaded 2-core test machine six runs
+gave httpx 0.66x-1.40x the throughput and 0.74x-1.94x the CPU time (the first two favoured
+http.client, the last four httpx): no stable difference beyond the noise. Either costs about
+2 ms of CPU per MiB, a quarter of one core at 1 Gbit/s.
 """
 
 from __future__ import annotations
