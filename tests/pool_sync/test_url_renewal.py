@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import http.client
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from pool_core.db import Database
+from pool_core.services import licensing
 from pool_core.storage.s3 import S3Storage
 from pool_sync.download import fetch
 from tests.fixtures.ftp import wait_until
@@ -45,6 +46,8 @@ class ForwardProxy:
     """A plain HTTP forward proxy (absolute-URI GETs) that can cut one big download."""
 
     cut_bigger_than: int
+    # Run while the cut connection is held (before the URL has expired).
+    while_held: Callable[[], None] = lambda: None
     seen: list[tuple[str, str | None, int]] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)
 
@@ -76,6 +79,7 @@ class ForwardProxy:
                     proxy.cut.append(self.path)
                     self.wfile.write(answer.read(CUT_AFTER))
                     self.wfile.flush()
+                    proxy.while_held()
                     # Hold the connection until the URL it carried has expired, then drop it.
                     wait_until(lambda: expired(self.path), "the download URL to expire")
                     self.close_connection = True
@@ -174,3 +178,31 @@ def test_a_redirect_to_storage_is_followed(storage: S3Storage, tmp_path: Path) -
         server.server_close()
     assert final.read_bytes() == data and result.resumed_from == 1000
     assert result.fetched == len(data) - 1000
+
+
+def test_a_license_revoked_mid_download_stops_it_at_the_next_renewal(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def revoke() -> None:
+        with env.db.session() as session:
+            owner_rm = session.get(type(env.lw.world.owner_rm), env.lw.world.owner_rm.id)
+            assert owner_rm is not None
+            licensing.revoke_license(session, license_id=env.lw.license_id, user=owner_rm)
+
+    proxy = ForwardProxy(cut_bigger_than=1_000_000, while_held=revoke)
+    with proxy.serve() as proxy_url:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        env.write_config(attempts=1, parallel=1)
+        code, summary = env.run()
+    # The expired URL is refused by storage, and the API refuses a new one: the master
+    # stops where the cut left it, and nothing is in place.
+    assert code == 1 and summary["cursor_saved"] is False
+    item = next(i for i in summary["items"] if i["path"] == EP2)
+    assert item["status"] == "failed" and "not allowed" in item["error"]
+    assert not (env.dest / EP2).exists()
+    [cut] = proxy.cut
+    storage_path = urlsplit(cut).path
+    downloads = [(r, s) for u, r, s in proxy.seen if urlsplit(u).path == storage_path]
+    assert downloads == [(None, 200), (f"bytes={CUT_AFTER}-", 403)]
