@@ -1,7 +1,7 @@
 """`jointpool sync` throughput against direct boto3 downloads, and bytes re-fetched after a kill.
 
     .venv/bin/python -m bench.sync [--files 20] [--total-mib 2048] [--parallel 4]
-        [--part all|throughput|bwlimit] [--bwlimit 20M] [--bwlimit-mib 256]
+        [--part all|throughput|bwlimit|http] [--bwlimit 20M] [--bwlimit-mib 256] [--http-mib 512]
 
 Setup: an embedded SeaweedFS, a SQLite pool with three broadcasters, `--files` licensed
 masters of random bytes totalling `--total-mib`, and the catalog API under uvicorn on a free
@@ -15,6 +15,14 @@ loopback port. Measured in the same run, best of `--rounds`:
 Then the sync is SIGKILLed at about 40 % of the bytes and run again; the report gives the bytes
 the second run fetched beyond what was missing (0 means nothing received was fetched twice).
 
+HTTP stack (`--part http`): one `--http-mib` (512) MiB object is stored in SeaweedFS and read
+through a presigned URL on loopback, written to a file and hashed with SHA-256 (what a sync
+download does), alternately by plain `http.client` (`readinto` into one reused 1 MiB buffer)
+and by httpx (`iter_raw`, 1 MiB chunks, one shared Client), best of `--rounds` each, then by
+`pool_sync.download.fetch` itself. Printed: MiB/s and CPU seconds (user + system of this
+process) per stack, and the httpx / http.client ratios of both. This chose the sync's one
+HTTP stack (see `pool_sync/download.py`).
+
 Bandwidth limit (`--part bwlimit`): a fresh pool with `--bwlimit-mib` (256) MiB of masters is
 synced by `python -m pool_sync --bwlimit 20M` in its own process, timed from start to exit
 (interpreter start, feed, entitlements and the final hash included). The expected time is
@@ -26,9 +34,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import io
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -41,6 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from boto3.s3.transfer import TransferConfig
 
 from pool_core.db import Database
@@ -50,6 +61,7 @@ from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
 from pool_sync.bwlimit import parse_rate
 from pool_sync.config import STATE_DIR
+from pool_sync.download import fetch
 from tests.fixtures.storage import new_bucket_storage, settings_for, start_seaweed
 from tests.pool_core.test_licensing import build_world, grant, make_asset, open_window
 from tests.pool_sync.harness import build_app, serve
@@ -264,6 +276,104 @@ def _bwlimit(args: argparse.Namespace, tmp: Path) -> int:
     return 0 if within else 1
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _get_http_client(url: str, into: Path) -> str:
+    """Plain http.client: the socket's bytes read into one reused buffer."""
+    parts = httpx.URL(url)
+    connection = http.client.HTTPConnection(parts.host, parts.port, timeout=60)
+    digest = hashlib.sha256()
+    view = memoryview(bytearray(MIB))
+    try:
+        connection.request("GET", parts.raw_path.decode())
+        response = connection.getresponse()
+        with open(into, "wb") as handle:
+            while count := response.readinto(view):
+                handle.write(view[:count])
+                digest.update(view[:count])
+    finally:
+        connection.close()
+    return digest.hexdigest()
+
+
+def _get_httpx(client: httpx.Client, url: str, into: Path, chunk: int | None) -> str:
+    """httpx: streamed, raw (no decoding), in `chunk`-byte blocks (None: as received)."""
+    digest = hashlib.sha256()
+    with client.stream("GET", url) as response, open(into, "wb") as handle:
+        for block in response.iter_raw(chunk):
+            handle.write(block)
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, into: Path, size: int, sha256: str) -> str:
+    """The sync's own download path (resume logic, fsync, atomic rename included)."""
+    part = into.with_suffix(".part")
+    fetch(url_for=lambda _offset: url, part=part, final=into, size=size, sha256=sha256)
+    return sha256
+
+
+def _http_stacks(args: argparse.Namespace, tmp: Path) -> int:
+    """http.client against httpx on one large presigned download: MiB/s and CPU seconds."""
+    size = args.http_mib * MIB
+    seaweed = start_seaweed(tmp / "seaweed")
+    try:
+        storage = new_bucket_storage(seaweed)
+        data = os.urandom(size)
+        expected = hashlib.sha256(data).hexdigest()
+        storage.client.upload_fileobj(
+            io.BytesIO(data), storage.bucket, "big.bin", Config=TransferConfig()
+        )
+        del data
+        url = storage.presigned_get("big.bin", expires_in=3600)
+        into = tmp / "big.bin"
+        best: dict[str, tuple[float, float]] = {}
+        with httpx.Client(timeout=60) as client:
+            readers = {
+                "http.client": lambda: _get_http_client(url, into),
+                "httpx": lambda: _get_httpx(client, url, into, MIB),
+                "httpx as received": lambda: _get_httpx(client, url, into, None),
+                "pool_sync fetch": lambda: _fetch(url, into, size, expected),
+            }
+            names = list(readers)
+            for round_number in range(args.rounds):
+                # A different one goes first each round: the first write of the file costs
+                # more (page cache), and the machine's load drifts.
+                shift = round_number % len(names)
+                for name in names[shift:] + names[:shift]:
+                    read = readers[name]
+                    into.unlink(missing_ok=True)
+                    wall, cpu = time.perf_counter(), _cpu()
+                    if read() != expected:
+                        raise RuntimeError(f"{name}: wrong bytes")
+                    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+                    previous = best.get(name)
+                    best[name] = (
+                        (min(wall, previous[0]), min(cpu, previous[1]))
+                        if previous
+                        else (
+                            wall,
+                            cpu,
+                        )
+                    )
+        for name, (wall, cpu) in best.items():
+            print(
+                f"{name:16s} {size / wall / MIB:8.1f} MiB/s  {cpu:6.2f} s CPU for {size // MIB} MiB"
+            )
+        (raw_wall, raw_cpu), (x_wall, x_cpu) = best["http.client"], best["httpx"]
+        print(f"httpx / http.client throughput ratio: {raw_wall / x_wall:.2f}")
+        print(f"httpx / http.client CPU ratio:        {x_cpu / raw_cpu:.2f}")
+        recv_wall, recv_cpu = best["httpx as received"]
+        print(f"httpx as received / http.client throughput ratio: {raw_wall / recv_wall:.2f}")
+        print(f"httpx as received / http.client CPU ratio:        {recv_cpu / raw_cpu:.2f}")
+    finally:
+        seaweed.stop()
+    return 0
+
+
 def main() -> int:
     """Run the sync benchmark and print its ratios."""
     parser = argparse.ArgumentParser(prog="bench.sync")
@@ -271,14 +381,18 @@ def main() -> int:
     parser.add_argument("--total-mib", type=int, default=2048)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--part", choices=("all", "throughput", "bwlimit"), default="all")
+    parser.add_argument("--part", choices=("all", "throughput", "bwlimit", "http"), default="all")
     parser.add_argument("--bwlimit", default="20M")
     parser.add_argument("--bwlimit-mib", type=int, default=256)
+    parser.add_argument("--http-mib", type=int, default=512)
     args = parser.parse_args(sys.argv[1:])
     status = 0
     if args.part in ("all", "throughput"):
         with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
             status |= _throughput(args, Path(tmp_name))
+    if args.part in ("all", "http"):
+        with tempfile.TemporaryDirectory(prefix="bench-sync-http-") as tmp_name:
+            status |= _http_stacks(args, Path(tmp_name))
     if args.part in ("all", "bwlimit"):
         with tempfile.TemporaryDirectory(prefix="bench-sync-bw-") as tmp_name:
             status |= _bwlimit(args, Path(tmp_name))

@@ -4,10 +4,18 @@ A virtual path is absolute, `/`-separated, NFC-normalised UTF-8, with `.` and `.
 (never above `/`) and no empty components. Names must survive the trip to a broadcaster's
 storage (Windows shares included) without colliding or hiding, hence the extra rules on
 trailing dots and spaces and on invisible control characters.
+
+Names written into the pool (STOR, APPE, MKD, RNTO) must also be portable: every component of
+the target is checked by `check_portable_path`, which refuses what Windows would store
+differently or not at all (`< > : " | ? *`, and the device names CON, PRN, AUX, NUL, COM0-9,
+LPT0-9, CONIN$, CONOUT$ with or without an extension). Refused rather than mapped: a client that
+stores `a:b.mxf` and then asks for `SIZE a:b.mxf` must find what it stored, or be told at once.
+Names already in the pool stay readable, renamable and deletable.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from pool_core.errors import InvalidInput
@@ -23,6 +31,15 @@ MAX_PATH_BYTES = 4096
 # ("evil\u202excm.mxf" shows as "evilfxm.mxf"); line/paragraph separators break listings.
 _INVISIBLE_HOSTILE = frozenset(
     "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\ufeff"
+)
+
+# What Windows refuses in a name (`:` would also make `C:evil.mxf` drive-relative, and
+# `ep1.mxf:x` an alternate data stream); `/` and `\\` are refused for every client already.
+_NOT_ON_WINDOWS = '<>:"|?*'
+# Windows opens these devices whatever the extension (`CON.mxf`) and with spaces before it.
+_DEVICE_NAMES = re.compile(
+    r"(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$)",
+    re.IGNORECASE,
 )
 
 
@@ -62,6 +79,25 @@ def check_name(name: str) -> str:
         # Windows drops trailing dots and spaces, so "ep01 " and "ep01" would collide there.
         raise InvalidInput(f"names must not end with a dot or a space: {name!r}")
     return name
+
+
+def check_portable_name(name: str) -> None:
+    """Refuse a name a Windows mirror could not store as given (see the module's docstring)."""
+    found = sorted({char for char in name if char in _NOT_ON_WINDOWS})
+    if found:
+        shown = " ".join(repr(char) for char in found)
+        raise InvalidInput(f"{name!r} cannot be stored on Windows: it contains {shown}")
+    stem = name.partition(".")[0].rstrip(" ")
+    if _DEVICE_NAMES.fullmatch(stem):
+        raise InvalidInput(
+            f"{name!r} cannot be stored on Windows: {stem.upper()} is a device name there"
+        )
+
+
+def check_portable_path(path: str) -> None:
+    """Refuse a normalised path to be written if any of its names is not portable."""
+    for name in path_components(path):
+        check_portable_name(name)
 
 
 def resolve_path(cwd: str, path: str) -> str:

@@ -16,7 +16,7 @@ from pool_core.common.actor import FTP, Actor
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.files import tree, views
 from pool_core.files.downloads import OffsetPastEnd, open_download
-from pool_core.names import INCOMING_ROOT
+from pool_core.names import INCOMING_ROOT, check_portable_path
 from pool_core.roles import check_ftp_command
 from pool_core.uploads.service import committed_size, open_upload
 from pool_server.auth import Principal
@@ -172,6 +172,7 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         self._restart_position = 0
         if not views.is_writable_path(file):
             raise PermissionDenied(f"{file} is read-only; upload into {INCOMING_ROOT}")
+        check_portable_path(file)
         # APPE continues a pending upload, or a complete file at its exact size (a client
         # that lost the 226 of a clean end); REST n + STOR the same at n.
         offset = self._resume_size(file) if cmd == "APPE" else rest
@@ -202,6 +203,24 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         else:
             self._in_dtp_queue = (sink, cmd)
         return file
+
+    def ftp_MKD(self, path: str) -> str | None:
+        """Create a folder whose name a Windows mirror can store (553 otherwise)."""
+        check_portable_path(path)
+        result: str | None = super().ftp_MKD(path)
+        return result
+
+    def ftp_RNTO(self, path: str) -> str | None:
+        """Rename to a name a Windows mirror can store (553 otherwise; RNFR is then spent)."""
+        pending: str | None = getattr(self, "_rnfr", None)  # pyftpdlib's RNFR source
+        if pending:  # without RNFR, pyftpdlib's 503 comes first
+            try:
+                check_portable_path(path)
+            except InvalidInput:
+                self._rnfr = None
+                raise
+        result: str | None = super().ftp_RNTO(path)
+        return result
 
     def _drop_data_channel(self) -> None:
         """Close a data connection (open or being set up) that will carry nothing."""

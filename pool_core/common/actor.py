@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 from pool_core.models import Role, User
 from pool_core.services.audit import record_audit
 
-# The doors an actor comes through (the audit trail's `channel`).
+# The doors an actor comes through (the audit trail's and the delivery log's `channel`). The
+# nightly sync is an API client: what it does is recorded as `api` (`api:proxy` for a proxy).
 FTP = "ftp"
 API = "api"
-SYNC = "sync"
 SYSTEM = "system"
-CHANNELS = (FTP, API, SYNC, SYSTEM)
+CHANNELS = (FTP, API, SYSTEM)
 
 
 @dataclass(frozen=True)

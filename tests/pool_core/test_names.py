@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from pool_core.errors import InvalidInput
-from pool_core.names import resolve_path, split_path
+from pool_core.names import check_portable_name, check_portable_path, resolve_path, split_path
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,20 @@ def test_split_path() -> None:
     assert split_path("/incoming/a/b.mxf") == ("/incoming/a", "b.mxf")
     assert split_path("/incoming") == ("/", "incoming")
     assert split_path("/") == ("/", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["C:evil.mxf", "a*b", "a?b", 'a"b', "a<b", "a>b", "a|b", "CON", "con.mxf", "NUL .mxf",
+     "com9.tar.gz", "LPT0", "COM\u00b2", "conin$", "CONOUT$.log"],
+)  # fmt: skip
+def test_non_portable_names_are_refused_for_writing(name: str) -> None:
+    with pytest.raises(InvalidInput, match="cannot be stored on Windows"):
+        check_portable_name(name)
+    with pytest.raises(InvalidInput, match="cannot be stored on Windows"):
+        check_portable_path(f"/incoming/{name}/ep1.mxf")
+
+
+@pytest.mark.parametrize("name", ["CONSOLE.mxf", "COM10", "nul_.mxf", "x.con", ".CON", "Aux-1"])
+def test_names_that_merely_resemble_devices_are_portable(name: str) -> None:
+    check_portable_name(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -57,6 +58,41 @@ def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, message: str) 
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"colour": 1, "zeta": 2}, "unknown setting(s) in {path}: colour, zeta"),
+        ({"api_url": ""}, "{path}: `api_url` is required"),
+        ({"parallel": "many"}, "{path}: parallel, timeout and attempts must be numbers"),
+        ({"timeout": None}, "{path}: parallel, timeout and attempts must be numbers"),
+        ({"parallel": 65}, "parallel must be 1-64"),
+        ({"posters": 1}, "{path}: `posters` must be true or false, not 1"),
+        ({"bwlimit": "1M", "limit_rate": "2M"}, "{path}: set `bwlimit` or its older name"),
+        ({"token": "", "api_url": "ftp://x"}, "{path}: `token` (or `token_file`) is required"),
+        ({"token": None, "token_file": "/nonexistent/token"}, "cannot read token_file"),
+    ],
+)
+def test_the_config_model_keeps_every_message(
+    tmp_path: Path, data: dict[str, object], message: str
+) -> None:
+    # The model (pydantic) reports what the hand-written checks did, in the same order.
+    path = tmp_path / "sync.json"
+    path.write_text(json.dumps({"api_url": "http://x", "token": "t", "destination": "/d", **data}))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(message.format(path=path))
+
+
+def test_numbers_convert_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "sync.json"
+    path.write_text(
+        '{"api_url": "http://x/", "token": 7, "destination": "/d", "parallel": "8",'
+        ' "timeout": "5", "attempts": 0}'
+    )
+    config = load_config(path)
+    assert (config.parallel, config.timeout, config.attempts, config.token) == (8, 5.0, 1, "7")
 
 
 def test_rates() -> None:

@@ -236,7 +236,7 @@ def test_paths_differing_only_in_case_never_share_a_file(
     upper_path = EP1.removesuffix("ep1.mxf") + "EP1.mxf"
     # No case-insensitive file system can be mounted here: the run is told what the probe
     # answers on one (the probe itself is tested in test_paths).
-    monkeypatch.setattr("pool_sync.runner.case_insensitive", lambda folder: True)
+    monkeypatch.setattr("pool_sync.planning.case_insensitive", lambda folder: True)
     code, second = env.run()
     assert code != 0 and second["failed"] == 1, capsys.readouterr()
     [failed] = [i for i in second["items"] if i["status"] == "failed"]

@@ -11,7 +11,9 @@ What it shows: on Windows (`os.name == "nt"`) the client maps hostile names with
 rules onto a real folder, writes beyond 260 characters with `\\\\?\\`, refuses a run while
 another Windows process holds the destination's `msvcrt` lock, and pulls licensed masters
 from the running pool, verified, with a state file Linux reads.
-(pydantic-core's compiled module does not load under wine 8; the client never imports it.)
+pydantic-core's compiled module needs `bcryptprimitives.dll` (its `ProcessPrng`, which Rust
+1.78 and later call) since pydantic-core 2.18.4; Windows 8 and later have it, wine 8 does not.
+So the Windows side here gets pydantic 2.7.1 (core 2.18.2), within the client's `pydantic>=2.6`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import pytest
 
 from pool_core.db import Database
@@ -38,6 +41,9 @@ from pool_sync.config import STATE_DIR
 from tests.pool_core.test_licensing import make_asset
 from tests.pool_sync.conftest import ClientVenv
 from tests.pool_sync.harness import EP1, EP2, Env, make_env, sha
+
+# The newest pydantic whose compiled core loads under wine 8 (see the module's docstring).
+WINE_PYDANTIC = "pydantic==2.7.1"
 
 
 def _wine() -> str | None:
@@ -178,6 +184,7 @@ def wine_python(
             "3.11",
             "--only-binary=:all:",
             *map(str, wheels.glob("*.whl")),
+            WINE_PYDANTIC,
         ],
         capture_output=True,
         text=True,
@@ -340,3 +347,46 @@ def test_a_missing_windows_python_fails_where_it_is_required(
     monkeypatch.delenv("JOINTPOOL_TEST_REQUIRE_CLIENTS")
     with pytest.raises(pytest.skip.Exception, match="no network"):
         _unavailable(why)
+
+
+@pytest.mark.parametrize(
+    ("title", "folder"),
+    [("C:evil", "C\uff1aevil"), ("CON", "CON_"), ("What? Who*", "What\uff1f Who\uff0a")],
+)
+def test_a_hostile_title_cannot_steer_the_windows_sync(
+    wine_python: WinePython, env: Env, title: str, folder: str
+) -> None:
+    # The owner names its title so that the licensed path, `aztv/<title>/S01E01/ep1.mxf`,
+    # would be drive-relative (`C:evil` joined to a Windows path drops the destination),
+    # the console device, or a name Windows cannot create.
+    renamed = httpx.patch(
+        f"{env.base}/v1/titles/{env.lw.world.title.id}",
+        json={"original_title": title},
+        headers={"Authorization": f"Bearer {env.lw.owner_token}"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    config = env.tmp / "win-hostile.json"
+    config.write_text(
+        json.dumps(
+            {
+                "api_url": env.base,
+                "token": env.lw.buyer_token,
+                "destination": _windows_path(env.dest),
+            }
+        )
+    )
+    summary = env.tmp / "win-hostile-summary.json"
+    args = ["-m", "pool_sync", "--config", _windows_path(config)]
+    result = wine_python.run(*args, "--summary-json", _windows_path(summary))
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    served = sorted(i["path"] for i in data["items"])
+    assert served == [f"aztv/{title}/S01E01/ep1.mxf", f"aztv/{title}/S01E02/ep2.mxf"]
+    # Landed inside the destination, under the mapped folder name, verified.
+    for episode, name in (("S01E01", "ep1.mxf"), ("S01E02", "ep2.mxf")):
+        landed = env.dest / "aztv" / folder / episode / name
+        assert sha(landed.read_bytes()) == sha(env.lw.masters[name])
+    # Nothing anywhere else: not on wine's C: drive, not beside the destination.
+    for root in (wine_python.prefix / "drive_c", env.tmp):
+        stray = [p for p in root.rglob("ep*.mxf") if env.dest not in p.parents]
+        assert stray == []

@@ -16,9 +16,22 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pool_sync.bwlimit import Schedule, parse_rate, parse_schedule
 from pool_sync.errors import ConfigError, DestinationError
@@ -26,21 +39,14 @@ from pool_sync.paths import STATE_DIR, on_disk
 
 # STATE_DIR: where the sync keeps its cursor, manifest, lock and partial files, inside the
 # destination (so partial files are on the same filesystem and the final rename is atomic).
-__all__ = ["STATE_DIR", "SyncConfig", "check_destination", "load_config", "parse_rate"]
-KEYS = {
-    "api_url",
-    "token",
-    "token_file",
-    "destination",
-    "parallel",
-    "bwlimit",
-    "limit_rate",  # the older name of bwlimit
-    "timeout",
-    "attempts",
-    "proxies",
-    "posters",
-    "summary_json",
-}
+__all__ = [
+    "STATE_DIR",
+    "ConfigFile",
+    "SyncConfig",
+    "check_destination",
+    "load_config",
+    "parse_rate",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,126 @@ class SyncConfig:
         )
 
 
+def _text(value: Any) -> str:
+    """A required setting: present and not empty (the message is written by `_message`)."""
+    if not value:
+        raise ValueError("required")
+    return str(value)
+
+
+def _number(kind: type[int] | type[float]) -> Callable[[Any], int | float]:
+    # int()/float() as the command line and older configs relied on: "4", 4.0 and 4 all work.
+    def convert(value: Any) -> int | float:
+        try:
+            return kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("parallel, timeout and attempts must be numbers") from exc
+
+    return convert
+
+
+class ConfigFile(BaseModel):
+    """What a config file may say, command-line overrides included; `to_config` builds the run's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_url: Annotated[str, BeforeValidator(_text)]
+    destination: Annotated[str, BeforeValidator(_text)]
+    token_file: Any = None
+    # Checked even when absent (validate_default), after token_file, whose value it reads.
+    token: Annotated[Any, Field(validate_default=True)] = None
+    parallel: Annotated[int, BeforeValidator(_number(int))] = 4
+    timeout: Annotated[float, BeforeValidator(_number(float))] = 60.0
+    attempts: Annotated[int, BeforeValidator(_number(int))] = 4
+    bwlimit: Any = None
+    limit_rate: Any = None  # the older name of bwlimit
+    proxies: StrictBool = False
+    posters: StrictBool = False
+    summary_json: Any = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_only(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"api_url {value!r} must start with http:// or https://")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token_given(cls, value: Any, info: ValidationInfo) -> Any:
+        if not value and not info.data.get("token_file"):
+            path = (info.context or {}).get("path")
+            raise ValueError(f"{path}: `token` (or `token_file`) is required")
+        return value
+
+    @field_validator("parallel")
+    @classmethod
+    def _parallel_range(cls, value: int) -> int:
+        if not 1 <= value <= 64:
+            raise ValueError("parallel must be 1-64")
+        return value
+
+    @model_validator(mode="after")
+    def _one_rate(self, info: ValidationInfo) -> ConfigFile:
+        path = (info.context or {}).get("path")
+        if {"bwlimit", "limit_rate"} <= self.model_fields_set:
+            raise ValueError(f"{path}: set `bwlimit` or its older name `limit_rate`, not both")
+        return self
+
+    def read_token(self, path: Path) -> str:
+        """The token, from `token` or else from the file `token_file` names."""
+        if self.token:
+            return str(self.token)
+        token_path = Path(str(self.token_file)).expanduser()
+        try:
+            token = token_path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read token_file {token_path}: {exc.strerror}") from exc
+        if not token:
+            raise ConfigError(f"{path}: `token` (or `token_file`) is required")
+        return token
+
+    def to_config(self, path: Path) -> SyncConfig:
+        """The settings of one run (reads `token_file`; parses the rate schedule)."""
+        token = self.read_token(path)
+        rate = self.bwlimit if "bwlimit" in self.model_fields_set else self.limit_rate
+        return SyncConfig(
+            api_url=self.api_url,
+            token=token,
+            # Absolute, so Windows long paths can take the `\\?\` prefix.
+            destination=Path(os.path.abspath(Path(self.destination).expanduser())),
+            parallel=self.parallel,
+            bwlimit=parse_schedule(rate),
+            timeout=self.timeout,
+            attempts=max(1, self.attempts),
+            proxies=self.proxies,
+            posters=self.posters,
+            summary_json=str(self.summary_json) if self.summary_json else None,
+        )
+
+
+# When several things are wrong, the one reported is the first in the order the checks were
+# made before the model (unknown keys, required keys, token, api_url, numbers, parallel, ...).
+def _message(path: Path, error: Mapping[str, Any], unknown: list[str]) -> tuple[int, str]:
+    """(rank, the message the hand-written checks gave) for one pydantic error."""
+    kind, field = error["type"], str(error["loc"][0]) if error["loc"] else ""
+    text = str(error.get("ctx", {}).get("error", error["msg"]))
+    if kind == "extra_forbidden":
+        return 0, f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}"
+    if kind == "missing" or text == "required":
+        return 1, f"{path}: `{field}` is required"
+    if kind == "bool_type":
+        return 6, f"{path}: `{field}` must be true or false, not {error['input']!r}"
+    if "must be numbers" in text:
+        return 4, f"{path}: {text}"
+    if field == "api_url":
+        return 3, text
+    if field == "parallel":
+        return 5, text
+    return 2 if "token" in text else 6, text
+
+
 def load_config(path: Path, **overrides: Any) -> SyncConfig:
     """Read and check a TOML or JSON config file; keyword overrides win."""
     try:
@@ -103,50 +229,13 @@ def load_config(path: Path, **overrides: Any) -> SyncConfig:
     if "bwlimit" in given:
         data.pop("limit_rate", None)  # the command line's --bwlimit wins over the older key
     data.update(given)
-    unknown = set(data) - KEYS
-    if unknown:
-        raise ConfigError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
-    for key in ("api_url", "destination"):
-        if not data.get(key):
-            raise ConfigError(f"{path}: `{key}` is required")
-    token = data.get("token")
-    if not token and data.get("token_file"):
-        token_path = Path(str(data["token_file"])).expanduser()
-        try:
-            token = token_path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read token_file {token_path}: {exc.strerror}") from exc
-    if not token:
-        raise ConfigError(f"{path}: `token` (or `token_file`) is required")
-    api_url = str(data["api_url"]).rstrip("/")
-    if not api_url.startswith(("http://", "https://")):
-        raise ConfigError(f"api_url {api_url!r} must start with http:// or https://")
     try:
-        parallel = int(data.get("parallel", 4))
-        timeout = float(data.get("timeout", 60.0))
-        attempts = int(data.get("attempts", 4))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: parallel, timeout and attempts must be numbers") from exc
-    if not 1 <= parallel <= 64:
-        raise ConfigError("parallel must be 1-64")
-    if "bwlimit" in data and "limit_rate" in data:
-        raise ConfigError(f"{path}: set `bwlimit` or its older name `limit_rate`, not both")
-    for key in ("proxies", "posters"):
-        if not isinstance(data.get(key, False), bool):
-            raise ConfigError(f"{path}: `{key}` must be true or false, not {data[key]!r}")
-    return SyncConfig(
-        api_url=api_url,
-        token=str(token),
-        # Absolute, so Windows long paths can take the `\\?\` prefix.
-        destination=Path(os.path.abspath(Path(str(data["destination"])).expanduser())),
-        parallel=parallel,
-        bwlimit=parse_schedule(data.get("bwlimit", data.get("limit_rate"))),
-        timeout=timeout,
-        attempts=max(1, attempts),
-        proxies=bool(data.get("proxies", False)),
-        posters=bool(data.get("posters", False)),
-        summary_json=str(data["summary_json"]) if data.get("summary_json") else None,
-    )
+        model = ConfigFile.model_validate(data, context={"path": path})
+    except ValidationError as exc:
+        unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+        _rank, message = min(_message(path, e, unknown) for e in exc.errors())
+        raise ConfigError(message) from exc
+    return model.to_config(path)
 
 
 def check_destination(config: SyncConfig, *, writable: bool = True) -> None:
