@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from pool_core import queue
 from pool_core.common.actor import Actor, audit_as
+from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied, TransientJobError
 from pool_core.models import (
     ChangeEvent,
@@ -482,8 +483,54 @@ def _settle(
         )
 
 
+def _pending_delivery(db: Database, delivery_id: int) -> tuple[str, list[str], bytes, str] | None:
+    """The URL, signing secrets, body and kind of a delivery still to make (None: made)."""
+    with db.session() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            raise JobError(f"webhook delivery {delivery_id} no longer exists")
+        if delivery.status == WebhookDeliveryStatus.SUCCEEDED:
+            return None
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        if endpoint is None or not endpoint.active:
+            raise JobError(f"webhook delivery {delivery_id}: endpoint gone or inactive")
+        body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
+        return endpoint.url, signing_secrets(endpoint), body, delivery.kind
+
+
+def _post_pinned(
+    http: httpx.Client,
+    target: httpx.URL,
+    addresses: list[IPAddress],
+    *,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> tuple[int | None, str | None]:
+    """POST to the checked addresses; the status code and the error (None: delivered)."""
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        # The checked addresses in the resolver's order; the next one only if the connection
+        # is refused or unreachable (fails fast), as a client trying a name's addresses in
+        # turn would. A connect timeout is not retried here: it has used the attempt's time.
+        for address in addresses:
+            request = pinned_request(http, target, address, content=body, headers=headers)
+            try:
+                response = http.send(request, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                error = f"{type(exc).__name__}: {exc} (connecting to {address})"
+                continue
+            status_code = response.status_code
+            error = None if 200 <= status_code < 300 else f"HTTP {status_code} from {url}"
+            break
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return status_code, error
+
+
 def deliver(
-    db: Any,
+    db: Database,
     *,
     delivery_id: int,
     final_attempt: bool,
@@ -502,18 +549,10 @@ def deliver(
     by receivers with different names on one address could reuse a TLS connection verified
     for another name.
     """
-    with db.session() as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is None:
-            raise JobError(f"webhook delivery {delivery_id} no longer exists")
-        if delivery.status == WebhookDeliveryStatus.SUCCEEDED:
-            return
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-        if endpoint is None or not endpoint.active:
-            raise JobError(f"webhook delivery {delivery_id}: endpoint gone or inactive")
-        url, keys = endpoint.url, signing_secrets(endpoint)
-        body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
-        kind = delivery.kind
+    pending = _pending_delivery(db, delivery_id)
+    if pending is None:
+        return  # delivered already
+    url, keys, body, kind = pending
     target = httpx.URL(url)
     host = target.raw_host.decode("ascii")
     try:
@@ -536,28 +575,14 @@ def deliver(
         "X-JointPool-Event": kind,
         "X-JointPool-Delivery": str(delivery_id),
     }
-    status_code: int | None = None
-    error: str | None = None
     own_client = client is None
     # Redirects are not followed (a 3xx is a failed attempt): a redirect could point the POST
     # at an address the check above never saw.
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
-        # The checked addresses in the resolver's order; the next one only if the connection
-        # is refused or unreachable (fails fast), as a client trying a name's addresses in
-        # turn would. A connect timeout is not retried here: it has used the attempt's time.
-        for address in addresses:
-            request = pinned_request(http, target, address, content=body, headers=headers)
-            try:
-                response = http.send(request, follow_redirects=False)
-            except httpx.ConnectError as exc:
-                error = f"{type(exc).__name__}: {exc} (connecting to {address})"
-                continue
-            status_code = response.status_code
-            error = None if 200 <= status_code < 300 else f"HTTP {status_code} from {url}"
-            break
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        status_code, error = _post_pinned(
+            http, target, addresses, url=url, body=body, headers=headers
+        )
     finally:
         if own_client:
             http.close()

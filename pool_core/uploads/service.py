@@ -111,17 +111,7 @@ def open_upload(
         let_go(db, snapshot.id, holder)
         release_holder(holder)
         raise
-    hashes: tuple[Any, Any] | None
-    if offset == 0:
-        hashes = new_pair()
-    else:
-        # The saved state continues exactly on any node; failing that, this process's cache;
-        # failing both, `finish()` re-reads the object once.
-        hashes = import_pair(snapshot.hash_state, offset) or HASH_CACHE.take(snapshot.id, offset)
-        if hashes is None and source_key is not None:
-            # The finished file's state, if it completed in this process; else `finish()`
-            # re-reads the whole object once.
-            hashes = HASH_CACHE.take(complete_key(source_key), offset)
+    hashes = _running_hashes(snapshot, offset, source_key)
     try:
         return UploadWriter(
             db=db,
@@ -148,6 +138,22 @@ def open_upload(
         let_go(db, snapshot.id, holder)
         release_holder(holder)
         raise
+
+
+def _running_hashes(
+    snapshot: _Snapshot, offset: int, source_key: str | None
+) -> tuple[Any, Any] | None:
+    """The MD5 and SHA-256 of the bytes before `offset` (None: `finish()` re-reads them)."""
+    if offset == 0:
+        return new_pair()
+    # The saved state continues exactly on any node; failing that, this process's cache;
+    # failing both, `finish()` re-reads the object once.
+    hashes = import_pair(snapshot.hash_state, offset) or HASH_CACHE.take(snapshot.id, offset)
+    if hashes is None and source_key is not None:
+        # The finished file's state, if it completed in this process; else `finish()`
+        # re-reads the whole object once.
+        hashes = HASH_CACHE.take(complete_key(source_key), offset)
+    return hashes
 
 
 class _Snapshot:
