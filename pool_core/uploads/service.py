@@ -21,7 +21,6 @@ import contextlib
 import functools
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +42,7 @@ from pool_core.names import INCOMING_ROOT, resolve_path, split_path
 from pool_core.services.ingest import complete_upload, is_master, master_object_key
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
-from pool_core.uploads.hashes import HASH_CACHE, complete_key, import_pair, new_pair
+from pool_core.uploads.hashes import HASH_CACHE, HashPair, complete_key, import_pair, new_pair
 from pool_core.uploads.lease import is_held, let_go, new_holder, release_holder
 from pool_core.uploads.plan import budget_for, part_size
 from pool_core.uploads.quota import room_left
@@ -111,7 +110,7 @@ def open_upload(
         let_go(db, snapshot.id, holder)
         release_holder(holder)
         raise
-    hashes: tuple[Any, Any] | None
+    hashes: HashPair | None
     if offset == 0:
         hashes = new_pair()
     else:

@@ -47,7 +47,14 @@ from pool_core.files.views import FileView
 from pool_core.models import PendingUpload, utcnow
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
-from pool_core.uploads.hashes import HASH_CACHE, complete_key, export_pair, new_pair
+from pool_core.uploads.hashes import (
+    HASH_CACHE,
+    Hasher,
+    HashPair,
+    complete_key,
+    export_pair,
+    new_pair,
+)
 from pool_core.uploads.lease import let_go, release_holder
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MAX_PARTS, MemoryBudget, part_size
 
@@ -68,7 +75,7 @@ _HASH_POOL = ThreadPoolExecutor(
 )
 
 
-def _update(hasher: Any, data: bytes | bytearray, skip: int) -> None:
+def _update(hasher: Hasher, data: bytes | bytearray, skip: int) -> None:
     with memoryview(data) as view:
         hasher.update(view[skip:])
 
@@ -126,7 +133,7 @@ class UploadWriter:
         s3_upload_id: str | None,
         parts: list[UploadedPart],
         tail: bytes,
-        hashes: tuple[Any, Any] | None,
+        hashes: HashPair | None,
         size_limit: int | None,
         publish: Publish,
     ) -> None:
