@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pool_core", "pool_server", "catalog_api")
 
 
-def _modules() -> dict[str, Path]:
+def _modules(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
             found[".".join(parts)] = path
@@ -52,9 +52,9 @@ def _imported(node: ast.AST, package: str) -> list[str]:
     return [f"{module}.{alias.name}" for alias in node.names] + [module]
 
 
-def import_graph() -> dict[str, set[str]]:
-    """module -> the modules of the three packages it imports."""
-    modules = _modules()
+def import_graph(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    """module -> the modules of the packages (the three server packages) it imports."""
+    modules = _modules(root, packages)
 
     def resolve(name: str) -> str | None:
         while name and name not in modules:
@@ -137,6 +137,24 @@ def test_the_cycle_finder_finds_a_lazy_cycle(tmp_path: Path) -> None:
         "pool_core.x.y",
         "pool_core.x",
     ]
+
+
+def test_the_scan_finds_a_cycle_in_real_files(tmp_path: Path) -> None:
+    # The same scan over files on disk: a lazy import back, and `from pkg import module`.
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    for path, text in {
+        "__init__.py": "",
+        "sub/__init__.py": "",
+        "sub/a.py": "from pkg import b\n",
+        "b.py": "def f() -> None:\n    from pkg.sub.a import g\n",
+        "c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import d\n",
+        "d.py": "import pkg.c\n",
+    }.items():
+        (package / path).write_text(text)
+    graph = import_graph(tmp_path, ("pkg",))
+    # The TYPE_CHECKING import never runs, so c <- d is no cycle; a <-> b is one.
+    assert cycles(graph) == [["pkg.b", "pkg.sub.a"]]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -110,12 +110,11 @@ def issue_token(
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
 def revoke_token(
     token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    user: CurrentUser,
     actor: ActorDep,
     session: SessionDep,
 ) -> Response:
     """Revoke one of your tokens at once; an admin may revoke any token of the organization."""
-    revoke_api_token(session, token_id=token_id, user=user)
+    revoke_api_token(session, token_id=token_id, actor=actor)
     audit_as(
         session,
         actor,

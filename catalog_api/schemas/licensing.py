@@ -27,6 +27,7 @@ from pool_core.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
+from pool_core.names import LICENSED_ROOT
 from pool_core.services.webhooks import event_body
 
 Territory = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2.")]
@@ -329,7 +330,7 @@ class LicensedAssetOut(BaseModel):
             asset_id=asset.id,
             license_id=lic.id,
             license_ends_at=lic.ends_at,
-            path=item.path.removeprefix("/licensed/"),
+            path=item.path.removeprefix(LICENSED_ROOT + "/"),
             filename=asset.filename,
             size=asset.size,
             sha256=asset.sha256,

@@ -60,7 +60,8 @@ def open_download(
     `target` is an asset id (the API; `rendition` then picks its proxy or poster) or a
     virtual path (FTP: a file of the organization's own tree, or one under `/licensed`).
     A licensed read is logged against its license with the actor's channel
-    (`ftp`, `api`, `sync`; `:<rendition>` appended for a rendition), resumes included.
+    (`ftp` or `api`, the sync being an API client; `:<rendition>` appended for a rendition),
+    resumes included.
     """
     if isinstance(target, uuid.UUID):
         grant = _asset_grant(session, org_id=actor.org_id, asset_id=target, rendition=rendition)

@@ -2,6 +2,11 @@
 
 A licensee may reach a master only through an *effective* license: status active and now
 inside [starts_at, ends_at).
+
+Screening is a different right, on purpose: an editor of any member may watch the proxy of a
+published title before licensing it, through a short-lived screening URL that is logged
+(`catalog.assets.screen_asset`). Keeping bytes (a master, or the proxy or poster as files)
+needs an entitlement.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pool_core.common.actor import Actor
 from pool_core.errors import AlreadyExists, AuthenticationFailed, InvalidInput, NotFound
 from pool_core.models import ApiToken, FtpAccount, Organization, Role, User, utcnow
 from pool_core.security import (
@@ -386,10 +387,10 @@ def record_token_use(session: Session, *, token_id: int) -> None:
     )
 
 
-def revoke_api_token(session: Session, *, token_id: int, user: User) -> ApiToken:
+def revoke_api_token(session: Session, *, token_id: int, actor: Actor) -> ApiToken:
     """Revoke one of the user's tokens, or, for an admin, any token of their organization."""
     record = session.get(ApiToken, token_id)
-    if record is None or not _may_revoke(session, record, user):
+    if record is None or not _may_revoke(session, record, actor):
         raise NotFound(f"no API token {token_id}")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
@@ -397,13 +398,13 @@ def revoke_api_token(session: Session, *, token_id: int, user: User) -> ApiToken
     return record
 
 
-def _may_revoke(session: Session, record: ApiToken, user: User) -> bool:
-    if record.user_id == user.id:
+def _may_revoke(session: Session, record: ApiToken, actor: Actor) -> bool:
+    if record.user_id == actor.user_id:
         return True
-    if user.role is not Role.ADMIN:
+    if actor.role is not Role.ADMIN:
         return False
     owner = session.get(User, record.user_id)
-    return owner is not None and owner.org_id == user.org_id
+    return owner is not None and owner.org_id == actor.org_id
 
 
 def _flush_unique(session: Session, message: str) -> None:

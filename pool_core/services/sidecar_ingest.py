@@ -47,7 +47,7 @@ from pool_core.models import (
     Title,
     TitleStatus,
 )
-from pool_core.names import split_path
+from pool_core.names import INCOMING_ROOT, split_path
 from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
 from pool_core.services.changes import record_change
@@ -220,7 +220,7 @@ def _apply(
 
 def errors_file_path(asset: Asset) -> str:
     """Where the readable errors of an asset's sidecar go: next to the master."""
-    folder, name = split_path(asset.source_path or f"/incoming/{asset.filename}")
+    folder, name = split_path(asset.source_path or f"{INCOMING_ROOT}/{asset.filename}")
     base = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
     return f"{folder.rstrip('/')}/{base}{ERRORS_SUFFIX}"
 

@@ -20,7 +20,7 @@ import sys
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 # Sizes of the structs in <openssl/md5.h> and <openssl/sha.h> (unchanged since 0.9.8).
 _CTX_SIZE = {"md5": 92, "sha256": 112}
@@ -28,6 +28,26 @@ _CTX_SIZE = {"md5": 92, "sha256": 112}
 STATE_FORMAT = f"openssl-ctx-1-{sys.byteorder}"
 
 _lib: Any = None
+
+
+class Hasher(Protocol):
+    """A running hash: `CtxHash` (serialisable) or hashlib's MD5/SHA-256 (the fallback)."""
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        """Hash more bytes."""
+        ...
+
+    def copy(self) -> Hasher:
+        """An independent copy of the running state."""
+        ...
+
+    def hexdigest(self) -> str:
+        """The digest of everything so far."""
+        ...
+
+
+# A running (MD5, SHA-256) pair.
+HashPair = tuple[Hasher, Hasher]
 
 
 def _load() -> ctypes.CDLL | None:
@@ -115,14 +135,14 @@ def available() -> bool:
     return bool(_lib)
 
 
-def new_pair() -> tuple[Any, Any]:
+def new_pair() -> HashPair:
     """Fresh MD5 and SHA-256 hashers (serialisable when possible, else hashlib)."""
     if available():
         return CtxHash("md5"), CtxHash("sha256")
     return hashlib.md5(usedforsecurity=False), hashlib.sha256()
 
 
-def export_pair(hashes: tuple[Any, Any], size: int) -> dict[str, Any]:
+def export_pair(hashes: HashPair, size: int) -> dict[str, Any]:
     """The JSON-able saved state of a pair at `size` bytes ({} if not serialisable)."""
     md5, sha = hashes
     if not (isinstance(md5, CtxHash) and isinstance(sha, CtxHash)):
@@ -135,7 +155,7 @@ def export_pair(hashes: tuple[Any, Any], size: int) -> dict[str, Any]:
     }
 
 
-def import_pair(state: dict[str, Any], size: int) -> tuple[Any, Any] | None:
+def import_pair(state: dict[str, Any], size: int) -> HashPair | None:
     """Hashers restored from `export_pair` output, or None if unusable at this size."""
     if not state or state.get("format") != STATE_FORMAT or state.get("size") != size:
         return None
@@ -163,17 +183,17 @@ class _HashCache:
     """Running hashes of interrupted uploads, per process: (committed size, md5, sha256)."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[uuid.UUID, tuple[int, Any, Any]] = OrderedDict()
+        self._items: OrderedDict[uuid.UUID, tuple[int, Hasher, Hasher]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, upload_id: uuid.UUID, size: int, md5: Any, sha: Any) -> None:
+    def put(self, upload_id: uuid.UUID, size: int, md5: Hasher, sha: Hasher) -> None:
         with self._lock:
             self._items[upload_id] = (size, md5.copy(), sha.copy())
             self._items.move_to_end(upload_id)
             while len(self._items) > _CACHE_LIMIT:
                 self._items.popitem(last=False)
 
-    def take(self, upload_id: uuid.UUID, size: int) -> tuple[Any, Any] | None:
+    def take(self, upload_id: uuid.UUID, size: int) -> HashPair | None:
         with self._lock:
             item = self._items.get(upload_id)
         if item is None or item[0] != size:

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pool_core.errors import QuotaExceeded
 from pool_core.files.tree import get_entry
 from pool_core.models import Asset, FileEntry, Organization, PendingUpload, Rendition
 
@@ -55,3 +56,11 @@ def room_left(session: Session, *, org_id: int, path: str, pending_id: uuid.UUID
     if replaced is not None and not replaced.is_dir and replaced.asset_id is None:
         used -= replaced.size
     return org.quota_bytes - used
+
+
+def quota_exceeded(path: str) -> QuotaExceeded:
+    """The refusal of an upload that does not fit (FTP answers 552)."""
+    return QuotaExceeded(
+        "your organization's storage quota is used up; "
+        f"{path} was not stored (delete files or ask for more space)"
+    )

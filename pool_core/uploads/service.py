@@ -21,7 +21,6 @@ import contextlib
 import functools
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +32,6 @@ from pool_core.errors import (
     InvalidInput,
     ObjectNotFound,
     PermissionDenied,
-    QuotaExceeded,
     StorageError,
 )
 from pool_core.files.tree import get_entry, get_pending, plain_object_key, stat
@@ -43,10 +41,10 @@ from pool_core.names import INCOMING_ROOT, resolve_path, split_path
 from pool_core.services.ingest import complete_upload, is_master, master_object_key
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
-from pool_core.uploads.hashes import HASH_CACHE, complete_key, import_pair, new_pair
+from pool_core.uploads.hashes import HASH_CACHE, HashPair, complete_key, import_pair, new_pair
 from pool_core.uploads.lease import is_held, let_go, new_holder, release_holder
 from pool_core.uploads.plan import budget_for, part_size
-from pool_core.uploads.quota import room_left
+from pool_core.uploads.quota import quota_exceeded, room_left
 from pool_core.uploads.settle import DELETE_AFTER_COMMIT, delete_after_commit
 from pool_core.uploads.writer import (
     Finished,
@@ -140,9 +138,7 @@ def open_upload(
         raise
 
 
-def _running_hashes(
-    snapshot: _Snapshot, offset: int, source_key: str | None
-) -> tuple[Any, Any] | None:
+def _running_hashes(snapshot: _Snapshot, offset: int, source_key: str | None) -> HashPair | None:
     """The MD5 and SHA-256 of the bytes before `offset` (None: `finish()` re-reads them)."""
     if offset == 0:
         return new_pair()
@@ -404,10 +400,7 @@ def _publish(db: Database, storage: ObjectStorage, settings: Settings, done: Fin
         path = row.path
         room = room_left(session, org_id=done.org_id, path=path, pending_id=done.pending_id)
         if room is not None and done.size > room:
-            raise QuotaExceeded(
-                "your organization's storage quota is used up; "
-                f"{path} was not stored (delete files or ask for more space)"
-            )
+            raise quota_exceeded(path)
         session.execute(delete(PendingUpload).where(PendingUpload.id == done.pending_id))
         complete_upload(
             session,

@@ -47,9 +47,17 @@ from pool_core.files.views import FileView
 from pool_core.models import PendingUpload, utcnow
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage, UploadedPart
-from pool_core.uploads.hashes import HASH_CACHE, complete_key, export_pair, new_pair
+from pool_core.uploads.hashes import (
+    HASH_CACHE,
+    Hasher,
+    HashPair,
+    complete_key,
+    export_pair,
+    new_pair,
+)
 from pool_core.uploads.lease import let_go, release_holder
 from pool_core.uploads.plan import MAX_OBJECT_SIZE, MAX_PARTS, MemoryBudget, part_size
+from pool_core.uploads.quota import quota_exceeded
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,7 @@ _HASH_POOL = ThreadPoolExecutor(
 )
 
 
-def _update(hasher: Any, data: bytes | bytearray, skip: int) -> None:
+def _update(hasher: Hasher, data: bytes | bytearray, skip: int) -> None:
     with memoryview(data) as view:
         hasher.update(view[skip:])
 
@@ -126,7 +134,7 @@ class UploadWriter:
         s3_upload_id: str | None,
         parts: list[UploadedPart],
         tail: bytes,
-        hashes: tuple[Any, Any] | None,
+        hashes: HashPair | None,
         size_limit: int | None,
         publish: Publish,
     ) -> None:
@@ -198,10 +206,7 @@ class UploadWriter:
         self._check_background()
         if self._size_limit is not None and self.size + len(data) > self._size_limit:
             self.abort()
-            raise QuotaExceeded(
-                "your organization's storage quota is used up; "
-                f"{self.path} was not stored (delete files or ask for more space)"
-            )
+            raise quota_exceeded(self.path)
         if self.size + len(data) > MAX_OBJECT_SIZE:
             self.abort()
             raise InvalidInput("files larger than 5 TiB cannot be stored")

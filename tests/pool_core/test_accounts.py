@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import AlreadyExists, AuthenticationFailed, InvalidInput
 from pool_core.models import ApiToken, FtpAccount, Role
@@ -44,7 +45,7 @@ def test_disabled_user_and_expired_or_revoked_token_refused(database: Database) 
         new = accounts.create_user(session, org=org, username="hu-editor", role="editor")
         _, short = accounts.create_api_token(session, user=new.user, ttl=timedelta(seconds=-1))
         record, revoked = accounts.create_api_token(session, user=new.user)
-        accounts.revoke_api_token(session, token_id=record.id, user=new.user)
+        accounts.revoke_api_token(session, token_id=record.id, actor=Actor.for_user(new.user))
     with database.session() as session:
         with pytest.raises(AuthenticationFailed, match="expired"):
             accounts.check_api_token(session, token=short)
