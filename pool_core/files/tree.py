@@ -37,7 +37,7 @@ from pool_core.files.views import (
     pending_view,
     root_view,
 )
-from pool_core.models import Asset, FileEntry, FileState, PendingUpload, utcnow
+from pool_core.models import Asset, FileEntry, FileState, PendingUpload, ReleasedObject, utcnow
 from pool_core.names import INCOMING_ROOT, LICENSED_ROOT, path_components, resolve_path, split_path
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.lease import is_held
@@ -231,6 +231,7 @@ def delete_file(session: Session, *, org_id: int, path: str) -> None:
     if entry is None and pending is None:
         raise NotFound(f"{path} does not exist")
     if entry is not None:
+        _release_plain_object(session, entry)
         session.delete(entry)
     if pending is not None:
         # Its multipart upload and staging tail are freed by maintenance (orphan sweep).
@@ -327,6 +328,8 @@ def put_file_entry(
         entry = FileEntry(org_id=org_id, parent_id=parent.id, name=name, is_dir=False)
         session.add(entry)
     replaced = entry.asset_id
+    if entry.object_key != object_key:
+        _release_plain_object(session, entry)
     entry.size = size
     entry.object_key = object_key
     entry.md5 = md5
@@ -338,6 +341,18 @@ def put_file_entry(
     if replaced != asset_id:
         _retire_if_unshown(session, replaced)
     return entry
+
+
+def _release_plain_object(session: Session, entry: FileEntry) -> None:
+    """Count the object of a plain file whose entry goes away until maintenance deletes it.
+
+    A master's object belongs to its asset (retired, kept, then purged); a plain file's is
+    deleted by the nightly sweep. Until then its bytes are still stored, so they stay in the
+    organization's quota (see `ReleasedObject`).
+    """
+    if entry.is_dir or entry.asset_id is not None or not entry.object_key:
+        return
+    session.add(ReleasedObject(org_id=entry.org_id, object_key=entry.object_key, size=entry.size))
 
 
 def _retire_if_unshown(session: Session, asset_id: uuid.UUID | None) -> None:

@@ -18,7 +18,7 @@ from pool_core.models.catalog import (
     TitleStatus,
 )
 from pool_core.models.events import AuditEvent, ChangeEvent
-from pool_core.models.files import FileEntry, FileState, PendingUpload
+from pool_core.models.files import FileEntry, FileState, PendingUpload, ReleasedObject
 from pool_core.models.jobs import Job, JobStatus
 from pool_core.models.licensing import (
     Delivery,
@@ -56,6 +56,7 @@ __all__ = [
     "Organization",
     "PendingUpload",
     "QcVerdict",
+    "ReleasedObject",
     "Rendition",
     "RequestStatus",
     "RightsWindow",

@@ -14,6 +14,7 @@ from pool_core.models.base import (
     JSONType,
     StrEnum,
     UTCDateTime,
+    bigintpk,
     enum_column,
     optional_timestamp,
     timestamp,
@@ -97,3 +98,21 @@ class PendingUpload(Base):
     updated_at: Mapped[timestamp_updated]
 
     __table_args__ = (Index("uq_pending_uploads_org_path", "org_id", "path", unique=True),)
+
+
+class ReleasedObject(Base):
+    """Bytes a deleted or replaced plain file left in storage, until maintenance deletes them.
+
+    Deleting or overwriting a plain file drops its entry at once, but its object stays until
+    the nightly sweep (a reader may still be streaming it). The bytes count against the
+    organization's quota until then, or `STOR` + `DELE` of plain files in a loop would grow
+    storage without limit between two sweeps.
+    """
+
+    __tablename__ = "released_objects"
+
+    id: Mapped[bigintpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    object_key: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    released_at: Mapped[timestamp]

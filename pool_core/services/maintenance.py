@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import StorageError
-from pool_core.models import Asset, FileEntry, PendingUpload, utcnow
+from pool_core.models import Asset, FileEntry, PendingUpload, ReleasedObject, utcnow
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.lease import is_held
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 UPLOAD_PREFIXES = ("masters/", "files/")
 STAGING_PREFIX = "staging/"
 PLAIN_FILES_PREFIX = "files/"
+# Released plain-file objects handled per database round trip.
+RELEASED_BATCH = 500
 
 
 @dataclass
@@ -146,6 +149,7 @@ def delete_orphan_files(
     """
     report = OrphanFilesReport()
     cutoff = utcnow() - older_than
+    _delete_released(db, storage, report)
     with db.session() as session:
         referenced = set(
             session.scalars(
@@ -173,6 +177,50 @@ def delete_orphan_files(
     except StorageError as exc:
         report.errors.append(str(exc))
     return report
+
+
+def _delete_released(db: Database, storage: ObjectStorage, report: OrphanFilesReport) -> None:
+    """Delete the objects deleted or overwritten plain files left, and stop counting them.
+
+    They were released in a committed transaction, so no grace period applies. An object
+    something still refers to (an asset's sidecar) is kept; only its row goes.
+    """
+    after = 0
+    while True:
+        with db.session() as session:
+            batch = session.execute(
+                select(ReleasedObject.id, ReleasedObject.object_key, ReleasedObject.size)
+                .where(ReleasedObject.id > after)
+                .order_by(ReleasedObject.id)
+                .limit(RELEASED_BATCH)
+            ).all()
+            keys = {row.object_key for row in batch}
+            referenced = _still_referenced(session, keys)
+        if not batch:
+            return
+        after = batch[-1].id
+        done: list[int] = []
+        for row in batch:
+            if row.object_key not in referenced:
+                try:
+                    storage.delete(row.object_key)
+                except StorageError as exc:
+                    report.errors.append(f"{row.object_key}: {exc}")
+                    continue
+                report.deleted += 1
+                report.bytes_freed += row.size
+            done.append(row.id)
+        with db.session() as session:
+            session.execute(delete(ReleasedObject).where(ReleasedObject.id.in_(done)))
+
+
+def _still_referenced(session: Session, keys: set[str]) -> set[str]:
+    found = set(session.scalars(select(FileEntry.object_key).where(FileEntry.object_key.in_(keys))))
+    found |= set(session.scalars(select(Asset.sidecar_key).where(Asset.sidecar_key.in_(keys))))
+    found |= set(
+        session.scalars(select(PendingUpload.object_key).where(PendingUpload.object_key.in_(keys)))
+    )
+    return {key for key in found if key is not None}
 
 
 @dataclass

@@ -8,16 +8,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pool_core.errors import QuotaExceeded
-from pool_core.files.tree import get_entry
-from pool_core.models import Asset, FileEntry, Organization, PendingUpload, Rendition
+from pool_core.models import (
+    Asset,
+    FileEntry,
+    Organization,
+    PendingUpload,
+    ReleasedObject,
+    Rendition,
+)
 
 
 def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | None = None) -> int:
     """Every stored byte the organization owns, as the database knows them.
 
     Plain files (sidecars, reports), every version of every master until it is purged (a
-    deleted or replaced master is kept for the retention period), their renditions, and what
-    pending uploads have staged. Counting only the visible files let `STOR` + `DELE` in a
+    deleted or replaced master is kept for the retention period), their renditions, what
+    pending uploads have staged, and the objects of deleted or overwritten plain files until
+    the nightly sweep deletes them. Counting only the visible files let `STOR` + `DELE` in a
     loop grow storage without limit.
     """
     plain = session.scalar(
@@ -38,24 +45,25 @@ def used_bytes(session: Session, *, org_id: int, exclude_pending: uuid.UUID | No
     if exclude_pending is not None:
         query = query.where(PendingUpload.id != exclude_pending)
     pending = session.scalar(query)
-    return sum(int(value or 0) for value in (plain, masters, renditions, pending))
+    released = session.scalar(
+        select(func.coalesce(func.sum(ReleasedObject.size), 0)).where(
+            ReleasedObject.org_id == org_id
+        )
+    )
+    return sum(int(value or 0) for value in (plain, masters, renditions, pending, released))
 
 
 def room_left(session: Session, *, org_id: int, path: str, pending_id: uuid.UUID) -> int | None:
     """Bytes the upload to `path` may store within the organization's quota (None: no quota).
 
-    The upload's own pending bytes are not counted (they are what it stores), and a plain
-    file at `path` counts as freed (this upload replaces it; a replaced master is kept for
-    the retention period, so it still counts). Negative when already over.
+    The upload's own pending bytes are not counted (they are what it stores). A file this
+    upload replaces still counts: a replaced master is kept for the retention period, and a
+    replaced plain file's object stays until the nightly sweep. Negative when already over.
     """
     org = session.get(Organization, org_id)
     if org is None or org.quota_bytes is None:
         return None
-    used = used_bytes(session, org_id=org_id, exclude_pending=pending_id)
-    replaced = get_entry(session, org_id=org_id, path=path)
-    if replaced is not None and not replaced.is_dir and replaced.asset_id is None:
-        used -= replaced.size
-    return org.quota_bytes - used
+    return org.quota_bytes - used_bytes(session, org_id=org_id, exclude_pending=pending_id)
 
 
 def quota_exceeded(path: str) -> QuotaExceeded:

@@ -92,3 +92,46 @@ def test_a_kept_master_is_not_purged_before_its_retention_period(
         asset = session.scalar(select(Asset).where(Asset.org_id == account.org_id))
     assert asset is not None and asset.retired_at is not None and asset.purged_at is None
     assert storage.exists(asset.object_key)
+
+
+@pytest.mark.parametrize("how", ["delete", "overwrite"])
+def test_deleting_or_overwriting_plain_files_cannot_grow_storage_past_the_quota(
+    how: str,
+    ftp_server: RunningFTP,
+    ftp_accounts: dict[str, FtpLogin],
+    database: Database,
+    storage: S3Storage,
+) -> None:
+    # Attack: a plain file (not a master) is stored and deleted, or overwritten, in a loop.
+    # Its bytes stay in storage until the nightly sweep, so they must count until then
+    # (before the fix, the loop never met the quota and storage grew without limit).
+    account = ftp_accounts["trt"]
+    _set_quota(database, account.org_id, 3 * MIB + MIB // 2)
+    client = connect_plain(ftp_server, account)
+    refused = None
+    try:
+        for _ in range(8):
+            try:
+                client.storbinary("STOR /incoming/loop.bin", io.BytesIO(os.urandom(MIB)))
+            except ftplib.error_perm as exc:
+                refused = str(exc)
+                break
+            if how == "delete":
+                client.delete("/incoming/loop.bin")
+        assert refused is not None and refused.startswith("552"), refused
+        assert "quota" in refused
+        assert len(list(storage.list("files/"))) <= 4
+    finally:
+        client.quit()
+
+    # Once the nightly maintenance has deleted the released bytes, the room is back.
+    settings = ftp_server.settings.model_copy(update={"maintenance_orphan_grace_hours": 0})
+    report = run_nightly(database, storage, settings)
+    assert not report.errors, report
+    assert len(list(storage.list("files/"))) == (0 if how == "delete" else 1)
+    client = connect_plain(ftp_server, account)
+    try:
+        client.storbinary("STOR /incoming/again.bin", io.BytesIO(os.urandom(MIB)))
+        client.storbinary("STOR /incoming/again2.bin", io.BytesIO(os.urandom(MIB)))
+    finally:
+        client.quit()
