@@ -94,6 +94,24 @@ def check_portable_name(name: str) -> None:
         )
 
 
+# How a name the pool makes from text people typed (a title's folder under `/licensed`) becomes
+# portable: rclone's and the sync's fullwidth look-alikes, `_` after a device name. Mapped,
+# not refused: the title keeps its real name in the catalog. The sync maps the same way, so a
+# name mapped here is left alone there.
+_FULLWIDTH = str.maketrans({char: chr(ord(char) + 0xFEE0) for char in _NOT_ON_WINDOWS})
+
+
+def portable_name(name: str) -> str:
+    """`name` (already free of separators, control characters and trailing dots or spaces)
+    as a Windows mirror can store it: `C:evil` becomes `C` U+FF1A `evil`, `CON` is `CON_`."""
+    mapped = name.translate(_FULLWIDTH)
+    stem, dot, rest = mapped.partition(".")
+    trimmed = stem.rstrip(" ")
+    if _DEVICE_NAMES.fullmatch(trimmed):
+        mapped = f"{trimmed}_{stem[len(trimmed) :]}{dot}{rest}"
+    return mapped
+
+
 def check_portable_path(path: str) -> None:
     """Refuse a normalised path to be written if any of its names is not portable."""
     for name in path_components(path):

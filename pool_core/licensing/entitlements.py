@@ -36,7 +36,7 @@ from pool_core.models import (
     Title,
     utcnow,
 )
-from pool_core.names import LICENSED_ROOT
+from pool_core.names import LICENSED_ROOT, portable_name
 
 # Renditions a licensee may download beside a master (the nightly sync's optional extras).
 DownloadableRendition = Literal["proxy", "poster"]
@@ -81,13 +81,15 @@ def effective_licenses(
 
 
 def _safe_component(text: str, fallback: str) -> str:
-    # Path components of the virtual tree: NFC, no separators or control characters.
+    # Path components of the virtual tree: NFC, no separators or control characters, and
+    # portable (a Windows mirror made by lftp or rclone stores them as given).
     cleaned = "".join(
         "_" if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch
         for ch in unicodedata.normalize("NFC", text)
     ).strip(" .")
+    cleaned = portable_name(cleaned) if cleaned else ""
     while len(cleaned.encode()) > 200:
-        cleaned = cleaned[:-1]
+        cleaned = cleaned[:-1].rstrip(" .")
     return cleaned or fallback
 
 

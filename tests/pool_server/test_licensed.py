@@ -17,6 +17,7 @@ from pool_core.files import tree
 from pool_core.licensing import workflow
 from pool_core.models import Asset
 from pool_core.models.licensing import Delivery
+from pool_core.names import check_portable_name
 from pool_core.services import accounts
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -91,5 +92,47 @@ def test_licensed_master_is_listed_resumable_logged_read_only_and_revocable(
                 )
             with pytest.raises(ftplib.error_perm, match=r"^550"):
                 _retrieve(client, EPISODE)
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize(
+    ("title", "folder"),
+    [("C:evil", "C\uff1aevil"), ("CON", "CON_"), ("What? Who*", "What\uff1f Who\uff0a")],
+)
+def test_licensed_folders_are_portable_names(
+    database: Database,
+    storage: S3Storage,
+    storage_settings: Settings,
+    title: str,
+    folder: str,
+) -> None:
+    # Attack: the owner names a title `C:evil` (or CON, or with `?` and `*`). A licensee that
+    # mirrors /licensed with lftp or rclone onto a Windows share writes that name as the
+    # pool serves it: drive-relative, a device, or not at all. The pool serves the title's
+    # folder under a portable name (the sync's mapping), and the master stays readable there.
+    with database.session() as session:
+        w = build_world(session)
+        tree.ensure_roots(session, org_id=w.buyer.id)
+        w.title.original_title = title
+        open_window(session, w)
+        grant(session, w, w.buyer_editor)
+        for asset in w.assets:
+            storage.put(asset.object_key, asset.filename.encode())
+            asset.size = len(asset.filename)
+        password = accounts.set_ftp_password(session, user=w.buyer_editor)
+        login = FtpLogin(w.buyer.id, w.buyer_editor.id, w.buyer_editor.username, password)
+
+    settings = ftp_test_settings(storage_settings)
+    with start_ftp_server(settings, database, storage) as server:
+        client = ftplib.FTP(timeout=30)
+        client.connect(server.host, server.port)
+        client.login(login.username, login.password)
+        try:
+            names = client.nlst("/licensed/aztv")
+            assert names == [folder], names
+            for name in names:
+                check_portable_name(name)
+            assert _retrieve(client, f"/licensed/aztv/{folder}/S01E02/ep2.mxf") == b"ep2.mxf"
         finally:
             client.close()
