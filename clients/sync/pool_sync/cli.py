@@ -134,6 +134,7 @@ def _print_line(summary: Summary, data: dict[str, Any], *, prune: bool) -> None:
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "jointpool-sync") -> int:
     """Run the sync; return the exit status."""
+    _tolerant_output()
     args = build_parser(prog).parse_args(argv)
     started = _stamp()
     header = {"client": f"jointpool-sync {_version()}", "started": started}
@@ -176,3 +177,16 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "jointpool-sync") -> 
             print(f"  failed: {item.path}: {item.error}", file=sys.stderr)
         print(f"{prog}: cursor not advanced; run again to retry", file=sys.stderr)
     return code
+
+
+def _tolerant_output() -> None:
+    """Escape, rather than fail on, what stdout and stderr cannot encode.
+
+    Licensed paths carry other broadcasters' titles; Windows writes a redirected stdout (the
+    Task Scheduler's log) in its ANSI code page, where `ə` or Cyrillic letters would stop the
+    run with UnicodeEncodeError.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")

@@ -37,10 +37,19 @@ class Progress:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._lock:
             if self.interactive:
-                self.stream.write("\r\033[K" + message + "\n")
+                self._write("\r\033[K" + message + "\n")
             else:
-                self.stream.write(f"{stamp} {message}\n")
+                self._write(f"{stamp} {message}\n")
             self.stream.flush()
+
+    def _write(self, text: str) -> None:
+        # Paths come from other broadcasters' titles (Cyrillic, Azerbaijani, look-alikes):
+        # a stream in a narrower code page (Windows writes a redirected stdout in cp1252)
+        # shows what it cannot encode as an escape instead of stopping the run.
+        encoding = getattr(self.stream, "encoding", None)
+        if encoding:
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+        self.stream.write(text)
 
     def start(self, files: int, nbytes: int) -> None:
         """Begin counting a run of `files` files totalling `nbytes` to fetch."""
