@@ -140,10 +140,11 @@ class Settings(BaseSettings):
     ftp_session_recheck_seconds: float = Field(
         4.0,
         gt=0,
-        le=60,
+        # Offboarding promises "within 10 s": this interval plus the session's 1 s poll.
+        le=9,
         description="How often live FTP sessions are checked against their account: a "
         "disabled user, organization or FTP account, or a changed password, ends the session "
-        "(421) within this time plus a second.",
+        "(421) within this time plus a second (at most 9, so always within 10 s).",
     )
     upload_part_size: int = Field(
         8 << 20,

@@ -234,7 +234,13 @@ def delete_file(session: Session, *, org_id: int, path: str) -> None:
         _release_plain_object(session, entry)
         session.delete(entry)
     if pending is not None:
-        # Its multipart upload and staging tail are freed by maintenance (orphan sweep).
+        # Its multipart upload and staging tail are freed by maintenance (orphan sweep); until
+        # then its stored bytes stay in the quota, or ABOR + DELE in a loop would grow storage.
+        session.add(
+            ReleasedObject(
+                org_id=pending.org_id, object_key=pending.object_key, size=pending.committed_size
+            )
+        )
         session.delete(pending)
     session.flush()
     if entry is not None:

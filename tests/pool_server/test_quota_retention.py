@@ -9,17 +9,30 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import socket
+import struct
 
 import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
-from pool_core.models import Asset, Organization
+from pool_core.models import Asset, Organization, PendingUpload
 from pool_core.services.nightly import run_nightly
 from pool_core.storage.s3 import S3Storage
-from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain
+from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain, live_upload_size, wait_until
 
 MIB = 1 << 20
+
+
+def _released_size(database: Database, org_id: int, path: str) -> int | None:
+    """The committed size of an interrupted upload no writer holds any more (None: none)."""
+    if live_upload_size(path) is not None:
+        return None
+    with database.session() as session:
+        row = session.scalar(
+            select(PendingUpload).where(PendingUpload.org_id == org_id, PendingUpload.path == path)
+        )
+        return row.committed_size if row is not None and row.holder is None else None
 
 
 def _set_quota(database: Database, org_id: int, quota: int) -> None:
@@ -133,5 +146,44 @@ def test_deleting_or_overwriting_plain_files_cannot_grow_storage_past_the_quota(
     try:
         client.storbinary("STOR /incoming/again.bin", io.BytesIO(os.urandom(MIB)))
         client.storbinary("STOR /incoming/again2.bin", io.BytesIO(os.urandom(MIB)))
+    finally:
+        client.quit()
+
+
+def test_deleting_interrupted_uploads_cannot_grow_storage_past_the_quota(
+    ftp_server: RunningFTP,
+    ftp_accounts: dict[str, FtpLogin],
+    database: Database,
+) -> None:
+    # An interrupted upload keeps its received bytes in storage (resumable); DELE of it drops
+    # the pending upload at once, but its bytes stay until maintenance frees them, so they
+    # must stay in the quota: a reset + DELE loop is refused like a STOR + DELE loop.
+    account = ftp_accounts["trt"]
+    _set_quota(database, account.org_id, 3 * MIB + MIB // 2)
+    for round_ in range(3):
+        path = f"/incoming/cut{round_}.bin"
+        cut = connect_plain(ftp_server, account)
+        cut.voidcmd("TYPE I")
+        conn = cut.transfercmd(f"STOR {path}")
+        conn.sendall(os.urandom(MIB))
+        wait_until(lambda p=path: live_upload_size(p) == MIB, "the server to take the bytes")
+        # SO_LINGER 0: close() sends RST, as a dropped link does; the client goes too.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        cut.close()
+        wait_until(
+            lambda p=path: _released_size(database, account.org_id, p) == MIB,
+            "the interrupted upload to be kept, released",
+        )
+        client = connect_plain(ftp_server, account)
+        try:
+            assert client.size(path) == MIB  # interrupted, resumable: its bytes are stored
+            client.delete(path)
+        finally:
+            client.quit()
+    client = connect_plain(ftp_server, account)
+    try:
+        with pytest.raises(ftplib.error_perm, match=r"^552 .*quota"):
+            client.storbinary("STOR /incoming/one-more.bin", io.BytesIO(os.urandom(MIB)))
     finally:
         client.quit()
