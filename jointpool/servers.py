@@ -48,6 +48,10 @@ def cmd_api(ctx: AppContext, args: argparse.Namespace) -> int:
 
     settings = ctx.settings
     address = f"{settings.api_host}:{settings.api_port}"
+    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the handlers it found and
+    # raises the signal again; with ours in place that ends here, not by the default action
+    # that would kill the process before the heartbeat removes its row.
+    stop_event_on_signals()
     # One row per API server (uvicorn's supervisor, when it runs several worker processes).
     with heartbeating(ctx.db, kind="api", interval=settings.heartbeat_seconds, address=address):
         run_api(settings, ctx.db, ctx.storage, worker_factory=f"{__name__}:api_worker_app")

@@ -79,7 +79,16 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        text = json.dumps(entry, ensure_ascii=False, default=str)
+        # JSON leaves these unescaped, but they end a line for Python's splitlines() and
+        # some log shippers; inside JSON they can only be in strings, where \uXXXX is valid.
+        for char in _JSON_LINE_BREAKS:
+            text = text.replace(char, f"\\u{ord(char):04x}")
+        return text
+
+
+# Line terminators (other than the ones JSON escapes) that non-ASCII output would leave raw.
+_JSON_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
 # Characters a bare value may hold: nothing that separates fields, quotes or ends a line.
