@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pool_core.tracing import accept_request_id, bound
+from pool_core.tracing import accept_request_id, bind, reset
 
 HEADER = "X-Request-ID"
 
@@ -33,5 +33,12 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
-        with bound(request_id=request_id):
+        token = bind(request_id=request_id)
+        try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            # Left bound: Starlette's outermost ServerErrorMiddleware logs an unhandled error
+            # after this returns, and its line should name the request too. The binding dies
+            # with the request: the server runs each request in a task of its own.
+            raise
+        reset(token)

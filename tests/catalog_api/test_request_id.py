@@ -109,3 +109,25 @@ def test_a_requests_id_is_in_its_log_lines_its_job_and_the_workers_lines(
     assert any(f"asset {asset_id} ready" in line["message"] for line in worker_lines), (
         captured.lines
     )
+
+
+def test_an_unhandled_errors_line_names_the_request(captured: _Captured) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from catalog_api.errors import install_error_handlers
+    from catalog_api.request_id import RequestIdMiddleware
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "crash-1"})
+    assert response.status_code == 500
+    errors = [line for line in captured.lines if line["message"].startswith("unhandled error")]
+    assert [line.get("request_id") for line in errors] == ["crash-1"], captured.lines
