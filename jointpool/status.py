@@ -45,11 +45,15 @@ def _nodes(status: PoolStatus) -> list[str]:
     stale = [node for node in status.nodes if not node.live]
     lines = ["", f"Nodes: {len(live)} live, {len(stale)} stale"]
     for node in live + stale:
-        state = "live" if node.live else f"STALE (last seen {_ago(node.last_seen_at, status)})"
+        # A stale node's uptime would keep growing after it died: say when it was last heard.
+        if node.live:
+            state = f"up {duration(node.uptime_seconds)}  live"
+        else:
+            state = f"STALE, last seen {_ago(node.last_seen_at, status)}"
         where = f" {node.address}" if node.address else ""
         lines.append(
             f"  {node.kind:6} {node.hostname} pid {node.pid}{where}  version {node.version}  "
-            f"up {duration(node.uptime_seconds)}  {state}"
+            f"{state}"
         )
     return lines
 
