@@ -15,6 +15,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from catalog_api.deps import ApiState
 from catalog_api.errors import install_error_handlers
+from catalog_api.request_id import RequestIdMiddleware
 from catalog_api.routers import (
     assets,
     auth,
@@ -62,6 +63,7 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
     ensure_search_schema(db.engine)
     app.state.pool = ApiState(settings=settings, db=db, storage=storage)
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     for router in (
         health.router,

@@ -259,9 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(commands, "up", cmd_up)
     commands.add_parser("sync", help="mirror licensed masters (see `jointpool sync --help`)")
 
-    from jointpool import servers
+    from jointpool import servers, status
 
     servers.register(commands, add)
+    status.register(commands, add)
     return parser
 
 
@@ -278,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(level=settings.log_level, component=args.command)
+        configure_logging(
+            level=settings.log_level, component=args.command, log_format=settings.log_format
+        )
         return int(args.handler(AppContext(settings), args))
     except PoolError as exc:
         print(f"jointpool: error: {exc}", file=sys.stderr)

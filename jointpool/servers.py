@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pool_core.context import AppContext
 from pool_core.logs import configure_logging
+from pool_core.nodes import heartbeating
 from pool_core.settings import load_settings
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ def cmd_ftp(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run the FTP/FTPS ingress server."""
     from pool_server.server import run_ftp_server
 
-    run_ftp_server(ctx.settings, ctx.db, ctx.storage, stop_event_on_signals())
+    settings = ctx.settings
+    address = f"{settings.ftp_host}:{settings.ftp_port}"
+    with heartbeating(ctx.db, kind="ftp", interval=settings.heartbeat_seconds, address=address):
+        run_ftp_server(settings, ctx.db, ctx.storage, stop_event_on_signals())
     return 0
 
 
@@ -42,7 +46,15 @@ def cmd_api(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run the catalog API (uvicorn)."""
     from catalog_api.app import run_api
 
-    run_api(ctx.settings, ctx.db, ctx.storage, worker_factory=f"{__name__}:api_worker_app")
+    settings = ctx.settings
+    address = f"{settings.api_host}:{settings.api_port}"
+    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the handlers it found and
+    # raises the signal again; with ours in place that ends here, not by the default action
+    # that would kill the process before the heartbeat removes its row.
+    stop_event_on_signals()
+    # One row per API server (uvicorn's supervisor, when it runs several worker processes).
+    with heartbeating(ctx.db, kind="api", interval=settings.heartbeat_seconds, address=address):
+        run_api(settings, ctx.db, ctx.storage, worker_factory=f"{__name__}:api_worker_app")
     return 0
 
 
@@ -54,7 +66,8 @@ def api_worker_app() -> FastAPI:
     from catalog_api.app import create_app
 
     ctx = AppContext(load_settings())
-    configure_logging(level=ctx.settings.log_level, component="api")
+    settings = ctx.settings
+    configure_logging(level=settings.log_level, component="api", log_format=settings.log_format)
     return create_app(ctx.settings, ctx.db, ctx.storage)
 
 
@@ -96,11 +109,12 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
         ctx.db, ctx.settings, job_handlers(ctx), claim_unknown_kinds=True
     )
     stop = stop_event_on_signals()
-    thread = threading.Thread(target=runner.run_forever, name="job-runner", daemon=True)
-    thread.start()
-    stop.wait()
-    runner.stop()
-    thread.join()
+    with heartbeating(ctx.db, kind="worker", interval=ctx.settings.heartbeat_seconds):
+        thread = threading.Thread(target=runner.run_forever, name="job-runner", daemon=True)
+        thread.start()
+        stop.wait()
+        runner.stop()
+        thread.join()
     return 0
 
 

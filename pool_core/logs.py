@@ -6,15 +6,23 @@ written bare; any other is quoted, with `\\`, `"` and every non-printable charac
 (`\\n`, `\\u2028`, ...). A message containing `=` or `"` is quoted the same way, and the lines
 of a traceback are indented, so every line that starts with a timestamp is one record.
 `parse_line` reads a line back (tests, tools).
+
+With `JOINTPOOL_LOG_FORMAT=json` each record is instead one JSON object per line (`time`,
+`level`, `component`, `logger`, `message`, every field, and `traceback` when there is one);
+JSON's own escaping keeps a record on one line. Either way the correlation ids bound in
+`pool_core.tracing` (request, FTP session, upload) are fields of every line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import time
 from typing import Any
+
+from pool_core.tracing import TraceFilter
 
 # LogRecord attributes that are not user-supplied `extra=` fields (uvicorn adds a coloured
 # copy of its message as `color_message`; printing it twice helps no one).
@@ -48,6 +56,39 @@ class KeyValueFormatter(logging.Formatter):
             trace = self.formatException(record.exc_info)
             line = f"{line}\n" + "\n".join(f"    {part}" for part in trace.splitlines())
         return line
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"time": "2026-11-26T09:00:00.123Z", "level": "INFO", "logger": ..., "message": ...}`."""
+
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        entry: dict[str, Any] = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "component": self.component,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        text = json.dumps(entry, ensure_ascii=False, default=str)
+        # JSON leaves these unescaped, but they end a line for Python's splitlines() and
+        # some log shippers; inside JSON they can only be in strings, where \uXXXX is valid.
+        for char in _JSON_LINE_BREAKS:
+            text = text.replace(char, f"\\u{ord(char):04x}")
+        return text
+
+
+# Line terminators (other than the ones JSON escapes) that non-ASCII output would leave raw.
+_JSON_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
 # Characters a bare value may hold: nothing that separates fields, quotes or ends a line.
@@ -144,10 +185,12 @@ def _is_plumbing(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith(_PLUMBING_KEPT)
 
 
-def configure_logging(*, level: str, component: str) -> None:
-    """Send every log record to stderr as one structured line."""
+def configure_logging(*, level: str, component: str, log_format: str = "text") -> None:
+    """Send every log record to stderr as one structured line (`text` or `json`)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter(component))
+    formatter = JsonFormatter if log_format == "json" else KeyValueFormatter
+    handler.setFormatter(formatter(component))
+    handler.addFilter(TraceFilter())
     handler.addFilter(DemotePlumbing(logging.getLevelName(level.upper())))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -360,6 +360,19 @@ class Settings(BaseSettings):
         "INFO",
         description="Console level: INFO shows logins, uploads, transcodes, QC, licenses and "
         "errors; DEBUG adds job-queue polling and migration plumbing; WARNING or ERROR for less.",
+    )
+
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`text`: one `key=value` line per event; `json`: one JSON object per line "
+        "(time, level, logger, message and every field, including request_id, session_id and "
+        "upload_id).",
+    )
+    heartbeat_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often every FTP node, API server and worker refreshes its row in "
+        "`nodes`; `jointpool status` shows a node silent for three heartbeats as stale.",
     )
 
     @field_validator("log_level")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
 
+from pool_core import tracing
 from pool_core.common.actor import FTP, Actor
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PoolError
 from pool_core.files import tree, views
@@ -75,6 +76,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         # Set by the data channel when it ended an upload because an ABOR was waiting.
         self.abort_answered_by_data_channel = False
         self._hash_name = DEFAULT_HASH
+        # Bound by the server for the session's thread: every line of this session carries it.
+        self.session_id = tracing.new_id()
         super().__init__(conn, server, ioloop)
 
     # --- connection and dispatch
@@ -137,10 +140,12 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
             "upload complete",
             extra={"path": file, "user": self.username, "size": getattr(view, "size", None)},
         )
+        tracing.bind(upload_id=None)
 
     def on_incomplete_file_received(self, file: str) -> None:
         """An interrupted upload stays pending (resumable); say so in the log."""
         log.info("upload interrupted", extra={"path": file, "user": self.username})
+        tracing.bind(upload_id=None)
 
     def ftp_ABOR(self, line: str) -> None:
         """RFC 959: 426 for the transfer, then 226 for the ABOR, in that order.
@@ -196,6 +201,10 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
             refused = offset and isinstance(exc, (Conflict, InvalidInput))
             self.respond(rest_refused(offset, exc) if refused else reply_for(exc))
             return None
+        # The pending upload's id names this upload in every line until it ends, and in the
+        # jobs its completion enqueues (a resumed upload keeps the id it had).
+        tracing.bind(upload_id=str(writer.pending_id))
+        log.info("upload started", extra={"path": file, "user": self.username, "offset": offset})
         sink = UploadSink(writer, file)
         if self.data_channel is not None:
             self.data_channel.file_obj = sink

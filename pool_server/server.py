@@ -17,6 +17,7 @@ from typing import Any
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
+from pool_core import tracing
 from pool_core.db import Database
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -79,6 +80,11 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
             sock.close()
             return None
         return super().handle_accepted(sock, addr)
+
+    def _loop(self, handler: Any) -> None:
+        """Serve one session in its own thread, with the session's id bound for its lines."""
+        with tracing.bound(session_id=handler.session_id):
+            super()._loop(handler)
 
     @property
     def port(self) -> int:

@@ -32,6 +32,7 @@ from pool_core.models.licensing import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
+from pool_core.models.nodes import Node
 
 __all__ = [
     "ApiToken",
@@ -53,6 +54,7 @@ __all__ = [
     "LicenseStatus",
     "LicenseType",
     "MetadataState",
+    "Node",
     "Organization",
     "PendingUpload",
     "QcVerdict",

@@ -34,6 +34,7 @@ from pool_core.errors import JobError, StorageUnavailable, TransientJobError
 from pool_core.models.jobs import Job
 from pool_core.queue import service
 from pool_core.settings import Settings
+from pool_core.tracing import bound, from_payload
 
 logger = logging.getLogger("pool_core.queue.runner")
 
@@ -284,6 +285,12 @@ class JobRunner:
         running.thread.start()
 
     def _execute(self, ctx: JobContext) -> None:
+        # This thread's lines (and the jobs the handler enqueues) carry the ids of whoever
+        # enqueued the job.
+        with bound(**from_payload(ctx.payload)):
+            self._execute_traced(ctx)
+
+    def _execute_traced(self, ctx: JobContext) -> None:
         log_extra = {
             "job_id": str(ctx.job_id),
             "kind": ctx.kind,

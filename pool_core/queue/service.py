@@ -41,6 +41,8 @@ from pool_core.errors import Conflict, InvalidInput, NotFound
 from pool_core.models.base import utcnow
 from pool_core.models.jobs import Job, JobStatus
 from pool_core.settings import Settings
+from pool_core.tracing import TRACE_KEY
+from pool_core.tracing import current as current_trace
 
 # A job's life (enqueued, claimed, succeeded) is logged at DEBUG: the periodic jobs go
 # through it every few seconds for ever, and the handlers log what a person acts on
@@ -86,6 +88,11 @@ def enqueue(
         max_attempts = settings.job_max_attempts if settings is not None else DEFAULT_MAX_ATTEMPTS
     if max_attempts < 1:
         raise InvalidInput(f"max_attempts must be at least 1, not {max_attempts}")
+    # The ids of the request, FTP session or upload that caused this job travel with it; the
+    # worker binds them again, so the job's lines grep with the ones that enqueued it.
+    trace = current_trace()
+    if trace and TRACE_KEY not in payload:
+        payload = {**payload, TRACE_KEY: trace}
     job = Job(
         kind=kind,
         payload=payload,
@@ -98,7 +105,10 @@ def enqueue(
     )
     session.add(job)
     session.flush()
-    logger.debug(
+    # A job a person's request or upload caused is part of that story (INFO); the periodic
+    # jobs re-enqueue themselves for ever and would drown it (DEBUG).
+    logger.log(
+        logging.INFO if trace else logging.DEBUG,
         "job %s enqueued kind=%s",
         job.id,
         kind,
