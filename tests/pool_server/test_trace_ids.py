@@ -90,9 +90,15 @@ def test_a_resumed_upload_keeps_its_id_in_a_new_session(
         jobs = list(session.scalars(select(Job)))
     assert jobs and all(job.payload["trace"]["upload_id"] == upload_id for job in jobs)
     # Once its upload ended, a session's lines no longer name it (pyftpdlib's own lines too).
-    closed = [line for line in captured.lines if "FTP session closed" in line["message"]]
-    assert {line["session_id"] for line in closed} == {
-        started[0]["session_id"],
-        started[1]["session_id"],
-    }
-    assert all("upload_id" not in line for line in closed)
+    sessions = {started[0]["session_id"], started[1]["session_id"]}
+
+    def closed() -> list[dict[str, Any]]:
+        return [line for line in captured.lines if "FTP session closed" in line["message"]]
+
+    # The server logs a session's end after the client's QUIT has been answered.
+    wait_until(
+        lambda: {line.get("session_id") for line in closed()} >= sessions,
+        "both sessions' closing lines",
+    )
+    assert {line.get("session_id") for line in closed()} == sessions
+    assert all("upload_id" not in line for line in closed())

@@ -1,7 +1,7 @@
 """nodes: heartbeats of the running FTP nodes, API servers and workers
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 04:40:00
 
 Read by `jointpool status`; a row is refreshed every JOINTPOOL_HEARTBEAT_SECONDS and deleted
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
