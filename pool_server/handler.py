@@ -17,6 +17,8 @@ from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied,
 from pool_core.files import tree, views
 from pool_core.files.downloads import OffsetPastEnd, open_download
 from pool_core.names import INCOMING_ROOT, check_portable_path
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.roles import check_ftp_command
 from pool_core.uploads.service import committed_size, open_upload
 from pool_server.auth import Principal
@@ -75,7 +77,35 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         # Set by the data channel when it ended an upload because an ABOR was waiting.
         self.abort_answered_by_data_channel = False
         self._hash_name = DEFAULT_HASH
+        self._session_counted = False
         super().__init__(conn, server, ioloop)
+
+    # --- metrics of the session's life
+
+    def on_connect(self) -> None:
+        """Count the session as active until it closes."""
+        if metrics_enabled():
+            self._session_counted = True
+            metrics.ftp_sessions_active.inc()
+        super().on_connect()
+
+    def close(self) -> None:
+        """Stop counting the session (close runs more than once; the flag makes it once)."""
+        if self._session_counted:
+            self._session_counted = False
+            metrics.ftp_sessions_active.dec()
+        super().close()
+
+    def process_command(self, cmd: str, *args: Any, **kwargs: Any) -> None:
+        """Count the logins pyftpdlib refuses before they reach us (TLS required)."""
+        if (
+            cmd == "USER"
+            and self.tls_control_required
+            and not self._ssl_established
+            and metrics_enabled()
+        ):
+            metrics.ftp_logins.labels(result="tls_required").inc()
+        super().process_command(cmd, *args, **kwargs)
 
     # --- connection and dispatch
 
@@ -133,6 +163,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         """Log a completed upload (the completion transaction already recorded the change)."""
         sink = self.data_channel.file_obj if self.data_channel else None
         view = getattr(sink, "finished", None)
+        if metrics_enabled():
+            metrics.ftp_uploads.labels(result="complete").inc()
         log.info(
             "upload complete",
             extra={"path": file, "user": self.username, "size": getattr(view, "size", None)},
@@ -140,7 +172,19 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
 
     def on_incomplete_file_received(self, file: str) -> None:
         """An interrupted upload stays pending (resumable); say so in the log."""
+        if metrics_enabled():
+            metrics.ftp_uploads.labels(result="interrupted").inc()
         log.info("upload interrupted", extra={"path": file, "user": self.username})
+
+    def on_file_sent(self, file: str) -> None:
+        """Count a complete download."""
+        if metrics_enabled():
+            metrics.ftp_downloads.labels(result="complete").inc()
+
+    def on_incomplete_file_sent(self, file: str) -> None:
+        """Count a download that ended early (the client may resume it with REST)."""
+        if metrics_enabled():
+            metrics.ftp_downloads.labels(result="interrupted").inc()
 
     def ftp_ABOR(self, line: str) -> None:
         """RFC 959: 426 for the transfer, then 226 for the ABOR, in that order.
@@ -158,6 +202,17 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
     # --- transfers
 
     def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
+        """Stream an upload (see `_store`); a refusal is counted."""
+        try:
+            stored = self._store(file, mode)
+        except PoolError:
+            _count_refused(metrics.ftp_uploads)
+            raise
+        if stored is None:
+            _count_refused(metrics.ftp_uploads)
+        return stored
+
+    def _store(self, file: str, mode: str) -> str | None:
         """Stream an upload into S3; REST n or APPE continue a pending one.
 
         The preliminary 1xx reply goes out before the writer is opened: opening may wait for
@@ -230,6 +285,17 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         self._shutdown_connecting_dtp()
 
     def ftp_RETR(self, file: str) -> str | None:
+        """Stream a download (see `_retrieve`); a refusal is counted."""
+        try:
+            sent = self._retrieve(file)
+        except PoolError:
+            _count_refused(metrics.ftp_downloads)
+            raise
+        if sent is None:
+            _count_refused(metrics.ftp_downloads)
+        return sent
+
+    def _retrieve(self, file: str) -> str | None:
         """Stream a file from S3, from the REST offset if one was given."""
         assert self.principal is not None
         rest = self._restart_position
@@ -315,3 +381,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         base = [f for f in self._extra_feats if not f.startswith(("HASH ", "XMD5", "XSHA256"))]
         self._extra_feats = [*base, f"HASH {algorithms}", "XMD5", "XSHA256"]
         super().ftp_FEAT(line)
+
+
+def _count_refused(counter: Any) -> None:
+    if metrics_enabled():
+        counter.labels(result="refused").inc()

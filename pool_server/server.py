@@ -18,6 +18,7 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
 from pool_core.db import Database
+from pool_core.ops import metrics
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
@@ -132,6 +133,8 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
     server = PoolFTPServer(
         (settings.ftp_host, settings.ftp_port), handler, audit=audit, sessions=sessions
     )
+    # The gauge reads the ban table at scrape time (the last server built in a process wins).
+    metrics.ftp_bans_active.set_function(guard.active_bans)
     server.max_cons = settings.ftp_max_connections
     server.max_cons_per_ip = settings.ftp_max_connections_per_ip
     return server
