@@ -19,6 +19,7 @@ from pyftpdlib.servers import ThreadedFTPServer
 
 from pool_core.db import Database
 from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
@@ -75,6 +76,8 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
     def handle_accepted(self, sock: Any, addr: Any) -> Any:
         """Turn banned addresses away before a session (and its thread) exists."""
         if self.handler.pool.guard.banned_for(ip_key(addr[0])):
+            if metrics_enabled():
+                metrics.ftp_logins.labels(result="banned").inc()
             with contextlib.suppress(OSError):
                 sock.send(b"421 Too many failed logins from your address; try again later.\r\n")
             sock.close()
