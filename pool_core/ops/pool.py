@@ -69,8 +69,15 @@ class PoolCollector(Collector):
                 return iter(())
             now = time.monotonic()
             if self._cached is None or now - self._cached[0] >= CACHE_SECONDS:
-                with self.db.session() as session:
-                    self._cached = (now, compute(session))
+                try:
+                    with self.db.session() as session:
+                        self._cached = (now, compute(session))
+                except Exception:
+                    # The node's own metrics must still be served while the database is
+                    # away (/readyz says so); these gauges are then absent, not stale.
+                    log.warning("pool metrics: the database did not answer", exc_info=True)
+                    self._cached = None
+                    return iter(())
             return iter(self._cached[1])
 
     def _is_leader(self) -> bool:
@@ -175,7 +182,8 @@ def _licenses(session: Session) -> Metric:
     family = GaugeMetricFamily(
         "jointpool_licenses", "Licenses by state (active, revoked, expired).", labels=["state"]
     )
-    counts = dict(session.execute(select(License.status, func.count()).group_by(License.status)))
+    rows = session.execute(select(License.status, func.count()).group_by(License.status))
+    counts = {LicenseStatus(status): count for status, count in rows}
     for state in LicenseStatus:
         family.add_metric([state.value], counts.get(state, 0))
     return family

@@ -55,8 +55,10 @@ def test_ftp_counters_move_by_what_the_clients_did(
 
         # Sessions close on the server's loop after the client leaves.
         wait_until(
-            lambda: scrape(ops.url).value("jointpool_ftp_sessions_active")
-            == before.value("jointpool_ftp_sessions_active"),
+            lambda: (
+                scrape(ops.url).value("jointpool_ftp_sessions_active")
+                == before.value("jointpool_ftp_sessions_active")
+            ),
             "both sessions to be counted as closed",
         )
         health = httpx.get(f"{ops.url}/healthz")
@@ -75,9 +77,10 @@ def test_ftp_counters_move_by_what_the_clients_did(
     assert delta("jointpool_ftp_received_bytes_total") == SIZE
     assert delta("jointpool_ftp_sent_bytes_total") == SIZE
     assert delta("jointpool_ftp_upload_throughput_bytes_per_second_count") == 1
-    assert during.value("jointpool_ftp_sessions_active") == before.value(
-        "jointpool_ftp_sessions_active"
-    ) + 1
+    assert (
+        during.value("jointpool_ftp_sessions_active")
+        == before.value("jointpool_ftp_sessions_active") + 1
+    )
     assert after.value("jointpool_ftp_pending_uploads") == before.value(
         "jointpool_ftp_pending_uploads"
     )
