@@ -20,6 +20,7 @@ from pyftpdlib.servers import ThreadedFTPServer
 from pool_core.db import Database
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
+from pool_core.ops.exposition import set_enabled as set_metrics_enabled
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
@@ -92,6 +93,8 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
 
 def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> PoolFTPServer:
     """Create the server bound to FTP_HOST:FTP_PORT (port 0 picks a free one)."""
+    # JOINTPOOL_METRICS_ENABLED: the FTP node counts (or not) from here on.
+    set_metrics_enabled(settings.metrics_enabled)
     cert, key = ensure_certificate(settings)
     if settings.ftp_tls_reuse_required:
         check_session_reuse_support()
