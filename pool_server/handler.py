@@ -33,6 +33,12 @@ from pool_server.units import writing
 
 log = logging.getLogger(__name__)
 
+# The counter a refused transfer command moves.
+TRANSFER_COUNTERS = {
+    "STOR": metrics.ftp_uploads,
+    "APPE": metrics.ftp_uploads,
+    "RETR": metrics.ftp_downloads,
+}
 HASH_ALGORITHMS = {"SHA-256": "sha256", "MD5": "md5"}
 DEFAULT_HASH = "SHA-256"
 
@@ -118,6 +124,9 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
                 check_ftp_command(self.pool.db, self.principal, cmd, arg, cwd=self.fs.cwd)
             super().pre_process_command(line, cmd, arg)
         except PoolError as exc:
+            # Refused by the role check or by the command itself: counted once, here.
+            if cmd in TRANSFER_COUNTERS:
+                _count_refused(TRANSFER_COUNTERS[cmd])
             self._reply_error(cmd, arg, reply_for(exc))
         except Exception:
             # A bug or an untranslated vendor error must cost one command, not the session
@@ -202,12 +211,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
     # --- transfers
 
     def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
-        """Stream an upload (see `_store`); a refusal is counted."""
-        try:
-            stored = self._store(file, mode)
-        except PoolError:
-            _count_refused(metrics.ftp_uploads)
-            raise
+        """Stream an upload (see `_store`); a refusal answered here is counted."""
+        stored = self._store(file, mode)
         if stored is None:
             _count_refused(metrics.ftp_uploads)
         return stored
@@ -285,12 +290,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         self._shutdown_connecting_dtp()
 
     def ftp_RETR(self, file: str) -> str | None:
-        """Stream a download (see `_retrieve`); a refusal is counted."""
-        try:
-            sent = self._retrieve(file)
-        except PoolError:
-            _count_refused(metrics.ftp_downloads)
-            raise
+        """Stream a download (see `_retrieve`); a refusal answered here is counted."""
+        sent = self._retrieve(file)
         if sent is None:
             _count_refused(metrics.ftp_downloads)
         return sent

@@ -86,6 +86,8 @@ class PoolCollector(Collector):
         if self._leader_conn is not None:
             try:
                 self._leader_conn.execute(text("SELECT 1"))
+                # Never leave the lock's connection idle inside a transaction.
+                self._leader_conn.commit()
                 return True
             except Exception:
                 # The connection (and the lock with it) is gone: compete again.

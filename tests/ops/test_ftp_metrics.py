@@ -50,6 +50,8 @@ def test_ftp_counters_move_by_what_the_clients_did(
         received = bytearray()
         assert client.retrbinary("RETR /incoming/clip.bin", received.extend).startswith("226")
         assert bytes(received) == data
+        with pytest.raises(ftplib.error_perm):
+            client.retrbinary("RETR /incoming/missing.bin", received.extend)
         during = scrape(ops.url)
         client.quit()
 
@@ -73,6 +75,7 @@ def test_ftp_counters_move_by_what_the_clients_did(
     assert delta("jointpool_ftp_uploads_total", result="complete") == 1
     assert delta("jointpool_ftp_uploads_total", result="refused") == 1
     assert delta("jointpool_ftp_downloads_total", result="complete") == 1
+    assert delta("jointpool_ftp_downloads_total", result="refused") == 1
     assert delta("jointpool_downloads_total", channel="ftp") == 1
     assert delta("jointpool_ftp_received_bytes_total") == SIZE
     assert delta("jointpool_ftp_sent_bytes_total") == SIZE
