@@ -40,6 +40,7 @@ setup(
         "httpx>=0.27",
         "defusedxml>=0.7",
         "charset-normalizer>=3.3",
+        "prometheus-client>=0.20",
         f"jointpool-sync @ {CLIENT.as_uri()}",
     ]
 )

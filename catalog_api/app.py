@@ -15,6 +15,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from catalog_api.deps import ApiState
 from catalog_api.errors import install_error_handlers
+from catalog_api.metrics import MetricsMiddleware
 from catalog_api.request_id import RequestIdMiddleware
 from catalog_api.routers import (
     assets,
@@ -29,6 +30,9 @@ from catalog_api.routers import (
 )
 from catalog_api.schemas.common import Problem
 from pool_core.db import Database
+from pool_core.ops.exposition import prepare_multiprocess_dir
+from pool_core.ops.exposition import set_enabled as set_metrics_enabled
+from pool_core.ops.readiness import ReadinessChecker
 from pool_core.search.backends import ensure_search_schema
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -62,6 +66,10 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
     )
     ensure_search_schema(db.engine)
     app.state.pool = ApiState(settings=settings, db=db, storage=storage)
+    app.state.readiness = ReadinessChecker.from_settings(settings, db)
+    set_metrics_enabled(settings.metrics_enabled)
+    if settings.metrics_enabled:
+        app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
@@ -152,6 +160,9 @@ def run_api(
         "http": NoDelayH11Protocol,
     }
     if settings.api_workers > 1:
+        # Every worker writes its metrics to files here; /metrics adds them up. Set before
+        # the workers start (prometheus_client reads it when a worker first imports it).
+        prepare_multiprocess_dir(settings)
         # One Python process runs one request's Python code at a time: several processes are
         # how the API uses every core. The index is made sure of here, once, so the workers
         # do not race to create it.

@@ -125,6 +125,7 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
         f"  API        http://{settings.api_host}:{settings.api_port}/v1"
         f"   docs: http://{settings.api_host}:{settings.api_port}/docs",
         f"  S3         {settings.effective_s3_endpoint}  bucket {settings.s3_bucket}",
+        *_metrics_lines(settings),
         f"  Database   {settings.effective_database_url}",
         f"  Data       {settings.data_dir}",
     ]
@@ -141,6 +142,21 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
             f"{settings.ftp_port}/incoming/"
         )
     print("\n".join(lines), flush=True)
+
+
+def _metrics_lines(settings: Settings) -> list[str]:
+    """Where each service serves /metrics, /healthz and /readyz."""
+    if not settings.metrics_enabled:
+        return ["  Metrics    off (JOINTPOOL_METRICS_ENABLED=false)"]
+    api = f"http://{settings.api_host}:{settings.api_port}/metrics"
+    lines = [f"  Metrics    API {api}  (and /healthz, /readyz on each)"]
+    for name, port in (
+        ("FTP", settings.ftp_metrics_port),
+        ("worker", settings.worker_metrics_port),
+    ):
+        if port:
+            lines.append(f"             {name:6} http://{settings.metrics_host}:{port}/metrics")
+    return lines
 
 
 def run_all(ctx: AppContext) -> int:

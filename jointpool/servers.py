@@ -33,12 +33,18 @@ def stop_event_on_signals() -> threading.Event:
 
 def cmd_ftp(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run the FTP/FTPS ingress server."""
+    from pool_core.ops.node import start_ops_server
     from pool_server.server import run_ftp_server
 
     settings = ctx.settings
     address = f"{settings.ftp_host}:{settings.ftp_port}"
-    with heartbeating(ctx.db, kind="ftp", interval=settings.heartbeat_seconds, address=address):
-        run_ftp_server(settings, ctx.db, ctx.storage, stop_event_on_signals())
+    ops = start_ops_server(settings, ctx.db, port=settings.ftp_metrics_port, component="ftp")
+    try:
+        with heartbeating(ctx.db, kind="ftp", interval=settings.heartbeat_seconds, address=address):
+            run_ftp_server(settings, ctx.db, ctx.storage, stop_event_on_signals())
+    finally:
+        if ops is not None:
+            ops.stop()
     return 0
 
 
@@ -97,6 +103,8 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
 def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run a background worker (transcoding, sidecar ingest, maintenance)."""
     from pool_core.licensing.jobs import ensure_periodic_jobs
+    from pool_core.ops.node import start_ops_server
+    from pool_core.ops.pool import PoolCollector
     from pool_core.queue import JobRunner
     from pool_core.services.nightly import ensure_nightly_job
 
@@ -109,12 +117,24 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace) -> int:
         ctx.db, ctx.settings, job_handlers(ctx), claim_unknown_kinds=True
     )
     stop = stop_event_on_signals()
+    # The worker computes the pool-wide gauges (one worker at a time: pool_core.ops.pool).
+    pool_gauges = PoolCollector(ctx.db)
+    ops = start_ops_server(
+        ctx.settings,
+        ctx.db,
+        port=ctx.settings.worker_metrics_port,
+        component="worker",
+        collectors=[pool_gauges],
+    )
     with heartbeating(ctx.db, kind="worker", interval=ctx.settings.heartbeat_seconds):
         thread = threading.Thread(target=runner.run_forever, name="job-runner", daemon=True)
         thread.start()
         stop.wait()
         runner.stop()
         thread.join()
+    if ops is not None:
+        ops.stop()
+    pool_gauges.close()
     return 0
 
 

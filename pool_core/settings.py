@@ -355,6 +355,27 @@ class Settings(BaseSettings):
         "nightly maintenance deletes its bytes; until then it counts against the quota.",
     )
 
+    # --- metrics and health ---
+    metrics_enabled: bool = Field(
+        True,
+        description="Count and serve Prometheus metrics (`/metrics`); false turns the "
+        "instrumentation off (to measure its cost).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the FTP node's and the worker's metrics ports bind to."
+    )
+    ftp_metrics_port: int = Field(
+        9121, description="FTP node's /metrics, /healthz and /readyz port (0 = off)."
+    )
+    worker_metrics_port: int = Field(
+        9122, description="Worker's /metrics, /healthz and /readyz port (0 = off)."
+    )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token /metrics asks of clients outside loopback; without one, "
+        "/metrics answers only loopback clients (403 to the others).",
+    )
+
     # --- general ---
     log_level: str = Field(
         "INFO",

@@ -26,6 +26,8 @@ from pyftpdlib.exceptions import AuthenticationFailed as FTPAuthenticationFailed
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
 from pool_core.models import Role
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.services.accounts import check_ftp_login, record_ftp_logins
 from pool_core.services.audit import record_audit
 from pool_server.units import writing
@@ -144,6 +146,12 @@ class LoginGuard:
         self._clock = clock
         self._records: dict[str, _Record] = {}
         self._lock = threading.Lock()
+
+    def active_bans(self) -> int:
+        """Keys banned right now (for the `jointpool_ftp_bans_active` gauge)."""
+        now = self._clock()
+        with self._lock:
+            return sum(1 for record in self._records.values() if record.banned_until > now)
 
     def banned_for(self, key: str) -> float:
         """Seconds left on the key's ban, 0 when it is not banned."""
@@ -321,6 +329,7 @@ class PoolAuthorizer:
         # account alone: a ban on the account would let anyone lock its owner out.
         if self.guard.banned_for(ip_key(ip)) or self.guard.banned_for(pair_key(ip, name)):
             self._audit("login_refused", name, ip, detail={"reason": "banned"})
+            _count_login("banned")
             raise FTPAuthenticationFailed(BANNED_TEXT)
         if self.account_slowdown and self.guard.banned_for(account_key(name)):
             # Guessed at from many addresses: every attempt waits, the owner's included, so
@@ -341,6 +350,7 @@ class PoolAuthorizer:
         self.guard.record_success(ip_key(ip))
         self.guard.record_success(pair_key(ip, name))
         handler.principal = principal
+        _count_login("ok")
 
     def _verify_once(self, name: str, password: str, ip: str) -> Principal:
         key = self.cache.key(name, password)
@@ -388,6 +398,7 @@ class PoolAuthorizer:
                 detail["banned"] = {key: length for key, length in banned}
                 log.warning("login ban", extra={"ip": ip, "user": name, "bans": detail["banned"]})
             self._audit("login_failed", name, ip, detail=detail)
+            _count_login("disabled" if disabled else "bad_password")
             raise FTPAuthenticationFailed(DISABLED_TEXT if disabled else LOGIN_FAILED_TEXT) from exc
         self._audit("login", name, ip, principal=principal)
         self.cache.put(name, password, principal)
@@ -444,3 +455,8 @@ class PoolAuthorizer:
 
     def terminate_impersonation(self, username: str) -> None:
         """No OS users are involved: nothing to switch back."""
+
+
+def _count_login(result: str) -> None:
+    if metrics_enabled():
+        metrics.ftp_logins.labels(result=result).inc()

@@ -18,6 +18,8 @@ from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied,
 from pool_core.files import tree, views
 from pool_core.files.downloads import OffsetPastEnd, open_download
 from pool_core.names import INCOMING_ROOT, check_portable_path
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.roles import check_ftp_command
 from pool_core.uploads.service import committed_size, open_upload
 from pool_server.auth import Principal
@@ -32,6 +34,12 @@ from pool_server.units import writing
 
 log = logging.getLogger(__name__)
 
+# The counter a refused transfer command moves.
+TRANSFER_COUNTERS = {
+    "STOR": metrics.ftp_uploads,
+    "APPE": metrics.ftp_uploads,
+    "RETR": metrics.ftp_downloads,
+}
 HASH_ALGORITHMS = {"SHA-256": "sha256", "MD5": "md5"}
 DEFAULT_HASH = "SHA-256"
 
@@ -78,7 +86,35 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         self._hash_name = DEFAULT_HASH
         # Bound by the server for the session's thread: every line of this session carries it.
         self.session_id = tracing.new_id()
+        self._session_counted = False
         super().__init__(conn, server, ioloop)
+
+    # --- metrics of the session's life
+
+    def on_connect(self) -> None:
+        """Count the session as active until it closes."""
+        if metrics_enabled():
+            self._session_counted = True
+            metrics.ftp_sessions_active.inc()
+        super().on_connect()
+
+    def close(self) -> None:
+        """Stop counting the session (close runs more than once; the flag makes it once)."""
+        if self._session_counted:
+            self._session_counted = False
+            metrics.ftp_sessions_active.dec()
+        super().close()
+
+    def process_command(self, cmd: str, *args: Any, **kwargs: Any) -> None:
+        """Count the logins pyftpdlib refuses before they reach us (TLS required)."""
+        if (
+            cmd == "USER"
+            and self.tls_control_required
+            and not self._ssl_established
+            and metrics_enabled()
+        ):
+            metrics.ftp_logins.labels(result="tls_required").inc()
+        super().process_command(cmd, *args, **kwargs)
 
     # --- connection and dispatch
 
@@ -91,6 +127,9 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
                 check_ftp_command(self.pool.db, self.principal, cmd, arg, cwd=self.fs.cwd)
             super().pre_process_command(line, cmd, arg)
         except PoolError as exc:
+            # Refused by the role check or by the command itself: counted once, here.
+            if cmd in TRANSFER_COUNTERS:
+                _count_refused(TRANSFER_COUNTERS[cmd])
             self._reply_error(cmd, arg, reply_for(exc))
         except Exception:
             # A bug or an untranslated vendor error must cost one command, not the session
@@ -136,6 +175,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         """Log a completed upload (the completion transaction already recorded the change)."""
         sink = self.data_channel.file_obj if self.data_channel else None
         view = getattr(sink, "finished", None)
+        if metrics_enabled():
+            metrics.ftp_uploads.labels(result="complete").inc()
         log.info(
             "upload complete",
             extra={"path": file, "user": self.username, "size": getattr(view, "size", None)},
@@ -144,8 +185,20 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
 
     def on_incomplete_file_received(self, file: str) -> None:
         """An interrupted upload stays pending (resumable); say so in the log."""
+        if metrics_enabled():
+            metrics.ftp_uploads.labels(result="interrupted").inc()
         log.info("upload interrupted", extra={"path": file, "user": self.username})
         tracing.bind(upload_id=None)
+
+    def on_file_sent(self, file: str) -> None:
+        """Count a complete download."""
+        if metrics_enabled():
+            metrics.ftp_downloads.labels(result="complete").inc()
+
+    def on_incomplete_file_sent(self, file: str) -> None:
+        """Count a download that ended early (the client may resume it with REST)."""
+        if metrics_enabled():
+            metrics.ftp_downloads.labels(result="interrupted").inc()
 
     def ftp_ABOR(self, line: str) -> None:
         """RFC 959: 426 for the transfer, then 226 for the ABOR, in that order.
@@ -163,6 +216,13 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
     # --- transfers
 
     def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
+        """Stream an upload (see `_store`); a refusal answered here is counted."""
+        stored = self._store(file, mode)
+        if stored is None:
+            _count_refused(metrics.ftp_uploads)
+        return stored
+
+    def _store(self, file: str, mode: str) -> str | None:
         """Stream an upload into S3; REST n or APPE continue a pending one.
 
         The preliminary 1xx reply goes out before the writer is opened: opening may wait for
@@ -239,6 +299,13 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         self._shutdown_connecting_dtp()
 
     def ftp_RETR(self, file: str) -> str | None:
+        """Stream a download (see `_retrieve`); a refusal answered here is counted."""
+        sent = self._retrieve(file)
+        if sent is None:
+            _count_refused(metrics.ftp_downloads)
+        return sent
+
+    def _retrieve(self, file: str) -> str | None:
         """Stream a file from S3, from the REST offset if one was given."""
         assert self.principal is not None
         rest = self._restart_position
@@ -324,3 +391,8 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         base = [f for f in self._extra_feats if not f.startswith(("HASH ", "XMD5", "XSHA256"))]
         self._extra_feats = [*base, f"HASH {algorithms}", "XMD5", "XSHA256"]
         super().ftp_FEAT(line)
+
+
+def _count_refused(counter: Any) -> None:
+    if metrics_enabled():
+        counter.labels(result="refused").inc()

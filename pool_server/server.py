@@ -19,6 +19,9 @@ from pyftpdlib.servers import ThreadedFTPServer
 
 from pool_core import tracing
 from pool_core.db import Database
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
+from pool_core.ops.exposition import set_enabled as set_metrics_enabled
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
@@ -75,6 +78,8 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
     def handle_accepted(self, sock: Any, addr: Any) -> Any:
         """Turn banned addresses away before a session (and its thread) exists."""
         if self.handler.pool.guard.banned_for(ip_key(addr[0])):
+            if metrics_enabled():
+                metrics.ftp_logins.labels(result="banned").inc()
             with contextlib.suppress(OSError):
                 sock.send(b"421 Too many failed logins from your address; try again later.\r\n")
             sock.close()
@@ -94,6 +99,8 @@ class PoolFTPServer(ThreadedFTPServer):  # type: ignore[misc]
 
 def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> PoolFTPServer:
     """Create the server bound to FTP_HOST:FTP_PORT (port 0 picks a free one)."""
+    # JOINTPOOL_METRICS_ENABLED: the FTP node counts (or not) from here on.
+    set_metrics_enabled(settings.metrics_enabled)
     cert, key = ensure_certificate(settings)
     if settings.ftp_tls_reuse_required:
         check_session_reuse_support()
@@ -138,6 +145,8 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
     server = PoolFTPServer(
         (settings.ftp_host, settings.ftp_port), handler, audit=audit, sessions=sessions
     )
+    # The gauge reads the ban table at scrape time (the last server built in a process wins).
+    metrics.ftp_bans_active.set_function(guard.active_bans)
     server.max_cons = settings.ftp_max_connections
     server.max_cons_per_ip = settings.ftp_max_connections_per_ip
     return server

@@ -8,6 +8,7 @@ downloads read from `storage.open_stream`: no byte touches the local disk.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ from pyftpdlib.ioloop import _ERRNOS_DISCONNECTED
 from pyftpdlib.log import logger as ftp_logger
 
 from pool_core.errors import PoolError
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.service import UploadWriter
 from pool_server.link import ControlState, control_state
@@ -36,22 +39,40 @@ class UploadSink:
         self.closed = False
         self.finished: Any = None  # the FileView once finish() succeeded
         self.error: PoolError | None = None
+        # For the throughput histogram: this transfer's bytes over its duration (a resumed
+        # upload's earlier bytes came at another speed).
+        self._started = time.monotonic()
+        self._received = 0
+        self._counted = metrics_enabled()
+        if self._counted:
+            metrics.ftp_pending_uploads.inc()
 
     def write(self, data: bytes) -> int:
         """Hand a received chunk to the writer (which streams full parts to S3)."""
         self.writer.write(data)
+        self._received += len(data)
         return len(data)
 
     def finish(self) -> Any:
         """Complete the upload: the file becomes visible in one transaction."""
         self.finished = self.writer.finish()
+        if self._counted:
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+            metrics.ftp_upload_throughput.observe(self._received / elapsed)
+        self._stop_counting()
         return self.finished
+
+    def _stop_counting(self) -> None:
+        if self._counted:
+            self._counted = False
+            metrics.ftp_pending_uploads.dec()
 
     def close(self) -> None:
         """Keep an unfinished upload resumable (the data connection ended early)."""
         if self.closed:
             return
         self.closed = True
+        self._stop_counting()
         if self.finished is None:
             try:
                 self.writer.interrupt()
@@ -186,6 +207,10 @@ class _StreamingDTPHandler(DTPHandler):  # type: ignore[misc]
 
     def close(self) -> None:
         """Finish a fully received upload first, so 226 means the file is really there."""
+        if not self._closed and metrics_enabled():
+            # Once per data connection: a counter update per chunk would cost on a 1 GiB file.
+            metrics.ftp_received_bytes.inc(self.tot_bytes_received)
+            metrics.ftp_sent_bytes.inc(self.tot_bytes_sent)
         sink = self.file_obj
         if (
             not self._closed

@@ -41,6 +41,10 @@ class FfmpegFailed(JobError):
     """ffmpeg exited with an error on this master."""
 
 
+class FfmpegLimitExceeded(FfmpegFailed):
+    """ffmpeg ran into its CPU-time or memory limit."""
+
+
 class FfmpegTimeout(JobError):
     """ffmpeg ran past the wall-clock limit and was killed."""
 
@@ -137,12 +141,12 @@ def _raise_if_limited(code: int, limits: Limits, log_path: Path, summary: str) -
     """Name the limit ffmpeg ran into, if it ran into one."""
     log = log_path.read_text(encoding="utf-8", errors="replace")
     if limits.cpu_seconds is not None and (code in _CPU_KILLS or _CPU_SIGNAL_LOGGED in log):
-        raise FfmpegFailed(
+        raise FfmpegLimitExceeded(
             f"ffmpeg used up its CPU-time limit ({limits.cpu_seconds} s) and was stopped; "
             "the master may be damaged in a way that makes decoding run away"
         )
     if limits.memory_bytes is not None and (code in _MEMORY_CRASHES or _OUT_OF_MEMORY.search(log)):
-        raise FfmpegFailed(
+        raise FfmpegLimitExceeded(
             f"ffmpeg ran into its memory limit ({limits.memory_bytes >> 20} MiB) and failed "
             f"(exit {code}); the master may need more than the pool allows: {summary}"
         )

@@ -113,6 +113,8 @@ class TranscodeResult:
     renditions: int
     ffmpeg_seconds: float
     total_seconds: float
+    # The master's duration, for the realtime factor (media seconds per wall second).
+    media_seconds: float = 0.0
 
 
 def transcode_asset(
@@ -261,6 +263,7 @@ class _Job:
             renditions=len(files),
             ffmpeg_seconds=ffmpeg_seconds,
             total_seconds=time.monotonic() - started,
+            media_seconds=media.duration,
         )
 
 

@@ -1,25 +1,44 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics of the API process."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from catalog_api.deps import SessionDep
+from catalog_api.deps import ApiState
+from pool_core.ops.exposition import CONTENT_TYPE, metrics_allowed, render
+from pool_core.ops.readiness import ReadinessChecker
 
 router = APIRouter(tags=["health"])
 
 
 class HealthOut(BaseModel):
-    """The service and its database answer."""
+    """The process is alive."""
 
     status: str
-    database: str
 
 
 @router.get("/healthz", response_model=HealthOut)
-def healthz(session: SessionDep) -> HealthOut:
-    """Answer when the API and its database are up."""
-    session.execute(text("SELECT 1"))
-    return HealthOut(status="ok", database="ok")
+def healthz() -> HealthOut:
+    """Answer while the process is alive (readiness is /readyz)."""
+    return HealthOut(status="ok")
+
+
+@router.get("/readyz", responses={503: {"description": "A check failed; the body names it."}})
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the database and S3 answer and migrations are at head; 503 naming the check."""
+    checker: ReadinessChecker = request.app.state.readiness
+    result = await run_in_threadpool(checker.check)
+    return JSONResponse(result.body(), status_code=200 if result.ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition (every uvicorn worker's, aggregated); loopback or token."""
+    state: ApiState = request.app.state.pool
+    client = request.client.host if request.client else None
+    if not metrics_allowed(state.settings, client, request.headers.get("authorization")):
+        return JSONResponse({"detail": "metrics need a bearer token from this address"}, 403)
+    return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE)

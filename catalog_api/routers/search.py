@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,6 +17,8 @@ from catalog_api.schemas.search import (
 )
 from catalog_api.schemas.titles import TitleOut
 from pool_core.models import TitleKind
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=PROBLEM_RESPONSES)
@@ -60,6 +63,7 @@ def search(
         duration_min=duration_min,
         duration_max=duration_max,
     )
+    started = time.perf_counter()
     page = search_titles(
         session,
         viewer_org_id=user.org_id,
@@ -70,6 +74,8 @@ def search(
         cursor=cursor,
         with_facets=facets,
     )
+    if metrics_enabled():
+        metrics.search_duration.observe(time.perf_counter() - started)
     return SearchOut(
         items=[
             SearchHitOut(

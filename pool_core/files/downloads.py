@@ -23,6 +23,8 @@ from pool_core.licensing.entitlements import (
 )
 from pool_core.models import Asset, FileState, License
 from pool_core.names import LICENSED_ROOT, resolve_path
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 
 
 class OffsetPastEnd(InvalidInput):
@@ -69,8 +71,11 @@ def open_download(
         grant = _path_grant(session, org_id=actor.org_id, path=target)
     if offset > grant.size:
         raise OffsetPastEnd(offset, grant.size)
+    channel = f"{actor.channel}:{grant.rendition}" if grant.rendition else actor.channel
+    if metrics_enabled():
+        # Every grant counts, own files included: this is the one place they are made.
+        metrics.downloads.labels(channel=channel).inc()
     if grant.license is not None and grant.asset_id is not None:
-        channel = f"{actor.channel}:{grant.rendition}" if grant.rendition else actor.channel
         record_delivery(
             session,
             license_id=grant.license.id,

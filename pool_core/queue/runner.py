@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -32,6 +33,8 @@ from sqlalchemy.exc import OperationalError
 from pool_core.db import Database
 from pool_core.errors import JobError, StorageUnavailable, TransientJobError
 from pool_core.models.jobs import Job
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.queue import service
 from pool_core.settings import Settings
 from pool_core.tracing import bound, from_payload
@@ -311,6 +314,7 @@ class JobRunner:
                 )
                 return
             outcome: Outcome | None = None
+            started = time.monotonic()
             try:
                 handler(ctx)
             except Exception as exc:
@@ -319,14 +323,15 @@ class JobRunner:
                     logger.exception(
                         "job %s handler raised unexpectedly", ctx.job_id, extra=log_extra
                     )
-            self._settle(ctx, outcome)
+            if self._settle(ctx, outcome):
+                count_job_result(ctx, outcome, time.monotonic() - started)
         finally:
             with self._changed:
                 self._running.pop(ctx.job_id, None)
                 self._changed.notify_all()
 
-    def _settle(self, ctx: JobContext, outcome: Outcome | None) -> None:
-        """Record the result; a database hiccup here only delays the job (lease expiry)."""
+    def _settle(self, ctx: JobContext, outcome: Outcome | None) -> bool:
+        """Record the result (True once recorded); a database hiccup only delays the job."""
         with self._changed:
             running = self._running.get(ctx.job_id)
             if running is not None:
@@ -339,14 +344,14 @@ class JobRunner:
                 ctx.attempt,
                 extra={"job_id": str(ctx.job_id), "worker_id": self.worker_id},
             )
-            return
+            return False
         try:
             if outcome is None:
-                service.complete(
+                recorded = service.complete(
                     self.db, job_id=ctx.job_id, worker_id=self.worker_id, attempt=ctx.attempt
                 )
             else:
-                service.fail(
+                recorded = service.fail(
                     self.db,
                     job_id=ctx.job_id,
                     worker_id=self.worker_id,
@@ -361,6 +366,8 @@ class JobRunner:
                 ctx.job_id,
                 extra={"job_id": str(ctx.job_id), "worker_id": self.worker_id},
             )
+            return False
+        return bool(recorded)
 
     # --- leases ----------------------------------------------------------------------------
 
@@ -425,3 +432,23 @@ class JobRunner:
                         extra={"job_id": str(ctx.job_id), "worker_id": self.worker_id},
                     )
             ctx.lease_lost.set()
+
+
+def count_job_result(ctx: JobContext, outcome: Outcome | None, seconds: float) -> None:
+    """Count one recorded attempt: done, retried (another attempt follows) or failed for good.
+
+    The queue retries a retryable failure while attempts remain (`service.fail`); the same
+    rule names the result here.
+    """
+    if not metrics_enabled():
+        return
+    if outcome is None:
+        result = "done"
+    elif outcome.retry and ctx.attempt < ctx.max_attempts:
+        result = "retried"
+    else:
+        result = "failed"
+    metrics.jobs.labels(kind=ctx.kind, result=result).inc()
+    metrics.job_duration.labels(kind=ctx.kind, result=result).observe(seconds)
+    if result != "retried":
+        metrics.job_attempts.labels(kind=ctx.kind).observe(ctx.attempt)

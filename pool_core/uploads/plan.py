@@ -23,6 +23,8 @@ import threading
 import time
 
 from pool_core.errors import Busy
+from pool_core.ops import metrics
+from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.settings import Settings
 
 MAX_PARTS = 10_000
@@ -147,6 +149,8 @@ class MemoryBudget:
         owner = self.owner
         with pool.cond:
             if not pool.fits(owner, amount):
+                if metrics_enabled():
+                    metrics.ftp_buffer_waits.inc()
                 pool.waiting[owner] = pool.waiting.get(owner, 0) + 1
                 try:
                     while not pool.fits(owner, amount):

@@ -70,6 +70,11 @@ def test_two_workers_serve_the_same_database_and_stop_together(
         for _ in range(10):
             me = httpx.get(base + "/v1/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200 and me.json()["organization"] == "kztv"
+        # /metrics adds up every worker's counts (prometheus multiprocess mode), whichever
+        # worker answers the scrape.
+        for _ in range(4):
+            scraped = httpx.get(base + "/metrics").text
+            assert _sample(scraped, "jointpool_http_requests_total", route="/v1/me") == 10
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
@@ -146,3 +151,14 @@ def test_connections_of_a_socket_uvicorn_binds_itself_get_nagle_turned_off() -> 
         thread.join(timeout=10)
         listener.close()
     assert seen and all(seen)
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total

@@ -113,6 +113,9 @@ def test_an_idle_stack_repeats_no_line(tmp_path: Path) -> None:
         JOINTPOOL_S3_EMBEDDED_BASE_PORT=str(base_port),
         # The dispatcher polls every 0.5 s instead of 5 s: many rounds in a short test.
         JOINTPOOL_WEBHOOK_POLL_SECONDS="0.5",
+        # Off: the default metrics ports may be taken on a shared machine.
+        JOINTPOOL_FTP_METRICS_PORT="0",
+        JOINTPOOL_WORKER_METRICS_PORT="0",
     )
     output = tmp_path / "console.txt"
     with open(output, "w") as sink:

@@ -53,6 +53,7 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
     s3_port, base_port = free_port_block()
     ftp_port, api_port = _free_port(), _free_port()
     passive = _free_port()
+    ftp_metrics, worker_metrics = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOINTPOOL_")}
     env.update(
         JOINTPOOL_DATA_DIR=str(tmp_path / "var"),
@@ -61,6 +62,8 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         JOINTPOOL_API_PORT=str(api_port),
         JOINTPOOL_S3_EMBEDDED_PORT=str(s3_port),
         JOINTPOOL_S3_EMBEDDED_BASE_PORT=str(base_port),
+        JOINTPOOL_FTP_METRICS_PORT=str(ftp_metrics),
+        JOINTPOOL_WORKER_METRICS_PORT=str(worker_metrics),
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "jointpool", "up"],
@@ -73,6 +76,9 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         banner = _wait_for_banner(process, timeout=180)
         assert f"ftp://127.0.0.1:{ftp_port}" in banner
         assert f"http://127.0.0.1:{api_port}/docs" in banner
+        assert f"http://127.0.0.1:{api_port}/metrics" in banner
+        assert f"http://127.0.0.1:{ftp_metrics}/metrics" in banner
+        assert f"http://127.0.0.1:{worker_metrics}/metrics" in banner
         match = re.search(r"ftp user (az-uploader) password (\S+)", banner)
         assert match, banner
         stored = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
@@ -103,6 +109,21 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         ftp.prot_p()
         assert "incoming" in ftp.nlst("/")
         ftp.quit()
+
+        # The FTP node and the worker serve their metrics and health on their own ports.
+        for port in (ftp_metrics, worker_metrics, api_port):
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    status, body = _get(f"http://127.0.0.1:{port}/readyz")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            assert status == 200, body
+            status, body = _get(f"http://127.0.0.1:{port}/metrics")
+            assert status == 200 and b"jointpool_build_info{" in body, body[:300]
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -114,7 +135,8 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
     assert "Joint FTP Pool stopped." in remaining
     # Every child is gone: the ports they listened on can be bound again.
     deadline = time.monotonic() + 20
-    while not all(port_is_free(p) for p in (ftp_port, api_port, s3_port)):
+    ports = (ftp_port, api_port, s3_port, ftp_metrics, worker_metrics)
+    while not all(port_is_free(p) for p in ports):
         assert time.monotonic() < deadline, "a service still holds its port after stop"
         time.sleep(0.5)
 
