@@ -130,3 +130,35 @@ def violations(expr: str) -> list[str]:
         for label in sorted(found.grouping_labels - known_labels)
     ]
     return problems
+
+
+_EXPOSITION_NAME = re.compile(r"^(?:# (?:TYPE|HELP) )?([a-zA-Z_:][a-zA-Z0-9_:]*)", re.MULTILINE)
+# prometheus_client adds a `_created` series beside each counter and histogram.
+_EXTRA_SUFFIX = re.compile(r"_created$")
+
+
+def exposition_gaps(exposition: str) -> tuple[set[str], set[str]]:
+    """Return (jointpool_ names not in the contract, contract names absent) of a /metrics text.
+
+    For the metrics engineer's tests: a node's scrape checked against this table. A name
+    declared only by its HELP/TYPE lines (a labelled metric nothing has moved yet) counts as
+    present; the other nodes' metrics count as absent, so compare each node with its part.
+    """
+    names = set(_EXPOSITION_NAME.findall(exposition))
+    allowed = allowed_series()
+    unknown = {
+        name
+        for name in names
+        if name.startswith("jointpool_")
+        and name not in allowed
+        and name not in CONTRACT_METRICS  # a histogram's TYPE line names its base
+        and _EXTRA_SUFFIX.sub("", name) not in CONTRACT_METRICS
+        and _EXTRA_SUFFIX.sub("", name) + "_total" not in CONTRACT_METRICS
+    }
+    # OpenMetrics writes a counter's TYPE line without `_total`.
+    missing = {
+        name
+        for name in CONTRACT_METRICS
+        if name not in names and name.removesuffix("_total") not in names
+    }
+    return unknown, missing
