@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.deploy.metrics_contract import exposition_gaps, violations
+from tests.deploy.metrics_contract import CONTRACT_SETTINGS, exposition_gaps, violations
 from tests.deploy.promql import references
 
 
@@ -61,3 +61,11 @@ process_cpu_seconds_total 1.0
     assert "jointpool_job_duration_seconds" not in missing
     assert "jointpool_ftp_sessions_active" in missing
     assert "jointpool_ftp_bans_active" in missing
+
+
+def test_every_contract_setting_exists() -> None:
+    # The compose file and the deploy files set these; the metrics code must define them.
+    from pool_core.settings import Settings
+
+    names = {f"JOINTPOOL_{name.upper()}" for name in Settings.model_fields}
+    assert names >= CONTRACT_SETTINGS, CONTRACT_SETTINGS - names

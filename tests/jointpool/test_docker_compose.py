@@ -9,13 +9,9 @@ from typing import Any
 import yaml
 
 from pool_core.settings import Settings
-from tests.deploy.metrics_contract import CONTRACT_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING_NAMES = {f"JOINTPOOL_{name.upper()}" for name in Settings.model_fields}
-# Settings issue 18's contract promises (metrics ports, host, token) that another branch adds;
-# once they are in Settings this allowance is empty and the check below is strict again.
-PENDING_SETTINGS = CONTRACT_SETTINGS - SETTING_NAMES
 
 
 def _compose() -> dict[str, Any]:
@@ -44,7 +40,7 @@ def test_every_jointpool_variable_is_a_real_setting() -> None:
     for service in services.values():
         used |= _jointpool_variables(service.get("environment", {}))
     assert used, "compose sets no JOINTPOOL_ variables at all"
-    unknown = used - SETTING_NAMES - PENDING_SETTINGS
+    unknown = used - SETTING_NAMES
     assert not unknown, f"not settings: {sorted(unknown)}"
 
 

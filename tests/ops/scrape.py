@@ -18,6 +18,7 @@ from pool_core.ops.http import OpsServer
 from pool_core.ops.pool import PoolCollector
 from pool_core.ops.readiness import ReadinessChecker
 from pool_core.settings import Settings
+from tests.deploy.metrics_contract import exposition_gaps
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,12 @@ def scrape(base_url: str, **headers: str) -> Scrape:
 
 
 def promtool_check(text: str) -> None:
-    """`promtool check metrics` accepts the exposition (skipped quietly when absent: the
-    tests that call this carry `requires_tool("promtool")`, which CI turns into a failure)."""
+    """The exposition names only metrics of the shared contract (what the dashboard and the
+    alert rules read), and `promtool check metrics` accepts it (skipped quietly when absent:
+    the tests that call this carry `requires_tool("promtool")`, which CI turns into a failure).
+    """
+    unknown, _ = exposition_gaps(text)
+    assert not unknown, f"metrics outside the contract (deploy/ would not see them): {unknown}"
     promtool = shutil.which("promtool")
     if promtool is None:
         return
