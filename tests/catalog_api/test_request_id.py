@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -13,40 +11,20 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
-from pool_core.logs import JsonFormatter
 from pool_core.models import Job, JobStatus
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from pool_core.tracing import TraceFilter
 from tests.fixtures.api import LiveServer, Members
+from tests.fixtures.logs import JsonLines, json_log_lines
 from tests.fixtures.media import MediaFactory
 from tests.transcode.helpers import make_asset
 from transcode.worker import build_runner
 
 
-class _Captured(logging.Handler):
-    """Every record as the JSON line `JOINTPOOL_LOG_FORMAT=json` would print, parsed back."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter("api"))
-        self.addFilter(TraceFilter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
-def captured() -> Iterator[_Captured]:
-    handler = _Captured()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(level)
+def captured() -> Iterator[JsonLines]:
+    with json_log_lines("api") as lines:
+        yield lines
 
 
 def test_a_request_id_is_echoed_or_made_up(live_api: LiveServer, members: Members) -> None:
@@ -70,7 +48,7 @@ def test_a_requests_id_is_in_its_log_lines_its_job_and_the_workers_lines(
     api_settings: Settings,
     media: MediaFactory,
     tmp_path: Any,
-    captured: _Captured,
+    captured: JsonLines,
 ) -> None:
     settings = api_settings.model_copy(update={"transcode_tmp_dir": tmp_path / "scratch"})
     runner = build_runner(settings, database, api_storage, poll_interval=0.1, backoff_seconds=0.1)
@@ -111,7 +89,7 @@ def test_a_requests_id_is_in_its_log_lines_its_job_and_the_workers_lines(
     )
 
 
-def test_an_unhandled_errors_line_names_the_request(captured: _Captured) -> None:
+def test_an_unhandled_errors_line_names_the_request(captured: JsonLines) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 

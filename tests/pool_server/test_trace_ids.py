@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import socket
 import struct
 from collections.abc import Iterator
@@ -13,45 +11,22 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
-from pool_core.logs import JsonFormatter
 from pool_core.models import Job
-from pool_core.tracing import TraceFilter
 from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_plain, live_upload_size, wait_until
-
-
-class _Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter("ftp"))
-        self.addFilter(TraceFilter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
+from tests.fixtures.logs import JsonLines, json_log_lines
 
 
 @pytest.fixture
-def captured() -> Iterator[_Captured]:
-    handler = _Captured()
-    root = logging.getLogger()
-    # pyftpdlib's own lines (the session's end) at INFO, whatever an earlier test in this
-    # process left (`configure_logging` quiets pyftpdlib to WARNING).
-    ftp_lines = logging.getLogger("pyftpdlib")
-    levels = root.level, ftp_lines.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    ftp_lines.setLevel(logging.INFO)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(levels[0])
-    ftp_lines.setLevel(levels[1])
+def captured() -> Iterator[JsonLines]:
+    with json_log_lines("ftp") as lines:
+        yield lines
 
 
 def test_a_resumed_upload_keeps_its_id_in_a_new_session(
     ftp_server: RunningFTP,
     ftp_accounts: dict[str, FtpLogin],
     database: Database,
-    captured: _Captured,
+    captured: JsonLines,
 ) -> None:
     account = ftp_accounts["aztv"]
     path = "/incoming/resumed.mxf"
