@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -185,27 +187,44 @@ class ControlSessions:
     account's password has no such session and cannot take a passive port.
     """
 
-    def __init__(self) -> None:
+    # A closed control connection's sessions stay valid this long: a client's cache may
+    # still offer one of its tickets (rclone reuses tickets across its connections), and
+    # only a client that had the account's session can offer it.
+    CLOSED_GRACE_SECONDS = 600.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._by_control: dict[int, tuple[object, frozenset[bytes]]] = {}
+        self._clock = clock
+        # id(control) -> (account, session fingerprints, when it closed or None)
+        self._by_control: dict[int, tuple[object, frozenset[bytes], float | None]] = {}
 
     def record(self, control: object, account: object, fingerprints: frozenset[bytes]) -> None:
         """Remember (or refresh) a logged-in control connection's sessions."""
         with self._lock:
-            self._by_control[id(control)] = (account, fingerprints)
+            self._prune()
+            self._by_control[id(control)] = (account, fingerprints, None)
 
     def forget(self, control: object) -> None:
-        """The control connection logged out or closed."""
+        """The control connection logged out or closed: its sessions expire after a grace."""
         with self._lock:
-            self._by_control.pop(id(control), None)
+            entry = self._by_control.get(id(control))
+            if entry is not None and entry[2] is None:
+                self._by_control[id(control)] = (entry[0], entry[1], self._clock())
 
     def belongs_to(self, account: object, fingerprint: bytes) -> bool:
-        """Whether a control connection of `account` has this session."""
+        """Whether a (live or recently closed) control connection of `account` had this session."""
         with self._lock:
+            self._prune()
             return any(
                 owner == account and fingerprint in fingerprints
-                for owner, fingerprints in self._by_control.values()
+                for owner, fingerprints, _ in self._by_control.values()
             )
+
+    def _prune(self) -> None:
+        cutoff = self._clock() - self.CLOSED_GRACE_SECONDS
+        for key, (_, _, closed) in list(self._by_control.items()):
+            if closed is not None and closed < cutoff:
+                del self._by_control[key]
 
 
 def mark_data_connection(connection: SSL.Connection) -> None:

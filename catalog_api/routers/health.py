@@ -26,7 +26,8 @@ def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@router.get("/readyz", responses={503: {"description": "A check failed; the body names it."}})
+# Not in the OpenAPI schema: an orchestrator probe whose 503 is its answer, not an API error.
+@router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
     """200 when the database and S3 answer and migrations are at head; 503 naming the check."""
     checker: ReadinessChecker = request.app.state.readiness

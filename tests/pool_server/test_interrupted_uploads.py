@@ -357,7 +357,7 @@ def test_lftp_killed_then_put_continue(pool: Pool, tmp_path: Path, cut: int) -> 
     # Slowed down so it is still sending when killed; where it is cut is then approximate.
     # The rest after the latest cut must take longer than the kill on a loaded machine: had
     # lftp sent everything, `put -c` would find the sizes equal and send nothing more.
-    script = _lftp_script(pool, f"set net:limit-rate 1M; cd /incoming; put {source} -o lftp.mxf")
+    script = _lftp_script(pool, f"set net:limit-rate 2M; cd /incoming; put {source} -o lftp.mxf")
     killed = subprocess.Popen(
         ["lftp", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )

@@ -35,6 +35,28 @@ def _released_size(database: Database, org_id: int, path: str) -> int | None:
         return row.committed_size if row is not None and row.holder is None else None
 
 
+def assert_store_refused_for_quota(client: ftplib.FTP, path: str, data: bytes) -> None:
+    """A STOR the quota refuses answers 552, whether before or while the bytes flow.
+
+    Refused mid-stream, the server closes the data connection: the client may see a reset
+    while sending, before it reads the 552 on the control connection.
+    """
+    client.voidcmd("TYPE I")
+    try:
+        conn = client.transfercmd(f"STOR {path}")
+    except ftplib.error_perm as exc:
+        assert str(exc).startswith("552") and "quota" in str(exc), exc
+        return
+    try:
+        conn.sendall(data)
+    except OSError:
+        pass  # reset by the server's refusal
+    finally:
+        conn.close()
+    with pytest.raises(ftplib.error_perm, match=r"^552 .*quota"):
+        client.getresp()
+
+
 def _set_quota(database: Database, org_id: int, quota: int) -> None:
     with database.session() as session:
         org = session.scalar(select(Organization).where(Organization.id == org_id))
@@ -59,8 +81,7 @@ def test_deleting_or_overwriting_masters_cannot_grow_storage_past_the_quota(
             if how == "delete":
                 client.delete("/incoming/loop.mxf")
         # Three masters are kept (one maybe still shown): a fourth does not fit.
-        with pytest.raises(ftplib.error_perm, match=r"^552 .*quota"):
-            client.storbinary("STOR /incoming/loop.mxf", io.BytesIO(os.urandom(MIB)))
+        assert_store_refused_for_quota(client, "/incoming/loop.mxf", os.urandom(MIB))
         with database.session() as session:
             kept = session.scalars(select(Asset).where(Asset.org_id == account.org_id)).all()
         assert len(kept) == 3
@@ -183,7 +204,6 @@ def test_deleting_interrupted_uploads_cannot_grow_storage_past_the_quota(
             client.quit()
     client = connect_plain(ftp_server, account)
     try:
-        with pytest.raises(ftplib.error_perm, match=r"^552 .*quota"):
-            client.storbinary("STOR /incoming/one-more.bin", io.BytesIO(os.urandom(MIB)))
+        assert_store_refused_for_quota(client, "/incoming/one-more.bin", os.urandom(MIB))
     finally:
         client.quit()
