@@ -127,14 +127,15 @@ def _path_grant(session: Session, *, org_id: int, path: str) -> Grant:
     path = resolve_path("/", path)
     if path.startswith(LICENSED_ROOT + "/"):
         return _licensed_grant(session, org_id=org_id, path=path)
-    view = tree.stat(session, org_id=org_id, path=path)
-    if view.is_dir:
-        raise NotFound(f"{path} is a folder")
-    if view.state != FileState.COMPLETE:
-        raise Conflict(f"{path} is still being uploaded")
     entry = tree.get_entry(session, org_id=org_id, path=path)
+    if path == "/" or (entry is not None and entry.is_dir):
+        raise NotFound(f"{path} is a folder")
     if entry is None:
+        if tree.get_pending(session, org_id=org_id, path=path) is not None:
+            raise Conflict(f"{path} is still being uploaded")
         raise NotFound(f"{path} does not exist")
+    if entry.state != FileState.COMPLETE:
+        raise Conflict(f"{path} is still being uploaded")
     return Grant(
         object_key=entry.object_key,
         size=entry.size,
@@ -152,9 +153,10 @@ def _licensed_grant(session: Session, *, org_id: int, path: str) -> Grant:
         if licensed.licensed_stat(session, org_id=org_id, path=path).is_dir:
             raise NotFound(f"{path} is a folder") from None
         raise
-    # The tree is built from the same rule; asking it again keeps one decision for all doors.
-    allowed = entitlement(session, org_id=org_id, asset_id=item.asset_id)
-    if allowed is None or allowed.license is None:
+    # The tree is `licensed_assets_for`, the entitlement rule itself: its item names the
+    # license (asking `entitlement()` again would build the same answer a second time).
+    license_ = session.get(License, item.license_id)
+    if license_ is None:
         raise NotFound(f"no licensed file {path}")
     return Grant(
         object_key=item.object_key,
@@ -162,6 +164,6 @@ def _licensed_grant(session: Session, *, org_id: int, path: str) -> Grant:
         filename=path.rsplit("/", 1)[-1],
         sha256=item.sha256,
         asset_id=item.asset_id,
-        license=allowed.license,
+        license=license_,
         rendition=item.rendition,
     )

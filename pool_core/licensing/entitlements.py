@@ -109,7 +109,8 @@ def licensed_assets_for(
     """
     licenses = effective_licenses(session, org_id=org_id, now=now)
     if title_ids is not None:
-        licenses = [lic for lic in licenses if lic.title_id in set(title_ids)]
+        wanted = set(title_ids)
+        licenses = [lic for lic in licenses if lic.title_id in wanted]
     if not licenses:
         return []
     by_title: dict[uuid.UUID, list[License]] = {}
