@@ -29,10 +29,13 @@ _FRAME_PEAK = re.compile(
 )
 EBUR128_WINDOW = 0.1
 # The per-track level graph (pipeline.track_level_args): astats' per-channel peaks, in the
-# graph's channel order.
-_CHANNEL_PEAK = re.compile(
-    r"\[Parsed_astats_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?Channel:\s*(\d+)\s*\n"
-    r"\[Parsed_astats_\1 @ [^\]]+\]\s*(?:\[info\]\s*)?Peak level dB:\s*" + _NUMBER
+# graph's channel order. Read line by line per filter instance: the graphs of one ffmpeg run
+# end in threads of their own, so another filter's summary lines can fall between a
+# `Channel:` line and its `Peak level dB:` line. The two-line pattern read before missed
+# every channel after such a line (a 4-channel IMX track came out unmeasured once in CI).
+_ASTATS_LINE = re.compile(
+    r"\[Parsed_astats_(\d+) @ ([^\]]+)\]\s*(?:\[info\]\s*)?(Channel|Peak level dB):\s*"
+    + _NUMBER
 )
 # Decoder complaints worth counting (a damaged master still decodes, with these on the way).
 _DECODE_ERROR = re.compile(
@@ -108,10 +111,15 @@ def parse_log(log: str, *, duration: float, level_channels: Sequence[int] = ()) 
 
 def _track_peaks(log: str, level_channels: Sequence[int]) -> dict[int, float]:
     """The highest channel peak of each levelled track (1-based in the graph's order)."""
-    found = sorted(
-        (int(m.group(1)), int(m.group(2)), _num(m.group(3))) for m in _CHANNEL_PEAK.finditer(log)
-    )
-    peaks = [peak for _, _, peak in found]
+    channel_of: dict[tuple[int, str], int] = {}
+    found: list[tuple[int, int, float]] = []
+    for match in _ASTATS_LINE.finditer(log):
+        instance = (int(match.group(1)), match.group(2))
+        if match.group(3) == "Channel":
+            channel_of[instance] = int(float(match.group(4)))
+        elif instance in channel_of:
+            found.append((instance[0], channel_of.pop(instance), _num(match.group(4))))
+    peaks = [peak for _, _, peak in sorted(found)]
     result: dict[int, float] = {}
     start = 0
     for position, count in enumerate(level_channels, start=1):

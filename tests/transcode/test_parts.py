@@ -220,6 +220,35 @@ def test_level_graph_peaks_are_read_per_track() -> None:
     assert parse_log(LEVELS, duration=1.0, level_channels=[2, 2]).track_peaks == {1: -23.0}
 
 
+INTERLEAVED_LEVELS = """
+[Parsed_astats_3 @ 0x7] [info] Channel: 1
+[Parsed_ebur128_0 @ 0x9] [info] Summary:
+[Parsed_astats_3 @ 0x7] [info] Peak level dB: -30.000000
+[Parsed_astats_3 @ 0x7] [info] Channel: 2
+[Parsed_silencedetect_1 @ 0xa] [info] silence_end: 4.2 | silence_duration: 0.8
+[out#1/null @ 0xb] [info] video:0KiB audio:12KiB
+[Parsed_astats_3 @ 0x7] [info] Peak level dB: -6.000000
+[Parsed_astats_3 @ 0x7] [info] Channel: 3
+[Parsed_astats_3 @ 0x7] [info] Peak level dB: -inf
+[Parsed_astats_3 @ 0x7] [info] Channel: 4
+[Parsed_ebur128_0 @ 0x9] [info]   Integrated loudness:
+[Parsed_astats_3 @ 0x7] [info] Peak level dB: -12.000000
+"""
+
+
+def test_level_graph_peaks_survive_other_filters_lines_in_between() -> None:
+    # The graphs of one run end in their own threads: another filter's summary can fall
+    # between a channel's two lines. Every channel still counts (before: the 4-channel
+    # track came out unmeasured).
+    assert parse_log(INTERLEAVED_LEVELS, duration=5.0, level_channels=[4]).track_peaks == {
+        1: -6.0
+    }
+    assert parse_log(INTERLEAVED_LEVELS, duration=5.0, level_channels=[2, 2]).track_peaks == {
+        1: -6.0,
+        2: -12.0,
+    }
+
+
 def test_qc_rules_give_readable_findings() -> None:
     info = media_info(60.0)
     good = Measurements(integrated_lufs=-23.4, true_peak_dbtp=-3.0)
