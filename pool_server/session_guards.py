@@ -44,13 +44,27 @@ class SessionGuards(TLS_FTPHandler):  # type: ignore[misc]
         if self._ssl_established and fingerprint in control_session_fingerprints(self.socket):
             return True  # a session of this very control connection
         account = self.tls_account
-        return account is not None and self.control_sessions.belongs_to(account, fingerprint)
+        # Blocks this session's thread (only) while a sibling connection logs in.
+        return account is not None and self.control_sessions.belongs_to(
+            account, fingerprint, wait=self.control_sessions.PENDING_LOGIN_WAIT_SECONDS
+        )
 
     def _remember_tls_session(self) -> None:
         # Called from this session's own thread: its SSL object is never read elsewhere.
-        if self.tls_account is not None and self._ssl_established:
+        # Before login the sessions are recorded without an account (see ControlSessions).
+        if self._ssl_established:
             fingerprints = control_session_fingerprints(self.socket)
             self.control_sessions.record(self, self.tls_account, fingerprints)
+
+    def handle_ssl_established(self) -> None:
+        """The control connection's handshake is done: its client may cache its session now."""
+        super().handle_ssl_established()
+        self._remember_tls_session()
+
+    def ftp_USER(self, line: str) -> None:
+        """Logging in: TLS 1.3 tickets, written after the handshake, are recorded by now."""
+        super().ftp_USER(line)
+        self._remember_tls_session()
 
     def handle_auth_success(self, home: Any, password: str, msg_login: str) -> None:
         """Logged in: data connections of this account may resume this session."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -177,7 +178,7 @@ def check_session_reuse_support() -> None:
 
 
 class ControlSessions:
-    """The TLS sessions of the logged-in control connections, per FTP account.
+    """The TLS sessions of the control connections, per FTP account.
 
     A data connection must resume a session that a control connection of the same
     account negotiated. Its own control connection's, as vsftpd's `require_ssl_reuse`
@@ -185,40 +186,85 @@ class ControlSessions:
     one TLS session cache per host (rclone, Go's crypto/tls), so a data connection may
     offer the ticket another of its control connections got last. Someone without the
     account's password has no such session and cannot take a passive port.
+
+    That sibling may still be logging in: the client caches its ticket when it reads the
+    first reply after the handshake (TLS 1.3) or at the handshake itself (TLS 1.2), before
+    it sends PASS. So sessions are recorded from the handshake on, without an account until
+    the login succeeds, and a data connection offering a session still logging in waits
+    for that login (rclone under load: 522 before).
     """
 
     # A closed control connection's sessions stay valid this long: a client's cache may
     # still offer one of its tickets (rclone reuses tickets across its connections), and
     # only a client that had the account's session can offer it.
     CLOSED_GRACE_SECONDS = 600.0
+    # How long a data connection waits for the control connection whose session it offers
+    # to log in (a login takes a password hash and, after failures, a slowdown).
+    PENDING_LOGIN_WAIT_SECONDS = 10.0
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._clock = clock
-        # id(control) -> (account, session fingerprints, when it closed or None)
+        self._keys = itertools.count()
+        # control key -> (account or None while logging in, fingerprints, closed at or None)
         self._by_control: dict[int, tuple[object, frozenset[bytes], float | None]] = {}
 
     def record(self, control: object, account: object, fingerprints: frozenset[bytes]) -> None:
-        """Remember (or refresh) a logged-in control connection's sessions."""
-        with self._lock:
+        """Remember (or refresh) a control connection's sessions; `account` None: not logged in."""
+        with self._changed:
             self._prune()
-            self._by_control[id(control)] = (account, fingerprints, None)
+            self._by_control[self._key(control)] = (account, fingerprints, None)
+            self._changed.notify_all()
 
     def forget(self, control: object) -> None:
         """The control connection logged out or closed: its sessions expire after a grace."""
-        with self._lock:
-            entry = self._by_control.get(id(control))
+        with self._changed:
+            key = self._key(control)
+            entry = self._by_control.get(key)
             if entry is not None and entry[2] is None:
-                self._by_control[id(control)] = (entry[0], entry[1], self._clock())
+                if entry[0] is None:
+                    del self._by_control[key]  # never logged in: its sessions were nobody's
+                else:
+                    self._by_control[key] = (entry[0], entry[1], self._clock())
+            self._changed.notify_all()
 
-    def belongs_to(self, account: object, fingerprint: bytes) -> bool:
-        """Whether a (live or recently closed) control connection of `account` had this session."""
-        with self._lock:
-            self._prune()
-            return any(
-                owner == account and fingerprint in fingerprints
-                for owner, fingerprints, _ in self._by_control.values()
-            )
+    def belongs_to(self, account: object, fingerprint: bytes, *, wait: float = 0.0) -> bool:
+        """Whether a (live or recently closed) control connection of `account` had this session.
+
+        A session of a control connection that is still logging in is waited for, up to
+        `wait` seconds: it belongs to `account` once that connection logs in as `account`.
+        """
+        deadline = time.monotonic() + wait
+        with self._changed:
+            while True:
+                self._prune()
+                if self._owned_by(account, fingerprint):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._logging_in(fingerprint):
+                    return False
+                self._changed.wait(remaining)
+
+    def _owned_by(self, account: object, fingerprint: bytes) -> bool:
+        return any(
+            owner == account and fingerprint in fingerprints
+            for owner, fingerprints, _ in self._by_control.values()
+        )
+
+    def _logging_in(self, fingerprint: bytes) -> bool:
+        return any(
+            owner is None and closed is None and fingerprint in fingerprints
+            for owner, fingerprints, closed in self._by_control.values()
+        )
+
+    def _key(self, control: object) -> int:
+        # A key of our own, not id(): a closed connection's id may be reused by a new one
+        # while the old one's sessions are still in their grace period.
+        key = getattr(control, "_control_sessions_key", None)
+        if key is None:
+            key = next(self._keys)
+            setattr(control, "_control_sessions_key", key)  # noqa: B010
+        return int(key)
 
     def _prune(self) -> None:
         cutoff = self._clock() - self.CLOSED_GRACE_SECONDS

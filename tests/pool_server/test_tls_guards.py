@@ -131,3 +131,67 @@ def test_plain_ftplib_tls_without_session_reuse_is_refused_with_a_clear_reply(
             client.nlst("/incoming")
     finally:
         client.close()
+
+
+def _tls_handshake_only(
+    server: RunningFTP, username: str, context: ssl.SSLContext
+) -> ftplib.FTP_TLS:
+    """A sibling control connection that did AUTH TLS and USER, but not PASS yet.
+
+    Its client has read the reply after the handshake, so it holds the session's tickets
+    (a Go client puts them in the cache its other connections resume from).
+    """
+    sibling = ftplib.FTP_TLS(context=context, timeout=30)
+    sibling.connect(server.host, server.port)
+    sibling.auth()
+    assert sibling.sendcmd(f"USER {username}").startswith("331")
+    return sibling
+
+
+@pytest.mark.parametrize("then", ["logs in", "logs in as another member", "gives up"])
+def test_a_data_connection_may_resume_a_sibling_that_is_still_logging_in(
+    then: str, tls_server: RunningFTP, ftp_accounts: dict[str, FtpLogin]
+) -> None:
+    # rclone: connection B's ticket reaches the shared cache before B sent PASS, and
+    # connection A's data connection offers it. The server waits for B's login: B logging
+    # in as the same account lets the listing through; anything else is a 522.
+    account = ftp_accounts["aztv"]
+    other = ftp_accounts["trt"]
+    client = connect_tls(tls_server, account)
+    sibling = _tls_handshake_only(tls_server, account.username, client.context)
+    try:
+        client.storbinary("STOR /incoming/seen.bin", io.BytesIO(b"x"))
+        client.voidcmd("TYPE A")
+        port = _pasv_port(client.sendcmd("PASV"))
+        assert client.sendcmd("NLST /incoming")[:3] in ("125", "150")
+        received = b""
+        with (
+            socket.create_connection((tls_server.host, port), timeout=30) as raw,
+            client.context.wrap_socket(
+                raw, server_hostname=tls_server.host, session=sibling.sock.session
+            ) as data,
+        ):
+            assert data.session_reused
+            # The server now waits for the sibling's login before sending anything.
+            if then == "logs in":
+                sibling.sendcmd(f"PASS {account.password}")
+            elif then == "logs in as another member":
+                sibling.sendcmd(f"USER {other.username}")
+                sibling.sendcmd(f"PASS {other.password}")
+            else:
+                sibling.close()
+            try:
+                while chunk := data.recv(65536):
+                    received += chunk
+            except (ssl.SSLError, ConnectionError, TimeoutError):
+                pass
+        if then == "logs in":
+            assert received == b"seen.bin\r\n"
+            assert client.voidresp().startswith("226")
+        else:
+            assert received == b""
+            with pytest.raises(ftplib.error_perm, match=r"^522 TLS session reuse required"):
+                client.voidresp()
+    finally:
+        client.close()
+        sibling.close()
