@@ -23,7 +23,7 @@ if not (CLIENT / "pyproject.toml").is_file():
 setup(
     install_requires=[
         "fastapi>=0.110",
-        "uvicorn>=0.29",
+        "uvicorn>=0.37",  # timeout_worker_healthcheck
         "pyftpdlib>=2.0",
         "pyopenssl>=24",
         "cryptography>=42",

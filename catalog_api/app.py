@@ -134,6 +134,9 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def run_api(
     settings: Settings, db: Database, storage: ObjectStorage, *, worker_factory: str
 ) -> None:
@@ -171,6 +174,10 @@ def run_api(
             worker_factory,
             factory=True,
             workers=settings.api_workers,
+            # uvicorn's supervisor kills a worker that does not answer its health ping within
+            # 5 s; a worker busy importing and building its app on a loaded 2-core machine can
+            # take longer, and a kill loop is worse than a slow start.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             **options,
         )
         return

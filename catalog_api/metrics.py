@@ -41,10 +41,9 @@ class MetricsMiddleware:
         finally:
             method = scope["method"]
             route = route_template(scope)
-            metrics.http_requests.labels(method=method, route=route, status=str(status)).inc()
-            metrics.http_request_duration.labels(method=method, route=route).observe(
-                time.perf_counter() - started
-            )
+            labels = {"method": method, "route": route, "status": str(status)}
+            metrics.http_requests.labels(**labels).inc()
+            metrics.http_request_duration.labels(**labels).observe(time.perf_counter() - started)
 
 
 def route_template(scope: Scope) -> str:

@@ -54,6 +54,8 @@ class Principal:
     role: Role
     # Fingerprint of the password hash the session logged in with: a later change ends it.
     credential: str = ""
+    # The organization's code, for metric labels (ids mean nothing on a dashboard).
+    org_code: str = ""
 
 
 class LoginCache:
@@ -384,6 +386,7 @@ class PoolAuthorizer:
                     username=name,
                     role=check.user.role,
                     credential=check.credential,
+                    org_code=check.user.organization.code,
                 )
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)

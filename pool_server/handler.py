@@ -265,7 +265,7 @@ class PoolFTPHandler(WatchedHandler, SessionGuards, StandardReplies):
         # jobs its completion enqueues (a resumed upload keeps the id it had).
         tracing.bind(upload_id=str(writer.pending_id))
         log.info("upload started", extra={"path": file, "user": self.username, "offset": offset})
-        sink = UploadSink(writer, file)
+        sink = UploadSink(writer, file, org=self.principal.org_code)
         if self.data_channel is not None:
             self.data_channel.file_obj = sink
             self.data_channel.enable_receiving(self._current_type, cmd)

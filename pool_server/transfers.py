@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class UploadSink:
     """The data channel's file object for STOR/APPE: every write goes to the UploadWriter."""
 
-    def __init__(self, writer: UploadWriter, path: str) -> None:
+    def __init__(self, writer: UploadWriter, path: str, *, org: str) -> None:
         self.writer = writer
         self.name = path
         self.closed = False
@@ -44,8 +44,9 @@ class UploadSink:
         self._started = time.monotonic()
         self._received = 0
         self._counted = metrics_enabled()
+        self._pending = metrics.ftp_pending_uploads.labels(org=org)
         if self._counted:
-            metrics.ftp_pending_uploads.inc()
+            self._pending.inc()
 
     def write(self, data: bytes) -> int:
         """Hand a received chunk to the writer (which streams full parts to S3)."""
@@ -65,7 +66,7 @@ class UploadSink:
     def _stop_counting(self) -> None:
         if self._counted:
             self._counted = False
-            metrics.ftp_pending_uploads.dec()
+            self._pending.dec()
 
     def close(self) -> None:
         """Keep an unfinished upload resumable (the data connection ended early)."""

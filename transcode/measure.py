@@ -34,8 +34,7 @@ EBUR128_WINDOW = 0.1
 # `Channel:` line and its `Peak level dB:` line. The two-line pattern read before missed
 # every channel after such a line (a 4-channel IMX track came out unmeasured once in CI).
 _ASTATS_LINE = re.compile(
-    r"\[Parsed_astats_(\d+) @ ([^\]]+)\]\s*(?:\[info\]\s*)?(Channel|Peak level dB):\s*"
-    + _NUMBER
+    r"\[Parsed_astats_(\d+) @ ([^\]]+)\]\s*(?:\[info\]\s*)?(Channel|Peak level dB):\s*" + _NUMBER
 )
 # Decoder complaints worth counting (a damaged master still decodes, with these on the way).
 _DECODE_ERROR = re.compile(

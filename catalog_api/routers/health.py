@@ -42,4 +42,8 @@ async def metrics(request: Request) -> Response:
     client = request.client.host if request.client else None
     if not metrics_allowed(state.settings, client, request.headers.get("authorization")):
         return JSONResponse({"detail": "metrics need a bearer token from this address"}, 403)
+    # Refresh jointpool_ready (cached for a second): Prometheus scrapes /metrics, not /readyz,
+    # and the S3-not-ready alert and the readiness panel read that gauge.
+    checker: ReadinessChecker = request.app.state.readiness
+    await run_in_threadpool(checker.check)
     return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE)

@@ -87,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not allowed:
                 self._json(403, {"detail": "metrics need a bearer token from this address"})
                 return
+            # Refresh jointpool_ready (cached for a second): Prometheus scrapes /metrics, not
+            # /readyz, and the S3-not-ready alert and the readiness panel read that gauge.
+            self.server.readiness()
             self._send(200, CONTENT_TYPE, render(self.server.collectors))
         else:
             self._json(404, {"detail": "not found"})

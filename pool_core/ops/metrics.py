@@ -60,7 +60,9 @@ ftp_buffer_waits = Counter(
 )
 ftp_pending_uploads = Gauge(
     "jointpool_ftp_pending_uploads",
-    "Uploads this node is receiving now (open data connections writing a master).",
+    "Uploads this node is receiving now (open data connections writing a file), by "
+    "organization code.",
+    ["org"],
     multiprocess_mode="livesum",
 )
 
@@ -72,8 +74,8 @@ http_requests = Counter(
 )
 http_request_duration = Histogram(
     "jointpool_http_request_duration_seconds",
-    "HTTP request duration by method and route template.",
-    ["method", "route"],
+    "HTTP request duration by method, route template and status.",
+    ["method", "route", "status"],
 )
 search_duration = Histogram("jointpool_search_duration_seconds", "Catalog search latency.")
 downloads = Counter(

@@ -42,7 +42,7 @@ def upload(
 def add_renditions(database: Database, storage: S3Storage, asset_id: uuid.UUID) -> bytes:
     """Give an asset a proxy and a thumbnail (bytes in storage), as the transcoder would."""
     proxy = b"fake mp4 proxy bytes"
-    with database.session() as session:
+    with database.write_session() as session:
         for kind, name, data, ctype in [
             ("proxy", "proxy.mp4", proxy, "video/mp4"),
             ("thumbnail", "thumb-001.jpg", b"\xff\xd8jpeg", "image/jpeg"),

@@ -115,7 +115,7 @@ def test_seasons_of_older_episodes_are_listed(
 ) -> None:
     title_id = serial(api_client, members)
     add_episode(api_client, members, title_id, 2, 1)
-    with database.session() as session:
+    with database.write_session() as session:
         # As stored before seasons were rows: an episode whose season has none.
         for season in session.scalars(select(Season)):
             session.delete(season)

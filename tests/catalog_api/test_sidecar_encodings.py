@@ -95,7 +95,7 @@ class Uploader:
 def uploader_in(database: Database, country: str) -> Uploader:
     """A new member broadcaster in `country`."""
     code = f"{country.lower()}{uuid.uuid4().hex[:6]}"
-    with database.session() as session:
+    with database.write_session() as session:
         org = create_organization(session, code=code, name=code.upper(), country=country)
         ops = create_user(session, org=org, username=f"{code}-ops", role=Role.UPLOADER)
         editor = create_user(session, org=org, username=f"{code}-ed", role=Role.EDITOR)
@@ -257,7 +257,7 @@ def test_excel_manifests_uploaded_by_ftps_keep_every_letter(
     masters: dict[str, tuple[str, dict[str, str]]] = {}
     for code, case in cases.items():
         login = make_account(database, code, country=case.country)
-        with database.session() as session:
+        with database.write_session() as session:
             org = session.get(Organization, login.org_id)
             assert org is not None
             editor = create_user(session, org=org, username=f"{code}-ed", role=Role.EDITOR)

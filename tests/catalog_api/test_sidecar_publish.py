@@ -58,7 +58,7 @@ def _put(client: ftplib.FTP, path: str, data: bytes) -> None:
 @pytest.fixture
 def world(database: Database, storage: S3Storage, storage_settings: Settings) -> Iterator[World]:
     tokens: dict[str, str] = {}
-    with database.session() as session:
+    with database.write_session() as session:
         aztv = create_organization(session, code="aztv", name="AzTV", country="AZ")
         trt = create_organization(session, code="trt", name="TRT", country="TR")
         ops = create_user(session, org=aztv, username="aztv-ops", role="uploader")

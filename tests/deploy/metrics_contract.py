@@ -23,10 +23,10 @@ CONTRACT_METRICS: dict[str, frozenset[str]] = {
     "jointpool_ftp_sent_bytes_total": frozenset(),
     "jointpool_ftp_upload_throughput_bytes_per_second": frozenset(),
     "jointpool_ftp_buffer_waits_total": frozenset(),
-    "jointpool_ftp_pending_uploads": frozenset(),
+    "jointpool_ftp_pending_uploads": frozenset({"org"}),
     # API
     "jointpool_http_requests_total": frozenset({"method", "route", "status"}),
-    "jointpool_http_request_duration_seconds": frozenset({"method", "route"}),
+    "jointpool_http_request_duration_seconds": frozenset({"method", "route", "status"}),
     "jointpool_search_duration_seconds": frozenset(),
     "jointpool_downloads_total": frozenset({"channel"}),
     # Worker

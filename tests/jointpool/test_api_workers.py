@@ -26,7 +26,7 @@ from tests.fixtures.api import free_loopback_port
 def test_two_workers_serve_the_same_database_and_stop_together(
     database: Database, tmp_path: Path
 ) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         org = accounts.create_organization(session, code="kztv", name="KZ TV", country="KZ")
         token = accounts.create_user(session, org=org, username="kz-ed", role="editor").api_token
     port = free_loopback_port()

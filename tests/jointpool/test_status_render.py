@@ -45,7 +45,7 @@ def test_status_command_prints_one_screen_and_the_same_data_as_json(
     migrate.upgrade(url)
     db = Database(url)
     now = utcnow()
-    with db.session() as session:
+    with db.write_session() as session:
         az = make_org(session, "aztv", quota_bytes=4 * 1024**3)
         session.add(
             Node(

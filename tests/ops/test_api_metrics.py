@@ -12,8 +12,8 @@ from pool_core.models import utcnow
 from pool_core.ops.exposition import metrics_allowed
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from tests.fixtures.ftp import requires_tool
-from tests.ops.scrape import promtool_check, scrape, stamp_head
+from tests.fixtures.ftp import requires_tool, wait_until
+from tests.ops.scrape import ops_server, promtool_check, scrape, stamp_head
 from tests.pool_sync.harness import build_app, licensed_world, serve
 
 APPROVE = "/v1/license-requests/{request_id}/approve"
@@ -30,7 +30,11 @@ def test_approval_download_and_search_are_counted_by_route_template(
     asset_id = lw.world.assets[0].id
     start = utcnow()
     period = {"starts_at": start.isoformat(), "ends_at": (start + timedelta(days=10)).isoformat()}
-    with serve(build_app(storage_settings, database, storage)) as base:
+    with (
+        serve(build_app(storage_settings, database, storage)) as base,
+        ops_server(storage_settings, database, pool_gauges=True) as pool_node,
+    ):
+        pool_before = scrape(pool_node.url)
         rival = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {lw.rival_token}"})
         owner = httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {lw.owner_rm_token}"}
@@ -56,6 +60,23 @@ def test_approval_download_and_search_are_counted_by_route_template(
         after = scrape(base)
         rival.close()
         owner.close()
+        # The pool-wide gauges are computed from the database at most every 10 s.
+        active = pool_before.value("jointpool_licenses", state="active") + 1
+        wait_until(
+            lambda: scrape(pool_node.url).value("jointpool_licenses", state="active") == active,
+            "the pool gauges to count the approved license",
+            timeout=30,
+            interval=0.5,
+        )
+        pool_after = scrape(pool_node.url)
+
+    # The rival's first delivery (the download above) is its last successful sync.
+    synced = "jointpool_sync_last_success_timestamp_seconds"
+    assert pool_before.value(synced, org="ktrk") == 0
+    assert start.timestamp() - 1 <= pool_after.value(synced, org="ktrk") <= utcnow().timestamp()
+    assert pool_after.value("jointpool_licenses", state="revoked") == pool_before.value(
+        "jointpool_licenses", state="revoked"
+    )
 
     def delta(name: str, **labels: str) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
@@ -64,7 +85,9 @@ def test_approval_download_and_search_are_counted_by_route_template(
     assert delta(requests, method="POST", route=APPROVE, status="201") == 1
     assert delta(requests, method="GET", route=DOWNLOAD, status="200") == 1
     assert delta(requests, method="GET", route="unmatched", status="404") == 1
-    assert delta("jointpool_http_request_duration_seconds_count", method="GET", route=DOWNLOAD) == 1
+    duration = "jointpool_http_request_duration_seconds_count"
+    assert delta(duration, method="GET", route=DOWNLOAD, status="200") == 1
+    assert delta(duration, method="GET", route="unmatched", status="404") == 1
     assert delta("jointpool_downloads_total", channel="api") == 1
     assert delta("jointpool_search_duration_seconds_count") == 1
     # Never the raw path: no label holds an id.
@@ -80,7 +103,11 @@ def test_readyz_names_a_database_behind_on_migrations(
 ) -> None:
     # `create_all` without a stamp: the database is not at the migrations' head.
     with serve(build_app(storage_settings, database, storage)) as base:
+        # Scraped before any /readyz: /metrics runs the (cached) checks itself.
+        scraped = scrape(base)
         ready = httpx.get(f"{base}/readyz")
+    assert scraped.values[("jointpool_ready", (("check", "migrations"),))] == 0
+    assert scraped.values[("jointpool_ready", (("check", "storage"),))] == 1
     assert ready.status_code == 503
     assert ready.json()["checks"]["migrations"].startswith("database at None")
     assert ready.json()["checks"]["storage"] == "ok"

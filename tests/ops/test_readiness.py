@@ -1,4 +1,5 @@
-"""/readyz follows S3: 503 within 5 s of SeaweedFS stopping, 200 again when it is back.
+"""/readyz and /metrics follow S3: not ready within 5 s of SeaweedFS stopping, ready again
+when it is back.
 
 A private SeaweedFS: stopping the session one would break every other test.
 """
@@ -43,6 +44,12 @@ def test_readyz_turns_503_when_seaweedfs_stops_and_200_when_it_returns(
         with ops_server(settings, db) as ops:
             assert _status(ops.url) == 200
             private_seaweed.stop()
+            # Prometheus only scrapes /metrics: the gauge must follow S3 without any /readyz.
+            wait_until(
+                lambda: scrape(ops.url).value("jointpool_ready", check="storage") == 0,
+                "/metrics alone to report storage not ready",
+                timeout=5,
+            )
             wait_until(lambda: _status(ops.url) == 503, "/readyz to say 503", timeout=5)
             body = httpx.get(f"{ops.url}/readyz", timeout=10).json()
             assert body["checks"]["storage"] != "ok"

@@ -14,7 +14,7 @@ from pool_core.services import accounts
 
 
 def test_user_gets_working_ftp_password_and_token_stored_hashed(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         org = accounts.create_organization(session, code="aztv", name="AzTV", country="az")
         new = accounts.create_user(session, org=org, username="Operator1", role="uploader")
     with database.session() as session:
@@ -27,7 +27,7 @@ def test_user_gets_working_ftp_password_and_token_stored_hashed(database: Databa
 
 
 def test_wrong_password_and_unknown_user_fail_alike(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         org = accounts.create_organization(session, code="qaz", name="Qazaqstan", country="KZ")
         accounts.create_user(session, org=org, username="kz-ops", role="uploader")
     with database.session() as session:
@@ -40,7 +40,7 @@ def test_wrong_password_and_unknown_user_fail_alike(database: Database) -> None:
 
 
 def test_disabled_user_and_expired_or_revoked_token_refused(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         org = accounts.create_organization(session, code="mtva", name="MTVA", country="HU")
         new = accounts.create_user(session, org=org, username="hu-editor", role="editor")
         _, short = accounts.create_api_token(session, user=new.user, ttl=timedelta(seconds=-1))
@@ -58,10 +58,10 @@ def test_disabled_user_and_expired_or_revoked_token_refused(database: Database) 
 
 
 def test_bad_and_duplicate_input_rejected(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         org = accounts.create_organization(session, code="trt", name="TRT", country="TR")
         accounts.create_user(session, org=org, username="trt-ops", role="uploader")
-    with database.session() as session:
+    with database.write_session() as session:
         with pytest.raises(AlreadyExists):
             accounts.create_organization(session, code="TRT", name="TRT again", country="TR")
         with pytest.raises(InvalidInput):

@@ -114,7 +114,7 @@ def test_paging_is_monotonic_and_complete(database: Database) -> None:
 
 
 def test_late_committed_ids_below_the_cursor_are_still_served(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         owner_id = w.owner.id
         top = session.scalar(select(ChangeEvent.id).order_by(ChangeEvent.id.desc())) or 0
@@ -132,7 +132,7 @@ def test_late_committed_ids_below_the_cursor_are_still_served(database: Database
     events, cursor = drain(database, owner_id)
     assert [e.subject_id for e in events][-2:] == ["f1", "f3"]
     assert feed.pending_gap_ids(cursor) == [top + 2]
-    with database.session() as session:
+    with database.write_session() as session:
         session.add(
             ChangeEvent(
                 id=top + 2,
@@ -148,7 +148,7 @@ def test_late_committed_ids_below_the_cursor_are_still_served(database: Database
 
 
 def test_gaps_are_forgotten_after_their_ttl(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         top = session.scalar(select(ChangeEvent.id).order_by(ChangeEvent.id.desc())) or 0
         session.add(

@@ -301,7 +301,7 @@ def test_rights_windows_bound_what_can_be_approved(database: Database) -> None:
 
 
 def test_holdback_blocks_overlapping_license(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         now = utcnow()
         rights.create_rights_window(

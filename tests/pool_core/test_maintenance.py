@@ -37,7 +37,7 @@ def test_stale_uploads_are_aborted_and_live_ones_kept(
     )
     live.write(b"y" * 100)
     two_days_ago = utcnow() - timedelta(days=2)
-    with database.session() as session:
+    with database.write_session() as session:
         session.execute(
             update(PendingUpload)
             .where(PendingUpload.path != "/incoming/recent.mxf")

@@ -9,7 +9,7 @@ from pool_core.models import Organization
 
 
 def test_timestamps_round_trip_as_aware_utc(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         session.add(Organization(code="aztv", name="AzTV", country="AZ"))
     with database.session() as session:
         org = session.query(Organization).filter_by(code="aztv").one()

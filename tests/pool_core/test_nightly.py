@@ -29,7 +29,7 @@ def _asset(database: Database, storage: S3Storage, *, stored: bool) -> uuid.UUID
     key = f"masters/1/{asset_id}/ep.mxf"
     if stored:
         storage.put(key, b"master bytes")
-    with database.session() as session:
+    with database.write_session() as session:
         if accounts.list_organizations(session) == []:
             accounts.create_organization(session, code="aztv", name="AzTV", country="AZ")
         org = accounts.get_organization_by_code(session, code="aztv")
@@ -75,7 +75,7 @@ def test_reconcile_reports_both_ways_and_repairs_only_when_asked(
 
 def test_only_transient_failures_of_the_last_day_are_retried(database: Database) -> None:
     now = utcnow()
-    with database.session() as session:
+    with database.write_session() as session:
         rows = {
             "transient": Job(
                 kind="transcode",
@@ -144,7 +144,7 @@ def _rendition(
     key = f"renditions/{asset_id}/{name}"
     if data is not None:
         storage.put(key, data)
-    with database.session() as session:
+    with database.write_session() as session:
         row = Rendition(
             asset_id=asset_id,
             kind="proxy",

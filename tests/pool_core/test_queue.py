@@ -60,7 +60,7 @@ def load(db: Database, job_id: uuid.UUID) -> Job:
 
 def expire_lease(db: Database, job_id: uuid.UUID) -> None:
     """Make a running job look abandoned, as if its runner died a while ago."""
-    with db.session() as session:
+    with db.write_session() as session:
         session.execute(
             update(Job)
             .where(Job.id == job_id)
@@ -70,7 +70,7 @@ def expire_lease(db: Database, job_id: uuid.UUID) -> None:
 
 def make_due(db: Database, job_id: uuid.UUID) -> None:
     """Skip a retry's wait (the wait itself is checked where it is set)."""
-    with db.session() as session:
+    with db.write_session() as session:
         session.execute(
             update(Job).where(Job.id == job_id).values(run_after=utcnow() - timedelta(seconds=1))
         )
@@ -340,7 +340,7 @@ def test_counts_and_purge_of_old_succeeded_jobs(database: Database) -> None:
     waiting_id = _enqueue(database, run_after=utcnow() + timedelta(hours=1))
     assert queue.claim(database, worker_id="w", lease_seconds=30) is not None
     queue.complete(database, job_id=done_id, worker_id="w")
-    with database.session() as session:
+    with database.write_session() as session:
         counts = queue.count_by_status(session)
         assert counts[JobStatus.SUCCEEDED] == 1 and counts[JobStatus.QUEUED] == 1
         assert counts[JobStatus.FAILED] == 0
@@ -710,7 +710,7 @@ def test_one_members_many_masters_do_not_hold_back_anothers_one(
 
 
 def test_claim_prefers_the_organization_with_fewer_running_jobs(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         orgs = [
             Organization(code=f"q{uuid.uuid4().hex[:8]}", name=name, country="AZ")
             for name in ("Crowd", "Single")

@@ -287,7 +287,7 @@ def test_punctuation_only_query_matches_nothing(
 
 
 def test_missing_fulltext_index_is_rebuilt(database: Database) -> None:
-    with database.session() as s:
+    with database.write_session() as s:
         org = create_organization(s, code="kztv", name="Kazakh TV", country="KZ")
         kz = create_user(s, org=org, username="kz-editor", role="editor").user
         add(s, kz, "Қазақстан")

@@ -51,7 +51,7 @@ def test_heartbeat_registers_refreshes_and_deletes_its_row(database: Database) -
             assert node.version == pool_version()
             first_seen = node.last_seen_at
         # Someone deleted the row (a cleanup, a restore): the next beat puts it back.
-        with database.session() as session:
+        with database.write_session() as session:
             session.delete(session.get(Node, beat.node_id))
         beat.beat()
         with database.session() as session:
@@ -85,7 +85,7 @@ def test_heartbeat_thread_beats_every_interval(database: Database) -> None:
 
 def test_status_shows_live_and_stale_nodes_with_uptime(database: Database) -> None:
     now = utcnow()
-    with database.session() as session:
+    with database.write_session() as session:
         for kind, age in (("ftp", 5), ("api", 25), ("worker", 31)):
             session.add(
                 Node(
@@ -138,7 +138,7 @@ def test_status_counts_the_queue_the_oldest_waiting_job_and_recent_failures(
 
 
 def test_status_storage_against_quota_uses_the_quota_rule(database: Database) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         az = make_org(session, "aztv", quota_bytes=1000)
         make_org(session, "kz", country="KZ")
         session.add(
@@ -166,7 +166,7 @@ def test_status_storage_against_quota_uses_the_quota_rule(database: Database) ->
 
 def test_status_lists_pending_and_stale_uploads(database: Database) -> None:
     now = utcnow()
-    with database.session() as session:
+    with database.write_session() as session:
         az = make_org(session, "aztv")
         session.add(PendingUpload(org_id=az.id, path="/incoming/fresh.mxf", object_key="a"))
         session.add(
@@ -189,7 +189,7 @@ def test_status_lists_pending_and_stale_uploads(database: Database) -> None:
 
 def test_status_lists_licenses_expiring_this_week_only(database: Database) -> None:
     now = utcnow()
-    with database.session() as session:
+    with database.write_session() as session:
         az = make_org(session, "aztv")
         kz = make_org(session, "kz", country="KZ")
         title = Title(org_id=az.id, kind=TitleKind.SERIAL, original_title="Qız qalası")

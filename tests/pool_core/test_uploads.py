@@ -240,7 +240,7 @@ def test_crashed_writer_resumes_from_recorded_parts(
     crashed._wait_in_flight()  # its last part reached S3 before the "kill -9"
     HASH_CACHE.clear()
     node_db, node_storage = other_node
-    with node_db.session() as session:
+    with node_db.write_session() as session:
         # A crashed node: its lease runs out (no interrupt, the tail in memory is lost).
         session.execute(update(PendingUpload).values(held_until=utcnow() - timedelta(seconds=1)))
     with node_db.session() as session:
@@ -461,7 +461,7 @@ def test_upload_held_by_a_dead_process_is_taken_over_at_once(
     writer.interrupt()
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    with database.session() as session:
+    with database.write_session() as session:
         session.execute(
             update(PendingUpload).values(
                 holder=f"{HOST}:{child.pid}:gone", held_until=utcnow() + timedelta(hours=1)
@@ -523,7 +523,7 @@ def test_resume_without_saved_hash_state_re_reads_the_object(
     feed(writer, data[:cut])
     writer.interrupt()
     node_db, node_storage = other_node
-    with node_db.session() as session:
+    with node_db.write_session() as session:
         # As if written by a node without serialisable hashing.
         session.execute(update(PendingUpload).values(hash_state={}))
     HASH_CACHE.clear()  # and this is another process

@@ -103,7 +103,7 @@ def test_signature_roundtrip() -> None:
 def test_license_events_are_delivered_signed_and_retried(
     database: Database, receiver: Receiver, tmp_path: Path
 ) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         with pytest.raises(PermissionDenied):
             webhooks.create_endpoint(
@@ -189,7 +189,7 @@ def test_license_events_are_delivered_signed_and_retried(
 def test_private_ip_literals_are_refused_at_registration(
     database: Database, url: str, reason: str
 ) -> None:
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         with pytest.raises(InvalidInput, match="may not point at .*" + re.escape(reason)):
             webhooks.create_endpoint(session, actor=Actor.for_user(w.buyer_rm), url=url)
@@ -224,7 +224,7 @@ def test_a_name_resolving_to_loopback_fails_at_delivery_without_retry(
     database: Database, receiver: Receiver, tmp_path: Path
 ) -> None:
     port = receiver.server.server_address[1]
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         # A name, not a literal: registration cannot know where it points.
         endpoint = webhooks.create_endpoint(
@@ -270,7 +270,7 @@ def test_a_name_resolving_to_loopback_fails_at_delivery_without_retry(
 def queue_delivery(database: Database, url: str) -> int:
     """Register an endpoint (private targets allowed: tests only reach loopback), license a
     title and dispatch; return the one delivery's id."""
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         webhooks.create_endpoint(
             session,

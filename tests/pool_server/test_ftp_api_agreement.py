@@ -92,7 +92,7 @@ def _store(storage: S3Storage, asset: Asset, data: bytes) -> None:
 
 def _stage(database: Database, storage: S3Storage) -> Stage:
     stage = Stage()
-    with database.session() as session:
+    with database.write_session() as session:
         w = build_world(session)
         ep1, ep2 = w.episodes
         old, licensed_master = w.assets

@@ -81,7 +81,7 @@ class Pool:
 @pytest.fixture
 def pool(database: Database, storage: S3Storage, storage_settings: Settings) -> Iterator[Pool]:
     """A member with an FTP login and an editor's API token, the FTP server and the API."""
-    with database.session() as session:
+    with database.write_session() as session:
         org = create_organization(session, code="mtrk", name="MTRK", country="KG")
         uploader = create_user(session, org=org, username="mtrk-ops", role="uploader")
         editor = create_user(session, org=org, username="mtrk-editor", role="editor")
@@ -416,7 +416,7 @@ def test_pending_and_settling_uploads_are_visible(pool: Pool) -> None:
     _break_with_reset(pool, "/incoming/half.mxf", data[: PART + MIB])
     wait_until(lambda: _released(pool, "/incoming/half.mxf"), "the interrupted upload")
     _break_with_fin_unread_226(pool, "/incoming/short.mxf", data[:MIB])
-    with pool.db.session() as session:
+    with pool.db.write_session() as session:
         other = create_user(
             session,
             org=create_organization(session, code="tmtv", name="TM TV", country="TM"),

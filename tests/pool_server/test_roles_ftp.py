@@ -48,7 +48,7 @@ class Team:
 @pytest.fixture
 def team(database: Database, storage: S3Storage, storage_settings: Settings) -> Iterator[Team]:
     logins: dict[str, FtpLogin] = {}
-    with database.session() as session:
+    with database.write_session() as session:
         org = create_organization(session, code="rolz", name="Roles TV", country="KG")
         for who in LOGINS:
             role = "uploader" if who == "uploader2" else who

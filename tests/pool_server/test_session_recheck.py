@@ -112,7 +112,7 @@ def test_an_admin_disabling_a_user_over_http_ends_their_sessions(
     storage_settings: Settings,
 ) -> None:
     account, other = ftp_accounts["aztv"], ftp_accounts["trt"]
-    with database.session() as session:
+    with database.write_session() as session:
         org = get_organization_by_code(session, code="aztv")
         admin_token = create_user(session, org=org, username="aztv-admin", role="admin").api_token
     victim = Session(connect_plain(ftp_server, account))
@@ -138,7 +138,7 @@ def test_disabling_the_user_or_the_organization_from_the_cli_ends_their_sessions
     ftp_server: RunningFTP, ftp_accounts: dict[str, FtpLogin], database: Database, tmp_path: Path
 ) -> None:
     aztv, trt = ftp_accounts["aztv"], ftp_accounts["trt"]
-    with database.session() as session:
+    with database.write_session() as session:
         org = get_organization_by_code(session, code="trt")
         colleague = create_user(session, org=org, username="trt-night", role="uploader")
     colleague_login = FtpLogin(trt.org_id, colleague.user.id, "trt-night", colleague.ftp_password)

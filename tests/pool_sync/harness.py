@@ -89,7 +89,7 @@ def licensed_world(
 ) -> LicensedWorld:
     """Build the three-broadcaster world, license the serial to the buyer, store masters."""
     masters: dict[str, bytes] = {}
-    with db.session() as session:
+    with db.write_session() as session:
         w = build_world(session)
         for asset, size in zip(w.assets, sizes, strict=True):
             data = os.urandom(size)

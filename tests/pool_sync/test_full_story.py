@@ -38,7 +38,7 @@ from transcode.worker import build_handlers as transcode_handlers
 
 
 def _token(db: Database, org_code: str, username: str, role: str) -> str:
-    with db.session() as session:
+    with db.write_session() as session:
         org = session.scalar(select(Organization).where(Organization.code == org_code))
         assert org is not None
         return accounts.create_user(session, org=org, username=username, role=role).api_token

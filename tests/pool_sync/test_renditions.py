@@ -36,7 +36,7 @@ def add_rendition(
     """Store a rendition of `asset` the way the transcoder does (row plus object)."""
     key = f"renditions/{asset.id}/{kind}/{name}"
     env.storage.put(key, data)
-    with env.db.session() as session:
+    with env.db.write_session() as session:
         session.add(
             Rendition(
                 asset_id=asset.id,

@@ -122,7 +122,7 @@ def test_killed_sync_resumes_without_refetching(
 
 
 def test_expired_token_is_a_clear_error(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    with env.db.session() as session:
+    with env.db.write_session() as session:
         user = session.get(type(env.lw.world.buyer_editor), env.lw.world.buyer_editor.id)
         assert user is not None
         _, token = accounts.create_api_token(

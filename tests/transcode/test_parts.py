@@ -240,9 +240,7 @@ def test_level_graph_peaks_survive_other_filters_lines_in_between() -> None:
     # The graphs of one run end in their own threads: another filter's summary can fall
     # between a channel's two lines. Every channel still counts (before: the 4-channel
     # track came out unmeasured).
-    assert parse_log(INTERLEAVED_LEVELS, duration=5.0, level_channels=[4]).track_peaks == {
-        1: -6.0
-    }
+    assert parse_log(INTERLEAVED_LEVELS, duration=5.0, level_channels=[4]).track_peaks == {1: -6.0}
     assert parse_log(INTERLEAVED_LEVELS, duration=5.0, level_channels=[2, 2]).track_peaks == {
         1: -6.0,
         2: -12.0,
