@@ -41,7 +41,7 @@ def make_asset(db: Database, storage: ObjectStorage, master: Path, *, enqueue: b
     key = f"masters/{org_id}/{asset_id}/{master.name}"
     with open(master, "rb") as handle:
         storage.put(key, handle)
-    with db.write_session() as session:
+    with db.session() as session:
         _write_lock(db, session)
         session.add(
             Asset(
