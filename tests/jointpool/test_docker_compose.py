@@ -86,6 +86,7 @@ def test_no_secret_is_written_into_the_file() -> None:
         "JOINTPOOL_METRICS_TOKEN",
         "METRICS_TOKEN",
         "GF_SECURITY_ADMIN_PASSWORD",
+        "DATA_SOURCE_PASS",
     )
     for name in secrets:
         values = re.findall(rf"\b{name}: (.+)", text)
@@ -151,6 +152,43 @@ def test_prometheus_scrapes_every_pool_service_on_its_metrics_port() -> None:
         for target in group["targets"]
     }
     assert "node-exporter:9100" in static
+
+
+# Services scraped through an exporter, and services that run once and leave.
+EXPORTED_BY = {"postgres": "postgres-exporter", "node-exporter": "node-exporter"}
+NOT_RUNNING = {"migrate"}
+
+
+def test_prometheus_scrapes_every_long_running_service() -> None:
+    services = _compose()["services"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    hosts = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for group in job.get("static_configs", [])
+        for target in group["targets"]
+    } | {
+        name
+        for job in config["scrape_configs"]
+        for discovery in job.get("dns_sd_configs", [])
+        for name in discovery["names"]
+    }
+    hosts = {"prometheus" if host == "localhost" else host for host in hosts}
+    for name in services:
+        if name in NOT_RUNNING:
+            continue
+        assert EXPORTED_BY.get(name, name) in hosts, f"{name} is not scraped"
+    # SeaweedFS serves metrics only where its command asks for them.
+    for name in ("seaweed-master", "seaweed-volume", "seaweed-filer", "seaweed-s3"):
+        command = services[name]["command"]
+        text = command if isinstance(command, str) else " ".join(command)
+        assert "-metricsPort=9324" in text, name
+        assert f"{name}:9324" in {
+            target
+            for job in config["scrape_configs"]
+            for group in job.get("static_configs", [])
+            for target in group["targets"]
+        }
 
 
 def test_grafana_is_provisioned_from_the_deploy_folder() -> None:
