@@ -41,6 +41,10 @@ setup(
         "defusedxml>=0.7",
         "charset-normalizer>=3.3",
         "prometheus-client>=0.20",
+        # The web UI (catalog_web): templates, translations, form posts.
+        "jinja2>=3.1",
+        "babel>=2.14",
+        "python-multipart>=0.0.9",
         f"jointpool-sync @ {CLIENT.as_uri()}",
     ]
 )

@@ -138,13 +138,19 @@ WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def run_api(
-    settings: Settings, db: Database, storage: ObjectStorage, *, worker_factory: str
+    settings: Settings,
+    db: Database,
+    storage: ObjectStorage,
+    *,
+    worker_factory: str,
+    build_app: Callable[[], FastAPI] | None = None,
 ) -> None:
     """Serve the API with uvicorn on the configured address until interrupted.
 
     With `api_workers` > 1 every worker process builds its own app by calling
     `worker_factory` ("module:function"): database connections and S3 clients must not
-    cross into another process.
+    cross into another process. With one worker, `build_app` builds the app (default: the
+    API alone; the launcher adds the web UI).
     """
     logger.info(
         "catalog API on http://%s:%s (%d worker%s)",
@@ -181,4 +187,5 @@ def run_api(
             **options,
         )
         return
-    uvicorn.run(create_app(settings, db, storage), **options)
+    app = build_app() if build_app is not None else create_app(settings, db, storage)
+    uvicorn.run(app, **options)

@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 from pool_core.context import AppContext
 from pool_core.logs import configure_logging
 from pool_core.nodes import heartbeating
-from pool_core.settings import load_settings
+from pool_core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from pool_core.db import Database
+    from pool_core.storage.base import ObjectStorage
 
 Handler = Callable[[AppContext, argparse.Namespace], int]
 
@@ -60,7 +63,13 @@ def cmd_api(ctx: AppContext, args: argparse.Namespace) -> int:
     stop_event_on_signals()
     # One row per API server (uvicorn's supervisor, when it runs several worker processes).
     with heartbeating(ctx.db, kind="api", interval=settings.heartbeat_seconds, address=address):
-        run_api(settings, ctx.db, ctx.storage, worker_factory=f"{__name__}:api_worker_app")
+        run_api(
+            settings,
+            ctx.db,
+            ctx.storage,
+            worker_factory=f"{__name__}:api_worker_app",
+            build_app=lambda: build_pool_app(settings, ctx.db, ctx.storage),
+        )
     return 0
 
 
@@ -69,12 +78,22 @@ def api_worker_app() -> FastAPI:
 
     A worker is a fresh interpreter: the CLI's logging set-up happened in the parent only.
     """
-    from catalog_api.app import create_app
 
     ctx = AppContext(load_settings())
     settings = ctx.settings
     configure_logging(level=settings.log_level, component="api", log_format=settings.log_format)
-    return create_app(ctx.settings, ctx.db, ctx.storage)
+    return build_pool_app(ctx.settings, ctx.db, ctx.storage)
+
+
+def build_pool_app(settings: Settings, db: Database, storage: ObjectStorage) -> FastAPI:
+    """The API under /v1 and, unless switched off, the editors' web UI under /."""
+    from catalog_api.app import create_app
+    from catalog_web.app import mount_web
+
+    app = create_app(settings, db, storage)
+    if settings.web_enabled:
+        mount_web(app, settings, db, storage)
+    return app
 
 
 def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:

@@ -225,6 +225,20 @@ class Settings(BaseSettings):
         900, description="Default lifetime of screening (presigned preview) URLs."
     )
 
+    # --- web UI (served by the API process under /) ---
+    web_enabled: bool = Field(True, description="Serve the editors' web UI under / .")
+    web_session_hours: float = Field(
+        12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a web sign-in lasts (a working day by default); signing out, "
+        "disabling the user or changing the password ends it earlier.",
+    )
+    web_default_language: str = Field(
+        "en",
+        description="UI language when neither the switcher nor Accept-Language chooses one.",
+    )
+
     # --- job queue and workers ---
     worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")
     job_lease_seconds: int = Field(60, description="Lease a worker holds on a claimed job.")

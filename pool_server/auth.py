@@ -18,13 +18,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyftpdlib.exceptions import AuthenticationFailed as FTPAuthenticationFailed
 
 from pool_core.db import Database
 from pool_core.errors import AuthenticationFailed
+from pool_core.login_guard import (
+    LoginGuard,
+    account_under_attack,
+    count_failure,
+    count_success,
+    refused,
+)
 from pool_core.models import Role
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
@@ -116,99 +123,6 @@ class LoginCache:
         """Drop every cached login (used after a failure so a changed password bites)."""
         with self._lock:
             self._entries = {k: v for k, v in self._entries.items() if v[1].username != username}
-
-
-@dataclass
-class _Record:
-    failures: deque[float] = field(default_factory=deque)
-    bans: int = 0
-    banned_until: float = 0.0
-
-
-class LoginGuard:
-    """Counts failed logins per key (an IP, a pair, an account) and bans with growing durations.
-
-    `threshold` failures inside `window` seconds ban the key for `base_ban` seconds; each
-    further ban of the same key doubles, up to `max_ban`.
-    """
-
-    def __init__(
-        self,
-        *,
-        threshold: int,
-        window: float,
-        base_ban: float,
-        max_ban: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.threshold = threshold
-        self.window = window
-        self.base_ban = base_ban
-        self.max_ban = max_ban
-        self._clock = clock
-        self._records: dict[str, _Record] = {}
-        self._lock = threading.Lock()
-
-    def active_bans(self) -> int:
-        """Keys banned right now (for the `jointpool_ftp_bans_active` gauge)."""
-        now = self._clock()
-        with self._lock:
-            return sum(1 for record in self._records.values() if record.banned_until > now)
-
-    def banned_for(self, key: str) -> float:
-        """Seconds left on the key's ban, 0 when it is not banned."""
-        with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                return 0.0
-            return max(0.0, record.banned_until - self._clock())
-
-    def record_failure(self, key: str) -> float:
-        """Count one failure; return the new ban's length when this one triggered a ban."""
-        now = self._clock()
-        with self._lock:
-            if len(self._records) > 50_000:
-                self._prune(now)
-            record = self._records.setdefault(key, _Record())
-            record.failures.append(now)
-            while record.failures and record.failures[0] <= now - self.window:
-                record.failures.popleft()
-            if len(record.failures) < self.threshold or record.banned_until > now:
-                return 0.0
-            length = float(min(self.max_ban, self.base_ban * (2**record.bans)))
-            record.bans += 1
-            record.banned_until = now + length
-            record.failures.clear()
-            return length
-
-    def record_success(self, key: str) -> None:
-        """Forget the key's recent failures (its ban history stays, so repeat bans grow)."""
-        with self._lock:
-            record = self._records.get(key)
-            if record is not None:
-                record.failures.clear()
-
-    def _prune(self, now: float) -> None:
-        self._records = {
-            key: rec
-            for key, rec in self._records.items()
-            if rec.banned_until > now or (rec.failures and rec.failures[-1] > now - self.window)
-        }
-
-
-def ip_key(ip: str) -> str:
-    """The guard key of a client address."""
-    return f"ip:{ip}"
-
-
-def account_key(username: str) -> str:
-    """The guard key of an account name (known or not: unknown names are counted alike)."""
-    return f"user:{username.strip().lower()}"
-
-
-def pair_key(ip: str, username: str) -> str:
-    """The guard key of one address guessing at one account."""
-    return f"pair:{ip}:{username.strip().lower()}"
 
 
 @dataclass(frozen=True)
@@ -327,13 +241,11 @@ class PoolAuthorizer:
         """Log the handler in as `username` or raise pyftpdlib's AuthenticationFailed."""
         ip: str = handler.remote_ip
         name = username.strip().lower()
-        # Bans fall on the guessing address (and its pair with the account), never on the
-        # account alone: a ban on the account would let anyone lock its owner out.
-        if self.guard.banned_for(ip_key(ip)) or self.guard.banned_for(pair_key(ip, name)):
+        if refused(self.guard, ip, name):
             self._audit("login_refused", name, ip, detail={"reason": "banned"})
             _count_login("banned")
             raise FTPAuthenticationFailed(BANNED_TEXT)
-        if self.account_slowdown and self.guard.banned_for(account_key(name)):
+        if self.account_slowdown and account_under_attack(self.guard, name):
             # Guessed at from many addresses: every attempt waits, the owner's included, so
             # a botnet gets few guesses a minute while the owner still gets in. Only this
             # session's thread waits.
@@ -347,10 +259,7 @@ class PoolAuthorizer:
             principal = self._verify_once(name, password, ip)
         else:
             self._audit("login", name, ip, principal=principal, detail={"cached": True})
-        # The account's failures stay counted: a success from its owner must not hand a
-        # guesser elsewhere a fresh set of fast attempts.
-        self.guard.record_success(ip_key(ip))
-        self.guard.record_success(pair_key(ip, name))
+        count_success(self.guard, ip, name)
         handler.principal = principal
         _count_login("ok")
 
@@ -391,14 +300,10 @@ class PoolAuthorizer:
         except AuthenticationFailed as exc:
             disabled = "disabled" in str(exc)
             self.cache.forget_user(name)
-            banned = [
-                (key, length)
-                for key in (ip_key(ip), pair_key(ip, name), account_key(name))
-                if (length := self.guard.record_failure(key))
-            ]
+            banned = count_failure(self.guard, ip, name)
             detail: dict[str, Any] = {"reason": "disabled" if disabled else "bad credentials"}
             if banned:
-                detail["banned"] = {key: length for key, length in banned}
+                detail["banned"] = banned
                 log.warning("login ban", extra={"ip": ip, "user": name, "bans": detail["banned"]})
             self._audit("login_failed", name, ip, detail=detail)
             _count_login("disabled" if disabled else "bad_password")

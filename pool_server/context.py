@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pool_core.db import Database
+from pool_core.login_guard import LoginGuard
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_server.auth import LoginGuard, Principal
+from pool_server.auth import Principal
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from pyftpdlib.servers import ThreadedFTPServer
 
 from pool_core import tracing
 from pool_core.db import Database
+from pool_core.login_guard import guard_from_settings, ip_key
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.ops.exposition import set_enabled as set_metrics_enabled
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
-from pool_server.auth import AuditWriter, LoginCache, LoginGuard, PoolAuthorizer, ip_key
+from pool_server.auth import AuditWriter, LoginCache, PoolAuthorizer
 from pool_server.context import PoolContext
 from pool_server.handler import PoolFTPHandler
 from pool_server.passive import PortLedger
@@ -104,12 +105,7 @@ def build_server(settings: Settings, db: Database, storage: ObjectStorage) -> Po
     cert, key = ensure_certificate(settings)
     if settings.ftp_tls_reuse_required:
         check_session_reuse_support()
-    guard = LoginGuard(
-        threshold=settings.ftp_ban_threshold,
-        window=settings.ftp_ban_window_seconds,
-        base_ban=settings.ftp_ban_seconds,
-        max_ban=settings.ftp_ban_max_seconds,
-    )
+    guard = guard_from_settings(settings)
     audit = AuditWriter(db)
     cache = LoginCache(settings.ftp_login_cache_seconds)
     authorizer = PoolAuthorizer(

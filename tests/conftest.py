@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.media",
     "tests.fixtures.ftp",
     "tests.fixtures.api",
+    "tests.fixtures.web",
 ]

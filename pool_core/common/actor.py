@@ -14,8 +14,10 @@ from pool_core.services.audit import record_audit
 # nightly sync is an API client: what it does is recorded as `api` (`api:proxy` for a proxy).
 FTP = "ftp"
 API = "api"
+# The editors' web UI: the same services as the API, through a browser session.
+WEB = "web"
 SYSTEM = "system"
-CHANNELS = (FTP, API, SYSTEM)
+CHANNELS = (FTP, API, WEB, SYSTEM)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,13 @@
 """All ORM models; importing this package registers every table on `Base.metadata`."""
 
-from pool_core.models.accounts import ApiToken, FtpAccount, Organization, Role, User
+from pool_core.models.accounts import (
+    ApiToken,
+    FtpAccount,
+    Organization,
+    Role,
+    User,
+    WebSession,
+)
 from pool_core.models.assets import Asset, AssetStatus, QcVerdict, Rendition
 from pool_core.models.base import Base, utcnow
 from pool_core.models.catalog import (
@@ -73,6 +80,7 @@ __all__ = [
     "TitleSearch",
     "TitleStatus",
     "User",
+    "WebSession",
     "WebhookDelivery",
     "WebhookDeliveryStatus",
     "WebhookEndpoint",

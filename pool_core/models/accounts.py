@@ -93,3 +93,27 @@ class ApiToken(Base):
     last_used_at: Mapped[optional_timestamp]
 
     user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A signed-in browser of the web UI; only the SHA-256 of its cookie is stored.
+
+    Server-side, so signing out, disabling the user or changing the password ends it at
+    once. `credential` is the fingerprint of the password hash it signed in with.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The synchronizer token every form and htmx request of this session must carry.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str] = mapped_column(String(64), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[timestamp]
+    last_seen_at: Mapped[timestamp]
+    expires_at: Mapped[timestamp]
+    ended_at: Mapped[optional_timestamp]
+
+    user: Mapped[User] = relationship()

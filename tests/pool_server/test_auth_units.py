@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pool_core import errors
+from pool_core.login_guard import LoginGuard
 from pool_core.models import Role
-from pool_server.auth import LoginCache, LoginGuard, Principal
+from pool_server.auth import LoginCache, Principal
 from pool_server.replies import reply_for, rest_refused
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from pool_core.db import Database
+from pool_core.login_guard import pair_key
 from pool_core.models import AuditEvent, FtpAccount, User
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -176,8 +177,8 @@ def test_a_pair_ban_holds_even_when_the_address_has_other_users(
         for attempt in range(3):
             reply = _login_reply(server, victim.username, f"guess-{attempt:08d}", ATTACKER_IP)
             assert reply.startswith("530 ")
-        assert guard.banned_for(auth.pair_key(ATTACKER_IP, victim.username))
-        assert not guard.banned_for(auth.pair_key(HOST, victim.username))
+        assert guard.banned_for(pair_key(ATTACKER_IP, victim.username))
+        assert not guard.banned_for(pair_key(HOST, victim.username))
         assert _login_reply(server, victim.username, victim.password).startswith("230")
 
 

@@ -1,0 +1,7 @@
+"""The inbox pages (to be built)."""
+
+from __future__ import annotations
+
+from catalog_web.pages.common import web_router
+
+router = web_router()
