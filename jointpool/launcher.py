@@ -122,6 +122,7 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
         f"  FTP/FTPS   ftp://{host}:{settings.ftp_port}  (explicit TLS: AUTH TLS; "
         + ("required" if settings.ftp_tls_required else "optional in this embedded demo")
         + ")",
+        *_web_lines(settings),
         f"  API        http://{settings.api_host}:{settings.api_port}/v1"
         f"   docs: http://{settings.api_host}:{settings.api_port}/docs",
         f"  S3         {settings.effective_s3_endpoint}  bucket {settings.s3_bucket}",
@@ -130,10 +131,12 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
         f"  Data       {settings.data_dir}",
     ]
     if credentials:
-        lines.append(f"  Demo accounts (also in {demo.credentials_path(settings)}):")
+        lines.append(
+            f"  Demo accounts, for FTP and the web UI (also in {demo.credentials_path(settings)}):"
+        )
         for user in credentials:
             lines.append(
-                f"    {user.org:8} {user.role:15} ftp user {user.username} "
+                f"    {user.org:8} {user.role:15} user {user.username} "
                 f"password {user.ftp_password}  api token {user.api_token}"
             )
         lines.append(
@@ -142,6 +145,16 @@ def print_banner(settings: Settings, credentials: list[demo.DemoUser]) -> None:
             f"{settings.ftp_port}/incoming/"
         )
     print("\n".join(lines), flush=True)
+
+
+def _web_lines(settings: Settings) -> list[str]:
+    """Where editors open the web UI (served by the API process)."""
+    if not settings.web_enabled:
+        return ["  Web UI     off (JOINTPOOL_WEB_ENABLED=false)"]
+    return [
+        f"  Web UI     http://{settings.api_host}:{settings.api_port}/"
+        "   sign in with a demo user and password below"
+    ]
 
 
 def _metrics_lines(settings: Settings) -> list[str]:

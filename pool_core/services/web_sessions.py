@@ -54,6 +54,11 @@ def sign_in(
     check = check_ftp_login(session, username=username, password=password)
     cookie = generate_token()
     now = utcnow()
+    # A user's expired sessions go when they next sign in, so the table stays small without
+    # a sweeper; ended but unexpired rows stay, so a replayed cookie is known as ended.
+    session.execute(
+        delete(WebSession).where(WebSession.user_id == check.user.id, WebSession.expires_at <= now)
+    )
     record = WebSession(
         user_id=check.user.id,
         token_hash=hash_token(cookie),
@@ -127,10 +132,4 @@ def end_user_sessions(session: Session, *, user_id: int) -> int:
         .values(ended_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def delete_expired_sessions(session: Session) -> int:
-    """Delete sessions past their expiry (the maintenance job); how many."""
-    result = session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)

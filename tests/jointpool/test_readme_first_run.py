@@ -147,7 +147,7 @@ class Terminal:
 def uploader_from(banner: str) -> Account:
     """The demo uploader's FTP login and API token, as the banner prints them."""
     match = re.search(
-        r"uploader\s+ftp user (\S+) password (\S+)\s+api token (\S+)",
+        r"uploader\s+user (\S+) password (\S+)\s+api token (\S+)",
         banner,
     )
     assert match, "no uploader in the banner:\n" + banner

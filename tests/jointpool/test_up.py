@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pool_core.seaweed import free_port_block, port_is_free
@@ -79,8 +80,12 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{api_port}/metrics" in banner
         assert f"http://127.0.0.1:{ftp_metrics}/metrics" in banner
         assert f"http://127.0.0.1:{worker_metrics}/metrics" in banner
-        match = re.search(r"ftp user (az-uploader) password (\S+)", banner)
+        match = re.search(r"user (az-uploader) password (\S+)", banner)
         assert match, banner
+        web = re.search(r"Web UI\s+(http://\S+/)", banner)
+        assert web and web.group(1) == f"http://127.0.0.1:{api_port}/", banner
+        editor = re.search(r"user (kz-editor) password (\S+)", banner)
+        assert editor, banner
         stored = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
         assert {user["username"] for user in stored} >= {"az-uploader", "kz-editor"}
 
@@ -109,6 +114,23 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         ftp.prot_p()
         assert "incoming" in ftp.nlst("/")
         ftp.quit()
+
+        # The web UI at the printed address takes the printed demo login.
+        with httpx.Client(base_url=web.group(1), follow_redirects=True, timeout=30) as browser:
+            form = browser.get("/signin")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert form.status_code == 200 and token, form.text
+            home = browser.post(
+                "/signin",
+                data={
+                    "username": editor.group(1),
+                    "password": editor.group(2),
+                    "csrf_token": token.group(1),
+                    "next": "/",
+                },
+            )
+            assert home.status_code == 200 and str(home.url) == web.group(1), home.text
+            assert "kz-editor" in home.text or "Sign out" in home.text, home.text
 
         # The FTP node and the worker serve their metrics and health on their own ports.
         for port in (ftp_metrics, worker_metrics, api_port):
