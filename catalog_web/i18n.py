@@ -14,11 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
+from babel.units import format_unit
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 # The UI's languages, in the switcher's order (the names are shown in their own language).
@@ -35,6 +36,12 @@ LANGUAGES: dict[str, str] = {
 LANGUAGE_COOKIE = "jp_lang"
 # Languages whose dotted and dotless i are separate letters: i and İ, dotless ı and I.  # noqa: RUF003
 TURKIC_CASING = frozenset({"tr", "az"})
+# Binary multiples, shown with CLDR's (decimal-named) digital units as file managers do.
+_SIZE_UNITS = (
+    ("digital-gigabyte", 1 << 30),
+    ("digital-megabyte", 1 << 20),
+    ("digital-kilobyte", 1 << 10),
+)
 
 
 @functools.cache
@@ -100,29 +107,35 @@ class Formatter:
         self.locale = Locale.parse(language)
 
     def when(self, value: datetime | None) -> str:
-        """A date and time, medium length (`1 Dec 2026, 14:05`)."""
-        return "" if value is None else format_datetime(value, "medium", locale=self.locale)
-
-    def date(self, value: datetime | None) -> str:
-        """A date alone."""
+        """A date and time to the minute (`Dec 1, 2026, 2:05 PM` in English)."""
         if value is None:
             return ""
-        return format_datetime(
-            value, self.locale.date_formats["medium"].pattern, locale=self.locale
+        # The locale's medium date and short time joined by its own pattern (babel's "medium"
+        # datetime would show seconds).
+        joined = str(get_datetime_format("medium", locale=self.locale)).replace("'", "")
+        return joined.replace("{0}", format_time(value, "short", locale=self.locale)).replace(
+            "{1}", format_date(value, "medium", locale=self.locale)
         )
+
+    def date(self, value: datetime | None) -> str:
+        """A date alone (`Dec 1, 2026`, `2026. dec. 1.`)."""
+        return "" if value is None else format_date(value, "medium", locale=self.locale)
+
+    # Templates call it `fmt.day(dt)` too.
+    day = date
 
     def number(self, value: float | int | None) -> str:
         """A number with the locale's separators."""
         return "" if value is None else format_decimal(value, locale=self.locale)
 
     def size(self, value: int | None) -> str:
-        """Bytes as MB or GB with the locale's decimal sign."""
+        """Bytes as GB, MB or KB with the locale's decimal sign and unit (`1,5 ГБ`)."""
         if value is None:
             return ""
-        for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        for unit, scale in _SIZE_UNITS:
             if value >= scale:
-                return f"{format_decimal(round(value / scale, 1), locale=self.locale)} {unit}"
-        return f"{format_decimal(value, locale=self.locale)} B"
+                return format_unit(round(value / scale, 1), unit, "short", locale=self.locale)
+        return format_unit(value, "digital-byte", "short", locale=self.locale)
 
 
 def duration(seconds: float | None) -> str:
