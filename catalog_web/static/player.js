@@ -133,10 +133,15 @@
 
     function hide() { tooltip.hidden = true; }
 
+    // Aim at the middle of the target frame: a seek to its exact start may land on the
+    // frame before it once the float arithmetic rounds down.
     function step(frames) {
       video.pause();
-      var target = video.currentTime + frames / rate.value;
-      video.currentTime = Math.min(Math.max(target, 0), duration());
+      var current = Math.floor(video.currentTime * rate.value + 1e-3);
+      var last = Math.max(Math.floor(duration() * rate.value) - 1, 0);
+      var target = Math.min(Math.max(current + frames, 0), last);
+      video.currentTime = (target + 0.5) / rate.value;
+      showTimecode();
     }
 
     video.addEventListener("loadedmetadata", function () { seek.max = String(duration()); showTimecode(); });
