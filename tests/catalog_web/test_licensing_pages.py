@@ -176,6 +176,10 @@ def test_form_shows_the_offered_windows_and_defaults_to_my_territory(
     own = owner.get(f"/titles/{offer.title_id}/license")
     assert "own title" in own.text and 'id="license-form"' not in own.text
     assert uz.get(f"/titles/{uuid.uuid4()}/license").status_code == 404
+    uploader = browser(web_app, members, "uztv", "uploader").get(
+        f"/titles/{offer.title_id}/license"
+    )
+    assert "may not request licenses" in uploader.text and 'id="license-form"' not in uploader.text
 
 
 def test_a_request_is_sent_listed_as_mine_and_reaches_the_owners_inbox(
