@@ -98,6 +98,13 @@ def build_pool_app(settings: Settings, db: Database, storage: ObjectStorage) -> 
 
 def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
     """Every job kind the pool knows, from every package that defines jobs."""
+    return handlers_for(ctx.settings, ctx.db, ctx.storage)
+
+
+def handlers_for(
+    settings: Settings, db: Database, storage: ObjectStorage
+) -> dict[str, Callable[[Any], None]]:
+    """Every job kind's handler on these settings, database and storage (what a worker runs)."""
     from catalog_api.jobs import build_handlers as catalog_handlers
     from pool_core.licensing.jobs import licensing_handlers
     from pool_core.services.nightly import nightly_handlers
@@ -106,11 +113,11 @@ def job_handlers(ctx: AppContext) -> dict[str, Callable[[Any], None]]:
 
     handlers: dict[str, Callable[[Any], None]] = {}
     for part in (
-        transcode_handlers(ctx.settings, ctx.db, ctx.storage),
-        catalog_handlers(ctx.settings, ctx.db, ctx.storage),
-        licensing_handlers(ctx.settings, ctx.db, ctx.storage),
-        nightly_handlers(ctx.settings, ctx.db, ctx.storage),
-        upload_handlers(ctx.db, recheck_seconds=ctx.settings.upload_settle_seconds),
+        transcode_handlers(settings, db, storage),
+        catalog_handlers(settings, db, storage),
+        licensing_handlers(settings, db, storage),
+        nightly_handlers(settings, db, storage),
+        upload_handlers(db, recheck_seconds=settings.upload_settle_seconds),
     ):
         clash = handlers.keys() & part.keys()
         if clash:

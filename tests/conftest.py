@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.ftp",
     "tests.fixtures.api",
     "tests.fixtures.web",
+    "tests.fixtures.browser",
 ]

@@ -23,9 +23,14 @@ class UploadOut(BaseModel):
     age_seconds: float = Field(description="Seconds since the last bytes were stored.")
     active: bool = Field(description="A session is writing it right now.")
     settles_at: datetime | None
+    declared_size: int | None = Field(
+        None,
+        description="The size the master will have, when a metadata sidecar that arrived "
+        "first declares it (so `size / declared_size` is the progress); else null.",
+    )
 
     @classmethod
-    def from_status(cls, item: UploadStatus) -> UploadOut:
+    def from_status(cls, item: UploadStatus, *, declared_size: int | None = None) -> UploadOut:
         """Build from the service's record."""
         return cls(
             path=item.path,
@@ -35,6 +40,7 @@ class UploadOut(BaseModel):
             updated_at=item.updated_at,
             age_seconds=round(item.age_seconds, 1),
             active=item.active,
+            declared_size=declared_size,
             settles_at=item.settles_at,
         )
 

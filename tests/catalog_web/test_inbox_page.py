@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from pool_core.db import Database
@@ -20,7 +21,6 @@ from tests.catalog_web.test_licensing_pages import (
     grant_license,
     offered_title,
 )
-from tests.catalog_web.test_screening_page import CHROMIUM
 from tests.fixtures.api import LiveServer, Members
 from tests.fixtures.web import csrf_of
 
@@ -182,8 +182,13 @@ def test_without_the_csrf_token_or_the_role_nothing_is_decided(
         assert license_ is not None and license_.status == LicenseStatus.ACTIVE
 
 
+@pytest.mark.browser
 def test_in_chromium_approving_swaps_the_row_in_place(
-    live_web: LiveServer, members: Members, database: Database, api_storage: S3Storage
+    chromium: Browser,
+    live_web: LiveServer,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
 ) -> None:
     offer = offered_title(database, api_storage, members)
     with database.write_session() as session:
@@ -196,23 +201,22 @@ def test_in_chromium_approving_swaps_the_row_in_place(
             ends_at=offer.window_start + 30 * DAY,
             license_type="free_exchange",
         ).id
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_web.base_url}/signin?next=/inbox")
-            page.fill("#username", members.username("kztv", "rights_manager"))
-            page.fill("#password", members.password("kztv", "rights_manager"))
-            page.click("button[type=submit]")
-            page.wait_for_url("**/inbox")
-            row = page.locator(f"#request-{request_id}")
-            row.get_by_label("Comment (optional)").fill("Welcome")
-            row.get_by_role("button", name="Approve").click()
-            expect(page.locator(f"#request-{request_id} .badge.approved")).to_be_visible()
-            # Swapped in place by htmx (with the CSRF header): a plain form post would have
-            # reloaded the inbox, where a decided request is no longer listed.
-            assert page.url.endswith("/inbox")
-            assert page.locator(f"#request-{request_id}").count() == 1
-        finally:
-            browser.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{live_web.base_url}/signin?next=/inbox")
+        page.fill("#username", members.username("kztv", "rights_manager"))
+        page.fill("#password", members.password("kztv", "rights_manager"))
+        page.click("button[type=submit]")
+        page.wait_for_url("**/inbox")
+        row = page.locator(f"#request-{request_id}")
+        row.get_by_label("Comment (optional)").fill("Welcome")
+        row.get_by_role("button", name="Approve").click()
+        expect(page.locator(f"#request-{request_id} .badge.approved")).to_be_visible()
+        # Swapped in place by htmx (with the CSRF header): a plain form post would have
+        # reloaded the inbox, where a decided request is no longer listed.
+        assert page.url.endswith("/inbox")
+        assert page.locator(f"#request-{request_id}").count() == 1
+    finally:
+        context.close()
     assert status_of(database, request_id) == RequestStatus.APPROVED

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 
 from pool_core.common.actor import Actor
@@ -32,7 +33,6 @@ from pool_core.models import (
     User,
 )
 from pool_core.storage.s3 import S3Storage
-from tests.catalog_web.test_screening_page import CHROMIUM
 from tests.fixtures.api import LiveServer, Members
 from tests.fixtures.web import csrf_of, sign_in
 
@@ -312,31 +312,35 @@ def test_my_licenses_link_to_a_download_that_serves_the_master_and_is_logged(
     assert f'href="/assets/{offer.asset_id}/download"' in uploader.get("/licenses").text
 
 
+@pytest.mark.browser
 def test_in_chromium_the_clash_check_updates_as_the_form_changes(
-    live_web: LiveServer, members: Members, database: Database, api_storage: S3Storage
+    chromium: Browser,
+    live_web: LiveServer,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
 ) -> None:
     offer = offered_title(database, api_storage, members)
     held = grant_license(database, members, offer, territories=["UZ"], exclusive=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_web.base_url}/signin?next=/titles/{offer.title_id}/license")
-            page.fill("#username", members.username("uztv"))
-            page.fill("#password", members.password("uztv"))
-            page.click("button[type=submit]")
-            page.wait_for_url(f"**/titles/{offer.title_id}/license")
-            check = page.get_by_role("status")
-            # My territory (UZ) is taken exclusively for part of the window already.
-            expect(check.locator(f'[data-clash="{held}"]')).to_be_visible()
-            page.fill("#territories", "KG")
-            page.locator("#territories").dispatch_event("change")
-            expect(check).to_contain_text("No clash")
-            page.fill("#territories", "KG, UZ")
-            page.locator("#territories").dispatch_event("change")
-            expect(check.locator(f'[data-clash="{held}"]')).to_be_visible()
-            page.get_by_label("Last day").fill(offer.window_start.date().isoformat())
-            page.get_by_label("Last day").dispatch_event("change")
-            expect(check).to_contain_text("must come after the start")
-        finally:
-            browser.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{live_web.base_url}/signin?next=/titles/{offer.title_id}/license")
+        page.fill("#username", members.username("uztv"))
+        page.fill("#password", members.password("uztv"))
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/titles/{offer.title_id}/license")
+        check = page.get_by_role("status")
+        # My territory (UZ) is taken exclusively for part of the window already.
+        expect(check.locator(f'[data-clash="{held}"]')).to_be_visible()
+        page.fill("#territories", "KG")
+        page.locator("#territories").dispatch_event("change")
+        expect(check).to_contain_text("No clash")
+        page.fill("#territories", "KG, UZ")
+        page.locator("#territories").dispatch_event("change")
+        expect(check.locator(f'[data-clash="{held}"]')).to_be_visible()
+        page.get_by_label("Last day").fill(offer.window_start.date().isoformat())
+        page.get_by_label("Last day").dispatch_event("change")
+        expect(check).to_contain_text("must come after the start")
+    finally:
+        context.close()

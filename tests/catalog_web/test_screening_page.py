@@ -9,8 +9,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from pool_core.db import Database
@@ -29,8 +30,6 @@ from pool_core.storage.s3 import S3Storage
 from tests.fixtures.api import LiveServer, Members
 from tests.fixtures.web import sign_in
 
-# Debian's chromium (the CI installs it); Playwright never downloads a browser here.
-CHROMIUM = "/usr/bin/chromium"
 VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nsheet_001.jpg#xywh=0,0,160,90\n\n"
 
 
@@ -201,7 +200,9 @@ def test_a_stranger_is_sent_to_sign_in(web_client: TestClient) -> None:
     assert page.headers["location"].startswith("/signin?next=")
 
 
+@pytest.mark.browser
 def test_player_in_chromium_shows_timecode_steps_frames_and_storyboard(
+    chromium: Browser,
     live_web: LiveServer,
     members: Members,
     database: Database,
@@ -220,43 +221,42 @@ def test_player_in_chromium_shows_timecode_steps_frames_and_storyboard(
             ("storyboard", "storyboard.vtt"): (VTT.encode(), "text/vtt"),
         },
     )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            refused: list[str] = []
-            page.on(
-                "console",
-                lambda m: refused.append(m.text) if "Content Security" in m.text else None,
-            )
-            page.goto(f"{live_web.base_url}/signin?next=/assets/{asset_id}/screen")
-            page.fill("#username", members.username("uztv"))
-            page.fill("#password", members.password("uztv"))
-            page.click("button[type=submit]")
-            page.wait_for_url(f"**/assets/{asset_id}/screen")
-            page.wait_for_function("document.querySelector('video').readyState >= 1")
-            timecode = page.locator("#player-timecode")
-            expect(timecode).to_have_text("10:00:00:00")
-            page.locator("#player-seek").focus()
-            page.keyboard.press(".")
-            expect(timecode).to_have_text("10:00:00:01")
-            page.keyboard.press(".")
-            page.keyboard.press(".")
-            expect(timecode).to_have_text("10:00:00:03")
-            page.keyboard.press(",")
-            expect(timecode).to_have_text("10:00:00:02")
-            assert page.evaluate("document.querySelector('video').paused")
-            page.get_by_role("button", name="One frame forward").click()
-            expect(timecode).to_have_text("10:00:00:03")
-            # Hovering the position bar shows the storyboard tile of that moment.
-            page.locator("#player-seek").hover()
-            tooltip = page.get_by_test_id("storyboard-tooltip")
-            expect(tooltip).to_be_visible()
-            frame = page.locator(".storyboard-frame")
-            expect(frame).to_be_visible()
-            background = frame.evaluate("e => getComputedStyle(e).backgroundImage")
-            assert "sheet_001.jpg" in background
-            assert frame.evaluate("e => e.getBoundingClientRect().width") == 160
-            assert refused == []
-        finally:
-            browser.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        refused: list[str] = []
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security" in m.text else None,
+        )
+        page.goto(f"{live_web.base_url}/signin?next=/assets/{asset_id}/screen")
+        page.fill("#username", members.username("uztv"))
+        page.fill("#password", members.password("uztv"))
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/assets/{asset_id}/screen")
+        page.wait_for_function("document.querySelector('video').readyState >= 1")
+        timecode = page.locator("#player-timecode")
+        expect(timecode).to_have_text("10:00:00:00")
+        page.locator("#player-seek").focus()
+        page.keyboard.press(".")
+        expect(timecode).to_have_text("10:00:00:01")
+        page.keyboard.press(".")
+        page.keyboard.press(".")
+        expect(timecode).to_have_text("10:00:00:03")
+        page.keyboard.press(",")
+        expect(timecode).to_have_text("10:00:00:02")
+        assert page.evaluate("document.querySelector('video').paused")
+        page.get_by_role("button", name="One frame forward").click()
+        expect(timecode).to_have_text("10:00:00:03")
+        # Hovering the position bar shows the storyboard tile of that moment.
+        page.locator("#player-seek").hover()
+        tooltip = page.get_by_test_id("storyboard-tooltip")
+        expect(tooltip).to_be_visible()
+        frame = page.locator(".storyboard-frame")
+        expect(frame).to_be_visible()
+        background = frame.evaluate("e => getComputedStyle(e).backgroundImage")
+        assert "sheet_001.jpg" in background
+        assert frame.evaluate("e => e.getBoundingClientRect().width") == 160
+        assert refused == []
+    finally:
+        context.close()

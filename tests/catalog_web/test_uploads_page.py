@@ -113,6 +113,11 @@ def test_a_transfer_held_open_is_pending_with_its_progress_then_the_asset_appear
         assert "Receiving" in page.text
         assert '<progress max="100" value="62"' in page.text
         assert "5 MB of 8 MB (62 %)" in page.text
+        # The API says the same: the page holds nothing the API lacks.
+        listed = web_client.get("/v1/uploads", headers=members.headers("kztv", "uploader"))
+        (item,) = [i for i in listed.json()["items"] if i["path"] == "/incoming/evening.mxf"]
+        assert item["declared_size"] == len(data)
+        assert item["size"] * 100 // item["declared_size"] == 62
         conn.sendall(data[PART + MIB :])
     finally:
         conn.close()

@@ -23,7 +23,6 @@ Helpers: `watch_of(page) -> PageWatch` (the dialogs and errors seen on that page
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -38,7 +37,6 @@ from playwright.sync_api import (
     ConsoleMessage,
     Dialog,
     Page,
-    sync_playwright,
 )
 from playwright.sync_api import Error as PlaywrightError
 
@@ -46,7 +44,6 @@ from tests.fixtures.api import LiveServer, Members
 
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("JOINTPOOL_TEST_CHROMIUM", "/usr/bin/chromium")
 HERE = Path(__file__).parent
 # A laptop; tests that check the tablet layout make their own 768 px wide context.
 LAPTOP = {"width": 1280, "height": 860}
@@ -59,33 +56,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.browser)
-
-
-def chromium_path() -> str | None:
-    """The Chromium executable, if installed."""
-    if os.path.isabs(CHROMIUM):
-        return CHROMIUM if os.access(CHROMIUM, os.X_OK) else None
-    return shutil.which(CHROMIUM)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """Debian's Chromium, headless, for the whole session."""
-    executable = chromium_path()
-    if executable is None:
-        why = f"{CHROMIUM} is not installed (apt: chromium)"
-        if os.environ.get("JOINTPOOL_TEST_REQUIRE_CLIENTS") == "1":
-            pytest.fail(f"{why}, but JOINTPOOL_TEST_REQUIRE_CLIENTS=1 requires browser tests")
-        pytest.skip(why)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            # Containers give /dev/shm 64 MB; Chromium's renderers crash on bigger pages there.
-            args=["--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 @dataclass
