@@ -7,6 +7,7 @@ re-sends it as the user types or ticks a facet and swaps in only the results fra
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -161,7 +162,10 @@ def _options(
     ]
 
 
+@functools.cache
 def _language_name(code: str, ui_language: str) -> str:
+    """A language's name in the UI language (`kk` in Russian: казахский); cached, as
+    Babel builds locale objects on every call and a page names dozens of languages."""
     try:
         name = Locale.parse(code).get_display_name(ui_language)
     except (ValueError, UnknownLocaleError):
