@@ -19,6 +19,7 @@ from catalog_api.schemas.titles import TitleOut
 from pool_core.models import TitleKind
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
+from pool_core.search.availability import availability_of
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=PROBLEM_RESPONSES)
@@ -47,6 +48,13 @@ def search(
     year_to: Annotated[int | None, Query(ge=1888, le=2100)] = None,
     duration_min: Annotated[int | None, Query(ge=0, le=604_800, description="Seconds.")] = None,
     duration_max: Annotated[int | None, Query(ge=0, le=604_800, description="Seconds.")] = None,
+    licensable_now: Annotated[
+        bool,
+        Query(
+            description="Only other members' titles with a rights window over your "
+            "organization's country now."
+        ),
+    ] = False,
     sort: SearchSort = SearchSort.RELEVANCE,
     facets: bool = True,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -62,6 +70,7 @@ def search(
         year_to=year_to,
         duration_min=duration_min,
         duration_max=duration_max,
+        licensable_now=licensable_now,
     )
     started = time.perf_counter()
     page = search_titles(
@@ -74,12 +83,16 @@ def search(
         cursor=cursor,
         with_facets=facets,
     )
+    rights = availability_of(
+        session, titles=[h.title for h in page.hits], viewer_org_id=user.org_id
+    )
     if metrics_enabled():
         metrics.search_duration.observe(time.perf_counter() - started)
     return SearchOut(
         items=[
             SearchHitOut(
                 score=h.score,
+                rights=rights[h.title.id],
                 title=TitleOut.from_model(h.title),
                 matched_episodes=[MatchedEpisodeOut.from_match(m) for m in h.episodes],
             )

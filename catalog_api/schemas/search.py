@@ -7,6 +7,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from catalog_api.schemas.titles import TitleOut
+from pool_core.search.availability import Availability
 from pool_core.search.episodes import EpisodeMatch
 
 
@@ -44,6 +45,10 @@ class SearchHitOut(BaseModel):
     """One result."""
 
     score: int = Field(description="Relevance; higher is better (see the search docs).")
+    rights: Availability = Field(
+        description="For your organization: yours; licensed (an active license that has not "
+        "ended); licensable (a rights window over your country now); not_offered."
+    )
     title: TitleOut
     matched_episodes: list[MatchedEpisodeOut] = Field(
         description="Episodes whose name or localized name matched the query, best first "
@@ -65,6 +70,7 @@ class SearchOut(BaseModel):
     next_cursor: str | None
     total: int
     facets: dict[str, dict[str, int]] = Field(
-        description="kind, genre, language, owner, year and duration (minute buckets) counts."
+        description="kind, genre, language, owner, year and duration (minute buckets) counts; "
+        'licensable_now: {"true": matches offered in your country now}.'
     )
     terms: list[QueryTermOut]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +51,8 @@ from pool_core.models import (
     TitleSearch,
     TitleStatus,
 )
+from pool_core.models.base import utcnow
+from pool_core.search.availability import licensable_now
 from pool_core.search.backends import SearchBackend, TermGroup, backend_for
 from pool_core.search.episodes import EpisodeMatch, match_episodes, searchable_names
 from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
@@ -92,6 +95,8 @@ class SearchFilters:
     year_to: int | None = None
     duration_min: int | None = None
     duration_max: int | None = None
+    # Only other members' titles offered in the viewer's country now (see `availability`).
+    licensable_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,14 +258,19 @@ def search_titles(
     limit: int = 20,
     cursor: str | None = None,
     with_facets: bool = True,
+    now: datetime | None = None,
 ) -> SearchPage:
-    """Search the titles the viewer may see: published ones and their own drafts."""
+    """Search the titles the viewer may see: published ones and their own drafts.
+
+    `now` is the moment "licensable now" refers to (the current time unless given).
+    """
     filters = filters or SearchFilters()
     groups = parse_query(session, query, viewer_org_id=viewer_org_id) if query.strip() else []
     if query.strip() and not groups:
         # Only punctuation: nothing can match, and saying so beats listing everything.
         return SearchPage(hits=[], total=0, next_cursor=None, facets={}, groups=[])
-    conditions = _conditions(session, viewer_org_id, groups, filters)
+    viewer = _Viewer(org_id=viewer_org_id, now=now or utcnow())
+    conditions = _conditions(session, viewer, groups, filters)
     score = _score(groups) if groups else literal(0)
     offset = _decode_cursor(cursor)
 
@@ -294,13 +304,21 @@ def search_titles(
         if r[0] in titles
     ]
     if with_facets:
-        total, facets = _total_and_facets(session, conditions)
+        total, facets = _total_and_facets(session, conditions, viewer)
     else:
         count = select(func.count()).select_from(TitleSearch).where(*conditions.all())
         total = session.scalar(count) or 0
         facets = {}
     next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
     return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
+
+
+@dataclass(frozen=True)
+class _Viewer:
+    """Who searches and when: what visibility and "licensable now" depend on."""
+
+    org_id: int
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -320,11 +338,12 @@ class _Conditions:
 
 
 def _conditions(
-    session: Session, viewer_org_id: int, groups: list[TermGroup], filters: SearchFilters
+    session: Session, viewer: _Viewer, groups: list[TermGroup], filters: SearchFilters
 ) -> _Conditions:
-    base: list[ColumnElement[bool]] = [_visible(viewer_org_id)]
+    backend = backend_for(session)
+    base: list[ColumnElement[bool]] = [_visible(viewer.org_id)]
     if groups:
-        base.append(backend_for(session).matches(groups))
+        base.append(backend.matches(groups))
     by_facet: dict[str, ColumnElement[bool]] = {}
     if filters.kinds:
         by_facet["kind"] = TitleSearch.kind.in_(filters.kinds)
@@ -357,6 +376,14 @@ def _conditions(
         durations.append(TitleSearch.duration_seconds <= filters.duration_max)
     if durations:
         by_facet["duration"] = and_(*durations)
+    if filters.licensable_now:
+        by_facet["licensable_now"] = licensable_now(
+            backend,
+            title_id=TitleSearch.title_id,
+            org_id=TitleSearch.org_id,
+            viewer_org_id=viewer.org_id,
+            now=viewer.now,
+        )
     return _Conditions(base=base, by_facet=by_facet)
 
 
@@ -377,11 +404,12 @@ def _score(groups: list[TermGroup]) -> ColumnElement[int]:
     return total + bonus
 
 
-FACETS = ("kind", "owner", "genre", "language", "year", "duration")
+# `licensable_now` has one value, "true": how many matches are offered to the viewer now.
+FACETS = ("kind", "owner", "genre", "language", "year", "duration", "licensable_now")
 
 
 def _total_and_facets(
-    session: Session, conditions: _Conditions
+    session: Session, conditions: _Conditions, viewer: _Viewer
 ) -> tuple[int, dict[str, dict[str, int]]]:
     """The total and every facet's counts in one statement.
 
@@ -397,7 +425,7 @@ def _total_and_facets(
             source = _matched(conditions.without(name), f"matched_{name}")
         else:
             source = everything
-        parts.append(_facet_counts(name, source, backend))
+        parts.append(_facet_counts(name, source, backend, viewer))
     statement: CompoundSelect[Any] = union_all(*parts)
     total = 0
     facets: dict[str, dict[str, int]] = {name: {} for name in FACETS}
@@ -428,9 +456,23 @@ def _matched(conditions: list[ColumnElement[bool]], name: str) -> CTE:
     )
 
 
-def _facet_counts(name: str, matched: CTE, backend: SearchBackend) -> Select[str, str, int]:
+def _facet_counts(
+    name: str, matched: CTE, backend: SearchBackend, viewer: _Viewer
+) -> Select[str, str, int]:
     """`(facet, value, count)` rows of one facet over a matched set."""
     source: Any = matched
+    if name == "licensable_now":
+        # One row, counted even when zero, so the facet is always offered.
+        offered = licensable_now(
+            backend,
+            title_id=matched.c.title_id,
+            org_id=matched.c.org_id,
+            viewer_org_id=viewer.org_id,
+            now=viewer.now,
+        )
+        return (
+            select(literal(name), literal("true"), func.count()).select_from(matched).where(offered)
+        )
     if name == "kind":
         key: Any = matched.c.kind
     elif name == "owner":

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -202,3 +203,67 @@ def test_episode_names_are_searched_and_the_hit_names_the_episode(
     assert [e["number"] for e in hit["matched_episodes"]] == [2]
     (hit,) = search("Qorqud")
     assert hit["matched_episodes"] == []
+
+
+def test_licensable_now_filter_facet_and_rights(api_client: TestClient, members: Members) -> None:
+    """A window over KZ now makes an Uzbek title licensable for kztv; an approval, licensed."""
+    uz = members.headers("uztv", "rights_manager")
+    ids = {}
+    for name in ("Offered", "Withheld"):
+        created = api_client.post(
+            "/v1/titles",
+            json={"kind": "film", "original_title": name},
+            headers=members.headers("uztv", "editor"),
+        )
+        assert created.status_code == 201, created.text
+        ids[name] = created.json()["id"]
+    now = datetime.now(UTC)
+    window = api_client.post(
+        f"/v1/titles/{ids['Offered']}/rights-windows",
+        json={
+            "territories": ["KZ"],
+            "starts_at": (now - timedelta(days=1)).isoformat(),
+            "ends_at": (now + timedelta(days=60)).isoformat(),
+            "license_type": "free_exchange",
+        },
+        headers=uz,
+    )
+    assert window.status_code == 201, window.text
+    kz = members.headers("kztv", "editor")
+
+    def search(**params: Any) -> dict[str, Any]:
+        response = api_client.get("/v1/search", params=params, headers=kz)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    everything = search(sort="title")
+    assert everything["facets"]["licensable_now"] == {"true": 1}
+    rights = {h["title"]["original_title"]: h["rights"] for h in everything["items"]}
+    assert rights == {"Offered": "licensable", "Withheld": "not_offered"}
+    only = search(licensable_now=True)
+    assert [h["title"]["original_title"] for h in only["items"]] == ["Offered"]
+    assert only["total"] == 1
+    # The owner sees its own titles as its own, never as licensable.
+    mine = api_client.get("/v1/search", headers=members.headers("uztv")).json()
+    assert {h["rights"] for h in mine["items"]} == {"yours"}
+    assert mine["facets"]["licensable_now"] == {"true": 0}
+    # Once a request is approved, the title is licensed.
+    request = api_client.post(
+        "/v1/license-requests",
+        json={
+            "title_id": ids["Offered"],
+            "territories": ["KZ"],
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(),
+            "license_type": "free_exchange",
+        },
+        headers=kz,
+    )
+    assert request.status_code == 201, request.text
+    approved = api_client.post(
+        f"/v1/license-requests/{request.json()['id']}/approve", json={}, headers=uz
+    )
+    assert approved.status_code == 201, approved.text
+    after = {h["title"]["original_title"]: h["rights"] for h in search()["items"]}
+    assert after["Offered"] == "licensed"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -15,7 +16,9 @@ from pool_core.catalog.titles import create_title, delete_title, update_title
 from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import InvalidInput
-from pool_core.models import Title, User
+from pool_core.licensing.rights import create_rights_window
+from pool_core.models import License, Title, User
+from pool_core.search.availability import Availability, availability_of
 from pool_core.search.backends import ensure_search_schema
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 from pool_core.search.typos import rebuild_vocabulary, typo_variants
@@ -414,3 +417,108 @@ def test_renaming_an_episode_reindexes_its_title(
     assert episodes_found(session, kz, "Tepegoz") == {"Dədə Qorqud kitabı": [2]}
     delete_title(session, actor=Actor.for_user(uz), title_id=serial.id)
     assert episodes_found(session, kz, "Tepegoz") == {}
+
+
+# --- licensable in my territory now -----------------------------------------------------------
+
+
+def offer(
+    session: Session, owner: User, title: Title, territories: list[str], days: tuple[int, int]
+) -> None:
+    """A rights window of `title` over `territories`, from/to `days` relative to now."""
+    manager = create_user(
+        session,
+        org=owner.organization,
+        username=f"{owner.username}-rights-{title.id.hex[:6]}",
+        role="rights_manager",
+    ).user
+    now = datetime.now(UTC)
+    create_rights_window(
+        session,
+        actor=Actor.for_user(manager),
+        title_id=title.id,
+        territories=territories,
+        starts_at=now + timedelta(days=days[0]),
+        ends_at=now + timedelta(days=days[1]),
+        license_type="free_exchange",
+    )
+
+
+@pytest.fixture
+def offers(session: Session, editors: tuple[User, User]) -> dict[str, Title]:
+    """Uzbek titles offered in Kazakhstan now, in the past, elsewhere; a Kazakh one at home."""
+    kz, uz = editors
+    titles = {
+        "now": add(session, uz, "Offered now"),
+        "past": add(session, uz, "Offered last year"),
+        "elsewhere": add(session, uz, "Offered in Tajikistan"),
+        "own": add(session, kz, "Our own"),
+        "silent": add(session, uz, "Never offered"),
+    }
+    offer(session, uz, titles["now"], ["KZ", "UZ"], (-1, 30))
+    offer(session, uz, titles["past"], ["KZ"], (-400, -35))
+    offer(session, uz, titles["elsewhere"], ["TJ"], (-1, 30))
+    offer(session, kz, titles["own"], ["KZ"], (-1, 30))
+    return titles
+
+
+def test_licensable_now_is_a_facet_and_a_filter(
+    session: Session, editors: tuple[User, User], offers: dict[str, Title]
+) -> None:
+    kz, uz = editors
+    page = search_titles(session, viewer_org_id=kz.org_id)
+    assert page.total == 5
+    assert page.facets["licensable_now"] == {"true": 1}
+    assert found(session, kz, "", filters=SearchFilters(licensable_now=True)) == ["Offered now"]
+    filtered = search_titles(
+        session, viewer_org_id=kz.org_id, filters=SearchFilters(licensable_now=True)
+    )
+    assert filtered.total == 1
+    assert filtered.facets["owner"] == {"uztv": 1}
+    # Combined with words and other facets like any filter.
+    assert found(session, kz, "offered", filters=SearchFilters(licensable_now=True)) == [
+        "Offered now"
+    ]
+    assert found(session, kz, "never", filters=SearchFilters(licensable_now=True)) == []
+    # Uzbekistan's own titles are never "licensable" to it; the Kazakh one is not offered in UZ.
+    assert search_titles(session, viewer_org_id=uz.org_id).facets["licensable_now"] == {"true": 0}
+    # "Now" is a parameter: a year ago, last year's window was open.
+    a_year_ago = datetime.now(UTC) - timedelta(days=365)
+    assert found(session, kz, "", filters=SearchFilters(licensable_now=True), now=a_year_ago) == [
+        "Offered last year"
+    ]
+
+
+def test_availability_of_a_page_of_titles(
+    session: Session, editors: tuple[User, User], offers: dict[str, Title]
+) -> None:
+    kz, uz = editors
+    titles = list(offers.values())
+    standing = availability_of(session, titles=titles, viewer_org_id=kz.org_id)
+    assert {name: standing[t.id] for name, t in offers.items()} == {
+        "now": Availability.LICENSABLE,
+        "past": Availability.NOT_OFFERED,
+        "elsewhere": Availability.NOT_OFFERED,
+        "own": Availability.YOURS,
+        "silent": Availability.NOT_OFFERED,
+    }
+    now = datetime.now(UTC)
+    session.add(
+        License(
+            title_id=offers["now"].id,
+            licensor_org_id=uz.org_id,
+            licensee_org_id=kz.org_id,
+            territories=["KZ"],
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=10),
+            license_type="free_exchange",
+        )
+    )
+    session.flush()
+    standing = availability_of(session, titles=titles, viewer_org_id=kz.org_id)
+    assert standing[offers["now"].id] is Availability.LICENSED
+    # A license of another organization changes nothing for this one.
+    assert (
+        availability_of(session, titles=titles, viewer_org_id=uz.org_id)[offers["own"].id]
+        is Availability.NOT_OFFERED
+    )
