@@ -58,6 +58,19 @@ def within_one_edit(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
+# Turkic and Russian spelling devoices a final consonant where another alphabet keeps it:
+# Azerbaijani `Qorqud` is Kazakh `Қорқыт` and Turkish `Korkut`; `Mahmud`/`Mahmut`,
+# `Ahmad`/`Ahmet`. A term ending in a voiced consonant is also matched as its devoiced form,
+# one edit further (so `qorqud` → `qorqut` → `qorqyt`).
+FINAL_DEVOICING = {"d": "t", "b": "p", "g": "k", "z": "s", "v": "f", "j": "c"}
+
+
+def spellings(term: str) -> list[str]:
+    """The term and, when it ends in a voiced consonant, its devoiced spelling."""
+    devoiced = FINAL_DEVOICING.get(term[-1:]) if len(term) > MIN_TYPO_LENGTH else None
+    return [term, term[:-1] + devoiced] if devoiced else [term]
+
+
 def typo_eligible(term: str) -> bool:
     """Whether a term is long and wordy enough to be matched with a typo."""
     return len(term) >= MIN_TYPO_LENGTH and term.isalpha()
@@ -82,15 +95,18 @@ def typo_candidates(session: Session, term: str) -> list[str]:
     """
     if not typo_eligible(term):
         return []
-    probes = sorted(deletions(term) | {term})
+    forms = spellings(term)
+    removed = {d for form in forms for d in deletions(form)}
     query = union(
-        select(SearchTerm.term).where(SearchTerm.term.in_(sorted(deletions(term)))),
-        select(SearchTermDeletion.term).where(SearchTermDeletion.variant.in_(probes)),
+        select(SearchTerm.term).where(SearchTerm.term.in_(sorted(removed | set(forms[1:])))),
+        select(SearchTermDeletion.term).where(
+            SearchTermDeletion.variant.in_(sorted(removed | set(forms)))
+        ),
     )
     return sorted(
         candidate
         for candidate in session.scalars(query)
-        if not candidate.startswith(term) and within_one_edit(term, candidate)
+        if not candidate.startswith(term) and any(within_one_edit(f, candidate) for f in forms)
     )
 
 

@@ -144,6 +144,10 @@ def test_latin_finds_cyrillic_and_cyrillic_finds_latin(
     assert cards(latin.text) == ["Қорқыт ата"]
     # The Turkish spelling is one letter away: the engine's one-typo tolerance meets it.
     assert cards(client.get("/", params={"q": "Qorqut"}).text) == ["Қорқыт ата"]
+    # Azerbaijani spells the same name with a voiced final d: devoiced, then one typo.
+    assert cards(client.get("/", params={"q": "Qorqud"}).text) == ["Қорқыт ата"]
+    # Devoicing goes only from voiced to voiceless and only at the end of the word.
+    assert cards(client.get("/", params={"q": "Qordud"}).text) == []
     cyrillic = client.get("/", params={"q": "Самарқанд"})
     assert cards(cyrillic.text) == ["Samarqand kechalari"]
     # The box keeps the query, so the page can be read back from its URL.

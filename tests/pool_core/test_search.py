@@ -18,6 +18,7 @@ from pool_core.db import Database
 from pool_core.errors import InvalidInput
 from pool_core.licensing.rights import create_rights_window
 from pool_core.models import License, Title, User
+from pool_core.search import typos
 from pool_core.search.availability import Availability, availability_of
 from pool_core.search.backends import ensure_search_schema
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
@@ -148,6 +149,14 @@ def test_prefix_and_one_typo(session: Session, catalog: tuple[User, User]) -> No
     assert found(session, kz, "Qazaqstn") == ["Қазақстан: ұлы дала"]  # one missing letter
     assert found(session, kz, "Qazaqsttan") == ["Қазақстан: ұлы дала"]  # one extra letter
     assert found(session, kz, "Qazuqsten") == []  # two typos are too many
+
+
+def test_final_devoicing_counts_as_no_typo() -> None:
+    # Azerbaijani Qorqud, Turkish Korkut/Qorqut, Kazakh Қорқыт (qorqyt): the voiced final
+    # consonant is also tried devoiced, so qorqud is one edit from qorqyt.
+    assert typos.spellings("qorqud") == ["qorqud", "qorqut"]
+    assert typos.spellings("mahmut") == ["mahmut"]
+    assert typos.spellings("dud") == ["dud"]  # short words get no extra spellings
 
 
 def test_drafts_are_the_owners_only(session: Session, catalog: tuple[User, User]) -> None:
