@@ -1,4 +1,4 @@
-"""No import cycles inside pool_core, pool_server or catalog_api, and every module imports.
+"""No import cycles inside pool_core or the adapters (FTP, API, web), and every module imports.
 
 The graph counts every import a module runs: at the top, and inside functions (a lazy import
 is how a cycle hides). Imports under `if TYPE_CHECKING:` never run, so they do not count.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("pool_core", "pool_server", "catalog_api")
+PACKAGES = ("pool_core", "pool_server", "catalog_api", "catalog_web")
 
 
 def _modules(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
@@ -166,3 +166,24 @@ def test_every_module_imports_in_a_fresh_interpreter(package: str) -> None:
         [sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-4000:]
+
+
+ADAPTERS = ("pool_server", "catalog_api", "catalog_web", "transcode", "pool_sync", "jointpool")
+
+
+@pytest.mark.parametrize("package", ["pool_core", "pool_server", "catalog_api", "catalog_web"])
+def test_no_adapter_imports_another(package: str) -> None:
+    # The architecture's rule: pool_core imports no adapter; an adapter imports pool_core and
+    # libraries, never another adapter (only `jointpool` wires them together).
+    offenders = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            for name in names:
+                top = name.split(".")[0]
+                if top in ADAPTERS and top != package:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
