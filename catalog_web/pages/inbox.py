@@ -14,7 +14,7 @@ from catalog_web.pages.common import SessionDep, web_router
 from catalog_web.pages.licensing import org_names, period_of, titles_of
 from catalog_web.render import is_htmx, render
 from pool_core.errors import Conflict, InvalidInput
-from pool_core.licensing import deliveries, rights, workflow
+from pool_core.licensing import deliveries, workflow
 from pool_core.models import Delivery, License, LicenseRequest, RequestStatus
 from pool_core.roles import Action, require
 
@@ -50,31 +50,8 @@ class GrantedRow:
 
 def pending_row(session: Session, request: LicenseRequest, *, error: str = "") -> PendingRow:
     """A pending request and the clash and rights-window checks the approval makes."""
-    clash = rights.find_clash(
-        session,
-        title_id=request.title_id,
-        episode_ids=request.episode_ids,
-        territories=request.territories,
-        starts_at=request.starts_at,
-        ends_at=request.ends_at,
-        exclusive=request.exclusive,
-    )
-    windows = rights.list_rights_windows(
-        session, title_id=request.title_id, org_id=request.licensor_org_id
-    )
-    try:
-        rights.covering_window(
-            windows,
-            territories=request.territories,
-            starts_at=request.starts_at,
-            ends_at=request.ends_at,
-            exclusive=request.exclusive,
-            license_type=request.license_type,
-        )
-        problem = ""
-    except Conflict as exc:
-        problem = str(exc)
-    return PendingRow(request, clash, problem, error)
+    check = workflow.check_approval(session, request)
+    return PendingRow(request, check.clash, check.window_problem, error)
 
 
 def granted_row(session: Session, license_: License, *, org_id: int, error: str = "") -> GrantedRow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -187,27 +188,38 @@ def approve_request(
     return license_
 
 
-def _allowing_window(session: Session, request: LicenseRequest) -> RightsWindow:
-    """The rights window that allows the request; refuse a clash with an exclusive license."""
-    # Lock the title's windows: every approval for this title goes through these rows, so two
-    # concurrent approvals on PostgreSQL are serialised and cannot both pass the clash check.
-    # (SQLite has a single writer; the loser of the race fails rather than double-granting.)
-    windows = list(
-        session.scalars(
-            select(RightsWindow)
-            .where(RightsWindow.title_id == request.title_id)
-            .order_by(RightsWindow.id)
-            .with_for_update()
+@dataclass(frozen=True)
+class ApprovalCheck:
+    """What an approval of a request would find: the allowing window, or why none; a clash."""
+
+    window: RightsWindow | None
+    window_problem: str
+    clash: License | None
+
+
+def check_approval(
+    session: Session, request: LicenseRequest, *, lock: bool = False
+) -> ApprovalCheck:
+    """The checks `approve_request` makes, without deciding: the inbox shows them per request.
+
+    `lock` takes the title's rights-window rows for update (the approval itself does).
+    """
+    query = select(RightsWindow).where(RightsWindow.title_id == request.title_id)
+    if lock:
+        query = query.with_for_update()
+    windows = list(session.scalars(query.order_by(RightsWindow.id)))
+    try:
+        window: RightsWindow | None = covering_window(
+            windows,
+            territories=request.territories,
+            starts_at=request.starts_at,
+            ends_at=request.ends_at,
+            exclusive=request.exclusive,
+            license_type=request.license_type,
         )
-    )
-    window = covering_window(
-        windows,
-        territories=request.territories,
-        starts_at=request.starts_at,
-        ends_at=request.ends_at,
-        exclusive=request.exclusive,
-        license_type=request.license_type,
-    )
+        problem = ""
+    except Conflict as exc:
+        window, problem = None, str(exc)
     clash = find_clash(
         session,
         title_id=request.title_id,
@@ -217,6 +229,18 @@ def _allowing_window(session: Session, request: LicenseRequest) -> RightsWindow:
         ends_at=request.ends_at,
         exclusive=request.exclusive,
     )
+    return ApprovalCheck(window, problem, clash)
+
+
+def _allowing_window(session: Session, request: LicenseRequest) -> RightsWindow:
+    """The rights window that allows the request; refuse a clash with an exclusive license."""
+    # Lock the title's windows: every approval for this title goes through these rows, so two
+    # concurrent approvals on PostgreSQL are serialised and cannot both pass the clash check.
+    # (SQLite has a single writer; the loser of the race fails rather than double-granting.)
+    check = check_approval(session, request, lock=True)
+    if check.window is None:
+        raise Conflict(check.window_problem)
+    clash = check.clash
     if clash is not None:
         shared = ", ".join(sorted(set(request.territories) & set(clash.territories)))
         raise LicenseClash(
@@ -225,7 +249,7 @@ def _allowing_window(session: Session, request: LicenseRequest) -> RightsWindow:
             f"{clash.starts_at.date()}..{clash.ends_at.date()})",
             license_id=clash.id,
         )
-    return window
+    return check.window
 
 
 def decline_request(
