@@ -206,17 +206,17 @@ def test_new_and_changed_strings_are_merged_keeping_translations(source_copy: Pa
     search = source_copy / "catalog_web" / "templates" / "search.html"
     text = search.read_text(encoding="utf-8")
     text = text.replace('_("Search the catalog")', '_("Search the whole catalog")')
-    text += '\n{{ ngettext("%(n)s title", "%(n)s titles", 2) | format(n=2) }}\n'
+    text += '\n{{ ngettext("%(n)s lunar title", "%(n)s lunar titles", 2) | format(n=2) }}\n'
     search.write_text(text, encoding="utf-8")
     (source_copy / "catalog_web" / "pages" / "extra.py").write_text(
-        'def label(_):\n    return _("Licensed")\n', encoding="utf-8"
+        'def label(_):\n    return _("Licensed on the Moon")\n', encoding="utf-8"
     )
     assert messages.main(["--check"], root=source_copy) == 1
     assert messages.main([], root=source_copy) == 0
     assert messages.main(["--check"], root=source_copy) == 0
     template = messages.load(messages.template_path(source_copy))
     assert template is not None
-    assert "Licensed" in template and ("%(n)s title") in template
+    assert "Licensed on the Moon" in template and ("%(n)s lunar title") in template
     assert "Search the catalog" not in template, "a message no source uses is dropped"
     ru = messages.load(messages.catalog_path("ru", source_copy), "ru")
     assert ru is not None
@@ -225,17 +225,19 @@ def test_new_and_changed_strings_are_merged_keeping_translations(source_copy: Pa
     assert changed.fuzzy and changed.string == "Поиск по каталогу", "near match offered, fuzzy"
     # A new message starts empty, or with a fuzzy near match (msgmerge does the same),
     # which the app does not use.
-    licensed = ru.get("Licensed")
+    licensed = ru.get("Licensed on the Moon")
     assert licensed.fuzzy or licensed.string == ""
     compiled = io.BytesIO()
     write_mo(compiled, ru)
     compiled.seek(0)
-    assert Translations(compiled).gettext("Licensed") == "Licensed"
-    assert ru.get("%(n)s title").string == ("", "", ""), "three plural forms in Russian"
+    assert Translations(compiled).gettext("Licensed on the Moon") == "Licensed on the Moon"
+    plural = ru.get("%(n)s lunar title")
+    assert len(plural.string) == 3, "three plural forms in Russian"
+    assert plural.fuzzy or plural.string == ("", "", ""), "new: empty or a fuzzy near match"
     assert set(messages.untranslated(ru)) == {
         "Search the whole catalog",
-        "Licensed",
-        "%(n)s title",
+        "Licensed on the Moon",
+        "%(n)s lunar title",
     }
     files = _files(source_copy)
     assert messages.main([], root=source_copy) == 0
