@@ -118,27 +118,18 @@ def check_terms(
         terms = terms_of(form)
     except InvalidInput as exc:
         return ClashCheck(error=str(exc))
-    clash = rights.find_clash(
+    assessed = workflow.assess_terms(
         session,
+        windows=windows,
         title_id=title.id,
         episode_ids=[],
         territories=terms.territories,
         starts_at=terms.starts_at,
         ends_at=terms.ends_at,
         exclusive=terms.exclusive,
+        license_type=terms.license_type,
     )
-    window_problem = ""
-    try:
-        rights.covering_window(
-            windows,
-            territories=terms.territories,
-            starts_at=terms.starts_at,
-            ends_at=terms.ends_at,
-            exclusive=terms.exclusive,
-            license_type=terms.license_type,
-        )
-    except Conflict as exc:
-        window_problem = str(exc)
+    clash, window_problem = assessed.clash, assessed.window_problem
     holder = session.get(Organization, clash.licensee_org_id) if clash else None
     return ClashCheck(
         terms=terms,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -207,27 +207,55 @@ def check_approval(
     query = select(RightsWindow).where(RightsWindow.title_id == request.title_id)
     if lock:
         query = query.with_for_update()
-    windows = list(session.scalars(query.order_by(RightsWindow.id)))
-    try:
-        window: RightsWindow | None = covering_window(
-            windows,
-            territories=request.territories,
-            starts_at=request.starts_at,
-            ends_at=request.ends_at,
-            exclusive=request.exclusive,
-            license_type=request.license_type,
-        )
-        problem = ""
-    except Conflict as exc:
-        window, problem = None, str(exc)
-    clash = find_clash(
+    return assess_terms(
         session,
+        windows=list(session.scalars(query.order_by(RightsWindow.id))),
         title_id=request.title_id,
         episode_ids=request.episode_ids,
         territories=request.territories,
         starts_at=request.starts_at,
         ends_at=request.ends_at,
         exclusive=request.exclusive,
+        license_type=request.license_type,
+    )
+
+
+def assess_terms(
+    session: Session,
+    *,
+    windows: list[RightsWindow],
+    title_id: uuid.UUID,
+    episode_ids: Sequence[str],
+    territories: list[str],
+    starts_at: datetime,
+    ends_at: datetime,
+    exclusive: bool,
+    license_type: LicenseType,
+) -> ApprovalCheck:
+    """Which of `windows` would allow these terms (or why none), and the license they clash with.
+
+    The approval's rule; the request form runs it on terms not yet sent.
+    """
+    try:
+        window: RightsWindow | None = covering_window(
+            windows,
+            territories=territories,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            exclusive=exclusive,
+            license_type=license_type,
+        )
+        problem = ""
+    except Conflict as exc:
+        window, problem = None, str(exc)
+    clash = find_clash(
+        session,
+        title_id=title_id,
+        episode_ids=episode_ids,
+        territories=territories,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        exclusive=exclusive,
     )
     return ApprovalCheck(window, problem, clash)
 

@@ -122,14 +122,3 @@ def sign_out(session: Session, *, cookie: str) -> bool:
         .values(ended_at=utcnow())
     )
     return bool(getattr(result, "rowcount", 0))
-
-
-def end_user_sessions(session: Session, *, user_id: int) -> int:
-    """End every live session of a user (offboarding); how many were live."""
-    result = session.execute(
-        update(WebSession)
-        .where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
-        .execution_options(synchronize_session="fetch")
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
