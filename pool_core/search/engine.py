@@ -282,12 +282,13 @@ def search_titles(
     else:
         order = [score.desc(), TitleSearch.title_sort.asc(), TitleSearch.title_id.asc()]
 
+    columns: list[Any] = [TitleSearch.title_id, score.label("score")]
+    if not with_facets:
+        # The as-you-type list: the total comes with the page, computed over the same matches
+        # the ranking already visits, instead of a second full-text lookup and count.
+        columns.append(func.count().over().label("total"))
     rows = session.execute(
-        select(TitleSearch.title_id, score.label("score"))
-        .where(*conditions.all())
-        .order_by(*order)
-        .offset(offset)
-        .limit(limit + 1)
+        select(*columns).where(*conditions.all()).order_by(*order).offset(offset).limit(limit + 1)
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -305,10 +306,12 @@ def search_titles(
     ]
     if with_facets:
         total, facets = _total_and_facets(session, conditions, viewer)
+    elif rows:
+        total, facets = int(rows[0][2]), {}
     else:
+        # Past the last page (or nothing matched): the window saw no row to count on.
         count = select(func.count()).select_from(TitleSearch).where(*conditions.all())
-        total = session.scalar(count) or 0
-        facets = {}
+        total, facets = (session.scalar(count) or 0) if offset else 0, {}
     next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
     return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
 
