@@ -20,6 +20,7 @@ from catalog_api.schemas.common import (
 )
 from pool_core.catalog.inputs import MAX_SEASON_NAME, Localized, SeasonView, TitleInput
 from pool_core.models import Episode, Title, TitleKind, TitleStatus
+from pool_core.search.cards import TitleCard
 
 MAX_ITEMS = 50
 # A season's name may be empty ("Season 2" is the client's to render), unlike a title's.
@@ -170,8 +171,8 @@ class TitleOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_model(cls, title: Title) -> TitleOut:
-        """Build from the ORM object."""
+    def from_model(cls, title: Title | TitleCard) -> TitleOut:
+        """Build from the ORM object, or from a search result's card of it."""
         return cls(
             id=title.id,
             owner=title.owner.code,

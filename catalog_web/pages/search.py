@@ -24,8 +24,9 @@ from catalog_web.pages.titles import Name, localized_name, poster_urls
 from catalog_web.render import is_htmx, language_of, render
 from catalog_web.state import web_state
 from pool_core.errors import InvalidInput
-from pool_core.models import Title, TitleKind
+from pool_core.models import TitleKind
 from pool_core.search.availability import Availability, availability_of, poster_keys
+from pool_core.search.cards import TitleCard
 from pool_core.search.engine import DURATION_BUCKETS, SearchFilters, SearchPage, search_titles
 from pool_core.services.accounts import list_organizations
 
@@ -227,7 +228,7 @@ def facets_of(
 class Card:
     """One result as a card: what the template shows of a title."""
 
-    title: Title
+    title: TitleCard
     name: Name
     poster: str | None
     rights: Availability

@@ -18,6 +18,7 @@ from pool_core.catalog import assets, episodes, seasons, titles
 from pool_core.catalog.inputs import AssetView, SeasonView
 from pool_core.models import Episode, Title, TitleLocalization
 from pool_core.search.availability import availability_of, poster_keys
+from pool_core.search.cards import LocalizationCard, TitleCard
 from pool_core.storage.base import ObjectStorage
 
 router = web_router()
@@ -40,13 +41,15 @@ def _same_language(tag: str | None, language: str) -> bool:
     return bool(tag) and str(tag).split("-")[0].lower() == language
 
 
-def localization_for(title: Title, language: str) -> TitleLocalization | None:
+def localization_for(
+    title: Title | TitleCard, language: str
+) -> TitleLocalization | LocalizationCard | None:
     """The title's localization in the UI language, else the one in its original language.
 
     Localizations come sorted by tag, so for `kk` a plain `kk` wins over `kk-Cyrl`, and
     `kk-Cyrl` over `kk-Latn`.
     """
-    localizations: list[TitleLocalization] = list(title.localizations)
+    localizations: list[TitleLocalization | LocalizationCard] = list(title.localizations)
     original = (title.original_language or "").split("-")[0].lower()
     for wanted in (language, original):
         found = next((loc for loc in localizations if wanted and loc.base_language == wanted), None)
@@ -55,7 +58,7 @@ def localization_for(title: Title, language: str) -> TitleLocalization | None:
     return None
 
 
-def localized_name(title: Title, language: str) -> Name:
+def localized_name(title: Title | TitleCard, language: str) -> Name:
     """The title's name in the UI language, falling back to its original title."""
     found = localization_for(title, language)
     if found is not None and _same_language(found.language, language) and found.title:

@@ -33,6 +33,7 @@ from pool_core.models import (
 )
 from pool_core.models.base import utcnow
 from pool_core.search.backends import SearchBackend, backend_for
+from pool_core.search.cards import TitleCard
 
 
 class Availability(StrEnum):
@@ -76,7 +77,7 @@ def licensable_now(
 def availability_of(
     session: Session,
     *,
-    titles: Sequence[Title],
+    titles: Sequence[Title | TitleCard],
     viewer_org_id: int,
     now: datetime | None = None,
 ) -> dict[uuid.UUID, Availability]:

@@ -38,7 +38,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from pool_core.common.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from pool_core.errors import InvalidInput
@@ -54,6 +54,7 @@ from pool_core.models import (
 from pool_core.models.base import utcnow
 from pool_core.search.availability import licensable_now
 from pool_core.search.backends import SearchBackend, TermGroup, backend_for
+from pool_core.search.cards import TitleCard, load_cards
 from pool_core.search.episodes import EpisodeMatch, match_episodes, searchable_names
 from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
 from pool_core.search.typos import (
@@ -103,7 +104,7 @@ class SearchFilters:
 class SearchHit:
     """One result: the title, its relevance score and the episodes whose names matched."""
 
-    title: Title
+    title: TitleCard
     score: int
     episodes: tuple[EpisodeMatch, ...] = ()
 
@@ -292,12 +293,7 @@ def search_titles(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    loaded = session.scalars(
-        select(Title)
-        .where(Title.id.in_([r[0] for r in rows]))
-        .options(selectinload(Title.localizations), selectinload(Title.genre_rows))
-    )
-    titles = {t.id: t for t in loaded}
+    titles = load_cards(session, [r[0] for r in rows])
     matched = match_episodes(session, title_ids=list(titles), groups=groups)
     hits = [
         SearchHit(title=titles[r[0]], score=int(r[1]), episodes=matched.get(r[0], ()))
