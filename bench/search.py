@@ -17,7 +17,7 @@ Kazakh in Latin, and an English-like one, with synopses), serve the real catalog
 * The same queries from one client alone, facets off (the as-you-type list) and on: the
   service time without queueing (targets: p95 <= 5 / 10 ms on SQLite, 8 / 15 ms on PostgreSQL).
 * `GET /v1/titles/{id}` throughput as a ratio against the trivial endpoint (target >= 0.9).
-* `--profile`: each search's time split between the database and Python (`search_profile`).
+* `--profile`: each search's time split between the database and Python (`_search_profile`).
 
 The PostgreSQL URL defaults to JOINTPOOL_TEST_DATABASE_URL; without one, SQLite only.
 """
@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select, text
 
-from bench.search_profile import profile
+from bench._search_profile import profile
 from pool_core.catalog.rules import GENRES
 from pool_core.db import Database, normalize_url
 from pool_core.models import (

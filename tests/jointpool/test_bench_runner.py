@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from bench.__main__ import discover, main
@@ -26,3 +28,10 @@ def test_help_lists_the_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("usage: python -m bench")
     assert "sync" in out
+
+
+def test_every_discovered_module_is_a_runnable_benchmark() -> None:
+    """A helper module must start with `_`, or `make bench` would try to run it and fail."""
+    for name in discover():
+        module = importlib.import_module(f"bench.{name}")
+        assert callable(getattr(module, "main", None)), f"bench.{name} has no main()"
