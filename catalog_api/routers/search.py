@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from catalog_api.deps import SAFE_TEXT, CurrentUser, Cursor, SessionDep
 from catalog_api.schemas.common import PROBLEM_RESPONSES
@@ -19,6 +21,7 @@ from catalog_api.schemas.titles import TitleOut
 from pool_core.models import TitleKind
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
+from pool_core.ops.search_threads import run_search
 from pool_core.search.availability import availability_of
 from pool_core.search.engine import SearchFilters, SearchSort, search_titles
 
@@ -28,7 +31,7 @@ Codes = Annotated[list[str], Query(max_length=20)]
 
 
 @router.get("/search", response_model=SearchOut)
-def search(
+async def search(
     user: CurrentUser,
     session: SessionDep,
     q: Annotated[
@@ -72,19 +75,46 @@ def search(
         duration_max=duration_max,
         licensable_now=licensable_now,
     )
+    return await run_search(
+        partial(
+            _answer,
+            session,
+            viewer_org_id=user.org_id,
+            query=q,
+            filters=filters,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            with_facets=facets,
+        )
+    )
+
+
+def _answer(
+    session: Session,
+    *,
+    viewer_org_id: int,
+    query: str,
+    filters: SearchFilters,
+    sort: SearchSort,
+    limit: int,
+    cursor: str | None,
+    with_facets: bool,
+) -> SearchOut:
+    """The answer to one search, computed on a search thread (`run_search`)."""
     started = time.perf_counter()
     page = search_titles(
         session,
-        viewer_org_id=user.org_id,
-        query=q,
+        viewer_org_id=viewer_org_id,
+        query=query,
         filters=filters,
         sort=sort,
         limit=limit,
         cursor=cursor,
-        with_facets=facets,
+        with_facets=with_facets,
     )
     rights = availability_of(
-        session, titles=[h.title for h in page.hits], viewer_org_id=user.org_id
+        session, titles=[h.title for h in page.hits], viewer_org_id=viewer_org_id
     )
     if metrics_enabled():
         metrics.search_duration.observe(time.perf_counter() - started)

@@ -18,13 +18,14 @@ from fastapi import Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from catalog_web.auth import CurrentWebUser
+from catalog_web.auth import CurrentWebUser, WebUser
 from catalog_web.pages.common import SessionDep, web_router
 from catalog_web.pages.titles import Name, localized_name, poster_urls
 from catalog_web.render import is_htmx, language_of, render
 from catalog_web.state import web_state
 from pool_core.errors import InvalidInput
 from pool_core.models import TitleKind
+from pool_core.ops.search_threads import run_search
 from pool_core.search.availability import Availability, availability_of, poster_keys
 from pool_core.search.cards import TitleCard
 from pool_core.search.engine import DURATION_BUCKETS, SearchFilters, SearchPage, search_titles
@@ -269,7 +270,7 @@ def _history_restore(request: Request) -> bool:
 
 
 @router.get("/")
-def home(
+async def home(
     request: Request,
     user: CurrentWebUser,
     session: SessionDep,
@@ -294,6 +295,13 @@ def home(
         duration=duration,
         licensable_now=licensable_now,
     )
+    return await run_search(functools.partial(_search_page, request, user, session, form, cursor))
+
+
+def _search_page(
+    request: Request, user: WebUser, session: Session, form: SearchForm, cursor: str | None
+) -> Response:
+    """The search page, its results fragment or the next cards, on a search thread."""
     fragment = is_htmx(request) and not _history_restore(request)
     appending = fragment and bool(cursor)
     org_id = user.user.org_id

@@ -2,9 +2,10 @@
 
 A search page shows 20 titles with their localizations and genres. Loading them as ORM
 objects (identity map, instance state, two `selectinload`s) took about 30 % of an
-as-you-type search at 100,000 titles, mostly in Python (see `bench.search --profile`); three
-plain Core queries return the same values in about half the time. A card has the attribute names of `Title`, so
-what renders a title (the API's `TitleOut`, the web UI's cards) renders a card alike.
+as-you-type search at 100,000 titles, mostly in Python (see `bench.search --profile`);
+three plain Core queries return the same values in about half the time. A card has the
+attribute names of `Title`, so what renders a title (the API's `TitleOut`, the web UI's
+cards) renders a card alike.
 """
 
 from __future__ import annotations
