@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from pool_core.db import Database
 from pool_core.files.tree import ensure_roots, get_entry, make_dir
+from pool_core.models import Job, JobStatus
 from pool_core.queue import JobRunner
 from pool_core.services.accounts import update_organization_settings
 from pool_core.services.ingest import complete_upload
@@ -76,16 +79,37 @@ def deliver_as(
 
 
 def run_sidecar_jobs(database: Database, storage: S3Storage, settings: Settings) -> int:
-    """Run every queued ingest_sidecar job with the catalog's handlers."""
+    """Run every queued ingest_sidecar job with the catalog's handlers; return how many started.
+
+    An attempt that failed for a passing reason (SQLite's writer lock held by the FTP
+    server's own bookkeeping, say) is queued again 0.1 s later, after `run_until_idle` has
+    already found nothing due: those retries are run too before this returns.
+    """
+    handlers = build_handlers(settings, database, storage)
     runner = JobRunner(
         database,
-        handlers=build_handlers(settings, database, storage),
+        handlers=handlers,
         concurrency=1,
         lease_seconds=30,
         backoff_seconds=0.1,
         poll_interval=0.05,
     )
-    return runner.run_until_idle()
+    started = runner.run_until_idle()
+    deadline = time.monotonic() + 30
+    while _retries_waiting(database, kinds=list(handlers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        runner.run_until_idle()
+    return started
+
+
+def _retries_waiting(database: Database, *, kinds: list[str]) -> bool:
+    with database.session() as session:
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.kind.in_(kinds), Job.status == JobStatus.QUEUED, Job.attempts > 0)
+        )
+    return bool(waiting)
 
 
 def ftp_file(
