@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -76,25 +76,10 @@ class TitleCard:
     genres: list[str]
 
 
-# The title's own columns a card copies as they are (kind and status become enums).
-_TITLE_FIELDS = (
-    "id",
-    "org_id",
-    "external_id",
-    "original_title",
-    "original_language",
-    "production_year",
-    "countries",
-    "duration_seconds",
-    "age_rating",
-    "eidr",
-    "isan",
-    "keywords",
-    "contributors",
-    "rights_notes",
-    "created_at",
-    "updated_at",
-)
+# A card's fields filled from other rows (the owner, localizations and genres) or converted
+# (kind and status become enums); every other field is the title's column of that name.
+_NOT_COPIED = {"owner", "kind", "status", "localizations", "genres"}
+_TITLE_FIELDS = tuple(f.name for f in fields(TitleCard) if f.name not in _NOT_COPIED)
 _TITLE_COLUMNS = (*(getattr(Title, name) for name in _TITLE_FIELDS), Title.kind, Title.status)
 
 
@@ -128,9 +113,9 @@ def load_cards(session: Session, title_ids: list[uuid.UUID]) -> dict[uuid.UUID, 
         .join(Organization, Organization.id == Title.org_id)
         .where(Title.id.in_(title_ids))
     ):
-        fields = dict(zip(_TITLE_FIELDS, row, strict=False))
+        copied = dict(zip(_TITLE_FIELDS, row, strict=False))
         cards[row.id] = TitleCard(
-            **fields,
+            **copied,
             kind=TitleKind(row.kind),
             status=TitleStatus(row.status),
             owner=OwnerCard(row.org_id, row.code, row.name),

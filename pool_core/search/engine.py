@@ -302,12 +302,16 @@ def search_titles(
     ]
     if with_facets:
         total, facets = _total_and_facets(session, conditions, viewer)
-    elif rows:
-        total, facets = int(rows[0][2]), {}
     else:
-        # Past the last page (or nothing matched): the window saw no row to count on.
-        count = select(func.count()).select_from(TitleSearch).where(*conditions.all())
-        total, facets = (session.scalar(count) or 0) if offset else 0, {}
+        facets = {}
+        if rows:
+            total = int(rows[0][2])
+        elif offset:
+            # A cursor past the last match: the window saw no row to count on.
+            count = select(func.count()).select_from(TitleSearch).where(*conditions.all())
+            total = session.scalar(count) or 0
+        else:
+            total = 0  # the first page is empty: nothing matched
     next_cursor = _encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None
     return SearchPage(hits=hits, total=total, next_cursor=next_cursor, facets=facets, groups=groups)
 
