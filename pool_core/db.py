@@ -20,6 +20,10 @@ from pool_core.private_files import private_sqlite
 # Session.connection() option that makes the SQLite transaction take the write lock at BEGIN,
 # so two claimers can never read the same queued job before either writes.
 SQLITE_IMMEDIATE = {"sqlite_begin": "IMMEDIATE"}
+# Address space, not memory: the pages are the OS's page cache, shared by every connection and
+# process. Ranking a prefix that matches 5,000 of 100,000 titles took 8.6 ms with the default
+# per-connection cache and 5.3 ms mapped (bench/search.py's catalog).
+SQLITE_MMAP_BYTES = 1 << 30
 
 
 def normalize_url(url: str) -> str:
@@ -68,6 +72,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Read the file through a memory map instead of copying every page into each
+        # connection's own 2 MiB cache: a search touching a few thousand rows of a large
+        # catalog re-read them from the OS on every query (see `SQLITE_MMAP_BYTES`).
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -15,11 +15,13 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Select,
+    column,
     func,
     inspect,
     literal,
     literal_column,
     select,
+    table,
     text,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -54,11 +56,17 @@ class SearchBackend(Protocol):
     def contains(self, term: str) -> ColumnElement[bool]:
         """A condition on `TitleSearch` true for rows whose document has `term` as a word."""
 
+    def contains_column(self, term: Any) -> ColumnElement[bool]:
+        """`contains` for a term given by a SQL expression (a column of an outer query)."""
+
     def rebuild(self, session: Session) -> None:
         """Rebuild the full-text index from `title_search` (after bulk loads or repairs)."""
 
     def elements(self, column: Any) -> TableValuedAlias:
         """A table-valued FROM item with one `value` row per element of a JSON array column."""
+
+    def holds(self, text: Any, part: str) -> ColumnElement[bool]:
+        """Whether the folded `text` holds `part` (case-sensitive; no wildcards)."""
 
 
 class SqliteFtsBackend:
@@ -108,9 +116,29 @@ class SqliteFtsBackend:
         )
         return TitleSearch.id.in_(fts)
 
+    def contains_column(self, term: Any) -> ColumnElement[bool]:
+        """`id IN (rowids holding the token the expression names)`, per outer row."""
+        phrase = literal('"') + term + literal('"')
+        fts = table("title_search_fts", column("rowid"))
+        matching = (
+            select(fts.c.rowid)
+            .where(literal_column("title_search_fts").op("MATCH")(phrase))
+            # The term comes from the outer query, however deep this is nested in it.
+            .correlate_except(fts)
+        )
+        return TitleSearch.id.in_(matching)
+
     def elements(self, column: Any) -> TableValuedAlias:
         """`json_each(column)`, whose `value` column is the element."""
         return func.json_each(column).table_valued("value")
+
+    def holds(self, text: Any, part: str) -> ColumnElement[bool]:
+        """`instr(text, part) > 0`: a third of LIKE's cost per row in SQLite.
+
+        Ranking a prefix that matches 5,600 titles evaluates it five times per match: 16 ms
+        with LIKE, 11 ms with instr (bench/search.py's catalog).
+        """
+        return func.instr(text, part) > 0
 
 
 class PostgresFtsBackend:
@@ -132,22 +160,31 @@ class PostgresFtsBackend:
             "(" + " | ".join([f"'{g.term}':*", *(f"'{v}'" for v in g.variants)]) + ")"
             for g in groups
         )
-        # The literal separator (not a bound parameter) so the planner matches the index.
-        vector = func.array_to_tsvector(
-            func.string_to_array(TitleSearch.document, literal_column("' '"))
-        )
-        return vector.op("@@")(cast(expression, TSQUERY))
+        return self._vector().op("@@")(cast(expression, TSQUERY))
 
     def contains(self, term: str) -> ColumnElement[bool]:
         """`vector @@ 'term'` (an exact lexeme, no prefix), using the GIN index."""
-        vector = func.array_to_tsvector(
+        return self._vector().op("@@")(cast(literal(f"'{term}'"), TSQUERY))
+
+    @staticmethod
+    def _vector() -> ColumnElement[Any]:
+        # The expression of the GIN index, with a literal separator (not a bound parameter)
+        # so the planner matches the index.
+        return func.array_to_tsvector(
             func.string_to_array(TitleSearch.document, literal_column("' '"))
         )
-        return vector.op("@@")(cast(literal(f"'{term}'"), TSQUERY))
+
+    def contains_column(self, term: Any) -> ColumnElement[bool]:
+        """`vector @@ quote_literal(term)::tsquery`: the exact lexeme, per outer row."""
+        return self._vector().op("@@")(cast(func.quote_literal(term), TSQUERY))
 
     def elements(self, column: Any) -> TableValuedAlias:
         """`jsonb_array_elements_text(column) AS x(value)`."""
         return func.jsonb_array_elements_text(column).table_valued("value").render_derived()
+
+    def holds(self, text: Any, part: str) -> ColumnElement[bool]:
+        """`strpos(text, part) > 0` (as fast as LIKE here; the same meaning as SQLite's)."""
+        return func.strpos(text, part) > 0
 
 
 def backend_for(session: Session) -> SearchBackend:

@@ -80,38 +80,47 @@ class TitleCard:
 # (kind and status become enums); every other field is the title's column of that name.
 _NOT_COPIED = {"owner", "kind", "status", "localizations", "genres"}
 _TITLE_FIELDS = tuple(f.name for f in fields(TitleCard) if f.name not in _NOT_COPIED)
-_TITLE_COLUMNS = (*(getattr(Title, name) for name in _TITLE_FIELDS), Title.kind, Title.status)
+# Table columns, not ORM attributes: the statements below run as Core on the session's
+# connection, without the ORM's per-statement compile state and row loading.
+_TITLE_COLUMNS = tuple(
+    Title.__mapper__.columns[name] for name in (*_TITLE_FIELDS, "kind", "status")
+)
+_TITLES = Title.__table__
+_LOCALIZATION = TitleLocalization.__table__.c
+_GENRE = TitleGenre.__table__.c
+_ORGANIZATION = Organization.__table__.c
 
 
 def load_cards(session: Session, title_ids: list[uuid.UUID]) -> dict[uuid.UUID, TitleCard]:
     """The cards of these titles (missing ids are left out), in three queries."""
     if not title_ids:
         return {}
+    connection = session.connection()
     localized: dict[uuid.UUID, list[LocalizationCard]] = defaultdict(list)
-    for title_id, *values in session.execute(
+    for title_id, *values in connection.execute(
         select(
-            TitleLocalization.title_id,
-            TitleLocalization.language,
-            TitleLocalization.base_language,
-            TitleLocalization.title,
-            TitleLocalization.synopsis,
+            _LOCALIZATION.title_id,
+            _LOCALIZATION.language,
+            _LOCALIZATION.base_language,
+            _LOCALIZATION.title,
+            _LOCALIZATION.synopsis,
         )
-        .where(TitleLocalization.title_id.in_(title_ids))
-        .order_by(TitleLocalization.title_id, TitleLocalization.language)
+        .where(_LOCALIZATION.title_id.in_(title_ids))
+        .order_by(_LOCALIZATION.title_id, _LOCALIZATION.language)
     ):
         localized[title_id].append(LocalizationCard(*values))
     genres: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for title_id, genre in session.execute(
-        select(TitleGenre.title_id, TitleGenre.genre)
-        .where(TitleGenre.title_id.in_(title_ids))
-        .order_by(TitleGenre.title_id, TitleGenre.genre)
+    for title_id, genre in connection.execute(
+        select(_GENRE.title_id, _GENRE.genre)
+        .where(_GENRE.title_id.in_(title_ids))
+        .order_by(_GENRE.title_id, _GENRE.genre)
     ):
         genres[title_id].append(genre)
     cards: dict[uuid.UUID, TitleCard] = {}
-    for row in session.execute(
-        select(*_TITLE_COLUMNS, Organization.code, Organization.name)
-        .join(Organization, Organization.id == Title.org_id)
-        .where(Title.id.in_(title_ids))
+    for row in connection.execute(
+        select(*_TITLE_COLUMNS, _ORGANIZATION.code, _ORGANIZATION.name)
+        .join_from(_TITLES, Organization.__table__, _ORGANIZATION.id == _TITLES.c.org_id)
+        .where(_TITLES.c.id.in_(title_ids))
     ):
         copied = dict(zip(_TITLE_FIELDS, row, strict=False))
         cards[row.id] = TitleCard(

@@ -61,8 +61,7 @@ from pool_core.search.typos import (
     MAX_VARIANTS_PER_TERM,
     add_to_vocabulary,
     prune_vocabulary,
-    terms_in_documents,
-    typo_candidates,
+    typo_candidates_of,
 )
 
 # Duration facet buckets, in minutes: (label, lower bound inclusive, upper bound exclusive).
@@ -232,13 +231,9 @@ def parse_query(session: Session, query: str, *, viewer_org_id: int) -> list[Ter
     the answer would spell out another member's unpublished words.
     """
     words = list(dict.fromkeys(terms(query, limit=MAX_QUERY_TERMS)))
-    candidates = {w: typo_candidates(session, w) for w in words}
-    wanted = {v for found in candidates.values() for v in found}
-    seen = terms_in_documents(session, wanted, where=_visible(viewer_org_id)) if wanted else set()
-    return [
-        TermGroup(w, tuple([v for v in candidates[w] if v in seen][:MAX_VARIANTS_PER_TERM]))
-        for w in words
-    ]
+    # One statement finds every word's candidates and keeps those a visible title holds.
+    variants = typo_candidates_of(session, words, held_where=_visible(viewer_org_id))
+    return [TermGroup(w, tuple(variants[w][:MAX_VARIANTS_PER_TERM])) for w in words]
 
 
 def _visible(viewer_org_id: int) -> ColumnElement[bool]:
@@ -272,7 +267,8 @@ def search_titles(
         return SearchPage(hits=[], total=0, next_cursor=None, facets={}, groups=[])
     viewer = _Viewer(org_id=viewer_org_id, now=now or utcnow())
     conditions = _conditions(session, viewer, groups, filters)
-    score = _score(groups) if groups else literal(0)
+    # Ordered by its label, so the database computes the score once per row, not twice.
+    score = (_score(backend_for(session), groups) if groups else literal(0)).label("score")
     offset = _decode_cursor(cursor)
 
     order: list[ColumnElement[Any]]
@@ -283,7 +279,7 @@ def search_titles(
     else:
         order = [score.desc(), TitleSearch.title_sort.asc(), TitleSearch.title_id.asc()]
 
-    columns: list[Any] = [TitleSearch.title_id, score.label("score")]
+    columns: list[Any] = [TitleSearch.title_id, score]
     if not with_facets:
         # The as-you-type list: the total comes with the page, computed over the same matches
         # the ranking already visits, instead of a second full-text lookup and count.
@@ -390,15 +386,17 @@ def _conditions(
     return _Conditions(base=base, by_facet=by_facet)
 
 
-def _score(groups: list[TermGroup]) -> ColumnElement[int]:
+def _score(backend: SearchBackend, groups: list[TermGroup]) -> ColumnElement[int]:
+    # Terms are folded to [a-z0-9] and separated by one space, so a padded substring test is
+    # a whole-word (" term ") or word-prefix (" term") test.
     padded = literal(" ") + TitleSearch.title_doc + literal(" ")
     total: ColumnElement[int] | None = None
     for group in groups:
         whens: list[tuple[ColumnElement[bool], int]] = [
-            (padded.like(f"% {group.term} %"), 4),
-            (padded.like(f"% {group.term}%"), 3),
+            (backend.holds(padded, f" {group.term} "), 4),
+            (backend.holds(padded, f" {group.term}"), 3),
         ]
-        whens += [(padded.like(f"% {v} %"), 2) for v in group.variants]
+        whens += [(backend.holds(padded, f" {v} "), 2) for v in group.variants]
         part = case(*whens, else_=1)
         total = part if total is None else total + part
     phrase = " ".join(g.term for g in groups)

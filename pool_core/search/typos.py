@@ -93,21 +93,51 @@ def typo_candidates(session: Session, term: str) -> list[str]:
     Candidates only: the vocabulary holds every member's words, drafts included, so callers
     keep those the viewer may see (`engine.parse_query`) before using or showing any.
     """
-    if not typo_eligible(term):
-        return []
-    forms = spellings(term)
-    removed = {d for form in forms for d in deletions(form)}
-    query = union(
-        select(SearchTerm.term).where(SearchTerm.term.in_(sorted(removed | set(forms[1:])))),
-        select(SearchTermDeletion.term).where(
-            SearchTermDeletion.variant.in_(sorted(removed | set(forms)))
+    return typo_candidates_of(session, [term])[term]
+
+
+def typo_candidates_of(
+    session: Session, words: list[str], *, held_where: Any = None
+) -> dict[str, list[str]]:
+    """`typo_candidates` of several words in one statement (one round trip per keystroke).
+
+    With `held_where` (a condition on `TitleSearch`), only the candidates that a document
+    matching it holds as a whole term are returned, checked in the same statement.
+
+    A candidate found through another word's deletions is kept for a word only when it is
+    one edit from that word too; every such term is also found through the word's own
+    deletions (the SymSpell property above), so the result is each word's own lookup.
+    """
+    forms = {w: spellings(w) for w in words if typo_eligible(w)}
+    found: dict[str, list[str]] = {w: [] for w in words}
+    if not forms:
+        return found
+    removed = {d for spelled in forms.values() for form in spelled for d in deletions(form)}
+    devoiced = {form for spelled in forms.values() for form in spelled[1:]}
+    exact = {form for spelled in forms.values() for form in spelled}
+    candidates: Any = union(
+        select(SearchTerm.term.label("term")).where(
+            SearchTerm.term.in_(sorted(removed | devoiced))
         ),
-    )
-    return sorted(
-        candidate
-        for candidate in session.scalars(query)
-        if not candidate.startswith(term) and any(within_one_edit(f, candidate) for f in forms)
-    )
+        select(SearchTermDeletion.term.label("term")).where(
+            SearchTermDeletion.variant.in_(sorted(removed | exact))
+        ),
+    ).subquery("candidates")
+    query = select(candidates.c.term)
+    if held_where is not None:
+        holder = select(TitleSearch.id).where(
+            backend_for(session).contains_column(candidates.c.term), held_where
+        )
+        query = query.where(exists(holder))
+    terms = sorted(session.scalars(query))
+    for word, spelled in forms.items():
+        found[word] = [
+            candidate
+            for candidate in terms
+            if not candidate.startswith(word)
+            and any(within_one_edit(f, candidate) for f in spelled)
+        ]
+    return found
 
 
 def typo_variants(session: Session, term: str) -> list[str]:

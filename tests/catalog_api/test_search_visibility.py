@@ -66,6 +66,21 @@ def test_another_members_draft_words_are_not_offered_as_typo_variants(
     assert total == 1
 
 
+def test_of_two_variants_only_the_one_a_visible_title_holds_is_offered(
+    api_client: TestClient, members: Members
+) -> None:
+    create(api_client, members, "kztv", {"kind": "film", "original_title": "Marlowe"})
+    create(
+        api_client,
+        members,
+        "kztv",
+        {"kind": "film", "original_title": "Marlows", "status": "draft"},
+    )
+    # Both words are one edit from the probe and checked in one statement, each on its own.
+    assert probe(api_client, members, "uztv", "marlowx") == (["marlowe"], 1)
+    assert probe(api_client, members, "kztv", "marlowx") == (["marlowe", "marlows"], 2)
+
+
 def test_a_deleted_titles_words_are_not_offered(api_client: TestClient, members: Members) -> None:
     title_id = create(api_client, members, "kztv", {"kind": "film", "original_title": "Wanderlust"})
     assert probe(api_client, members, "uztv", "wanderlusp") == (["wanderlust"], 1)

@@ -589,3 +589,16 @@ def test_postgresql_plans_every_search_for_its_own_words(pg_database: Database) 
             assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == (
                 "force_custom_plan"
             )
+
+
+def test_several_words_get_their_own_typo_variants_from_one_lookup(
+    session: Session, editors: tuple[User, User]
+) -> None:
+    kz, _ = editors
+    add(session, kz, "Karlov Marlov")
+    # One statement serves every word; a word is offered only what is one edit from itself.
+    assert typos.typo_candidates_of(session, ["karlox", "marlox", "ka"]) == {
+        "karlox": ["karlov"],
+        "marlox": ["marlov"],
+        "ka": [],
+    }
