@@ -23,7 +23,8 @@ from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.ops.search_threads import run_search
 from pool_core.search.availability import availability_of
-from pool_core.search.engine import SearchFilters, SearchSort, search_titles
+from pool_core.search.engine import search_titles
+from pool_core.search.statements import SearchFilters, SearchSort
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=PROBLEM_RESPONSES)
 

@@ -28,7 +28,8 @@ from pool_core.models import TitleKind
 from pool_core.ops.search_threads import run_search
 from pool_core.search.availability import Availability, availability_of, poster_keys
 from pool_core.search.cards import TitleCard
-from pool_core.search.engine import DURATION_BUCKETS, SearchFilters, SearchPage, search_titles
+from pool_core.search.engine import SearchPage, search_titles
+from pool_core.search.statements import DURATION_BUCKETS, SearchFilters
 from pool_core.services.accounts import list_organizations
 
 router = web_router()

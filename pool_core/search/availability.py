@@ -45,8 +45,11 @@ class Availability(StrEnum):
     NOT_OFFERED = "not_offered"
 
 
-def offered_in_country_now(backend: SearchBackend, *, viewer_org_id: int, now: datetime) -> Any:
-    """A `SELECT title_id` of titles with a rights window over the viewer's country now."""
+def offered_in_country_now(backend: SearchBackend, *, viewer_org_id: Any, now: Any) -> Any:
+    """A `SELECT title_id` of titles with a rights window over the viewer's country now.
+
+    The viewer and the moment are values or bind parameters (`search.statements`).
+    """
     country = select(Organization.country).where(Organization.id == viewer_org_id)
     territories = backend.elements(RightsWindow.territories)
     return (
@@ -66,8 +69,8 @@ def licensable_now(
     *,
     title_id: Any,
     org_id: Any,
-    viewer_org_id: int,
-    now: datetime,
+    viewer_org_id: Any,
+    now: Any,
 ) -> ColumnElement[bool]:
     """A condition on (title id, owner) columns: another member's title offered to me now."""
     offered = offered_in_country_now(backend, viewer_org_id=viewer_org_id, now=now)

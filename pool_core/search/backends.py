@@ -50,8 +50,11 @@ class SearchBackend(Protocol):
     def remove(self, session: Session, *, row_id: int) -> None:
         """Take a document out of the full-text index."""
 
-    def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
-        """A condition on `TitleSearch` true for rows matching every group."""
+    def query_text(self, groups: list[TermGroup]) -> str:
+        """The full-text query (the value `matches` is given) for the AND of the groups."""
+
+    def matches(self, query: Any) -> ColumnElement[bool]:
+        """A condition on `TitleSearch` true for rows matching `query` (a `query_text`)."""
 
     def contains(self, term: str) -> ColumnElement[bool]:
         """A condition on `TitleSearch` true for rows whose document has `term` as a word."""
@@ -65,7 +68,7 @@ class SearchBackend(Protocol):
     def elements(self, column: Any) -> TableValuedAlias:
         """A table-valued FROM item with one `value` row per element of a JSON array column."""
 
-    def holds(self, text: Any, part: str) -> ColumnElement[bool]:
+    def holds(self, text: Any, part: Any) -> ColumnElement[bool]:
         """Whether the folded `text` holds `part` (case-sensitive; no wildcards)."""
 
 
@@ -94,18 +97,18 @@ class SqliteFtsBackend:
             )
         )
 
-    def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
-        """`id IN (rowids FTS5 matches)` for the AND of the groups."""
-        expression = " AND ".join(
+    def query_text(self, groups: list[TermGroup]) -> str:
+        """FTS5's syntax: `("term"* OR "variant") AND (...)`."""
+        return " AND ".join(
             "(" + " OR ".join([f'"{g.term}"*', *(f'"{v}"' for v in g.variants)]) + ")"
             for g in groups
         )
-        fts: Select[Any] = (
-            select(literal_column("rowid"))
-            .select_from(text("title_search_fts"))
-            .where(text("title_search_fts MATCH :fts_query").bindparams(fts_query=expression))
-        )
-        return TitleSearch.id.in_(fts)
+
+    def matches(self, query: Any) -> ColumnElement[bool]:
+        """`id IN (rowids FTS5 matches)`."""
+        fts = table("title_search_fts", column("rowid"))
+        matching = select(fts.c.rowid).where(literal_column("title_search_fts").op("MATCH")(query))
+        return TitleSearch.id.in_(matching)
 
     def contains(self, term: str) -> ColumnElement[bool]:
         """`id IN (rowids holding the exact token)`; an anonymous bind, so several combine."""
@@ -132,7 +135,7 @@ class SqliteFtsBackend:
         """`json_each(column)`, whose `value` column is the element."""
         return func.json_each(column).table_valued("value")
 
-    def holds(self, text: Any, part: str) -> ColumnElement[bool]:
+    def holds(self, text: Any, part: Any) -> ColumnElement[bool]:
         """`instr(text, part) > 0`: a third of LIKE's cost per row in SQLite.
 
         Ranking a prefix that matches 5,600 titles evaluates it five times per match: 16 ms
@@ -154,13 +157,16 @@ class PostgresFtsBackend:
         """Reindex the GIN expression index."""
         session.execute(text("REINDEX INDEX ix_title_search_document_fts"))
 
-    def matches(self, groups: list[TermGroup]) -> ColumnElement[bool]:
-        """`vector @@ tsquery` for the AND of the groups, using the GIN index."""
-        expression = " & ".join(
+    def query_text(self, groups: list[TermGroup]) -> str:
+        """A tsquery: `('term':* | 'variant') & (...)`."""
+        return " & ".join(
             "(" + " | ".join([f"'{g.term}':*", *(f"'{v}'" for v in g.variants)]) + ")"
             for g in groups
         )
-        return self._vector().op("@@")(cast(expression, TSQUERY))
+
+    def matches(self, query: Any) -> ColumnElement[bool]:
+        """`vector @@ query::tsquery`, using the GIN index."""
+        return self._vector().op("@@")(cast(query, TSQUERY))
 
     def contains(self, term: str) -> ColumnElement[bool]:
         """`vector @@ 'term'` (an exact lexeme, no prefix), using the GIN index."""
@@ -182,14 +188,19 @@ class PostgresFtsBackend:
         """`jsonb_array_elements_text(column) AS x(value)`."""
         return func.jsonb_array_elements_text(column).table_valued("value").render_derived()
 
-    def holds(self, text: Any, part: str) -> ColumnElement[bool]:
+    def holds(self, text: Any, part: Any) -> ColumnElement[bool]:
         """`strpos(text, part) > 0` (as fast as LIKE here; the same meaning as SQLite's)."""
         return func.strpos(text, part) > 0
 
 
 def backend_for(session: Session) -> SearchBackend:
     """The backend for the database this session talks to."""
-    if session.get_bind().dialect.name == "postgresql":
+    return backend_named(session.get_bind().dialect.name)
+
+
+def backend_named(dialect: str) -> SearchBackend:
+    """The backend for a SQLAlchemy dialect name."""
+    if dialect == "postgresql":
         return PostgresFtsBackend()
     return SqliteFtsBackend()
 

@@ -19,10 +19,11 @@ from pool_core.db import Database
 from pool_core.errors import InvalidInput
 from pool_core.licensing.rights import create_rights_window
 from pool_core.models import License, Title, User
-from pool_core.search import typos
+from pool_core.search import statements, typos
 from pool_core.search.availability import Availability, availability_of
 from pool_core.search.backends import ensure_search_schema
-from pool_core.search.engine import SearchFilters, SearchSort, search_titles
+from pool_core.search.engine import search_titles
+from pool_core.search.statements import SearchFilters, SearchSort
 from pool_core.search.typos import rebuild_vocabulary, typo_variants
 from pool_core.services.accounts import create_organization, create_user
 
@@ -602,3 +603,26 @@ def test_several_words_get_their_own_typo_variants_from_one_lookup(
         "marlox": ["marlov"],
         "ka": [],
     }
+
+
+def test_a_zero_duration_bound_still_leaves_out_titles_without_one(
+    session: Session, editors: tuple[User, User]
+) -> None:
+    kz, _ = editors
+    add(session, kz, "Timed", duration_seconds=60)
+    add(session, kz, "Untimed")
+    assert found(session, kz, "", filters=SearchFilters(duration_min=0)) == ["Timed"]
+    assert found(session, kz, "", filters=SearchFilters()) == ["Untimed", "Timed"]
+
+
+def test_searches_of_one_shape_share_one_statement_with_their_own_values(
+    session: Session, editors: tuple[User, User]
+) -> None:
+    kz, _ = editors
+    add(session, kz, "A film", kind="film")
+    add(session, kz, "A serial", kind="serial")
+    statements.ranked.cache_clear()
+    assert found(session, kz, "", filters=SearchFilters(kinds=("film",))) == ["A film"]
+    assert found(session, kz, "", filters=SearchFilters(kinds=("serial",))) == ["A serial"]
+    # Built once for the shape (a kind filter, no words); each search bound its own kind.
+    assert (statements.ranked.cache_info().misses, statements.ranked.cache_info().hits) == (1, 1)
