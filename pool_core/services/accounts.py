@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from pool_core.common.actor import Actor
 from pool_core.errors import AlreadyExists, AuthenticationFailed, InvalidInput, NotFound
@@ -353,9 +353,12 @@ class TokenCheck:
 def check_api_token(session: Session, *, token: str) -> TokenCheck:
     """Validate a bearer token without writing anything."""
     row = session.execute(
-        select(ApiToken, User, Organization)
+        select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
-        .join(Organization, Organization.id == User.org_id)
+        .join(User.organization)
+        # The organization filled in from the same row: every caller reads it (the API names
+        # it, the roles check its state), and a lazy load was one more query per request.
+        .options(contains_eager(User.organization))
         .where(ApiToken.token_hash == hash_token(token))
     ).first()
     if row is None:
@@ -366,7 +369,7 @@ def check_api_token(session: Session, *, token: str) -> TokenCheck:
         raise AuthenticationFailed("API token revoked")
     if record.expires_at is not None and record.expires_at <= now:
         raise AuthenticationFailed("API token expired")
-    if row.User.disabled or row.Organization.disabled:
+    if row.User.disabled or row.User.organization.disabled:
         raise AuthenticationFailed("account disabled")
     due = record.last_used_at is None or record.last_used_at <= now - TOKEN_USE_RESOLUTION
     user: User = row.User
