@@ -14,7 +14,6 @@ from typing import Any, Protocol
 from sqlalchemy import (
     ColumnElement,
     Engine,
-    Select,
     column,
     func,
     inspect,
@@ -106,27 +105,24 @@ class SqliteFtsBackend:
 
     def matches(self, query: Any) -> ColumnElement[bool]:
         """`id IN (rowids FTS5 matches)`."""
-        fts = table("title_search_fts", column("rowid"))
-        matching = select(fts.c.rowid).where(literal_column("title_search_fts").op("MATCH")(query))
-        return TitleSearch.id.in_(matching)
+        return self._matched_by(query)
 
     def contains(self, term: str) -> ColumnElement[bool]:
         """`id IN (rowids holding the exact token)`; an anonymous bind, so several combine."""
-        fts: Select[Any] = (
-            select(literal_column("rowid"))
-            .select_from(text("title_search_fts"))
-            .where(literal_column("title_search_fts").op("MATCH")(literal(f'"{term}"')))
-        )
-        return TitleSearch.id.in_(fts)
+        return self._matched_by(literal(f'"{term}"'))
 
     def contains_column(self, term: Any) -> ColumnElement[bool]:
         """`id IN (rowids holding the token the expression names)`, per outer row."""
-        phrase = literal('"') + term + literal('"')
+        return self._matched_by(literal('"') + term + literal('"'))
+
+    @staticmethod
+    def _matched_by(query: Any) -> ColumnElement[bool]:
         fts = table("title_search_fts", column("rowid"))
         matching = (
             select(fts.c.rowid)
-            .where(literal_column("title_search_fts").op("MATCH")(phrase))
-            # The term comes from the outer query, however deep this is nested in it.
+            .where(literal_column("title_search_fts").op("MATCH")(query))
+            # A query naming an outer column (`contains_column`) correlates to it, however
+            # deep this is nested.
             .correlate_except(fts)
         )
         return TitleSearch.id.in_(matching)

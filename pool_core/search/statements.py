@@ -252,20 +252,14 @@ def _conditions(shape: Shape) -> _Conditions:
             )
         )
         by_facet["language"] = TitleSearch.title_id.in_(lang_ids)
-    years: list[ColumnElement[bool]] = []
-    if "year_from" in has:
-        years.append(TitleSearch.production_year >= bindparam("year_from"))
-    if "year_to" in has:
-        years.append(TitleSearch.production_year <= bindparam("year_to"))
-    if years:
-        by_facet["year"] = and_(*years)
-    durations: list[ColumnElement[bool]] = []
-    if "duration_min" in has:
-        durations.append(TitleSearch.duration_seconds >= bindparam("duration_min"))
-    if "duration_max" in has:
-        durations.append(TitleSearch.duration_seconds <= bindparam("duration_max"))
-    if durations:
-        by_facet["duration"] = and_(*durations)
+    for facet, value, low, high in (
+        ("year", TitleSearch.production_year, "year_from", "year_to"),
+        ("duration", TitleSearch.duration_seconds, "duration_min", "duration_max"),
+    ):
+        bounds = [value >= bindparam(low)] if low in has else []
+        bounds += [value <= bindparam(high)] if high in has else []
+        if bounds:
+            by_facet[facet] = and_(*bounds)
     if "licensable_now" in has:
         by_facet["licensable_now"] = _licensable(backend, TitleSearch.title_id, TitleSearch.org_id)
     return _Conditions(base=base, by_facet=by_facet)
