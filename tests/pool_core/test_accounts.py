@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from pool_core.common.actor import Actor
 from pool_core.db import Database
 from pool_core.errors import AlreadyExists, AuthenticationFailed, InvalidInput
 from pool_core.models import ApiToken, FtpAccount, Role
 from pool_core.services import accounts
+from tests.fixtures.database import statements_run
 
 
 def test_user_gets_working_ftp_password_and_token_stored_hashed(database: Database) -> None:
@@ -82,20 +82,10 @@ def test_a_token_check_reads_token_user_and_organization_in_one_statement(
     with database.write_session() as session:
         org = accounts.create_organization(session, code="ktrk", name="KTRK", country="KG")
         new = accounts.create_user(session, org=org, username="kg-editor", role="editor")
-    statements: list[str] = []
-
-    def note(_conn: object, _cursor: object, sql: str, *_: object) -> None:
-        if sql.lstrip().upper().startswith("SELECT"):
-            statements.append(sql)
-
-    event.listen(database.engine, "before_cursor_execute", note)
-    try:
-        with database.session() as session:
-            check = accounts.check_api_token(session, token=new.api_token)
-            assert check.user.organization.code == "ktrk"  # every request names it
-    finally:
-        event.remove(database.engine, "before_cursor_execute", note)
-    assert len(statements) == 1
+    with statements_run(database, "SELECT") as selects, database.session() as session:
+        check = accounts.check_api_token(session, token=new.api_token)
+        assert check.user.organization.code == "ktrk"  # every request names it
+    assert len(selects) == 1
     # The organization read with the token still decides: a disabled one is refused.
     with database.write_session() as session:
         accounts.get_organization_by_code(session, code="ktrk").disabled = True

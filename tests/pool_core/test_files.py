@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from pool_core.db import Database
 from pool_core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.files import tree
 from pool_core.models import Asset, FileEntry, FileState
 from pool_core.storage.base import ObjectStorage
+from tests.fixtures.database import statements_run
 from tests.fixtures.orgs import new_org
 
 
@@ -87,20 +87,13 @@ def test_rename_of_non_empty_folder_is_one_update_and_children_move(database: Da
         add_file(database, org, f"/incoming/season1/ep{i}.mxf")
     add_file(database, org, "/incoming/season1/deep/x.mov")
 
-    updates: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE FILE_ENTRIES"):
-            updates.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", count)
-    try:
-        with database.session() as session:
-            moved = tree.rename(
-                session, org_id=org, source="/incoming/season1", target="/incoming/archive/S01"
-            )
-    finally:
-        event.remove(database.engine, "before_cursor_execute", count)
+    with (
+        statements_run(database, "UPDATE file_entries") as updates,
+        database.session() as session,
+    ):
+        moved = tree.rename(
+            session, org_id=org, source="/incoming/season1", target="/incoming/archive/S01"
+        )
     assert moved.is_dir and moved.path == "/incoming/archive/S01"
     assert len(updates) == 1
     with database.session() as session:
