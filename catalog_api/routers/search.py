@@ -6,10 +6,10 @@ import time
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from catalog_api.deps import SAFE_TEXT, CurrentUser, Cursor, SessionDep
+from catalog_api.deps import SAFE_TEXT, BearerCredentials, Cursor, as_viewer
 from catalog_api.schemas.common import PROBLEM_RESPONSES
 from catalog_api.schemas.search import (
     MatchedEpisodeOut,
@@ -18,7 +18,7 @@ from catalog_api.schemas.search import (
     SearchOut,
 )
 from catalog_api.schemas.titles import TitleOut
-from pool_core.models import TitleKind
+from pool_core.models import TitleKind, User
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.ops.search_threads import run_search
@@ -33,8 +33,8 @@ Codes = Annotated[list[str], Query(max_length=20)]
 
 @router.get("/search", response_model=SearchOut)
 async def search(
-    user: CurrentUser,
-    session: SessionDep,
+    request: Request,
+    credentials: BearerCredentials,
     q: Annotated[
         str,
         Query(
@@ -76,25 +76,23 @@ async def search(
         duration_max=duration_max,
         licensable_now=licensable_now,
     )
-    return await run_search(
-        partial(
-            _answer,
-            session,
-            viewer_org_id=user.org_id,
-            query=q,
-            filters=filters,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-            with_facets=facets,
-        )
+    work = partial(
+        _answer,
+        query=q,
+        filters=filters,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        with_facets=facets,
     )
+    # Authentication, the search and its unit of work in one hop to a search thread.
+    return await run_search(as_viewer(request, credentials, work))
 
 
 def _answer(
     session: Session,
+    user: User,
     *,
-    viewer_org_id: int,
     query: str,
     filters: SearchFilters,
     sort: SearchSort,
@@ -104,6 +102,7 @@ def _answer(
 ) -> SearchOut:
     """The answer to one search, computed on a search thread (`run_search`)."""
     started = time.perf_counter()
+    viewer_org_id = user.org_id
     page = search_titles(
         session,
         viewer_org_id=viewer_org_id,

@@ -15,9 +15,19 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, literal, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    and_,
+    bindparam,
+    literal,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from pool_core.models import (
@@ -32,7 +42,7 @@ from pool_core.models import (
     Title,
 )
 from pool_core.models.base import utcnow
-from pool_core.search.backends import SearchBackend, backend_for
+from pool_core.search.backends import SearchBackend, backend_named
 from pool_core.search.cards import TitleCard
 
 
@@ -94,18 +104,10 @@ def availability_of(
     licensed: set[uuid.UUID] = set()
     offered: set[uuid.UUID] = set()
     if others:
-        held = select(literal("licensed"), License.title_id).where(
-            License.title_id.in_(others),
-            License.licensee_org_id == viewer_org_id,
-            License.status == LicenseStatus.ACTIVE,
-            License.ends_at > now,
-        )
-        windows = offered_in_country_now(backend_for(session), viewer_org_id=viewer_org_id, now=now)
-        on_offer = windows.with_only_columns(literal("offered"), RightsWindow.title_id).where(
-            RightsWindow.title_id.in_(others)
-        )
+        statement = _held_or_offered(session.get_bind().dialect.name)
+        values = {"others": others, "viewer": viewer_org_id, "now": now}
         # One round trip: a search page asks this of every page it shows.
-        for kind, title_id in session.connection().execute(union_all(held, on_offer)):
+        for kind, title_id in session.connection().execute(statement, values):
             (licensed if kind == "licensed" else offered).add(title_id)
     result: dict[uuid.UUID, Availability] = {}
     for title in titles:
@@ -118,6 +120,26 @@ def availability_of(
         else:
             result[title.id] = Availability.NOT_OFFERED
     return result
+
+
+@lru_cache(maxsize=4)
+def _held_or_offered(dialect: str) -> CompoundSelect[Any]:
+    """`("licensed" | "offered", title_id)` of the titles `others` (bind parameters `others`,
+    `viewer`, `now`); built once per database rather than once per result page."""
+    others: Any = bindparam("others", expanding=True)
+    viewer: Any = bindparam("viewer")
+    now: Any = bindparam("now")
+    held = select(literal("licensed"), License.title_id).where(
+        License.title_id.in_(others),
+        License.licensee_org_id == viewer,
+        License.status == LicenseStatus.ACTIVE,
+        License.ends_at > now,
+    )
+    windows = offered_in_country_now(backend_named(dialect), viewer_org_id=viewer, now=now)
+    on_offer = windows.with_only_columns(literal("offered"), RightsWindow.title_id).where(
+        RightsWindow.title_id.in_(others)
+    )
+    return union_all(held, on_offer)
 
 
 def poster_keys(session: Session, *, title_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -32,7 +32,7 @@ from pool_core.search.backends import TermGroup, backend_for, backend_named
 from pool_core.search.cards import TitleCard, load_cards
 from pool_core.search.episodes import EpisodeMatch, match_episodes, searchable_names
 from pool_core.search.normalize import MAX_QUERY_TERMS, sort_key, terms, unique_terms
-from pool_core.search.statements import SearchFilters, SearchSort, visible
+from pool_core.search.statements import SearchFilters, SearchSort
 from pool_core.search.typos import (
     MAX_VARIANTS_PER_TERM,
     add_to_vocabulary,
@@ -176,7 +176,7 @@ def parse_query(session: Session, query: str, *, viewer_org_id: int) -> list[Ter
     """
     words = list(dict.fromkeys(terms(query, limit=MAX_QUERY_TERMS)))
     # One statement finds every word's candidates and keeps those a visible title holds.
-    variants = typo_candidates_of(session, words, held_where=visible(viewer_org_id))
+    variants = typo_candidates_of(session, words, visible_to=viewer_org_id)
     return [TermGroup(w, tuple(variants[w][:MAX_VARIANTS_PER_TERM])) for w in words]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pool_core.models import Episode
@@ -67,22 +67,24 @@ def _group_matches(group: TermGroup, words: list[str]) -> bool:
     return any(word.startswith(group.term) or word in group.variants for word in words)
 
 
+# Built once (bound per page): this runs on every search that has words.
+_EPISODES_OF = select(
+    Episode.id,
+    Episode.title_id,
+    Episode.season_number,
+    Episode.number,
+    Episode.name,
+    Episode.localizations,
+).where(Episode.title_id.in_(bindparam("ids", expanding=True)))
+
+
 def match_episodes(
     session: Session, *, title_ids: list[uuid.UUID], groups: list[TermGroup]
 ) -> dict[uuid.UUID, tuple[EpisodeMatch, ...]]:
     """Per title, the episodes whose names match the most query words, in episode order."""
     if not title_ids or not groups:
         return {}
-    rows = session.execute(
-        select(
-            Episode.id,
-            Episode.title_id,
-            Episode.season_number,
-            Episode.number,
-            Episode.name,
-            Episode.localizations,
-        ).where(Episode.title_id.in_(title_ids))
-    )
+    rows = session.connection().execute(_EPISODES_OF, {"ids": title_ids})
     found: dict[uuid.UUID, list[EpisodeMatch]] = {}
     for episode_id, title_id, season, number, name, localizations in rows:
         matched_groups: set[str] = set()

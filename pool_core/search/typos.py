@@ -15,14 +15,16 @@ title is rewritten or deleted, so a deleted title's words do not linger.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, exists, func, literal, select, union, union_all
+from sqlalchemy import Select, bindparam, delete, exists, func, literal, select, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pool_core.models import SearchTerm, SearchTermDeletion, TitleSearch
-from pool_core.search.backends import backend_for
+from pool_core.search.backends import backend_for, backend_named
+from pool_core.search.statements import visible
 
 # Shorter words have too many neighbours one edit away to be worth expanding.
 MIN_TYPO_LENGTH = 4
@@ -97,12 +99,13 @@ def typo_candidates(session: Session, term: str) -> list[str]:
 
 
 def typo_candidates_of(
-    session: Session, words: list[str], *, held_where: Any = None
+    session: Session, words: list[str], *, visible_to: int | None = None
 ) -> dict[str, list[str]]:
     """`typo_candidates` of several words in one statement (one round trip per keystroke).
 
-    With `held_where` (a condition on `TitleSearch`), only the candidates that a document
-    matching it holds as a whole term are returned, checked in the same statement.
+    With `visible_to` (an organization id), only the candidates that a document this
+    organization may see (`statements.visible`) holds as a whole term are returned, checked
+    in the same statement.
 
     A candidate found through another word's deletions is kept for a word only when it is
     one edit from that word too; every such term is also found through the word's own
@@ -115,21 +118,14 @@ def typo_candidates_of(
     removed = {d for spelled in forms.values() for form in spelled for d in deletions(form)}
     devoiced = {form for spelled in forms.values() for form in spelled[1:]}
     exact = {form for spelled in forms.values() for form in spelled}
-    candidates: Any = union(
-        select(SearchTerm.term.label("term")).where(
-            SearchTerm.term.in_(sorted(removed | devoiced))
-        ),
-        select(SearchTermDeletion.term.label("term")).where(
-            SearchTermDeletion.variant.in_(sorted(removed | exact))
-        ),
-    ).subquery("candidates")
-    query = select(candidates.c.term)
-    if held_where is not None:
-        holder = select(TitleSearch.id).where(
-            backend_for(session).contains_column(candidates.c.term), held_where
-        )
-        query = query.where(exists(holder))
-    terms = sorted(session.scalars(query))
+    values: dict[str, Any] = {
+        "terms": sorted(removed | devoiced),
+        "variants": sorted(removed | exact),
+    }
+    if visible_to is not None:
+        values["viewer"] = visible_to
+    statement = _candidates_statement(session.get_bind().dialect.name, visible_to is not None)
+    terms: list[str] = sorted(session.connection().execute(statement, values).scalars())
     for word, spelled in forms.items():
         found[word] = [
             candidate
@@ -138,6 +134,28 @@ def typo_candidates_of(
             and any(within_one_edit(f, candidate) for f in spelled)
         ]
     return found
+
+
+@lru_cache(maxsize=4)
+def _candidates_statement(dialect: str, held_visibly: bool) -> Select[Any]:
+    # Built once per database and variant with expanding parameters: building it per keystroke
+    # cost more Python than the lookup costs the database (`bench.search --profile`).
+    candidates: Any = union(
+        select(SearchTerm.term.label("term")).where(
+            SearchTerm.term.in_(bindparam("terms", expanding=True))
+        ),
+        select(SearchTermDeletion.term.label("term")).where(
+            SearchTermDeletion.variant.in_(bindparam("variants", expanding=True))
+        ),
+    ).subquery("candidates")
+    query = select(candidates.c.term)
+    if held_visibly:
+        holder = select(TitleSearch.id).where(
+            backend_named(dialect).contains_column(candidates.c.term),
+            visible(bindparam("viewer")),
+        )
+        query = query.where(exists(holder))
+    return query
 
 
 def typo_variants(session: Session, term: str) -> list[str]:

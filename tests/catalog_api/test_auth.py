@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,3 +144,22 @@ def test_every_route_authenticates_before_opening_its_unit_of_work(api_app: Fast
                 checked += 1
                 assert order.index(get_current_user) < order.index(opener), route.path
     assert checked > 20
+
+
+def test_routes_that_read_in_one_hop_authenticate_like_every_route(
+    api_client: TestClient, members: Members, database: Database
+) -> None:
+    # Search and a title's page authenticate on their own worker thread (`as_viewer`), not
+    # through `CurrentUser`: the same checks, the token's use recorded, refusals alike.
+    token = members.token("kztv", "editor")
+    paths = {"/v1/search?q=anything&facets=false": 200, f"/v1/titles/{uuid.uuid4()}": 404}
+    for path, status in paths.items():
+        assert api_client.get(path, headers=bearer(token)).status_code == status
+    with database.session() as session:
+        record = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        assert record is not None and record.last_used_at is not None
+        record.revoked_at = utcnow()
+    for path in paths:
+        refused = api_client.get(path, headers=bearer(token))
+        assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+        assert api_client.get(path).status_code == 401
