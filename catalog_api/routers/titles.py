@@ -86,7 +86,7 @@ async def get_title(
     # One hop to a worker thread for authentication and the read (`as_viewer`): the search
     # results link here, so an editor opens titles as often as they search.
     def read(session: Session, user: User) -> TitleOut:
-        title = titles.get_title(session, viewer_org_id=user.org_id, title_id=title_id)
+        title = titles.read_title(session, viewer_org_id=user.org_id, title_id=title_id)
         return TitleOut.from_model(title)
 
     return await run_in_threadpool(as_viewer(request, credentials, read))

@@ -186,3 +186,24 @@ def test_every_write_is_audited_and_fed(
     assert {a.user_id for a in audits} == {members.user_ids[("kztv", "editor")]}
     assert all(a.channel == "api" and a.remote_addr for a in audits)
     assert [c.kind for c in changes] == ["title.created", "title.updated", "title.deleted"]
+
+
+def test_a_titles_page_shows_what_its_writes_returned(
+    api_client: TestClient, members: Members
+) -> None:
+    # A title's page is read as a card (`read_title`), its writes answer from the ORM: both
+    # must render the same title, sparse or full, draft (to its owner) or published.
+    bare = {"kind": "news", "original_title": "Bare", "localizations": {"uz": {"title": "Yalang"}}}
+    for body in (bare, FILM):
+        for status in ("draft", "published"):
+            created = api_client.post(
+                "/v1/titles", json={**body, "status": status}, headers=members.headers("kztv")
+            )
+            assert created.status_code == 201, created.text
+            url = f"/v1/titles/{created.json()['id']}"
+            assert api_client.get(url, headers=members.headers("kztv")).json() == created.json()
+            changed = api_client.patch(
+                url, json={"keywords": ["changed"]}, headers=members.headers("kztv")
+            )
+            assert changed.status_code == 200, changed.text
+            assert api_client.get(url, headers=members.headers("kztv")).json() == changed.json()
