@@ -116,6 +116,16 @@ class PoolCollector(Collector):
     def close(self) -> None:
         """Release the leader lock (a clean stop hands the job over at once)."""
         with self._lock:
+            conn = self._leader_conn
+            if conn is not None:
+                # Unlocked explicitly: closing the connection frees the lock only once the
+                # server's backend has exited, which a busy server does after the next node
+                # has already tried and lost (seen in CI: no gauges until its next scrape).
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_LOCK_KEY})
+                    conn.commit()
+                except Exception:
+                    log.debug("pool metrics: releasing the leader lock failed", exc_info=True)
             self._drop_leader_conn()
 
 
