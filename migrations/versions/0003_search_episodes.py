@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.orm import Session
 
-from pool_core.search.backends import backend_for
 from pool_core.search.engine import document_of
 from pool_core.search.episodes import episode_names
 from pool_core.search.typos import add_to_vocabulary
@@ -93,7 +92,14 @@ def _reindex(session: Session, title: Any) -> None:
         .where(title_search.c.id == search_id)
         .values(title_sort=built.title_sort, title_doc=built.title_doc, document=built.document)
     )
-    backend_for(session).index(session, row_id=search_id, document=built.document)
+    if session.get_bind().dialect.name == "sqlite":
+        # The FTS5 table as it was at this revision (the backend's `index` writes the tables
+        # of the newest schema, which do not exist yet here).
+        values = {"id": search_id, "doc": built.document}
+        session.execute(sa.text("DELETE FROM title_search_fts WHERE rowid = :id"), values)
+        session.execute(
+            sa.text("INSERT INTO title_search_fts (rowid, document) VALUES (:id, :doc)"), values
+        )
     add_to_vocabulary(session, built.document.split())
 
 

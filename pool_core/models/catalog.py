@@ -251,21 +251,39 @@ class SearchTermDeletion(Base):
     term: Mapped[str] = mapped_column(TermText, primary_key=True)
 
 
-# SQLite's full-text index: an FTS5 table whose rowid is `title_search.id`. FTS5 is built into
+# SQLite's full-text index: FTS5 tables whose rowid is `title_search.id`. FTS5 is built into
 # the SQLite shipped with CPython; the tokenizer sees only [a-z0-9] words separated by spaces.
+# `title_search_fts` holds every searchable word (what matches); `title_words_fts` only the
+# title's own words, which relevance ranks by (see `search.backends`).
 SQLITE_FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS title_search_fts USING fts5("
     "document, tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3', detail = 'column')"
 )
-event.listen(
-    TitleSearch.__table__,
-    "after_create",
-    DDL(SQLITE_FTS_DDL).execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
+SQLITE_TITLE_WORDS_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS title_words_fts USING fts5("
+    "title, tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3', detail = 'none')"
 )
-event.listen(
-    TitleSearch.__table__,
-    "before_drop",
-    DDL("DROP TABLE IF EXISTS title_search_fts").execute_if(  # type: ignore[no-untyped-call]
-        dialect="sqlite"
+# Each table: the statement creating it and the one filling it from `title_search`.
+SQLITE_FTS_TABLES = {
+    "title_search_fts": (
+        SQLITE_FTS_DDL,
+        "INSERT INTO title_search_fts (rowid, document) SELECT id, document FROM title_search",
     ),
-)
+    "title_words_fts": (
+        SQLITE_TITLE_WORDS_DDL,
+        "INSERT INTO title_words_fts (rowid, title) SELECT id, title_doc FROM title_search",
+    ),
+}
+for _name, (_create, _fill) in SQLITE_FTS_TABLES.items():
+    event.listen(
+        TitleSearch.__table__,
+        "after_create",
+        DDL(_create).execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
+    )
+    event.listen(
+        TitleSearch.__table__,
+        "before_drop",
+        DDL(f"DROP TABLE IF EXISTS {_name}").execute_if(  # type: ignore[no-untyped-call]
+            dialect="sqlite"
+        ),
+    )

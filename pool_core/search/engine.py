@@ -148,7 +148,9 @@ def index_title(session: Session, *, title: Title) -> TitleSearch:
     row.genres = sorted(set(title.genres))
     row.languages = sorted({loc.base_language for loc in title.localizations})
     session.flush()
-    backend_for(session).index(session, row_id=row.id, document=built.document)
+    backend_for(session).index(
+        session, row_id=row.id, document=built.document, title_doc=built.title_doc
+    )
     add_to_vocabulary(session, built.document.split())
     # Words the title no longer has leave the vocabulary unless another title still has them.
     prune_vocabulary(session, dropped)

@@ -113,12 +113,7 @@ def values_of(
         values["match"] = backend.query_text(groups)
         values["phrase"] = " ".join(g.term for g in groups)
     for n, group in enumerate(groups):
-        # Terms are folded to [a-z0-9] and separated by one space, so a padded substring
-        # test is a whole-word (" term ") or word-prefix (" term") test.
-        values[f"word_{n}"] = f" {group.term} "
-        values[f"prefix_{n}"] = f" {group.term}"
-        for k, variant in enumerate(group.variants):
-            values[f"variant_{n}_{k}"] = f" {variant} "
+        values.update(backend.title_tier_values(n, group))
     values.update(_filter_values(filters))
     values.pop("licensable_now", None)
     if filters.languages:
@@ -279,17 +274,9 @@ def _score(shape: Shape) -> ColumnElement[int]:
     """Per query word 4 (a title word), 3 (starts one), 2 (a variant is one) or 1; +5 when
     the whole query is the title's sort form (see `engine`)."""
     backend = backend_named(shape.dialect)
-    padded = literal(" ") + TitleSearch.title_doc + literal(" ")
     total: ColumnElement[int] | None = None
     for n, variants in enumerate(shape.variants):
-        whens: list[tuple[ColumnElement[bool], int]] = [
-            (backend.holds(padded, bindparam(f"word_{n}")), 4),
-            (backend.holds(padded, bindparam(f"prefix_{n}")), 3),
-        ]
-        whens += [
-            (backend.holds(padded, bindparam(f"variant_{n}_{k}")), 2) for k in range(variants)
-        ]
-        part = case(*whens, else_=1)
+        part = case(*backend.title_tiers(n, variants), else_=1)
         total = part if total is None else total + part
     bonus = case((TitleSearch.title_sort == bindparam("phrase"), 5), else_=0)
     assert total is not None

@@ -231,6 +231,45 @@ def test_sorting(session: Session, editors: tuple[User, User]) -> None:
     assert found(session, kz, "qazaqstan", sort=SearchSort.NEWEST)[0] == "Altyn Qazaqstan tarihy"
 
 
+def scored(session: Session, user: User, query: str) -> dict[str, int]:
+    """Original title -> relevance score, for every hit of a search."""
+    page = search_titles(session, viewer_org_id=user.org_id, query=query)
+    return {hit.title.original_title: hit.score for hit in page.hits}
+
+
+def test_relevance_follows_the_titles_own_words_through_edits_and_rebuilds(
+    database: Database, session: Session, editors: tuple[User, User]
+) -> None:
+    kz, _ = editors
+    actor = Actor.for_user(kz)
+    add(session, kz, "Bori")  # the whole query: 4, and +5 for the exact title
+    add(session, kz, "Altyn bori")  # a title word: 4
+    add(session, kz, "Boriler zamany")  # starts a title word: 3
+    add(session, kz, "Kök bora")  # a one-typo variant is a title word: 2
+    elsewhere = add(session, kz, "Dala", localizations={"kk-Latn": ("Dala", "bori turaly")})
+    expected = {"Bori": 9, "Altyn bori": 4, "Boriler zamany": 3, "Kök bora": 2, "Dala": 1}
+    assert scored(session, kz, "bori") == expected
+    # Renaming moves a title between tiers: its title words are reindexed with its document.
+    update_title(
+        session,
+        actor=actor,
+        title_id=elsewhere.id,
+        data=TitleInput(original_title="Dala borileri"),
+        fields={"original_title"},
+    )
+    expected |= {"Dala borileri": 3}
+    del expected["Dala"]
+    assert scored(session, kz, "bori") == expected
+    session.commit()
+    # SQLite keeps the title words in an FTS5 table of their own; rebuilt, it ranks the same.
+    if database.is_sqlite:
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE title_words_fts")
+        ensure_search_schema(database.engine)
+    with database.session() as fresh:
+        assert scored(fresh, kz, "bori") == expected
+
+
 def test_cursor_pagination_walks_every_result(session: Session, editors: tuple[User, User]) -> None:
     kz, _ = editors
     for n in range(7):
@@ -355,6 +394,7 @@ def test_missing_fulltext_index_is_rebuilt(database: Database) -> None:
     with database.engine.begin() as conn:
         if database.is_sqlite:
             conn.exec_driver_sql("DROP TABLE title_search_fts")
+            conn.exec_driver_sql("DROP TABLE title_words_fts")
         else:
             conn.exec_driver_sql("DROP INDEX ix_title_search_document_fts")
     ensure_search_schema(database.engine)
