@@ -80,7 +80,7 @@ class SearchBackend(Protocol):
 
 
 class SqliteFtsBackend:
-    """FTS5 in a side table whose rowid is `title_search.id`."""
+    """FTS5 in two side tables whose rowid is `title_search.id` (`SQLITE_FTS_TABLES`)."""
 
     def index(self, session: Session, *, row_id: int, document: str, title_doc: str) -> None:
         """Put (or replace) a document in the FTS5 table and its title words in theirs."""

@@ -1,7 +1,8 @@
 """Indexing titles and searching them, identically on SQLite and PostgreSQL.
 
-Matching is done by the database's full-text index (see `backends`); relevance is computed by
-the same portable SQL expression on both databases, so the order is the same too:
+Matching is done by the database's full-text index (see `backends`); relevance is computed in
+SQL by one expression whose per-word tests each backend supplies (SQLite looks the words up in
+an index of title words, PostgreSQL searches the title's words), so the order is the same too:
 
     per query word: 4 if it is a whole word of a title (any localization),
                     3 if it starts a word of a title,
