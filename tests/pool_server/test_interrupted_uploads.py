@@ -46,6 +46,7 @@ from tests.fixtures.ftp import (
     live_upload_size,
     requires_lftp,
     start_ftp_server,
+    wait_received,
     wait_until,
 )
 from tests.fixtures.rclone import (
@@ -99,12 +100,6 @@ def pool(database: Database, storage: S3Storage, storage_settings: Settings) -> 
             yield Pool(ftp, api, database, account, token)
     finally:
         api.stop()
-
-
-def _wait_received(path: str, count: int) -> None:
-    wait_until(
-        lambda: (live_upload_size(path) or 0) >= count, f"the server to receive {count} bytes"
-    )
 
 
 def _released(pool: Pool, path: str) -> bool:
@@ -189,7 +184,7 @@ def _start_stor(pool: Pool, path: str, data: bytes) -> tuple[ftplib.FTP, socket.
     client.voidcmd("TYPE I")
     conn = client.transfercmd(f"STOR {path}")
     conn.sendall(data)
-    _wait_received(path, len(data))
+    wait_received(path, len(data))
     return client, conn
 
 
@@ -297,7 +292,7 @@ SQLITE_ONLY = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
 def _kill_after(proc: subprocess.Popen[bytes], path: str, count: int) -> None:
     try:
-        _wait_received(path, count)
+        wait_received(path, count)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
