@@ -57,6 +57,17 @@ def add(session: Session, user: User, original: str, **fields: object) -> Title:
     return create_title(session, actor=Actor.for_user(user), data=data)
 
 
+def rename(session: Session, user: User, title: Title, original: str) -> None:
+    """Change a title's original title, as its owner."""
+    update_title(
+        session,
+        actor=Actor.for_user(user),
+        title_id=title.id,
+        data=TitleInput(original_title=original),
+        fields={"original_title"},
+    )
+
+
 def found(session: Session, user: User, query: str, **kwargs: object) -> list[str]:
     """The original titles a search returns, in order."""
     page = search_titles(session, viewer_org_id=user.org_id, query=query, **kwargs)  # type: ignore[arg-type]
@@ -241,7 +252,6 @@ def test_relevance_follows_the_titles_own_words_through_edits_and_rebuilds(
     database: Database, session: Session, editors: tuple[User, User]
 ) -> None:
     kz, _ = editors
-    actor = Actor.for_user(kz)
     add(session, kz, "Bori")  # the whole query: 4, and +5 for the exact title
     add(session, kz, "Altyn bori")  # a title word: 4
     add(session, kz, "Boriler zamany")  # starts a title word: 3
@@ -250,13 +260,7 @@ def test_relevance_follows_the_titles_own_words_through_edits_and_rebuilds(
     expected = {"Bori": 9, "Altyn bori": 4, "Boriler zamany": 3, "Kök bora": 2, "Dala": 1}
     assert scored(session, kz, "bori") == expected
     # Renaming moves a title between tiers: its title words are reindexed with its document.
-    update_title(
-        session,
-        actor=actor,
-        title_id=elsewhere.id,
-        data=TitleInput(original_title="Dala borileri"),
-        fields={"original_title"},
-    )
+    rename(session, kz, elsewhere, "Dala borileri")
     expected |= {"Dala borileri": 3}
     del expected["Dala"]
     assert scored(session, kz, "bori") == expected
@@ -341,13 +345,7 @@ def test_updates_and_deletes_reach_the_index(session: Session, editors: tuple[Us
     kz, _ = editors
     title = add(session, kz, "Old name")
     actor = Actor.for_user(kz)
-    update_title(
-        session,
-        actor=actor,
-        title_id=title.id,
-        data=TitleInput(original_title="Жаңа атау"),
-        fields={"original_title"},
-    )
+    rename(session, kz, title, "Жаңа атау")
     assert found(session, kz, "old") == []
     assert found(session, kz, "jana atau") == ["Жаңа атау"]
     delete_title(session, actor=actor, title_id=title.id)
@@ -362,13 +360,7 @@ def test_the_vocabulary_follows_edits_and_deletes(
     first = add(session, kz, "Wanderlust Tarantella")
     add(session, uz, "Tarantella")
     assert typo_variants(session, "wanderlusp") == ["wanderlust"]
-    update_title(
-        session,
-        actor=actor,
-        title_id=first.id,
-        data=TitleInput(original_title="Tarantella"),
-        fields={"original_title"},
-    )
+    rename(session, kz, first, "Tarantella")
     # Gone with the rename; a word another title still holds stays.
     assert typo_variants(session, "wanderlusp") == []
     assert typo_variants(session, "tarantellq") == ["tarantella"]
@@ -505,13 +497,7 @@ def test_renaming_an_episode_reindexes_its_title(
     assert episodes_found(session, kz, "Dumrul") == {}
     assert episodes_found(session, kz, "Tepegoz") == {"Kitabi-Dədə Qorqud": [2]}
     # Editing the title keeps the episode names in its document.
-    update_title(
-        session,
-        actor=Actor.for_user(uz),
-        title_id=serial.id,
-        data=TitleInput(original_title="Dədə Qorqud kitabı"),
-        fields={"original_title"},
-    )
+    rename(session, uz, serial, "Dədə Qorqud kitabı")
     assert episodes_found(session, kz, "Tepegoz") == {"Dədə Qorqud kitabı": [2]}
     delete_title(session, actor=Actor.for_user(uz), title_id=serial.id)
     assert episodes_found(session, kz, "Tepegoz") == {}

@@ -32,6 +32,7 @@ from tests.fixtures.ftp import (
     live_upload_size,
     make_account,
     start_ftp_server,
+    wait_received,
     wait_until,
 )
 
@@ -71,9 +72,7 @@ def _start(
     client.voidcmd("TYPE I")
     conn = client.transfercmd(f"STOR {path}")
     conn.sendall(data)
-    wait_until(
-        lambda: (live_upload_size(path) or 0) >= len(data), f"the server to receive {len(data)}"
-    )
+    wait_received(path, len(data))
     return client, conn
 
 
