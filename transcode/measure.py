@@ -27,14 +27,20 @@ _SILENCE_END = re.compile(r"silence_end:\s*" + _NUMBER + r"\s*\|\s*silence_durat
 _FRAME_PEAK = re.compile(
     r"\bt:\s*(\d+(?:\.\d*)?)\s[^\n]*?FTPK:((?:\s*-?(?:\d+(?:\.\d*)?|inf))+)\s*dBFS"
 )
+# ebur128 writes a frame line in several calls: when another thread's line lands in between
+# (see _ASTATS_LINE), the rest goes on a later line of its own, prefixed anew.
+_EBUR128_LINE = re.compile(r"^\[(Parsed_ebur128_\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?(.*)$", re.M)
 EBUR128_WINDOW = 0.1
 # The per-track level graph (pipeline.track_level_args): astats' per-channel peaks, in the
-# graph's channel order. Read line by line per filter instance: the graphs of one ffmpeg run
-# end in threads of their own, so another filter's summary lines can fall between a
-# `Channel:` line and its `Peak level dB:` line. The two-line pattern read before missed
-# every channel after such a line (a 4-channel IMX track came out unmeasured once in CI).
+# graph's channel order. The graphs of one ffmpeg run go in threads of their own, and ffmpeg's
+# log decides per call whether to print the `[Parsed_astats_N @ ...]` prefix: when ebur128's
+# frame line (written in several calls) is half-way, astats' next line comes out unprefixed,
+# glued to it (`... LRA: 0.0 LUChannel: 1`; a 6-channel HDR master lost its only track's
+# peak so in CI). So the lines are found with or without their prefix, and an instance's
+# lines are told apart by where its channels restart at 1: the instances of the level graph
+# end one after another in its one thread, each printing channel 1, 2, ... in order.
 _ASTATS_LINE = re.compile(
-    r"\[Parsed_astats_(\d+) @ ([^\]]+)\]\s*(?:\[info\]\s*)?(Channel|Peak level dB):\s*" + _NUMBER
+    r"(?:\[Parsed_astats_(\d+) @ [^\]]+\]\s*(?:\[info\]\s*)?)?(Channel|Peak level dB):\s*" + _NUMBER
 )
 # Decoder complaints worth counting (a damaged master still decodes, with these on the way).
 _DECODE_ERROR = re.compile(
@@ -109,34 +115,82 @@ def parse_log(log: str, *, duration: float, level_channels: Sequence[int] = ()) 
 
 
 def _track_peaks(log: str, level_channels: Sequence[int]) -> dict[int, float]:
-    """The highest channel peak of each levelled track (1-based in the graph's order)."""
-    channel_of: dict[tuple[int, str], int] = {}
-    found: list[tuple[int, int, float]] = []
+    """The highest channel peak of each levelled track (1-based in the graph's order).
+
+    One astats instance measures all tracks (merged), or each track has its own (beyond
+    64 channels); a track whose channels are not all in the log is left unmeasured.
+    """
+    instances = _astats_instances(log)
+    if len(instances) == 1:
+        merged, per_track = instances[0], []
+        for count in level_channels:
+            per_track.append(merged[:count])
+            merged = merged[count:]
+    elif len(instances) == len(level_channels):
+        per_track = instances
+    else:
+        return {}
+    pairs = zip(per_track, level_channels, strict=True)
+    return {
+        position: max(peaks)
+        for position, (peaks, count) in enumerate(pairs, start=1)
+        if peaks and len(peaks) == count
+    }
+
+
+def _astats_instances(log: str) -> list[list[float]]:
+    """Each astats instance's channel peaks (channel 1 first), instances in the graph's order.
+
+    An instance whose prefix was lost on every one of its lines cannot be put in order among
+    several: then none is returned rather than a peak given to the wrong track. A channel
+    missing from an instance's lines ends its list there.
+    """
+    found: list[tuple[int | None, dict[int, float]]] = []
+    channel: int | None = None
     for match in _ASTATS_LINE.finditer(log):
-        instance = (int(match.group(1)), match.group(2))
-        if match.group(3) == "Channel":
-            channel_of[instance] = int(float(match.group(4)))
-        elif instance in channel_of:
-            found.append((instance[0], channel_of.pop(instance), _num(match.group(4))))
-    peaks = [peak for _, _, peak in sorted(found)]
-    result: dict[int, float] = {}
-    start = 0
-    for position, count in enumerate(level_channels, start=1):
-        mine = peaks[start : start + count]
-        start += count
-        if len(mine) == count:
-            result[position] = max(mine)
-    return result
+        number, kind, value = match.group(1), match.group(2), match.group(3)
+        if kind == "Channel":
+            channel = int(float(value))
+            if channel == 1:
+                found.append((None, {}))
+        elif found and channel is not None:
+            found[-1][1][channel] = _num(value)
+            channel = None
+        if number is not None and found and found[-1][0] is None:
+            found[-1] = (int(number), found[-1][1])
+    if len(found) > 1 and any(number is None for number, _ in found):
+        return []
+    instances = []
+    for _, channels in sorted(found, key=lambda item: item[0] or 0):
+        peaks: list[float] = []
+        while len(peaks) + 1 in channels:
+            peaks.append(channels[len(peaks) + 1])
+        instances.append(peaks)
+    return instances
 
 
 def _true_peak_at(log: str) -> float | None:
     """The start of the first 100 ms window holding the highest true peak of the mix."""
     best, at = -math.inf, None
-    for match in _FRAME_PEAK.finditer(log):
+    for match in _FRAME_PEAK.finditer(_ebur128_frame_lines(log)):
         peak = max(float(value) for value in match.group(2).split())
         if peak > best:
             best, at = peak, max(0.0, round(float(match.group(1)) - EBUR128_WINDOW, 3))
     return at
+
+
+def _ebur128_frame_lines(log: str) -> str:
+    """ebur128's frame lines, each whole again: a line's later parts joined to its `t:`."""
+    frames: list[str] = []
+    last_of: dict[str, int] = {}
+    for match in _EBUR128_LINE.finditer(log):
+        instance, text = match.groups()
+        if text.startswith("t:"):
+            last_of[instance] = len(frames)
+            frames.append(text)
+        elif instance in last_of:
+            frames[last_of[instance]] += text
+    return "\n".join(frames)
 
 
 def _silences(log: str, *, duration: float) -> list[Interval]:

@@ -247,6 +247,51 @@ def test_level_graph_peaks_survive_other_filters_lines_in_between() -> None:
     }
 
 
+# ffmpeg 9 in CI: astats' first line came while ebur128's frame line was half-written, so it
+# lost its prefix and was glued to that line, and ebur128's rest got a line of its own.
+UNPREFIXED_LEVELS = """
+[Parsed_ebur128_20 @ 0x7f5fc003df80] [info] t: 1.999979   TARGET:-23 LUFS    M: -14.3 S:-120.7     I: -14.4 LUFS       LRA:   0.0 LUChannel: 1
+[Parsed_astats_0 @ 0x7f5f9c0017c0] [info] Peak level dB: -18.492868
+[Parsed_astats_0 @ 0x7f5f9c0017c0] [info] Channel: 2
+[Parsed_astats_0 @ 0x7f5f9c0017c0] [info] Peak level dB: -18.492893
+[Parsed_astats_0 @ 0x7f5f9c0017c0] [info] Channel: 3
+[Parsed_ebur128_20 @ 0x7f5fc003df80] [info]   FTPK: -11.9 -11.9 dBFS  TPK: -10.8 -10.8 dBFS
+[Parsed_ebur128_20 @ 0x7f5fc003df80] [info] t: 2.099979   TARGET:-23 LUFS    M: -14.3 S:-120.7     I: -14.4 LUFS       LRA:   0.0 LUPeak level dB: -43.692934
+[Parsed_ebur128_20 @ 0x7f5fc003df80] [info]   FTPK: -11.9 -11.9 dBFS  TPK: -10.8 -10.8 dBFS
+"""  # noqa: E501 (as ffmpeg wrote it)
+
+# Beyond 64 channels each track has its own astats; the graph frees its filters in no fixed
+# order, so the instances are put back in order by their number.
+UNPREFIXED_INSTANCES = """
+[Parsed_astats_5 @ 0x8] [info] Channel: 1
+[Parsed_ebur128_20 @ 0x9] [info] t: 1.9   TARGET:-23 LUFS    M: -14.3 S:-120.7     I: -14.4 LUFS       LRA:   0.0 LUPeak level dB: -3.000000
+[Parsed_ebur128_20 @ 0x9] [info] t: 2.0   TARGET:-23 LUFS    M: -14.3 S:-120.7     I: -14.4 LUFS       LRA:   0.0 LUChannel: 1
+[Parsed_astats_2 @ 0x7] [info] Peak level dB: -20.000000
+[Parsed_astats_2 @ 0x7] [info] Channel: 2
+[Parsed_astats_2 @ 0x7] [info] Peak level dB: -9.000000
+"""  # noqa: E501 (as ffmpeg writes them)
+
+
+def test_level_graph_peaks_survive_a_lost_line_prefix() -> None:
+    measured = parse_log(UNPREFIXED_LEVELS, duration=3.0, level_channels=[3])
+    assert measured.track_peaks == {1: pytest.approx(-18.492868)}
+    # ebur128's broken frame lines still count: the first of the two equal windows.
+    assert measured.true_peak_at == 1.9
+    assert parse_log(UNPREFIXED_LEVELS, duration=3.0, level_channels=[2, 1]).track_peaks == {
+        1: pytest.approx(-18.492868),
+        2: pytest.approx(-43.692934),
+    }
+    # Instance 2 is the first track (2 channels), instance 5 the second (1 channel).
+    assert parse_log(UNPREFIXED_INSTANCES, duration=3.0, level_channels=[2, 1]).track_peaks == {
+        1: -9.0,
+        2: -3.0,
+    }
+    # An instance none of whose lines kept its number cannot be placed among several:
+    # nothing is measured rather than a peak given to the wrong track.
+    anonymous = UNPREFIXED_INSTANCES.replace("[Parsed_astats_5 @ 0x8] [info] ", "x ")
+    assert parse_log(anonymous, duration=3.0, level_channels=[2, 1]).track_peaks == {}
+
+
 def test_qc_rules_give_readable_findings() -> None:
     info = media_info(60.0)
     good = Measurements(integrated_lufs=-23.4, true_peak_dbtp=-3.0)
