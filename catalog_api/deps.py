@@ -43,10 +43,15 @@ class ApiState:
 # route's hops into one (`as_viewer`) did.
 
 
-async def get_state(request: Request) -> ApiState:
-    """The app's shared objects."""
+def app_state(request: Request) -> ApiState:
+    """The app's shared objects (set once by `create_app`), typed."""
     state: ApiState = request.app.state.pool
     return state
+
+
+async def get_state(request: Request) -> ApiState:
+    """The app's shared objects, as a dependency."""
+    return app_state(request)
 
 
 # Methods that only read: their unit of work never writes, so it needs no write lock.
@@ -62,7 +67,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     database only when first used, on the endpoint's thread). The commit or rollback runs on
     a worker thread, shielded so a client that goes away cannot leave the unit of work open.
     """
-    db = request.app.state.pool.db
+    db = app_state(request).db
     if request.method in READ_METHODS:
         unit_of_work = db.session()
         session = unit_of_work.__enter__()
@@ -81,7 +86,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 def get_write_session(request: Request) -> Iterator[Session]:
     """A writing unit of work whatever the method (a GET that logs what it handed out)."""
-    with request.app.state.pool.db.write_session() as session:
+    with app_state(request).db.write_session() as session:
         yield session
 
 
@@ -164,7 +169,7 @@ def as_viewer(
     token is checked first, within the unit of work: it is read-only, so recording the
     token's use cannot wait on it.
     """
-    db: Database = request.app.state.pool.db
+    db = app_state(request).db
     method, path = request.method, _route_path(request)
     if method not in READ_METHODS:
         raise RuntimeError("as_viewer serves read-only routes")

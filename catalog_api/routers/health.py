@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from catalog_api.deps import ApiState
+from catalog_api.deps import app_state
 from pool_core.ops.exposition import CONTENT_TYPE, metrics_allowed, render
 from pool_core.ops.readiness import ReadinessChecker
 
@@ -38,7 +38,7 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition (every uvicorn worker's, aggregated); loopback or token."""
-    state: ApiState = request.app.state.pool
+    state = app_state(request)
     client = request.client.host if request.client else None
     if not metrics_allowed(state.settings, client, request.headers.get("authorization")):
         return JSONResponse({"detail": "metrics need a bearer token from this address"}, 403)

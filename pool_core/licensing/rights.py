@@ -25,7 +25,7 @@ from pool_core.models import (
     RightsWindow,
     Role,
     Title,
-    TitleStatus,
+    title_visible,
 )
 
 # Roles that may decide on their organization's rights.
@@ -118,7 +118,7 @@ def _get_title(session: Session, title_id: uuid.UUID) -> Title:
 
 def visible_title(session: Session, *, title_id: uuid.UUID, org_id: int) -> Title:
     title = _get_title(session, title_id)
-    if title.org_id != org_id and title.status != TitleStatus.PUBLISHED:
+    if not title_visible(title.status, owner_org_id=title.org_id, viewer_org_id=org_id):
         raise NotFound(f"no title {title_id}")
     return title
 

@@ -23,6 +23,7 @@ from pool_core.models.catalog import (
     TitleLocalization,
     TitleSearch,
     TitleStatus,
+    title_visible,
 )
 from pool_core.models.events import AuditEvent, ChangeEvent
 from pool_core.models.files import FileEntry, FileState, PendingUpload, ReleasedObject
@@ -84,5 +85,6 @@ __all__ = [
     "WebhookDelivery",
     "WebhookDeliveryStatus",
     "WebhookEndpoint",
+    "title_visible",
     "utcnow",
 ]

@@ -54,6 +54,16 @@ class TitleStatus(StrEnum):
     PUBLISHED = "published"
 
 
+def title_visible(status: str, *, owner_org_id: int, viewer_org_id: int) -> bool:
+    """Who may see a title: every member when it is published, its owner always.
+
+    The one rule, in Python; queries say it in SQL (`catalog.titles._visible`,
+    `search.statements.visible`, `catalog.assets._visible_assets`), and the tests hold those
+    to it.
+    """
+    return status == TitleStatus.PUBLISHED or owner_org_id == viewer_org_id
+
+
 class MetadataState(StrEnum):
     """How far a master's catalog metadata has got."""
 

@@ -4,21 +4,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import product
 
 import pytest
 from sqlalchemy.orm import Session
 
 from pool_core.catalog.episodes import upsert_episode
 from pool_core.catalog.inputs import Localized, TitleInput
-from pool_core.catalog.titles import create_title, delete_title, update_title
+from pool_core.catalog.titles import (
+    create_title,
+    delete_title,
+    get_title,
+    read_title,
+    update_title,
+)
 from pool_core.common.actor import Actor
 from pool_core.common.pagination import encode_cursor
 from pool_core.db import Database
-from pool_core.errors import InvalidInput
-from pool_core.licensing.rights import create_rights_window
-from pool_core.models import License, Title, User
+from pool_core.errors import InvalidInput, NotFound
+from pool_core.licensing.rights import create_rights_window, visible_title
+from pool_core.models import License, Title, User, title_visible
 from pool_core.search import statements, typos
 from pool_core.search.availability import Availability, availability_of
 from pool_core.search.backends import ensure_search_schema
@@ -177,6 +185,51 @@ def test_drafts_are_the_owners_only(session: Session, catalog: tuple[User, User]
     assert found(session, kz, "istanbul") == []
     assert found(session, uz, "istanbul") == ["İstanbul gecələri"]
     assert "İstanbul gecələri" not in found(session, kz, "")
+
+
+def found_by_each_reader(session: Session, viewer: User, title: Title) -> dict[str, bool]:
+    """Whether a title's page, the catalog's lookup and the rights check find the title."""
+    org, title_id = viewer.org_id, title.id
+    readers: dict[str, Callable[[], object]] = {
+        "page": partial(read_title, session, viewer_org_id=org, title_id=title_id),
+        "catalog": partial(get_title, session, viewer_org_id=org, title_id=title_id),
+        "rights": partial(visible_title, session, title_id=title_id, org_id=org),
+    }
+    found_it = {}
+    for reader, read in readers.items():
+        try:
+            read()
+            found_it[reader] = True
+        except NotFound:
+            found_it[reader] = False
+    return found_it
+
+
+def test_every_reader_of_a_title_follows_the_one_visibility_rule(
+    session: Session, editors: tuple[User, User]
+) -> None:
+    # The rule is said once in Python (title_visible) and in SQL by each query: a title's
+    # page, the catalog's own lookups, the rights checks and search must all agree with it.
+    kz, uz = editors
+    titles = [
+        add(session, owner, f"Rulebook {owner.username} {status}", status=status)
+        for owner, status in product((kz, uz), ("draft", "published"))
+    ]
+    for viewer in (kz, uz):
+        page = search_titles(session, viewer_org_id=viewer.org_id, query="rulebook")
+        searched = {hit.title.id for hit in page.hits}
+        seen = []
+        for title in titles:
+            rule = title_visible(
+                title.status, owner_org_id=title.org_id, viewer_org_id=viewer.org_id
+            )
+            seen.append(rule)
+            found_it = found_by_each_reader(session, viewer, title)
+            found_it["search"] = title.id in searched
+            expected = dict.fromkeys(found_it, rule)
+            assert found_it == expected, (title.original_title, viewer.username)
+        # Each viewer sees their own draft and both published titles, not the other's draft.
+        assert seen.count(True) == 3
 
 
 def test_facets_and_filters(session: Session, catalog: tuple[User, User]) -> None:
