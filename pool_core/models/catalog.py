@@ -58,8 +58,9 @@ def title_visible(status: str, *, owner_org_id: int, viewer_org_id: int) -> bool
     """Who may see a title: every member when it is published, its owner always.
 
     The one rule, in Python; queries say it in SQL (`catalog.titles._visible`,
-    `search.statements.visible`, `catalog.assets._visible_assets`), and the tests hold those
-    to it.
+    `search.statements.visible`, and for assets `catalog.assets._visible_assets`).
+    `test_every_reader_of_a_title_follows_the_one_visibility_rule` holds a title's page, the
+    catalog lookup, the rights check and search to it.
     """
     return status == TitleStatus.PUBLISHED or owner_org_id == viewer_org_id
 
