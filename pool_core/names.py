@@ -26,6 +26,16 @@ LICENSED_ROOT = "/licensed"
 MAX_NAME_BYTES = 255
 # The longest path a PendingUpload row can hold.
 MAX_PATH_BYTES = 4096
+# Extensions of the media files that become assets (masters); everything else is a plain file.
+MASTER_EXTENSIONS = frozenset(
+    {
+        # video
+        "mxf", "mov", "mp4", "m4v", "mkv", "webm", "ts", "m2ts", "mts", "m2t", "mpg", "mpeg",
+        "m2v", "vob", "avi", "dv", "wmv", "y4m",
+        # audio
+        "wav", "bwf", "aif", "aiff", "flac", "mp3", "m4a", "aac", "ac3", "eac3",
+    }
+)  # fmt: skip
 
 # Bidirectional overrides and isolates let a name display differently from what it is
 # ("evil\u202excm.mxf" shows as "evilfxm.mxf"); line/paragraph separators break listings.

@@ -41,6 +41,7 @@ from pool_core.models.licensing import (
     WebhookEndpoint,
 )
 from pool_core.models.nodes import Node
+from pool_core.models.subtitles import SubtitleTrack
 
 __all__ = [
     "ApiToken",
@@ -74,6 +75,7 @@ __all__ = [
     "SearchTerm",
     "SearchTermDeletion",
     "Season",
+    "SubtitleTrack",
     "Title",
     "TitleGenre",
     "TitleKind",

@@ -66,11 +66,28 @@ _BAD_CURSOR = "the change cursor is not one this server handed out"
 
 # What another member may read in an asset event: the catalog's public side of a master.
 PUBLIC_ASSET_DATA = frozenset(
-    {"title_id", "episode_id", "filename", "version", "size", "qc_verdict", "renditions"}
+    {
+        "title_id",
+        "episode_id",
+        "filename",
+        "version",
+        "size",
+        "qc_verdict",
+        "renditions",
+        # Subtitle tracks (asset.subtitle_added / _replaced): which language, in what form.
+        "language",
+        "subtitle_format",
+        "cue_count",
+    }
 )
 # Asset events that only narrate the owner's ingest: never served to other members.
 OWNER_ONLY_ASSET_KINDS = frozenset(
-    {"asset.ingest_warning", "asset.sidecar_linked", "asset.metadata_invalid"}
+    {
+        "asset.ingest_warning",
+        "asset.sidecar_linked",
+        "asset.metadata_invalid",
+        "asset.subtitle_rejected",
+    }
 )
 
 

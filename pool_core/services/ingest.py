@@ -10,6 +10,9 @@ change events become visible together or not at all.
   `.csv`) is stored as a plain file and linked (`Asset.sidecar_key`), and an
   `ingest_sidecar` job is queued for the catalog; whichever arrives first, the link is made
   when both exist.
+- A subtitle file named for the master and a language (`ep01.kk-Cyrl.srt`, see
+  `pool_core.subtitles.naming`) is stored as a plain file, and an `ingest_subtitle` job is
+  queued for each master it belongs to, whichever arrives first.
 - A `.md5` sidecar is compared with the master's MD5; a mismatch (or an unreadable file)
   appends a readable message to `Asset.ingest_warnings` and records `asset.ingest_warning`.
 - Everything else, and every zero-byte file, is a plain file without asset.
@@ -27,10 +30,12 @@ from sqlalchemy.orm import Session
 from pool_core.errors import StorageError
 from pool_core.files.tree import get_entry, put_file_entry
 from pool_core.models import Asset, AssetStatus, FileEntry
-from pool_core.names import split_path
+from pool_core.names import MASTER_EXTENSIONS, split_path
 from pool_core.queue import enqueue
 from pool_core.services.changes import record_change
+from pool_core.services.subtitles import SUBTITLE_JOB
 from pool_core.storage.base import ObjectStorage
+from pool_core.subtitles.naming import parse_subtitle_name
 from pool_core.uploads.declared import check_metadata_sidecar, reject
 from pool_core.uploads.settle import (
     announce,
@@ -41,15 +46,6 @@ from pool_core.uploads.settle import (
     supersede,
 )
 
-MASTER_EXTENSIONS = frozenset(
-    {
-        # video
-        "mxf", "mov", "mp4", "m4v", "mkv", "webm", "ts", "m2ts", "mts", "m2t", "mpg", "mpeg",
-        "m2v", "vob", "avi", "dv", "wmv", "y4m",
-        # audio
-        "wav", "bwf", "aif", "aiff", "flac", "mp3", "m4a", "aac", "ac3", "eac3",
-    }
-)  # fmt: skip
 # In order of preference when a master has several.
 METADATA_SIDECAR_EXTENSIONS = ("json", "xml", "csv")
 CHECKSUM_SIDECAR_EXTENSION = "md5"
@@ -150,7 +146,11 @@ def complete_upload(
         sha256=sha256,
         asset_id=None,
     )
-    if sidecar_kind(name) is not None:
+    if parse_subtitle_name(name) is not None:
+        for master in _masters_for(session, org_id, entry):
+            if master.asset_id is not None:
+                _queue_subtitle(session, org_id, master.asset_id, path, user_id=user_id)
+    elif sidecar_kind(name) is not None:
         for master in _masters_for(session, org_id, entry):
             asset = session.get(Asset, master.asset_id)
             if asset is not None:
@@ -235,7 +235,24 @@ def _complete_master(
             continue
         linked_metadata = linked_metadata or kind == "metadata"
         _attach_sidecar(session, storage, asset, entry, sidecar, content=None, run_after=run_after)
+    folder = path.rsplit("/", 1)[0]
+    for sibling in _siblings(session, org_id, entry):
+        named = parse_subtitle_name(sibling.name)
+        if named is not None and named.belongs_to(name):
+            _queue_subtitle(session, org_id, asset.id, f"{folder}/{sibling.name}", user_id=None)
     return entry
+
+
+def _queue_subtitle(
+    session: Session, org_id: int, asset_id: uuid.UUID, path: str, *, user_id: int | None
+) -> None:
+    # Not held for the settle window: a track is only seen where its master is.
+    enqueue(
+        session,
+        kind=SUBTITLE_JOB,
+        payload={"asset_id": str(asset_id), "path": path, "user_id": user_id},
+        org_id=org_id,
+    )
 
 
 def _siblings(session: Session, org_id: int, entry: FileEntry) -> list[FileEntry]:
@@ -247,14 +264,23 @@ def _siblings(session: Session, org_id: int, entry: FileEntry) -> list[FileEntry
             FileEntry.is_dir.is_(False),
         )
     )
-    return [r for r in rows if sidecar_kind(r.name) is not None or r.asset_id is not None]
+    return [
+        r
+        for r in rows
+        if sidecar_kind(r.name) is not None
+        or r.asset_id is not None
+        or parse_subtitle_name(r.name) is not None
+    ]
 
 
 def _masters_for(session: Session, org_id: int, sidecar: FileEntry) -> list[FileEntry]:
+    subtitle = parse_subtitle_name(sidecar.name)
     return [
         s
         for s in _siblings(session, org_id, sidecar)
-        if s.asset_id is not None and is_master(s.name) and _belongs_to(sidecar.name, s.name)
+        if s.asset_id is not None
+        and is_master(s.name)
+        and (subtitle.belongs_to(s.name) if subtitle else _belongs_to(sidecar.name, s.name))
     ]
 
 

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from pool_core.db import Database
 from pool_core.errors import StorageError
-from pool_core.models import Asset, FileEntry, PendingUpload, ReleasedObject, utcnow
+from pool_core.models import (
+    Asset,
+    FileEntry,
+    PendingUpload,
+    ReleasedObject,
+    SubtitleTrack,
+    utcnow,
+)
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.lease import is_held
 
@@ -241,10 +248,11 @@ def purge_retired_masters(
 ) -> PurgeReport:
     """Delete the bytes of masters retired longer than `kept_for` ago, with their renditions.
 
-    A master is retired when no file entry shows it any more (deleted, or replaced by a newer
-    version). The asset row stays, marked purged, for the catalog history and the delivery
-    log; nobody can download it any more. Database first, then storage: a crash between
-    leaves unreferenced objects, which reconcile reports and never a row without bytes.
+    Its subtitle tracks go too. A master is retired when no file entry shows it any more
+    (deleted, or replaced by a newer version). The asset row stays, marked purged, for the
+    catalog history and the delivery log; nobody can download it any more. Database first,
+    then storage: a crash between leaves unreferenced objects, which reconcile reports and
+    never a row without bytes.
     """
     report = PurgeReport()
     cutoff = (now or utcnow()) - kept_for
@@ -262,6 +270,13 @@ def purge_retired_masters(
                 keys.append(rendition.object_key)
                 report.bytes_freed += rendition.size
                 session.delete(rendition)
+            tracks = session.scalars(
+                select(SubtitleTrack).where(SubtitleTrack.asset_id == asset.id)
+            )
+            for track in tracks:
+                keys += [track.original_key, track.vtt_key]
+                report.bytes_freed += track.original_size + track.vtt_size
+                session.delete(track)
             asset.purged_at = utcnow()
             report.purged += 1
     for key in keys:

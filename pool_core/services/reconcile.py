@@ -20,13 +20,22 @@ from sqlalchemy import select
 
 from pool_core.catalog.assets import mark_asset_failed
 from pool_core.db import Database
-from pool_core.models import Asset, AssetStatus, FileEntry, PendingUpload, Rendition, utcnow
+from pool_core.models import (
+    Asset,
+    AssetStatus,
+    FileEntry,
+    PendingUpload,
+    ReleasedObject,
+    Rendition,
+    SubtitleTrack,
+    utcnow,
+)
 from pool_core.storage.base import ObjectStorage
 
 log = logging.getLogger(__name__)
 
 # Prefixes whose every object must be referenced by a row.
-OWNED_PREFIXES = ("masters/", "renditions/", "files/")
+OWNED_PREFIXES = ("masters/", "renditions/", "files/", "subtitles/")
 MISSING_MASTER_REASON = "the master file is missing from storage; upload it again"
 
 
@@ -106,7 +115,22 @@ def reconcile_storage(
             session.scalars(select(FileEntry.object_key).where(FileEntry.object_key.is_not(None)))
         )
         pending_keys = set(session.scalars(select(PendingUpload.object_key)))
-    referenced = asset_keys.keys() | sidecar_keys | rendition_keys | file_keys | pending_keys
+        subtitle_keys = {
+            key
+            for pair in session.execute(select(SubtitleTrack.original_key, SubtitleTrack.vtt_key))
+            for key in pair
+        }
+        # Released bytes (a replaced file or track) wait for the nightly sweep, knowingly.
+        released_keys = set(session.scalars(select(ReleasedObject.object_key)))
+    referenced = (
+        asset_keys.keys()
+        | sidecar_keys
+        | rendition_keys
+        | file_keys
+        | pending_keys
+        | subtitle_keys
+        | released_keys
+    )
     cutoff = utcnow() - grace
     for key, info in sorted(objects.items()):
         if key in referenced:

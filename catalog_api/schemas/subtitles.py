@@ -1,0 +1,51 @@
+"""Subtitle tracks of an asset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pool_core.models import Asset, SubtitleTrack
+from pool_core.services.subtitles import track_findings
+
+
+class SubtitleFindingOut(BaseModel):
+    """One QC finding of a track."""
+
+    code: str = Field(
+        description="encoding (a legacy code page was converted), reading (the reader "
+        "reported damage), overlap, after_end (cues after the programme), frame_rate "
+        "(timed for another frame rate than the master's)."
+    )
+    message: str
+
+
+class SubtitleTrackOut(BaseModel):
+    """One language's subtitles of a master: the file as delivered and its WebVTT."""
+
+    language: str = Field(description="BCP 47 tag, e.g. kk-Cyrl.")
+    format: str = Field(description="How the original was read: srt, vtt, ttml, stl or scc.")
+    source: str = Field(description="ftp (a file next to the master) or api.")
+    original_name: str
+    original_size: int
+    original_sha256: str
+    vtt_size: int
+    vtt_sha256: str
+    encoding: str = Field(description="The original's text encoding; WebVTT is always UTF-8.")
+    frame_rate: float | None = Field(description="Frames per second the original declares.")
+    cue_count: int
+    first_cue_start: float
+    last_cue_end: float
+    findings: list[SubtitleFindingOut]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_track(cls, track: SubtitleTrack, asset: Asset) -> SubtitleTrackOut:
+        """The API view of a track, with its findings against the master as probed now."""
+        values: dict[str, Any] = {
+            name: getattr(track, name) for name in cls.model_fields if name != "findings"
+        }
+        return cls(**values, findings=track_findings(track, asset))
