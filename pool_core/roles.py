@@ -146,6 +146,7 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("GET", "/v1/organization"): Action.ORG_READ,
     ("PATCH", "/v1/organization"): Action.ORG_SETTINGS,
     ("GET", "/v1/search"): Action.CATALOG_READ,
+    ("GET", "/v1/search/subtitles"): Action.CATALOG_READ,
     ("GET", "/v1/changes"): Action.CATALOG_READ,
     ("GET", "/v1/uploads"): Action.CATALOG_READ,
     ("GET", "/v1/titles"): Action.CATALOG_READ,

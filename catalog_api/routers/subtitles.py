@@ -1,4 +1,4 @@
-"""Subtitle tracks of an asset: list, read (WebVTT or the original), upload (owner only)."""
+"""Subtitle tracks: list, read (WebVTT or the original), upload (owner only), search cues."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from fastapi import APIRouter, Body, Query, Response
 
 from catalog_api.deps import ActorDep, CurrentUser, SessionDep, StateDep
 from catalog_api.schemas.common import PROBLEM_RESPONSES
-from catalog_api.schemas.subtitles import SubtitleTrackOut
+from catalog_api.schemas.subtitles import CueSearchOut, SubtitleTrackOut
 from pool_core.catalog import assets
 from pool_core.catalog.rules import normalize_language
 from pool_core.errors import InvalidInput, PermissionDenied
+from pool_core.search.cues import MAX_HITS, search_cues
 from pool_core.services import subtitles
 from pool_core.subtitles.convert import MAX_SUBTITLE_BYTES, sniff_format
 from pool_core.subtitles.naming import FORMATS
 
-router = APIRouter(prefix="/v1/assets", tags=["subtitles"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["subtitles"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("/{asset_id}/subtitles", response_model=list[SubtitleTrackOut])
+@router.get("/assets/{asset_id}/subtitles", response_model=list[SubtitleTrackOut])
 def list_subtitles(
     asset_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> list[SubtitleTrackOut]:
@@ -31,7 +32,7 @@ def list_subtitles(
 
 
 @router.get(
-    "/{asset_id}/subtitles/{language}",
+    "/assets/{asset_id}/subtitles/{language}",
     response_class=Response,
     responses={200: {"content": {"text/vtt": {}, "application/octet-stream": {}}}},
 )
@@ -60,7 +61,7 @@ def get_subtitles(
     return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
-@router.put("/{asset_id}/subtitles/{language}", response_model=SubtitleTrackOut)
+@router.put("/assets/{asset_id}/subtitles/{language}", response_model=SubtitleTrackOut)
 def put_subtitles(
     asset_id: uuid.UUID,
     language: str,
@@ -100,6 +101,29 @@ def put_subtitles(
         uploaded_by=actor.user_id,
     )
     return SubtitleTrackOut.from_track(track, asset)
+
+
+@router.get("/search/subtitles", response_model=CueSearchOut)
+def search_subtitles(
+    user: CurrentUser,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Words to find.")],
+    language: Annotated[str | None, Query(max_length=35)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = 20,
+) -> CueSearchOut:
+    """Cues whose text holds every word, in any script, from masters you may see.
+
+    Each hit names the asset, its title, the language and the timecode; `languages` counts
+    the hits per language (the "subtitles in" facet) whatever `language` filters.
+    """
+    page = search_cues(
+        session,
+        q,
+        viewer_org_id=user.org_id,
+        language=normalize_language(language) if language else None,
+        limit=limit,
+    )
+    return CueSearchOut.from_page(page)
 
 
 def _quoted(name: str) -> str:

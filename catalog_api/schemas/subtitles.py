@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from pool_core.models import Asset, SubtitleTrack
+from pool_core.search.cues import CuePage
 from pool_core.services.subtitles import track_findings
 
 
@@ -49,3 +51,27 @@ class SubtitleTrackOut(BaseModel):
             name: getattr(track, name) for name in cls.model_fields if name != "findings"
         }
         return cls(**values, findings=track_findings(track, asset))
+
+
+class CueHitOut(BaseModel):
+    """A cue that matched: which asset, title and language, and when."""
+
+    asset_id: uuid.UUID
+    title_id: uuid.UUID | None
+    language: str
+    start: float = Field(description="Seconds into the programme.")
+    end: float
+    timecode: str = Field(description="HH:MM:SS:FF at the master's frame rate.")
+    text: str
+
+
+class CueSearchOut(BaseModel):
+    """Matching cues (asset, then time order) and the hit count per subtitle language."""
+
+    hits: list[CueHitOut]
+    languages: dict[str, int] = Field(description="Hits per language: the facet.")
+
+    @classmethod
+    def from_page(cls, page: CuePage) -> CueSearchOut:
+        """The API view of a page of cue hits."""
+        return cls(hits=[CueHitOut(**vars(hit)) for hit in page.hits], languages=page.languages)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -16,8 +16,11 @@ from catalog_web.render import render
 from catalog_web.state import web_state
 from pool_core.catalog import assets
 from pool_core.catalog.inputs import ScreeningLink
+from pool_core.catalog.rules import normalize_language
 from pool_core.errors import NotFound
 from pool_core.models import Asset, AssetCatalog, Rendition, Title
+from pool_core.roles import Action, require
+from pool_core.services import subtitles
 
 router = web_router()
 
@@ -38,8 +41,13 @@ class PlayerSources:
 
 
 @router.get("/assets/{asset_id}/screen")
-def screening_page(request: Request, asset_id: uuid.UUID, user: CurrentWebUser) -> Response:
-    """Screen an asset's proxy; the screening is logged exactly as the API's screenings."""
+def screening_page(
+    request: Request,
+    asset_id: uuid.UUID,
+    user: CurrentWebUser,
+    t: Annotated[float, Query(ge=0, le=7 * 24 * 3600)] = 0.0,
+) -> Response:
+    """Screen an asset's proxy (from `t` seconds); logged exactly as the API's screenings."""
     state = web_state(request)
     # Screening writes its audit record: take the writer up front, like the API's download.
     with state.db.write_session() as session:
@@ -59,7 +67,30 @@ def screening_page(request: Request, asset_id: uuid.UUID, user: CurrentWebUser) 
         else:
             view = assets.get_asset(session, viewer_org_id=user.user.org_id, asset_id=asset_id)
         context = _context(_title_of(session, view.catalog), view.asset, links)
+        context["start_at"] = t
+        context["subtitle_tracks"] = [
+            {
+                "language": track.language,
+                "label": track.language,
+                "url": f"/assets/{asset_id}/subtitles/{track.language}.vtt",
+            }
+            for track in subtitles.list_tracks(session, view.asset)
+        ]
     return render(request, "screening.html", context, user=user)
+
+
+@router.get("/assets/{asset_id}/subtitles/{language}.vtt")
+def subtitle_track(
+    request: Request, asset_id: uuid.UUID, language: str, user: CurrentWebUser
+) -> Response:
+    """A track's WebVTT for the player's `<track>`: same origin, so no CORS is needed."""
+    require(user.user.role, Action.SCREEN)
+    state = web_state(request)
+    with state.db.session() as session:
+        view = assets.get_asset(session, viewer_org_id=user.user.org_id, asset_id=asset_id)
+        track = subtitles.get_track(session, view.asset, normalize_language(language))
+        key = track.vtt_key
+    return Response(state.storage.get(key), media_type=subtitles.VTT_CONTENT_TYPE)
 
 
 def _title_of(session: Session, catalog: AssetCatalog | None) -> Title | None:

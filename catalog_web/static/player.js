@@ -144,7 +144,13 @@
       showTimecode();
     }
 
-    video.addEventListener("loadedmetadata", function () { seek.max = String(duration()); showTimecode(); });
+    video.addEventListener("loadedmetadata", function () {
+      seek.max = String(duration());
+      // Opened from a subtitle search hit: start where the words are spoken.
+      var startAt = Number(root.dataset.startAt);
+      if (startAt > 0 && startAt < duration()) { video.currentTime = startAt; seek.value = String(startAt); }
+      showTimecode();
+    });
     video.addEventListener("timeupdate", function () { seek.value = String(video.currentTime); showTimecode(); });
     video.addEventListener("seeked", showTimecode);
     seek.step = String(1 / rate.value);

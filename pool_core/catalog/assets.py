@@ -47,7 +47,7 @@ def mark_asset_failed(session: Session, asset: Asset, reason: str) -> None:
     )
 
 
-def _visible_assets(viewer_org_id: int) -> ColumnElement[bool]:
+def visible_assets(viewer_org_id: int) -> ColumnElement[bool]:
     published = (
         select(AssetCatalog.asset_id)
         .join(Title, Title.id == AssetCatalog.title_id)
@@ -60,7 +60,7 @@ def get_asset(session: Session, *, viewer_org_id: int, asset_id: uuid.UUID) -> A
     """Return an asset the viewer may see, with its renditions and catalog side."""
     asset = session.scalar(
         select(Asset)
-        .where(Asset.id == asset_id, _visible_assets(viewer_org_id))
+        .where(Asset.id == asset_id, visible_assets(viewer_org_id))
         .options(selectinload(Asset.renditions))
     )
     if asset is None:
@@ -83,7 +83,7 @@ def list_assets(
     stmt = (
         select(Asset, AssetCatalog)
         .outerjoin(AssetCatalog, AssetCatalog.asset_id == Asset.id)
-        .where(_visible_assets(viewer_org_id))
+        .where(visible_assets(viewer_org_id))
     )
     if status:
         stmt = stmt.where(Asset.status == parse_enum(AssetStatus, status, "status"))

@@ -41,7 +41,7 @@ from pool_core.models.licensing import (
     WebhookEndpoint,
 )
 from pool_core.models.nodes import Node
-from pool_core.models.subtitles import SubtitleTrack
+from pool_core.models.subtitles import SubtitleCue, SubtitleTrack
 
 __all__ = [
     "ApiToken",
@@ -75,6 +75,7 @@ __all__ = [
     "SearchTerm",
     "SearchTermDeletion",
     "Season",
+    "SubtitleCue",
     "SubtitleTrack",
     "Title",
     "TitleGenre",

@@ -58,7 +58,7 @@ def title_visible(status: str, *, owner_org_id: int, viewer_org_id: int) -> bool
     """Who may see a title: every member when it is published, its owner always.
 
     The one rule, in Python; queries say it in SQL (`catalog.titles._visible`,
-    `search.statements.visible`, and for assets `catalog.assets._visible_assets`).
+    `search.statements.visible`, and for assets `catalog.assets.visible_assets`).
     `test_every_reader_of_a_title_follows_the_one_visibility_rule` holds a title's page, the
     catalog lookup, the rights check and search to it.
     """

@@ -5,10 +5,30 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pool_core.models.base import Base, JSONType, bytesize, intpk, timestamp, timestamp_updated
+from pool_core.models.base import (
+    Base,
+    JSONType,
+    bigintpk,
+    bytesize,
+    intpk,
+    timestamp,
+    timestamp_updated,
+)
 
 
 class SubtitleTrack(Base):
@@ -54,3 +74,51 @@ class SubtitleTrack(Base):
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     created_at: Mapped[timestamp]
     updated_at: Mapped[timestamp_updated]
+
+
+class SubtitleCue(Base):
+    """One cue of a track, its text folded for search (`pool_core.search.cues`).
+
+    `terms` holds only space-separated `[a-z0-9]+` terms from `pool_core.search.normalize`,
+    like the titles' search documents, so SQLite's FTS5 table (`subtitle_cues_fts`, rowid =
+    id) and PostgreSQL's GIN index over its tsvector match the same words.
+    """
+
+    __tablename__ = "subtitle_cues"
+    __table_args__ = (
+        Index("ix_subtitle_cues_asset_start", "asset_id", "start"),
+        Index(
+            "ix_subtitle_cues_terms_fts",
+            func.array_to_tsvector(func.string_to_array(text("terms"), text("' '"))),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: Mapped[bigintpk]
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("subtitle_tracks.id", ondelete="CASCADE"), index=True
+    )
+    asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(35))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text)
+
+
+SQLITE_CUES_FTS_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS subtitle_cues_fts USING fts5("
+    "terms, tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3', detail = 'none')"
+)
+event.listen(
+    SubtitleCue.__table__,
+    "after_create",
+    DDL(SQLITE_CUES_FTS_DDL).execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
+)
+event.listen(
+    SubtitleCue.__table__,
+    "before_drop",
+    DDL("DROP TABLE IF EXISTS subtitle_cues_fts").execute_if(  # type: ignore[no-untyped-call]
+        dialect="sqlite"
+    ),
+)

@@ -23,6 +23,7 @@ from pool_core.models import (
     SubtitleTrack,
     utcnow,
 )
+from pool_core.search.cues import remove_cues
 from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.lease import is_held
 
@@ -274,6 +275,7 @@ def purge_retired_masters(
                 select(SubtitleTrack).where(SubtitleTrack.asset_id == asset.id)
             )
             for track in tracks:
+                remove_cues(session, track_ids=[track.id])
                 keys += [track.original_key, track.vtt_key]
                 report.bytes_freed += track.original_size + track.vtt_size
                 session.delete(track)

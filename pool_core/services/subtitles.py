@@ -30,6 +30,7 @@ from pool_core.files import tree
 from pool_core.models import Asset, Organization, ReleasedObject, SubtitleTrack
 from pool_core.names import split_path
 from pool_core.queue import JobContext
+from pool_core.search.cues import index_cues
 from pool_core.services.changes import record_change
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
@@ -172,6 +173,7 @@ def store_track(
     track.last_cue_end = max(c.end for c in conversion.cues)
     track.findings = reading_findings(conversion)
     session.flush()
+    index_cues(session, track=track, cues=conversion.cues)
     event = "asset.subtitle_replaced" if replaced else "asset.subtitle_added"
     detail = {"language": language, "subtitle_format": fmt, "cue_count": track.cue_count}
     audit_as(

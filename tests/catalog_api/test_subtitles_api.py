@@ -17,7 +17,7 @@ from sqlalchemy import select
 from catalog_api.jobs import build_handlers
 from pool_core.db import Database
 from pool_core.files.tree import get_entry
-from pool_core.models import ChangeEvent, ReleasedObject
+from pool_core.models import Asset, ChangeEvent, ReleasedObject
 from pool_core.queue import JobRunner
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -233,3 +233,54 @@ def test_who_may_read_and_write_tracks(
     assert [e["data"] for e in added] == [
         {"language": "kk", "subtitle_format": "srt", "cue_count": 1}
     ]
+
+
+def search(client: TestClient, members: Members, org: str = "kztv", **params: Any) -> Any:
+    response = client.get("/v1/search/subtitles", params=params, headers=members.headers(org))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_cue_search_finds_cyrillic_by_latin_with_language_and_timecode(
+    api_client: TestClient,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
+    api_settings: Settings,
+) -> None:
+    folder = f"/incoming/search-{uuid.uuid4().hex[:6]}"
+    master = deliver(database, api_storage, members, f"{folder}/ep07.mxf", b"master")
+    deliver(database, api_storage, members, f"{folder}/ep07.kk-Cyrl.srt", sample("srt")[0])
+    deliver(database, api_storage, members, f"{folder}/ep07.ru.stl", sample("stl")[0])
+    run_jobs(database, api_storage, api_settings)
+    with database.session() as session:  # the transcoder's probe: 29.97 fps
+        asset_row = session.get(Asset, master)
+        assert asset_row is not None
+        asset_row.technical = {"video": {"frame_rate": 29.97}, "container": {"duration": 800.0}}
+
+    # "Қорқыт ата" typed in Latin, the last word cut short.
+    found = search(api_client, members, q="Qorqyt at")
+    assert [(h["language"], h["text"], h["timecode"]) for h in found["hits"]] == [
+        ("kk-Cyrl", "Қорқыт ата келді", "00:00:01;00")
+    ]
+    assert found["hits"][0]["asset_id"] == str(master)
+    assert found["languages"] == {"kk-Cyrl": 1}
+    # Russian from the Cyrillic EBU STL, in Latin; the hour/minute timecode at 29.97 fps.
+    konets = search(api_client, members, q="Konets")["hits"]
+    assert [(h["language"], h["timecode"]) for h in konets] == [("ru", "00:12:31;05")]
+    # Every word must be in one cue.
+    assert search(api_client, members, q="sony konets")["hits"] == []
+    # Words in both tracks: the facet counts each language, the filter keeps one.
+    every = search(api_client, members, q="k")
+    assert set(every["languages"]) == {"kk-Cyrl", "ru"}
+    only = search(api_client, members, q="k", language="RU")
+    assert {h["language"] for h in only["hits"]} == {"ru"}
+    assert only["languages"] == every["languages"]
+    # Another member does not find cues of a master it may not see.
+    assert search(api_client, members, "uztv", q="Qorqyt") == {"hits": [], "languages": {}}
+    # Replacing the track replaces what is found.
+    new = sf.srt([sf.Cue(2.0, 3.0, "Жаңа мәтін")])
+    deliver(database, api_storage, members, f"{folder}/ep07.kk-Cyrl.srt", new)
+    run_jobs(database, api_storage, api_settings)
+    assert search(api_client, members, q="Qorqyt")["hits"] == []
+    assert [h["text"] for h in search(api_client, members, q="jana")["hits"]] == ["Жаңа мәтін"]

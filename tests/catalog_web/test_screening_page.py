@@ -7,6 +7,7 @@ import re
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -26,7 +27,9 @@ from pool_core.models import (
     TitleKind,
     TitleStatus,
 )
+from pool_core.services import subtitles
 from pool_core.storage.s3 import S3Storage
+from tests.fixtures import subtitle_files as sf
 from tests.fixtures.api import LiveServer, Members
 from tests.fixtures.web import sign_in
 
@@ -258,5 +261,87 @@ def test_player_in_chromium_shows_timecode_steps_frames_and_storyboard(
         assert "sheet_001.jpg" in background
         assert frame.evaluate("e => e.getBoundingClientRect().width") == 160
         assert refused == []
+    finally:
+        context.close()
+
+
+def with_subtitles(database: Database, storage: S3Storage, asset_id: uuid.UUID) -> bytes:
+    """Give the asset Kazakh subtitles (as its owner's PUT would) and return the SRT."""
+    data = sf.srt([sf.Cue(0.2, 0.8, "Қорқыт ата")])
+    with database.write_session() as session:
+        asset = session.get(Asset, asset_id)
+        assert asset is not None
+        subtitles.store_track(
+            session, storage, asset=asset, language="kk", filename="steppe.kk.srt", data=data,
+            fmt="srt", source="api", uploaded_by=None,
+        )  # fmt: skip
+    return data
+
+
+def test_the_player_offers_each_subtitle_track_from_its_own_origin(
+    web_client: TestClient, members: Members, database: Database, api_storage: S3Storage
+) -> None:
+    renditions = {("proxy", "proxy.mp4"): (b"mp4", "video/mp4")}
+    public = shared_asset(database, api_storage, members, renditions=renditions)
+    private = shared_asset(database, api_storage, members, renditions=renditions, published=False)
+    for asset_id in (public, private):
+        with_subtitles(database, api_storage, asset_id)
+    sign_in(web_client, members.username("uztv"), members.password("uztv"))
+    page = web_client.get(f"/assets/{public}/screen", params={"t": "0.5"})
+    assert page.status_code == 200
+    src = attribute(page.text, r'<track kind="subtitles" src="([^"]+)" srclang="kk"')
+    assert src == f"/assets/{public}/subtitles/kk.vtt"
+    assert attribute(page.text, r'data-start-at="([^"]+)"') == "0.5"
+    vtt = web_client.get(src)
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert "Қорқыт ата" in vtt.text and "00:00:00.200 --> 00:00:00.800" in vtt.text
+    # Not for masters the viewer may not see, nor for a language the master lacks.
+    assert web_client.get(f"/assets/{private}/subtitles/kk.vtt").status_code == 404
+    assert web_client.get(f"/assets/{public}/subtitles/tr.vtt").status_code == 404
+    web_client.cookies.clear()
+    sign_in(web_client, members.username("uztv", "uploader"), members.password("uztv", "uploader"))
+    assert web_client.get(src).status_code == 403
+
+
+@pytest.mark.browser
+def test_chromium_loads_the_track_and_starts_at_the_search_hit(
+    chromium: Browser,
+    live_web: LiveServer,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
+    ffmpeg_path: str,
+    tmp_path: Path,
+) -> None:
+    proxy, _ = tiny_proxy(ffmpeg_path, tmp_path)
+    renditions = {("proxy", "proxy_360.mp4"): (proxy, "video/mp4")}
+    asset_id = shared_asset(database, api_storage, members, renditions=renditions)
+    with_subtitles(database, api_storage, asset_id)
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        screen = f"/assets/{asset_id}/screen?t=0.5"
+        page.goto(f"{live_web.base_url}/signin?next={quote(screen, safe='')}")
+        page.fill("#username", members.username("uztv"))
+        page.fill("#password", members.password("uztv"))
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/assets/{asset_id}/screen?t=0.5")
+        page.wait_for_function("document.querySelector('video').readyState >= 1")
+        page.wait_for_function(
+            "() => Math.abs(document.querySelector('video').currentTime - 0.5) < 0.05"
+        )
+        # Showing the track makes the browser fetch and parse it (CSP and origin allowing).
+        page.evaluate("() => { document.querySelector('video').textTracks[0].mode = 'showing'; }")
+        page.wait_for_function(
+            "() => { const t = document.querySelector('video').textTracks[0];"
+            " return t.cues && t.cues.length === 1; }"
+        )
+        cue = page.evaluate(
+            "() => { const c = document.querySelector('video').textTracks[0].cues[0];"
+            " return [c.startTime, c.endTime, c.text]; }"
+        )
+        assert cue == [0.2, 0.8, "Қорқыт ата"]
+        language = page.evaluate("() => document.querySelector('video').textTracks[0].language")
+        assert language == "kk"
     finally:
         context.close()

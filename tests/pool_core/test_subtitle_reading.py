@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from pool_core.search.cues import frame_timecode
 from pool_core.subtitles.convert import SubtitleError, convert, sniff_format
 from pool_core.subtitles.naming import parse_subtitle_name
 from pool_core.subtitles.qc import master_findings, reading_findings, timecode
@@ -188,3 +189,20 @@ def test_findings_against_the_master(
 def test_timecode() -> None:
     assert timecode(751.2) == "00:12:31.200"
     assert timecode(36_000.5) == "10:00:00.500"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "rate", "expected"),
+    [
+        (751.2, 25.0, "00:12:31:05"),
+        (751.2, 30000 / 1001, "00:12:31;05"),
+        (60.06, 30000 / 1001, "00:01:00;02"),  # frame 1800: ;00 and ;01 skipped at minute 1
+        (600.0, 30000 / 1001, "00:10:00;00"),  # every tenth minute keeps them
+        (3600.0, 30000 / 1001, "01:00:00;00"),  # drop-frame stays with the clock
+        (3600.0, 24.0, "01:00:00:00"),
+        (1.5, 50.0, "00:00:01:25"),
+        (61.0, 60000 / 1001, "00:01:01;00"),
+    ],
+)
+def test_frame_timecodes(seconds: float, rate: float, expected: str) -> None:
+    assert frame_timecode(seconds, rate) == expected

@@ -1,0 +1,200 @@
+"""Search inside subtitles: each cue's text, folded across scripts like titles, to a timecode.
+
+A track's cues are indexed when it is stored (`index_cues`) and replaced with it. A query is
+folded by the same `normalize.terms` as the titles', so "Qorqyt ata" finds "Қорқыт ата" and
+"Korkut" finds neither (no typo expansion here: cues are many, and a typo-tolerant scan of
+every cue would cost more than the titles' whole search). Every word must match; the last
+one may be the start of a word, as in the title search.
+
+Hits are only from masters the viewer may see (`catalog.assets.visible_assets`); each says
+which asset and language matched and when, as the SMPTE timecode at the master's frame
+rate (`frame_timecode`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session
+
+from pool_core.catalog.assets import visible_assets
+from pool_core.models import Asset, AssetCatalog, SubtitleCue, SubtitleTrack
+from pool_core.search.normalize import MAX_QUERY_TERMS, terms
+from pool_core.subtitles.convert import Cue
+
+MAX_HITS = 100
+DEFAULT_FRAME_RATE = 25.0
+
+
+@dataclass(frozen=True)
+class CueHit:
+    """One cue that matched: where (asset, title, language) and when."""
+
+    asset_id: uuid.UUID
+    title_id: uuid.UUID | None
+    language: str
+    start: float
+    end: float
+    timecode: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CuePage:
+    """The first hits, in asset then time order, and how many hits each language has."""
+
+    hits: list[CueHit]
+    languages: dict[str, int]
+
+
+def index_cues(session: Session, *, track: SubtitleTrack, cues: Sequence[Cue]) -> None:
+    """Replace the track's cues in the index with these."""
+    remove_cues(session, track_ids=[track.id])
+    rows = [
+        {
+            "track_id": track.id,
+            "asset_id": track.asset_id,
+            "language": track.language,
+            "start": cue.start,
+            "end": cue.end,
+            "text": cue.text,
+            "terms": " ".join(terms(cue.text)),
+        }
+        for cue in cues
+    ]
+    if not rows:
+        return
+    session.execute(insert(SubtitleCue), rows)
+    if _dialect(session) == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO subtitle_cues_fts (rowid, terms) "
+                "SELECT id, terms FROM subtitle_cues WHERE track_id = :track"
+            ),
+            {"track": track.id},
+        )
+
+
+def remove_cues(session: Session, *, track_ids: Sequence[int]) -> None:
+    """Take these tracks' cues out of the index."""
+    if not track_ids:
+        return
+    if _dialect(session) == "sqlite":
+        session.execute(
+            text(
+                "DELETE FROM subtitle_cues_fts WHERE rowid IN "
+                "(SELECT id FROM subtitle_cues WHERE track_id IN "
+                f"({', '.join(str(int(t)) for t in track_ids)}))"
+            )
+        )
+    session.execute(delete(SubtitleCue).where(SubtitleCue.track_id.in_(list(track_ids))))
+
+
+def search_cues(
+    session: Session,
+    query: str,
+    *,
+    viewer_org_id: int,
+    language: str | None = None,
+    limit: int = 20,
+) -> CuePage:
+    """Cues whose text holds every word of `query`, from masters the viewer may see."""
+    words = terms(query, limit=MAX_QUERY_TERMS)
+    if not words:
+        return CuePage(hits=[], languages={})
+    matched = _matches(session, words)
+    visible = SubtitleCue.asset_id.in_(select(Asset.id).where(visible_assets(viewer_org_id)))
+    counts = session.execute(
+        select(SubtitleCue.language, func.count())
+        .where(matched, visible)
+        .group_by(SubtitleCue.language)
+    ).all()
+    statement = (
+        select(SubtitleCue, Asset.technical, AssetCatalog.title_id)
+        .join(Asset, Asset.id == SubtitleCue.asset_id)
+        .outerjoin(AssetCatalog, AssetCatalog.asset_id == SubtitleCue.asset_id)
+        .where(matched, visible)
+        .order_by(SubtitleCue.asset_id, SubtitleCue.start, SubtitleCue.id)
+        .limit(max(1, min(limit, MAX_HITS)))
+    )
+    if language:
+        statement = statement.where(SubtitleCue.language == language)
+    hits = [
+        CueHit(
+            asset_id=cue.asset_id,
+            title_id=title_id,
+            language=cue.language,
+            start=cue.start,
+            end=cue.end,
+            timecode=frame_timecode(cue.start, _frame_rate(technical)),
+            text=cue.text,
+        )
+        for cue, technical, title_id in session.execute(statement)
+    ]
+    return CuePage(hits=hits, languages={lang: int(n) for lang, n in counts})
+
+
+def frame_timecode(seconds: float, frame_rate: float) -> str:
+    """The SMPTE timecode of the frame nearest `seconds`: `HH:MM:SS:FF`.
+
+    At 29.97 and 59.94 fps the labels are drop-frame (`HH:MM:SS;FF`), as broadcasters label
+    NTSC programmes, so the timecode stays with the clock (non-drop labels would run 3.6 s
+    behind per hour).
+    """
+    nominal = round(frame_rate)
+    frames = round(seconds * frame_rate)
+    drop_frame = nominal in (30, 60) and abs(frame_rate - nominal * 1000 / 1001) < 0.01
+    if drop_frame:
+        # Labels ;00 and ;01 (;00-;03 at 60) are skipped each minute but every tenth.
+        dropped = nominal // 15
+        per_ten_minutes = round(frame_rate * 600)
+        per_minute = nominal * 60 - dropped
+        tens, rest = divmod(frames, per_ten_minutes)
+        frames += dropped * 9 * tens + (
+            dropped * ((rest - dropped) // per_minute) if rest >= dropped else 0
+        )
+    hours, rest = divmod(frames, 3600 * nominal)
+    minutes, rest = divmod(rest, 60 * nominal)
+    secs, frame = divmod(rest, nominal)
+    separator = ";" if drop_frame else ":"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{frame:02d}"
+
+
+def _frame_rate(technical: dict[str, Any] | None) -> float:
+    rate = ((technical or {}).get("video") or {}).get("frame_rate")
+    return float(rate) if isinstance(rate, int | float) and rate > 0 else DEFAULT_FRAME_RATE
+
+
+def _matches(session: Session, words: list[str]) -> ColumnElement[bool]:
+    *whole, last = words
+    if _dialect(session) == "sqlite":
+        fts = table("subtitle_cues_fts", column("rowid"))
+        query = " AND ".join([*(f'"{w}"' for w in whole), f'"{last}"*'])
+        return SubtitleCue.id.in_(
+            select(fts.c.rowid).where(literal_column("subtitle_cues_fts").op("MATCH")(query))
+        )
+    vector = func.array_to_tsvector(func.string_to_array(SubtitleCue.terms, literal_column("' '")))
+    tsquery = " & ".join([*(f"'{w}'" for w in whole), f"'{last}':*"])
+    return vector.op("@@")(cast(literal(tsquery, String), TSQUERY))
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
