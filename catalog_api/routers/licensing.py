@@ -223,14 +223,21 @@ def download_asset(
         int, Query(ge=0, le=2**62, description="Byte the client resumes at (for the log).")
     ] = 0,
     rendition: Annotated[
-        entitlements.DownloadableRendition | None,
-        Query(description="Hand out this rendition instead of the master (404 if it has none)."),
+        str | None,
+        Query(
+            max_length=48,
+            pattern=r"^[A-Za-z0-9.-]+$",
+            description="Hand out this rendition instead of the master (404 if it has none): "
+            "proxy, poster, or a subtitle file's kind as `/v1/licensed-assets` lists it "
+            "(`kk-Cyrl`, `kk-Cyrl.original`).",
+        ),
     ] = None,
 ) -> DownloadOut:
     """A presigned, Range-capable URL for a master you own or license (403 otherwise).
 
-    With `rendition`, the URL is for the master's proxy or poster instead; the same license
-    check applies and the delivery is logged with channel `api:<rendition>`.
+    With `rendition`, the URL is for the master's proxy, poster or a subtitle file instead;
+    the same license check applies and the delivery is logged with channel `api:<rendition>`
+    (`api:subtitles` for subtitle files).
     """
     grant = open_download(session, actor=actor, target=asset_id, rendition=rendition, offset=offset)
     if grant.object_key is None:

@@ -13,6 +13,7 @@ from pool_core.licensing.entitlements import (
     LicensedAsset,
     downloadable_renditions,
     rendition_sha256,
+    subtitle_files,
 )
 from pool_core.models import (
     ChangeEvent,
@@ -258,6 +259,21 @@ class LicensedRenditionOut(BaseModel):
     )
 
 
+class LicensedSubtitleOut(BaseModel):
+    """A subtitle file the licensee may download beside the master (`?rendition=<kind>`)."""
+
+    kind: str = Field(
+        description="The language (`kk-Cyrl`) for the WebVTT, `<language>.original` for the "
+        "file as delivered."
+    )
+    name: str
+    size: int
+    content_type: str
+    sha256: str = Field(description="SHA-256 (hex) of the file.")
+    language: str
+    format: str = Field(description="The original's format: srt, vtt, ttml, stl or scc.")
+
+
 class LicensedAssetOut(BaseModel):
     """A master your organization may download now (what the nightly sync mirrors)."""
 
@@ -275,6 +291,10 @@ class LicensedAssetOut(BaseModel):
     )
     renditions: list[LicensedRenditionOut] = Field(
         description="Proxy and poster, when the master has them, for "
+        "`GET /v1/assets/{id}/download?rendition=<kind>`."
+    )
+    subtitles: list[LicensedSubtitleOut] = Field(
+        description="Each subtitle track's WebVTT and original, for "
         "`GET /v1/assets/{id}/download?rendition=<kind>`."
     )
 
@@ -346,6 +366,18 @@ class LicensedAssetOut(BaseModel):
                     sha256=rendition_sha256(r),
                 )
                 for r in downloadable_renditions(asset)
+            ],
+            subtitles=[
+                LicensedSubtitleOut(
+                    kind=f.kind,
+                    name=f.name,
+                    size=f.size,
+                    content_type=f.content_type,
+                    sha256=f.sha256,
+                    language=f.language,
+                    format=f.format,
+                )
+                for f in subtitle_files(asset)
             ],
         )
 

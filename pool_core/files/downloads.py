@@ -12,14 +12,17 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from pool_core.catalog.rules import normalize_language
 from pool_core.common.actor import Actor
 from pool_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from pool_core.files import licensed, tree
 from pool_core.licensing.deliveries import record_delivery
 from pool_core.licensing.entitlements import (
+    DOWNLOADABLE_RENDITIONS,
     entitlement,
     get_downloadable_rendition,
     rendition_sha256,
+    subtitle_files,
 )
 from pool_core.models import Asset, FileState, License
 from pool_core.names import LICENSED_ROOT, resolve_path
@@ -47,6 +50,8 @@ class Grant:
     asset_id: uuid.UUID | None
     license: License | None
     rendition: str | None = None
+    # A subtitle file (its `rendition` is its kind, e.g. `kk-Cyrl` or `kk-Cyrl.original`).
+    subtitles: bool = False
 
 
 def open_download(
@@ -62,8 +67,8 @@ def open_download(
     `target` is an asset id (the API; `rendition` then picks its proxy or poster) or a
     virtual path (FTP: a file of the organization's own tree, or one under `/licensed`).
     A licensed read is logged against its license with the actor's channel
-    (`ftp` or `api`, the sync being an API client; `:<rendition>` appended for a rendition),
-    resumes included.
+    (`ftp` or `api`, the sync being an API client; `:<rendition>` appended for a rendition,
+    `:subtitles` for a subtitle file), resumes included.
     """
     if isinstance(target, uuid.UUID):
         grant = _asset_grant(session, org_id=actor.org_id, asset_id=target, rendition=rendition)
@@ -71,7 +76,9 @@ def open_download(
         grant = _path_grant(session, org_id=actor.org_id, path=target)
     if offset > grant.size:
         raise OffsetPastEnd(offset, grant.size)
-    channel = f"{actor.channel}:{grant.rendition}" if grant.rendition else actor.channel
+    # Subtitle files are logged as `<door>:subtitles` (their kinds are languages: many, long).
+    extra = "subtitles" if grant.subtitles else grant.rendition
+    channel = f"{actor.channel}:{extra}" if extra else actor.channel
     if metrics_enabled():
         # Every grant counts, own files included: this is the one place they are made.
         metrics.downloads.labels(channel=channel).inc()
@@ -110,6 +117,25 @@ def _asset_grant(
             asset_id=asset.id,
             license=allowed.license,
         )
+    if rendition not in DOWNLOADABLE_RENDITIONS and _is_subtitle_kind(rendition):
+        files = subtitle_files(asset)
+        subtitle = next((f for f in files if f.kind == rendition), None)
+        if subtitle is None:
+            kinds = ", ".join([*DOWNLOADABLE_RENDITIONS, *(f.kind for f in files)])
+            raise NotFound(
+                f"asset {asset.id} has no {rendition} subtitles; ask for one of {kinds} "
+                "(proxy and poster once transcoded; subtitle kinds as /v1/licensed-assets lists)"
+            )
+        return Grant(
+            object_key=subtitle.object_key,
+            size=subtitle.size,
+            filename=subtitle.name,
+            sha256=subtitle.sha256,
+            asset_id=asset.id,
+            license=allowed.license,
+            rendition=subtitle.kind,
+            subtitles=True,
+        )
     picked = get_downloadable_rendition(asset, kind=rendition)
     return Grant(
         object_key=picked.object_key,
@@ -121,6 +147,15 @@ def _asset_grant(
         license=allowed.license,
         rendition=picked.kind,
     )
+
+
+def _is_subtitle_kind(kind: str) -> bool:
+    """`kk-Cyrl` or `kk-Cyrl.original`: a language tag, perhaps marked as the original."""
+    try:
+        normalize_language(kind.removesuffix(".original"))
+    except InvalidInput:
+        return False
+    return True
 
 
 def _path_grant(session: Session, *, org_id: int, path: str) -> Grant:
@@ -166,4 +201,5 @@ def _licensed_grant(session: Session, *, org_id: int, path: str) -> Grant:
         asset_id=item.asset_id,
         license=license_,
         rendition=item.rendition,
+        subtitles=item.subtitles,
     )

@@ -21,6 +21,8 @@ from pool_core.licensing.entitlements import (
     licensed_assets_for,
     rendition_file_name,
     rendition_sha256,
+    subtitle_file_name,
+    subtitle_files,
 )
 from pool_core.models import (
     FileState,
@@ -40,8 +42,10 @@ class LicensedFile:
     sha256: str | None
     asset_id: uuid.UUID
     license_id: int
-    # None for the master; "proxy" or "poster" for a rendition beside it.
+    # None for the master; "proxy" or "poster" for a rendition beside it, a subtitle
+    # file's kind (`kk-Cyrl`, `kk-Cyrl.original`) for subtitles.
     rendition: str | None = None
+    subtitles: bool = False
 
 
 def licensed_tree(
@@ -49,8 +53,9 @@ def licensed_tree(
 ) -> list[LicensedFile]:
     """Return the files of the organization's read-only FTP `/licensed` view.
 
-    Each licensed master, and beside it its proxy and poster when it has them, named as the
-    sync names them (`<master>.proxy.mp4`, `<master>.poster.jpg`).
+    Each licensed master, and beside it its proxy and poster when it has them and its
+    subtitles (WebVTT and original), named as the sync names them (`<master>.proxy.mp4`,
+    `<master>.poster.jpg`, `<master>.kk-Cyrl.vtt`, `<master>.kk-Cyrl.original.stl`).
     """
     files: list[LicensedFile] = []
     for item in licensed_assets_for(session, org_id=org_id, now=now):
@@ -77,6 +82,20 @@ def licensed_tree(
                     asset_id=asset.id,
                     license_id=item.license.id,
                     rendition=rendition.kind,
+                )
+            )
+        for subtitle in subtitle_files(asset):
+            files.append(
+                LicensedFile(
+                    path=subtitle_file_name(item.path, subtitle),
+                    size=subtitle.size,
+                    mtime=subtitle.created_at,
+                    object_key=subtitle.object_key,
+                    sha256=subtitle.sha256,
+                    asset_id=asset.id,
+                    license_id=item.license.id,
+                    rendition=subtitle.kind,
+                    subtitles=True,
                 )
             )
     return files

@@ -128,7 +128,7 @@ def licensed_assets_for(
         )
         .order_by(Title.id, Asset.filename, Asset.version.desc(), Asset.id)
         # The listing names each master's downloadable renditions: one query, not one each.
-        .options(selectinload(Asset.renditions))
+        .options(selectinload(Asset.renditions), selectinload(Asset.subtitle_tracks))
     ).all()
     episode_ids = {row.AssetCatalog.episode_id for row in rows if row.AssetCatalog.episode_id}
     episodes = (
@@ -229,6 +229,72 @@ def downloadable_renditions(asset: Asset) -> list[Rendition]:
 def _height(rendition: Rendition) -> int:
     value = (rendition.meta or {}).get("height")
     return value if isinstance(value, int) else 0
+
+
+@dataclass(frozen=True)
+class SubtitleFile:
+    """A subtitle file delivered beside a master, handed out like a rendition.
+
+    Its kind is the track's language for the WebVTT (`kk-Cyrl`, named `<master>.kk-Cyrl.vtt`
+    beside the master) and `<language>.original` for the file as delivered
+    (`<master>.kk-Cyrl.original.stl`): a language tag never looks like `proxy` or `poster`.
+    """
+
+    kind: str
+    name: str
+    object_key: str
+    size: int
+    sha256: str
+    content_type: str
+    language: str
+    format: str
+    created_at: datetime
+
+
+def subtitle_files(asset: Asset) -> list[SubtitleFile]:
+    """Every track's WebVTT and original, by language."""
+    files: list[SubtitleFile] = []
+    for track in asset.subtitle_tracks:
+        for kind, name, key, size, sha256, content_type in (
+            (
+                track.language,
+                f"{track.language}.vtt",
+                track.vtt_key,
+                track.vtt_size,
+                track.vtt_sha256,
+                "text/vtt; charset=utf-8",
+            ),
+            (
+                f"{track.language}.original",
+                track.original_name,
+                track.original_key,
+                track.original_size,
+                track.original_sha256,
+                "application/octet-stream",
+            ),
+        ):
+            files.append(
+                SubtitleFile(
+                    kind=kind,
+                    name=name,
+                    object_key=key,
+                    size=size,
+                    sha256=sha256,
+                    content_type=content_type,
+                    language=track.language,
+                    format=track.format,
+                    created_at=track.updated_at,
+                )
+            )
+    return files
+
+
+def subtitle_file_name(master_name: str, subtitle: SubtitleFile) -> str:
+    """Its name beside the master, by the renditions' rule: `<master>.<kind><extension>`."""
+    suffix = PurePosixPath(subtitle.name).suffix
+    if not _EXTENSION.fullmatch(suffix):
+        suffix = ""
+    return f"{master_name}.{subtitle.kind}{suffix}"
 
 
 def rendition_sha256(rendition: Rendition) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -21,6 +21,9 @@ from pool_core.models.base import (
     timestamp_updated,
     uuidpk,
 )
+
+if TYPE_CHECKING:
+    from pool_core.models.subtitles import SubtitleTrack
 
 
 class AssetStatus(StrEnum):
@@ -77,6 +80,10 @@ class Asset(Base):
 
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="asset", cascade="all, delete-orphan"
+    )
+    # Read-only here: tracks are written by `pool_core.services.subtitles`.
+    subtitle_tracks: Mapped[list[SubtitleTrack]] = relationship(
+        order_by="SubtitleTrack.language", viewonly=True
     )
 
 

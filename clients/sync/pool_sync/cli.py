@@ -83,6 +83,15 @@ def build_parser(prog: str = "jointpool-sync") -> argparse.ArgumentParser:
         help="also fetch each master's poster beside it as <master>.poster.jpg (config: posters)",
     )
     parser.add_argument(
+        "--no-subtitles",
+        dest="subtitles",
+        action="store_false",
+        default=None,
+        help="do not fetch subtitle tracks (by default each track's WebVTT and original come "
+        "beside the master as <master>.<language>.vtt and <master>.<language>.original.<ext>; "
+        "config: subtitles)",
+    )
+    parser.add_argument(
         "--prune", action="store_true", help="delete files whose license was revoked or expired"
     )
     parser.add_argument(
@@ -148,6 +157,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "jointpool-sync") -> 
             bwlimit=args.bwlimit,
             proxies=args.with_proxies,
             posters=args.with_posters,
+            subtitles=args.subtitles,
             summary_json=str(args.summary_json) if args.summary_json else None,
         )
         # A dry run writes nothing it was not asked to: no default summary in the destination.

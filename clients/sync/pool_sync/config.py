@@ -9,6 +9,8 @@ bwlimit = "08:00-20:00 20M, 50M"  # optional: a rate (50M) or a day schedule (se
 summary_json = "/var/log/jointpool/sync-{started}.json"  # optional; default in the state folder
 proxies = true                 # optional: also fetch each master's proxy (<master>.proxy.mp4)
 posters = true                 # optional: also fetch its poster (<master>.poster.jpg)
+subtitles = false              # optional: do not fetch subtitles (default: each track's WebVTT
+                               # <master>.kk-Cyrl.vtt and original <master>.kk-Cyrl.original.stl)
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class SyncConfig:
     attempts: int = 4
     proxies: bool = False
     posters: bool = False
+    # Subtitles come with the master unless turned off: a licensee airs them with it.
+    subtitles: bool = True
     summary_json: str | None = None
 
     @property
@@ -123,6 +127,7 @@ class ConfigFile(BaseModel):
     limit_rate: Any = None  # the older name of bwlimit
     proxies: StrictBool = False
     posters: StrictBool = False
+    subtitles: StrictBool = True
     summary_json: Any = None
 
     @field_validator("api_url")
@@ -183,6 +188,7 @@ class ConfigFile(BaseModel):
             attempts=max(1, self.attempts),
             proxies=self.proxies,
             posters=self.posters,
+            subtitles=self.subtitles,
             summary_json=str(self.summary_json) if self.summary_json else None,
         )
 

@@ -56,23 +56,32 @@ def plan(
                 )
                 run.progress.log(f"skipped {kind} of {item['path']}: {note}")
                 continue
-            path = rendition_path(item["path"], rendition)
-            try:
-                file = local_path(run.config.destination, path)
-            except ItemError as exc:
-                summary.items.append(
-                    ItemResult(path, item["asset_id"], "failed", error=str(exc), kind=kind)
-                )
-                continue
-            if run.rendition_is_current(entry, rendition, file):
-                summary.items.append(
-                    ItemResult(path, item["asset_id"], "skipped", size=rendition["size"], kind=kind)
-                )
-            else:
-                task.renditions.append(rendition)
+            _plan_rendition(run, summary, task, rendition)
+        # Subtitle files (each track's WebVTT and original) are listed only when they exist.
+        for subtitle in item.get("subtitles") or [] if run.config.subtitles else []:
+            _plan_rendition(run, summary, task, subtitle)
         if task.master or task.renditions:
             todo.append(task)
     return todo
+
+
+def _plan_rendition(run: SyncRun, summary: Summary, task: Task, rendition: dict[str, Any]) -> None:
+    """Queue one file beside the master unless the copy there is current."""
+    item, kind = task.item, rendition["kind"]
+    path = rendition_path(item["path"], rendition)
+    try:
+        file = local_path(run.config.destination, path)
+    except ItemError as exc:
+        summary.items.append(
+            ItemResult(path, item["asset_id"], "failed", error=str(exc), kind=kind)
+        )
+        return
+    if run.rendition_is_current(task.entry, rendition, file):
+        summary.items.append(
+            ItemResult(path, item["asset_id"], "skipped", size=rendition["size"], kind=kind)
+        )
+    else:
+        task.renditions.append(rendition)
 
 
 def claim_names(
