@@ -58,6 +58,7 @@ from pool_core.storage.base import ObjectStorage
 from pool_core.uploads.declared import is_rejected
 from transcode import outputs, pipeline, qc
 from transcode.audio import AudioMapping, plan_audio
+from transcode.embedded_subtitles import queue_extraction
 from transcode.measure import Measurements
 from transcode.probe import MediaInfo, RangeReader, probe
 from transcode.process import Cancelled
@@ -417,6 +418,7 @@ def _settle_ready(
             subject_id=str(asset.id),
             data={"qc_verdict": verdict.value, "renditions": len(files)},
         )
+        queue_extraction(session, asset)
     return None
 
 

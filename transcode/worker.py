@@ -19,6 +19,7 @@ from pool_core.ops.exposition import enabled as metrics_enabled
 from pool_core.queue import Handler, JobContext, JobRunner
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
+from transcode import embedded_subtitles
 from transcode.process import Cancelled, FfmpegLimitExceeded, FfmpegNetworkError, FfmpegTimeout
 from transcode.service import (
     JOB_KIND,
@@ -99,7 +100,7 @@ def build_handlers(settings: Settings, db: Database, storage: ObjectStorage) -> 
     def handler(ctx: JobContext) -> None:
         handle_transcode(ctx, db=db, storage=storage, settings=settings)
 
-    return {JOB_KIND: handler}
+    return {JOB_KIND: handler, **embedded_subtitles.build_handlers(settings, db, storage)}
 
 
 def build_runner(
