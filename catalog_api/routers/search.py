@@ -18,6 +18,8 @@ from catalog_api.schemas.search import (
     SearchOut,
 )
 from catalog_api.schemas.titles import TitleOut
+from pool_core.catalog.rules import normalize_language
+from pool_core.errors import InvalidInput
 from pool_core.models import TitleKind, User
 from pool_core.ops import metrics
 from pool_core.ops.exposition import enabled as metrics_enabled
@@ -47,6 +49,10 @@ async def search(
     kind: Annotated[list[TitleKind], Query(max_length=5)] = [],  # noqa: B006 - FastAPI copies.
     genre: Codes = [],  # noqa: B006
     language: Codes = [],  # noqa: B006
+    subtitles: Annotated[
+        list[str],
+        Query(max_length=20, description="Only titles with subtitles in one of these languages."),
+    ] = [],  # noqa: B006
     owner: Codes = [],  # noqa: B006
     year_from: Annotated[int | None, Query(ge=1888, le=2100)] = None,
     year_to: Annotated[int | None, Query(ge=1888, le=2100)] = None,
@@ -75,6 +81,7 @@ async def search(
         duration_min=duration_min,
         duration_max=duration_max,
         licensable_now=licensable_now,
+        subtitles=tuple(_languages(subtitles)),
     )
     work = partial(
         _answer,
@@ -133,6 +140,17 @@ def _answer(
         facets=page.facets,
         terms=[QueryTermOut(term=g.term, typo_variants=list(g.variants)) for g in page.groups],
     )
+
+
+def _languages(values: list[str]) -> list[str]:
+    # Tracks are stored under canonical tags (`kk-Cyrl`); anything else matches nothing.
+    tags = []
+    for value in _clean(values):
+        try:
+            tags.append(normalize_language(value))
+        except InvalidInput:
+            tags.append(value)
+    return tags
 
 
 def _clean(values: list[str]) -> list[str]:

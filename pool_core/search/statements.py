@@ -27,6 +27,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    distinct,
     func,
     literal,
     or_,
@@ -35,7 +36,15 @@ from sqlalchemy import (
     union_all,
 )
 
-from pool_core.models import Organization, TitleGenre, TitleLocalization, TitleSearch, TitleStatus
+from pool_core.models import (
+    AssetCatalog,
+    Organization,
+    SubtitleTrack,
+    TitleGenre,
+    TitleLocalization,
+    TitleSearch,
+    TitleStatus,
+)
 from pool_core.search.availability import licensable_now
 from pool_core.search.backends import SearchBackend, TermGroup, backend_named
 
@@ -48,7 +57,16 @@ DURATION_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("120+", 120, None),
 )
 # `licensable_now` has one value, "true": how many matches are offered to the viewer now.
-FACETS = ("kind", "owner", "genre", "language", "year", "duration", "licensable_now")
+FACETS = (
+    "kind",
+    "owner",
+    "genre",
+    "language",
+    "year",
+    "duration",
+    "licensable_now",
+    "subtitles",
+)
 # Shapes kept per process: the query words' variant counts make most of the variety.
 CACHED_SHAPES = 512
 
@@ -75,6 +93,8 @@ class SearchFilters:
     duration_max: int | None = None
     # Only other members' titles offered in the viewer's country now (see `availability`).
     licensable_now: bool = False
+    # Titles with a master that has subtitles in one of these languages (BCP 47 tags).
+    subtitles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,7 @@ def _filter_values(filters: SearchFilters) -> dict[str, Any]:
         "owners": list(filters.owners),
         "genres": list(filters.genres),
         "languages": list(filters.languages),
+        "subtitles": list(filters.subtitles),
         "year_from": filters.year_from,
         "year_to": filters.year_to,
         "duration_min": filters.duration_min,
@@ -255,6 +276,13 @@ def _conditions(shape: Shape) -> _Conditions:
         bounds += [value <= bindparam(high)] if high in has else []
         if bounds:
             by_facet[facet] = and_(*bounds)
+    if "subtitles" in has:
+        with_subtitles = (
+            select(AssetCatalog.title_id)
+            .join(SubtitleTrack, SubtitleTrack.asset_id == AssetCatalog.asset_id)
+            .where(SubtitleTrack.language.in_(bindparam("subtitles", expanding=True)))
+        )
+        by_facet["subtitles"] = TitleSearch.title_id.in_(with_subtitles)
     if "licensable_now" in has:
         by_facet["licensable_now"] = _licensable(backend, TitleSearch.title_id, TitleSearch.org_id)
     return _Conditions(base=base, by_facet=by_facet)
@@ -310,6 +338,20 @@ def _facet_counts(name: str, matched: CTE, backend: SearchBackend) -> Select[str
         offered = _licensable(backend, matched.c.title_id, matched.c.org_id)
         return (
             select(literal(name), literal("true"), func.count()).select_from(matched).where(offered)
+        )
+    if name == "subtitles":
+        # A title counts once per language, however many of its masters have that track.
+        tracks = matched.join(AssetCatalog, AssetCatalog.title_id == matched.c.title_id).join(
+            SubtitleTrack, SubtitleTrack.asset_id == AssetCatalog.asset_id
+        )
+        return (
+            select(
+                literal(name).label("facet"),
+                cast(SubtitleTrack.language, String).label("value"),
+                func.count(distinct(matched.c.title_id)).label("n"),
+            )
+            .select_from(tracks)
+            .group_by(SubtitleTrack.language)
         )
     if name == "kind":
         key: Any = matched.c.kind

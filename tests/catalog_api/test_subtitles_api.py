@@ -284,3 +284,47 @@ def test_cue_search_finds_cyrillic_by_latin_with_language_and_timecode(
     run_jobs(database, api_storage, api_settings)
     assert search(api_client, members, q="Qorqyt")["hits"] == []
     assert [h["text"] for h in search(api_client, members, q="jana")["hits"]] == ["Жаңа мәтін"]
+
+
+def test_title_search_has_a_subtitles_facet_and_filter(
+    api_client: TestClient,
+    members: Members,
+    database: Database,
+    api_storage: S3Storage,
+    api_settings: Settings,
+) -> None:
+    folder = f"/incoming/facet-{uuid.uuid4().hex[:6]}"
+    titles = {}
+    for name, tracks_wanted in (("Dala", ["kk-Cyrl", "ru"]), ("Dalan", ["ru"]), ("Dalam", [])):
+        master = deliver(database, api_storage, members, f"{folder}/{name}.mxf", b"master")
+        for tag in tracks_wanted:
+            data = sf.srt([sf.Cue(1.0, 2.0, f"{name} {tag}")])
+            deliver(database, api_storage, members, f"{folder}/{name}.{tag}.srt", data)
+        title = api_client.post(
+            "/v1/titles",
+            json={"kind": "film", "original_title": name},
+            headers=members.headers("kztv"),
+        ).json()
+        titles[title["id"]] = name
+        linked = api_client.put(
+            f"/v1/assets/{master}/link",
+            json={"title_id": title["id"]},
+            headers=members.headers("kztv"),
+        )
+        assert linked.status_code == 200, linked.text
+    run_jobs(database, api_storage, api_settings)
+
+    def found(**params: Any) -> tuple[list[str], dict[str, int]]:
+        response = api_client.get("/v1/search", params=params, headers=members.headers("uztv"))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return sorted(titles[i["title"]["id"]] for i in body["items"]), body["facets"]["subtitles"]
+
+    names, facet = found(q="dala")
+    assert names == ["Dala", "Dalam", "Dalan"]
+    assert facet == {"kk-Cyrl": 1, "ru": 2}
+    names, facet = found(q="dala", subtitles="RU")
+    assert names == ["Dala", "Dalan"]
+    assert facet == {"kk-Cyrl": 1, "ru": 2}  # a facet is counted without its own filter
+    assert found(q="dala", subtitles=["kk-cyrl", "tr"])[0] == ["Dala"]
+    assert found(q="dala", subtitles="tr")[0] == []
