@@ -13,7 +13,7 @@ from pool_core.db import create_db_engine, normalize_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Tables SQLite's FTS5 creates for the search index; the models do not (and cannot) own them.
-UNMODELLED_TABLE_PREFIXES = ("title_search_fts", "title_words_fts")
+UNMODELLED_TABLE_PREFIXES = ("title_search_fts", "title_words_fts", "subtitle_cues_fts")
 
 
 def include_object(

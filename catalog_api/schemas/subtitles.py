@@ -61,8 +61,12 @@ class CueHitOut(BaseModel):
     language: str
     start: float = Field(description="Seconds into the programme.")
     end: float
-    timecode: str = Field(description="HH:MM:SS:FF at the master's frame rate.")
+    timecode: str = Field(
+        description="SMPTE timecode at the master's frame rate (HH:MM:SS;FF drop-frame at "
+        "29.97 and 59.94)."
+    )
     text: str
+    screen_url: str = Field(description="The web UI's player, opened at this cue.")
 
 
 class CueSearchOut(BaseModel):
@@ -74,4 +78,12 @@ class CueSearchOut(BaseModel):
     @classmethod
     def from_page(cls, page: CuePage) -> CueSearchOut:
         """The API view of a page of cue hits."""
-        return cls(hits=[CueHitOut(**vars(hit)) for hit in page.hits], languages=page.languages)
+        return cls(
+            hits=[
+                CueHitOut(
+                    **vars(hit), screen_url=f"/assets/{hit.asset_id}/screen?t={hit.start:.3f}"
+                )
+                for hit in page.hits
+            ],
+            languages=page.languages,
+        )

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from babel import Locale, UnknownLocaleError
 from fastapi import Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog_web.auth import CurrentWebUser, WebUser
@@ -24,10 +25,11 @@ from catalog_web.pages.titles import Name, localized_name, poster_urls
 from catalog_web.render import is_htmx, language_of, render
 from catalog_web.state import web_state
 from pool_core.errors import InvalidInput
-from pool_core.models import TitleKind
+from pool_core.models import Title, TitleKind
 from pool_core.ops.search_threads import run_search
 from pool_core.search.availability import Availability, availability_of, poster_keys
 from pool_core.search.cards import TitleCard
+from pool_core.search.cues import search_cues
 from pool_core.search.engine import SearchPage, search_titles
 from pool_core.search.statements import DURATION_BUCKETS, SearchFilters
 from pool_core.services.accounts import list_organizations
@@ -35,6 +37,8 @@ from pool_core.services.accounts import list_organizations
 router = web_router()
 
 PAGE_SIZE = 24
+# Subtitle lines shown above the cards (the API's /v1/search/subtitles gives more).
+CUE_HITS = 5
 # The same limits as GET /v1/search (no control characters; short facet codes).
 SAFE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 Codes = Annotated[list[str], Query(max_length=20)]
@@ -328,7 +332,42 @@ def _search_page(
     if appending:
         return render(request, "search_more.html", context, user=user)
     owner_names = {org.code: org.name for org in list_organizations(session)}
+    context["cue_hits"] = cue_hits_of(session, form.q, org_id)
     context["facets"] = facets_of(page, form, ui_language, owner_names)
     context["licensable_count"] = page.facets.get("licensable_now", {}).get("true", 0)
     template = "search_results.html" if fragment else "search.html"
     return render(request, template, context, user=user)
+
+
+@dataclass(frozen=True)
+class CueHitView:
+    """A subtitle line that matched, as the results show it: where it opens the player."""
+
+    title: str
+    language: str
+    timecode: str
+    text: str
+    screen_url: str
+
+
+def cue_hits_of(session: Session, query: str, viewer_org_id: int) -> list[CueHitView]:
+    """The first subtitle lines holding the query's words, each linking to its moment."""
+    if not query.strip():
+        return []
+    page = search_cues(session, query, viewer_org_id=viewer_org_id, limit=CUE_HITS)
+    names = {
+        title.id: title.original_title
+        for title in session.scalars(
+            select(Title).where(Title.id.in_({h.title_id for h in page.hits if h.title_id}))
+        )
+    }
+    return [
+        CueHitView(
+            title=names.get(hit.title_id, "") if hit.title_id else "",
+            language=hit.language,
+            timecode=hit.timecode,
+            text=hit.text,
+            screen_url=f"/assets/{hit.asset_id}/screen?t={hit.start:.3f}",
+        )
+        for hit in page.hits
+    ]

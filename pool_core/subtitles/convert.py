@@ -133,7 +133,7 @@ def convert(data: bytes, *, filename: str, fmt: str, country: str = "") -> Conve
                 ],
             )
     # Outside the notes: the writer warns when it splits overlapping cues, which QC reports.
-    webvtt = vtt_writer.from_model(doc)
+    webvtt = vtt_writer.from_model(_escaped(doc))
     return Conversion(
         format=fmt,
         webvtt=webvtt,
@@ -277,6 +277,20 @@ def _timed_text(
             yield None, None, "\n"
         else:
             yield from _timed_text(child, begin, end)
+
+
+def _escaped(doc: model.ContentDocument) -> model.ContentDocument:
+    """The document with `& < >` in its text escaped, as WebVTT needs and ttconv's writer
+    does not do (a literal `<3` would start a tag and hide the rest of the cue)."""
+    body = doc.get_body()
+    if body is not None:
+        for element in body.dfs_iterator():
+            if isinstance(element, model.Text):
+                raw = element.get_text()
+                element.set_text(
+                    raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                )
+    return doc
 
 
 def _reason(exc: Exception) -> str:

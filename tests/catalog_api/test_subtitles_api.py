@@ -264,6 +264,7 @@ def test_cue_search_finds_cyrillic_by_latin_with_language_and_timecode(
         ("kk-Cyrl", "Қорқыт ата келді", "00:00:01;00")
     ]
     assert found["hits"][0]["asset_id"] == str(master)
+    assert found["hits"][0]["screen_url"] == f"/assets/{master}/screen?t=1.000"
     assert found["languages"] == {"kk-Cyrl": 1}
     # Russian from the Cyrillic EBU STL, in Latin; the hour/minute timecode at 29.97 fps.
     konets = search(api_client, members, q="Konets")["hits"]

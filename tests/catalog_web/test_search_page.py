@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 
 from pool_core.db import Database
 from pool_core.models import Asset, AssetStatus, Rendition
+from pool_core.services import subtitles
 from pool_core.storage.s3 import S3Storage
 from tests.catalog_api.test_assets import upload
+from tests.fixtures import subtitle_files as sf
 from tests.fixtures.api import Members
 from tests.fixtures.web import sign_in
 
@@ -302,3 +304,34 @@ def test_a_hostile_title_is_escaped(web_client: TestClient, members: Members) ->
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
     assert "<img src=x" not in page.text
     assert cards(page.text) == ["<img src=x onerror=alert(1)>"]
+
+
+def test_subtitle_lines_that_match_open_the_player_at_their_moment(
+    web_client: TestClient, members: Members, database: Database, api_storage: S3Storage
+) -> None:
+    title_id = new_title(web_client, members, "kztv", original_title="Dala / Steppe")
+    asset_id = link_ready_asset(web_client, database, api_storage, members, "kztv", title_id)
+    srt = sf.vtt(
+        [sf.Cue(751.2, 753.0, "Қорқыт ата келді"), sf.Cue(760.0, 761.0, "<script>x</script>")]
+    )
+    with database.write_session() as session:
+        asset = session.get(Asset, asset_id)
+        assert asset is not None
+        subtitles.store_track(
+            session, api_storage, asset=asset, language="kk-Cyrl", filename="dala.kk-Cyrl.vtt",
+            data=srt, fmt="vtt", source="api", uploaded_by=None,
+        )  # fmt: skip
+    client = signed_in(web_client, members, "uztv")
+    page = client.get("/", params={"q": "Qorqyt ata"}).text
+    assert "Said in subtitles" in page
+    link = re.search(r'<a href="(/assets/[^"]+)">Play from (\S+)</a>', page)
+    assert link is not None
+    assert link.groups() == (f"/assets/{asset_id}/screen?t=751.200", "00:12:31:05")
+    assert '<q lang="kk-Cyrl">Қорқыт ата келді</q>' in page
+    assert "Dala / Steppe" in page
+    # Cue text is shown as text, never as markup.
+    hostile = client.get("/", params={"q": "script"}).text
+    assert '<q lang="kk-Cyrl">&lt;script&gt;x&lt;/script&gt;</q>' in hostile
+    assert "<script>x</script>" not in hostile
+    # Nothing said: no section.
+    assert "Said in subtitles" not in client.get("/", params={"q": "Toshkent"}).text

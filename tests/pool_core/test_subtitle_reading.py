@@ -206,3 +206,15 @@ def test_timecode() -> None:
 )
 def test_frame_timecodes(seconds: float, rate: float, expected: str) -> None:
     assert frame_timecode(seconds, rate) == expected
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt", "ttml"])
+def test_webvtt_escapes_what_would_start_a_tag(fmt: str) -> None:
+    cues = [Cue(1.0, 2.0, "Tom & Jerry <3 > 2")]
+    data = {"srt": sf.srt, "vtt": sf.vtt, "ttml": sf.ttml}[fmt](cues)
+    reading = convert(data, filename=f"a.en.{fmt}", fmt=fmt)
+    assert reading.cues[0].text == "Tom & Jerry <3 > 2"  # what search indexes
+    assert "Tom &amp; Jerry &lt;3 &gt; 2" in reading.webvtt
+    # Read back as WebVTT, the cue says what was delivered.
+    again = convert(reading.webvtt.encode(), filename="a.en.vtt", fmt="vtt")
+    assert again.cues[0].text == "Tom & Jerry <3 > 2"
