@@ -144,13 +144,17 @@
       showTimecode();
     }
 
-    video.addEventListener("loadedmetadata", function () {
+    function onMetadata() {
       seek.max = String(duration());
       // Opened from a subtitle search hit: start where the words are spoken.
       var startAt = Number(root.dataset.startAt);
       if (startAt > 0 && startAt < duration()) { video.currentTime = startAt; seek.value = String(startAt); }
       showTimecode();
-    });
+    }
+    video.addEventListener("loadedmetadata", onMetadata);
+    // A cached proxy may have its metadata before this deferred script runs: the event
+    // then came and went, so act on it now.
+    if (video.readyState >= 1) { onMetadata(); }
     video.addEventListener("timeupdate", function () { seek.value = String(video.currentTime); showTimecode(); });
     video.addEventListener("seeked", showTimecode);
     seek.step = String(1 / rate.value);
