@@ -110,6 +110,9 @@ def search_subtitles(
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to find.")],
     language: Annotated[str | None, Query(max_length=35)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = 20,
+    facets: Annotated[
+        bool, Query(description="Count the hits per language (off: faster, as you type).")
+    ] = True,
 ) -> CueSearchOut:
     """Cues whose text holds every word, in any script, from masters you may see.
 
@@ -122,6 +125,7 @@ def search_subtitles(
         viewer_org_id=user.org_id,
         language=normalize_language(language) if language else None,
         limit=limit,
+        with_counts=facets,
     )
     return CueSearchOut.from_page(page)
 

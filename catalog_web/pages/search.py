@@ -354,7 +354,9 @@ def cue_hits_of(session: Session, query: str, viewer_org_id: int) -> list[CueHit
     """The first subtitle lines holding the query's words, each linking to its moment."""
     if not query.strip():
         return []
-    page = search_cues(session, query, viewer_org_id=viewer_org_id, limit=CUE_HITS)
+    page = search_cues(
+        session, query, viewer_org_id=viewer_org_id, limit=CUE_HITS, with_counts=False
+    )
     names = {
         title.id: title.original_title
         for title in session.scalars(

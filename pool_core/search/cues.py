@@ -59,7 +59,7 @@ class CueHit:
 
 @dataclass(frozen=True)
 class CuePage:
-    """The first hits, in asset then time order, and how many hits each language has."""
+    """The first hits (track by track, in time order) and how many hits each language has."""
 
     hits: list[CueHit]
     languages: dict[str, int]
@@ -115,24 +115,34 @@ def search_cues(
     viewer_org_id: int,
     language: str | None = None,
     limit: int = 20,
+    with_counts: bool = True,
 ) -> CuePage:
-    """Cues whose text holds every word of `query`, from masters the viewer may see."""
+    """Cues whose text holds every word of `query`, from masters the viewer may see.
+
+    Hits come in index order, which is track by track and, within a track, by time (a
+    track's cues are indexed sorted): the database stops at `limit` instead of sorting every
+    match. `with_counts` False leaves the per-language counts out (as you type).
+    """
     words = terms(query, limit=MAX_QUERY_TERMS)
     if not words:
         return CuePage(hits=[], languages={})
     matched = _matches(session, words)
     visible = SubtitleCue.asset_id.in_(select(Asset.id).where(visible_assets(viewer_org_id)))
-    counts = session.execute(
-        select(SubtitleCue.language, func.count())
-        .where(matched, visible)
-        .group_by(SubtitleCue.language)
-    ).all()
+    counts = (
+        session.execute(
+            select(SubtitleCue.language, func.count())
+            .where(matched, visible)
+            .group_by(SubtitleCue.language)
+        ).all()
+        if with_counts
+        else []
+    )
     statement = (
         select(SubtitleCue, Asset.technical, AssetCatalog.title_id)
         .join(Asset, Asset.id == SubtitleCue.asset_id)
         .outerjoin(AssetCatalog, AssetCatalog.asset_id == SubtitleCue.asset_id)
         .where(matched, visible)
-        .order_by(SubtitleCue.asset_id, SubtitleCue.start, SubtitleCue.id)
+        .order_by(SubtitleCue.id)
         .limit(max(1, min(limit, MAX_HITS)))
     )
     if language:

@@ -274,6 +274,7 @@ def test_cue_search_finds_cyrillic_by_latin_with_language_and_timecode(
     # Words in both tracks: the facet counts each language, the filter keeps one.
     every = search(api_client, members, q="k")
     assert set(every["languages"]) == {"kk-Cyrl", "ru"}
+    assert search(api_client, members, q="k", facets="false")["languages"] == {}
     only = search(api_client, members, q="k", language="RU")
     assert {h["language"] for h in only["hits"]} == {"ru"}
     assert only["languages"] == every["languages"]
