@@ -14,6 +14,8 @@ from pool_core.db import Database
 from pool_core.files.licensed import licensed_tree
 from pool_core.licensing import workflow
 from pool_core.models import Asset, Delivery
+from pool_core.search.cues import search_cues
+from pool_core.search.normalize import fold
 from pool_core.services import subtitles
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
@@ -147,3 +149,28 @@ def test_the_listing_names_each_file_and_the_download_hands_it_out(env: Env) -> 
         f"{env.base}/v1/assets/{ep1.id}/download", params={"rendition": "ru"}, headers=rival
     )
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("fmt", sf.FORMATS)
+def test_each_format_is_found_by_its_words_and_delivered_as_delivered(
+    fmt: str, database: Database, storage: S3Storage, storage_settings: Settings, tmp_path: Path
+) -> None:
+    data, cues = sample(fmt)
+    for env in make_env(database, storage, storage_settings, tmp_path):
+        ep2 = env.lw.world.assets[1]
+        add_track(env, ep2.id, "kk", data, f"ep2.kk.{fmt}")
+        # The licensee finds the first line by its words typed in Latin, at its timecode.
+        first = cues[0].text.split("\n")[0]
+        with env.db.session() as session:
+            hits = search_cues(session, fold(first), viewer_org_id=env.lw.world.buyer.id).hits
+        assert [(h.asset_id, h.language, h.text.split("\n")[0], h.timecode) for h in hits] == [
+            (ep2.id, "kk", first, "00:00:01:00")
+        ]
+        code, summary = env.run()
+        assert code == 0, summary
+        assert (env.dest / f"{EP2}.kk.original.{fmt}").read_bytes() == data
+        vtt = (env.dest / f"{EP2}.kk.vtt").read_text(encoding="utf-8")
+        assert vtt.startswith("WEBVTT") and first.split()[0] in vtt
+        with env.db.session() as session:
+            listed = {f.path for f in licensed_tree(session, org_id=env.lw.world.buyer.id)}
+        assert {f"/licensed/{EP2}.kk.vtt", f"/licensed/{EP2}.kk.original.{fmt}"} <= listed
