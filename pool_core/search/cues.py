@@ -16,17 +16,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
+    bindparam,
     cast,
     column,
     delete,
     func,
     insert,
-    literal,
     literal_column,
     select,
     table,
@@ -126,40 +128,87 @@ def search_cues(
     words = terms(query, limit=MAX_QUERY_TERMS)
     if not words:
         return CuePage(hits=[], languages={})
-    matched = _matches(session, words)
-    visible = SubtitleCue.asset_id.in_(select(Asset.id).where(visible_assets(viewer_org_id)))
-    counts = (
-        session.execute(
-            select(SubtitleCue.language, func.count())
-            .where(matched, visible)
-            .group_by(SubtitleCue.language)
-        ).all()
-        if with_counts
-        else []
-    )
-    statement = (
-        select(SubtitleCue, Asset.technical, AssetCatalog.title_id)
-        .join(Asset, Asset.id == SubtitleCue.asset_id)
-        .outerjoin(AssetCatalog, AssetCatalog.asset_id == SubtitleCue.asset_id)
-        .where(matched, visible)
-        .order_by(SubtitleCue.id)
-        .limit(max(1, min(limit, MAX_HITS)))
-    )
+    dialect = _dialect(session)
+    values: dict[str, Any] = {
+        "match": _match_text(dialect, words),
+        "viewer": viewer_org_id,
+        "limit": max(1, min(limit, MAX_HITS)),
+    }
     if language:
-        statement = statement.where(SubtitleCue.language == language)
+        values["language"] = language
+    # Plain rows from the connection: the ORM would build an object per hit for nothing.
+    connection = session.connection()
+    counts = connection.execute(_counts(dialect), values).all() if with_counts else []
     hits = [
         CueHit(
-            asset_id=cue.asset_id,
-            title_id=title_id,
-            language=cue.language,
-            start=cue.start,
-            end=cue.end,
-            timecode=frame_timecode(cue.start, _frame_rate(technical)),
-            text=cue.text,
+            asset_id=row.asset_id,
+            title_id=row.title_id,
+            language=row.language,
+            start=row.start,
+            end=row.end,
+            timecode=frame_timecode(row.start, _frame_rate(row.frame_rate)),
+            text=row.text,
         )
-        for cue, technical, title_id in session.execute(statement)
+        for row in connection.execute(_hits(dialect, bool(language)), values)
     ]
     return CuePage(hits=hits, languages={lang: int(n) for lang, n in counts})
+
+
+@lru_cache(maxsize=8)
+def _hits(dialect: str, by_language: bool) -> Select[Any]:
+    """The first matching cues the viewer may see, in index order (built once per shape)."""
+    frame_rate = Asset.technical["video"]["frame_rate"].as_float()
+    statement = (
+        select(
+            SubtitleCue.asset_id,
+            SubtitleCue.language,
+            SubtitleCue.start,
+            SubtitleCue.end,
+            SubtitleCue.text,
+            AssetCatalog.title_id,
+            frame_rate.label("frame_rate"),
+        )
+        .join(Asset, Asset.id == SubtitleCue.asset_id)
+        .outerjoin(AssetCatalog, AssetCatalog.asset_id == SubtitleCue.asset_id)
+        .where(*_conditions(dialect))
+        .order_by(SubtitleCue.id)
+        .limit(bindparam("limit"))
+    )
+    if by_language:
+        statement = statement.where(SubtitleCue.language == bindparam("language"))
+    return statement
+
+
+@lru_cache(maxsize=4)
+def _counts(dialect: str) -> Select[str, int]:
+    """Matching cues the viewer may see, per language (built once per database)."""
+    return (
+        select(SubtitleCue.language, func.count())
+        .where(*_conditions(dialect))
+        .group_by(SubtitleCue.language)
+    )
+
+
+def _conditions(dialect: str) -> list[ColumnElement[bool]]:
+    visible = SubtitleCue.asset_id.in_(
+        select(Asset.id).where(visible_assets(bindparam("viewer")))  # type: ignore[arg-type]
+    )
+    if dialect == "sqlite":
+        fts = table("subtitle_cues_fts", column("rowid"))
+        found = select(fts.c.rowid).where(
+            literal_column("subtitle_cues_fts").op("MATCH")(bindparam("match"))
+        )
+        return [SubtitleCue.id.in_(found), visible]
+    vector = func.array_to_tsvector(func.string_to_array(SubtitleCue.terms, literal_column("' '")))
+    return [vector.op("@@")(cast(bindparam("match", type_=String), TSQUERY)), visible]
+
+
+def _match_text(dialect: str, words: list[str]) -> str:
+    """The full-text query: every word, the last one as a prefix (words are `[a-z0-9]+`)."""
+    *whole, last = words
+    if dialect == "sqlite":
+        return " AND ".join([*(f'"{w}"' for w in whole), f'"{last}"*'])
+    return " & ".join([*(f"'{w}'" for w in whole), f"'{last}':*"])
 
 
 def frame_timecode(seconds: float, frame_rate: float) -> str:
@@ -188,22 +237,8 @@ def frame_timecode(seconds: float, frame_rate: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{frame:02d}"
 
 
-def _frame_rate(technical: dict[str, Any] | None) -> float:
-    rate = ((technical or {}).get("video") or {}).get("frame_rate")
-    return float(rate) if isinstance(rate, int | float) and rate > 0 else DEFAULT_FRAME_RATE
-
-
-def _matches(session: Session, words: list[str]) -> ColumnElement[bool]:
-    *whole, last = words
-    if _dialect(session) == "sqlite":
-        fts = table("subtitle_cues_fts", column("rowid"))
-        query = " AND ".join([*(f'"{w}"' for w in whole), f'"{last}"*'])
-        return SubtitleCue.id.in_(
-            select(fts.c.rowid).where(literal_column("subtitle_cues_fts").op("MATCH")(query))
-        )
-    vector = func.array_to_tsvector(func.string_to_array(SubtitleCue.terms, literal_column("' '")))
-    tsquery = " & ".join([*(f"'{w}'" for w in whole), f"'{last}':*"])
-    return vector.op("@@")(cast(literal(tsquery, String), TSQUERY))
+def _frame_rate(rate: float | None) -> float:
+    return float(rate) if rate is not None and rate > 0 else DEFAULT_FRAME_RATE
 
 
 def _dialect(session: Session) -> str:
