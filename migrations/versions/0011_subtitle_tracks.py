@@ -27,7 +27,7 @@ CUES_FTS = (
 )
 CUES_GIN = (
     "CREATE INDEX IF NOT EXISTS ix_subtitle_cues_terms_fts ON subtitle_cues "
-    "USING gin (array_to_tsvector(string_to_array(terms, ' ')))"
+    "USING gin (array_to_tsvector(string_to_array(terms, ' '))) WITH (fastupdate = off)"
 )
 
 

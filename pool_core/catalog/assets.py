@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import BindParameter, ColumnElement, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from pool_core.catalog.inputs import SCREENERS, SCREENING_KINDS, AssetView, ScreeningLink
 from pool_core.catalog.titles import title_for_write
@@ -47,13 +47,28 @@ def mark_asset_failed(session: Session, asset: Asset, reason: str) -> None:
     )
 
 
-def visible_assets(viewer_org_id: int) -> ColumnElement[bool]:
+def visible_assets(viewer_org_id: int | BindParameter[int]) -> ColumnElement[bool]:
+    """The rule on `Asset` rows: the viewer's own, or linked to a published title."""
     published = (
         select(AssetCatalog.asset_id)
         .join(Title, Title.id == AssetCatalog.title_id)
         .where(Title.status == TitleStatus.PUBLISHED)
     )
     return or_(Asset.org_id == viewer_org_id, Asset.id.in_(published))
+
+
+def visible_through_title(
+    viewer_org_id: int | BindParameter[int],
+    *,
+    owner_org_id: ColumnElement[int] | InstrumentedAttribute[int],
+    title_status: ColumnElement[str] | InstrumentedAttribute[TitleStatus],
+) -> ColumnElement[bool]:
+    """`visible_assets` for a statement that has already joined each asset's title.
+
+    Per row, with no subquery over every published title: for statements that look at a few
+    matched assets (the cue search).
+    """
+    return or_(owner_org_id == viewer_org_id, title_status == TitleStatus.PUBLISHED.value)
 
 
 def get_asset(session: Session, *, viewer_org_id: int, asset_id: uuid.UUID) -> AssetView:

@@ -91,6 +91,9 @@ class SubtitleCue(Base):
             "ix_subtitle_cues_terms_fts",
             func.array_to_tsvector(func.string_to_array(text("terms"), text("' '"))),
             postgresql_using="gin",
+            # Without GIN's pending list: every search would scan its up to 4 MB of unmerged
+            # entries until a vacuum (7 ms instead of 0.1 ms per lookup after a bulk load).
+            postgresql_with={"fastupdate": "off"},
         ).ddl_if(dialect="postgresql"),
     )
 
