@@ -1,12 +1,13 @@
 """Subtitle streams inside a master become its subtitle tracks (the `extract_subtitles` job).
 
 Queued when a transcode makes the master ready and its probe found subtitle streams. Each
-stream ffmpeg can turn into text is extracted as SubRip and stored like a delivered file
+stream ffmpeg can turn into text is extracted and stored like a delivered file
 (`pool_core.services.subtitles.store_track`, source `embedded`): text streams (mov_text in
-MP4/MOV, SubRip, ASS/SSA and WebVTT in Matroska) and CEA-608 caption tracks (`eia_608`, the
-`c608` track of a MOV). Captions carried only inside the video bitstream (CEA-608/708 in
-H.264 SEI) and picture subtitles (DVB, PGS, DVD) are not extracted: the first needs a second
-decode of the whole video, the second OCR; the probe still lists them on the asset.
+MP4/MOV, SubRip, ASS/SSA and WebVTT in Matroska) as SubRip, and CEA-608 caption tracks
+(`eia_608`, the `c608` track of a MOV) copied out as SCC. Captions carried only inside the
+video bitstream (CEA-608/708 in H.264 SEI) and picture subtitles (DVB, PGS, DVD) are not
+extracted: the first needs a second decode of the whole video, the second OCR; the probe
+still lists them on the asset.
 
 A track the owner delivered (by FTP or the API) for a language wins over an embedded stream
 of that language; the first stream of a language wins over later ones. A stream that cannot
@@ -93,8 +94,11 @@ def extract_embedded(
             continue
         taken.add(language)
         label = f"embedded subtitle stream #{stream['index']} ({stream['codec']}, {language})"
+        # CEA-608 is copied out as SCC and read like a delivered SCC file: ffmpeg's own 608
+        # decoder shifts pop-on captions by frames and wraps them in styling markup.
+        fmt = "scc" if stream["codec"] == "eia_608" else "srt"
         try:
-            data = _extract(ffmpeg, source, int(stream["index"]))
+            data = _extract(ffmpeg, source, int(stream["index"]), fmt)
         except JobError as exc:
             warnings.append(f"{label} could not be extracted: {exc}")
             continue
@@ -108,9 +112,9 @@ def extract_embedded(
                     storage,
                     asset=asset,
                     language=language,
-                    filename=f"{stem}.{language}.srt",
+                    filename=f"{stem}.{language}.{fmt}",
                     data=data,
-                    fmt="srt",
+                    fmt=fmt,
                     source="embedded",
                     uploaded_by=None,
                 )
@@ -140,10 +144,12 @@ def bcp47(tag: object) -> str:
         return UNDETERMINED
 
 
-def _extract(ffmpeg: str, source: str, index: int) -> bytes:
+def _extract(ffmpeg: str, source: str, index: int, fmt: str) -> bytes:
+    # Text streams are decoded to SubRip; CEA-608 is copied as it is, into an SCC file.
+    codec = "copy" if fmt == "scc" else "srt"
     command = [
         ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", source,
-        "-map", f"0:{index}", "-c:s", "srt", "-f", "srt", "pipe:1",
+        "-map", f"0:{index}", "-c:s", codec, "-f", fmt, "pipe:1",
     ]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, timeout=EXTRACT_TIMEOUT, check=False)

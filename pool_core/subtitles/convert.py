@@ -44,6 +44,7 @@ from pool_core.sidecars.decoding import SidecarError, decode_legacy_text
 # A feature film's subtitles are some 100 KB; anything this large is not a subtitle file.
 MAX_SUBTITLE_BYTES = 2 * 1024 * 1024
 MAX_NOTES = 20
+OPEN_CUE_SECONDS = 10
 _TTP = "{http://www.w3.org/ns/ttml#parameter}"
 # EBU STL's character code table (GSI bytes 12-13) → what its text is.
 STL_CODE_TABLES = {
@@ -257,7 +258,9 @@ def _paragraphs(
         ends = [e for _, e, _ in spans if e is not None]
         text = "".join(t for _, _, t in spans).strip("\n")
         start = min(starts, default=begin)
-        stop = max(ends, default=end if end is not None else start)
+        # A cue nothing ends (SCC's last caption without its erase code) shows for 10 s, as
+        # ttconv's own writer has it.
+        stop = max(ends, default=end if end is not None else start + OPEN_CUE_SECONDS)
         yield start, stop, text
         return
     for child in element:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -142,3 +143,35 @@ def test_an_unreadable_stream_is_an_ingest_warning_not_a_failure(
 )  # fmt: skip
 def test_stream_languages_become_bcp47(tag: object, expected: str) -> None:
     assert bcp47(tag) == expected
+
+
+def test_a_cea608_caption_track_in_a_mov_is_read_like_a_delivered_scc(
+    database: Database, storage: S3Storage, ffmpeg_path: str, tmp_path: Path
+) -> None:
+    # ffmpeg reads an SCC file as an eia_608 stream and muxes it as a MOV's c608 track.
+    scc = tmp_path / "captions.scc"
+    scc.write_bytes(sf.scc([sf.Cue(0.5, 1.5, "HELLO WORLD"), sf.Cue(2.0, 3.0, "SECOND LINE")]))
+    master = tmp_path / "ep04.mov"
+    subprocess.run(
+        [ffmpeg_path, "-v", "error", "-y", "-f", "lavfi", "-i",
+         "testsrc2=s=320x180:r=30000/1001:d=4", "-i", str(scc), "-map", "0:v", "-map", "1",
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:s", "copy", str(master)],
+        check=True,
+    )  # fmt: skip
+    asset_id = make_asset(database, storage, master)
+    with database.session() as session:
+        asset = session.get(Asset, uuid.UUID(asset_id))
+        assert asset is not None
+        asset.technical = {"subtitles": [{"index": 1, "codec": "eia_608", "language": "eng"}]}
+    stored = extract_embedded(database, storage, ffmpeg=ffmpeg_path, asset_id=uuid.UUID(asset_id))
+    assert stored == ["en"]
+    with database.session() as session:
+        [track] = session.scalars(select(SubtitleTrack)).all()
+        assert (track.format, track.source, track.cue_count) == ("scc", "embedded", 2)
+        assert track.first_cue_start == pytest.approx(0.5, abs=0.04)
+        vtt = storage.get(track.vtt_key).decode("utf-8")
+    assert "HELLO WORLD" in vtt and "SECOND LINE" in vtt
+    # On the frames it appears and is erased (29.97 fps frames are 33.4 ms long).
+    assert re.search(r"00:00:00\.500 --> 00:00:01\.50\d", vtt)
+    # The last erase code does not survive ffmpeg's SCC -> MOV -> SCC trip: 10 s by default.
+    assert "00:00:02.002 --> 00:00:12.002" in vtt
