@@ -291,10 +291,7 @@ def subtitle_files(asset: Asset) -> list[SubtitleFile]:
 
 def subtitle_file_name(master_name: str, subtitle: SubtitleFile) -> str:
     """Its name beside the master, by the renditions' rule: `<master>.<kind><extension>`."""
-    suffix = PurePosixPath(subtitle.name).suffix
-    if not _EXTENSION.fullmatch(suffix):
-        suffix = ""
-    return f"{master_name}.{subtitle.kind}{suffix}"
+    return _beside(master_name, subtitle.kind, subtitle.name)
 
 
 def rendition_sha256(rendition: Rendition) -> str | None:
@@ -313,10 +310,15 @@ def rendition_file_name(master_name: str, rendition: Rendition) -> str:
     The same rule as the sync client's `rendition_path`, so FTP `/licensed` and a synced
     folder look alike (a test keeps the two in step).
     """
-    suffix = PurePosixPath(rendition.name).suffix
+    return _beside(master_name, rendition.kind, rendition.name)
+
+
+def _beside(master_name: str, kind: str, name: str) -> str:
+    """`<master>.<kind><extension of name>`; the extension only when it looks like one."""
+    suffix = PurePosixPath(name).suffix
     if not _EXTENSION.fullmatch(suffix):
         suffix = ""
-    return f"{master_name}.{rendition.kind}{suffix}"
+    return f"{master_name}.{kind}{suffix}"
 
 
 def get_downloadable_rendition(asset: Asset, *, kind: str) -> Rendition:

@@ -22,7 +22,6 @@ changes or links it through the API. With auto-publish on, the sidecar's `status
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +36,6 @@ from pool_core.catalog.titles import create_title, get_title_by_external_id, upd
 from pool_core.common.actor import Actor, audit_as
 from pool_core.db import Database
 from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
-from pool_core.files import tree
 from pool_core.models import (
     Asset,
     AssetCatalog,
@@ -51,14 +49,12 @@ from pool_core.names import INCOMING_ROOT, split_path
 from pool_core.queue import JobContext
 from pool_core.search.backends import ensure_search_schema
 from pool_core.services.changes import record_change
+from pool_core.services.errors_files import ERRORS_SUFFIX, remove_errors_file, write_errors_file
 from pool_core.settings import Settings
 from pool_core.sidecars import MAX_SIDECAR_BYTES, CatalogSidecar, SidecarError, read_sidecar
 from pool_core.storage.base import ObjectStorage
 
-logger = logging.getLogger("pool_core.services.sidecar_ingest")
-
 SIDECAR_JOB = "ingest_sidecar"
-ERRORS_SUFFIX = ".errors.txt"
 # Lines of `Asset.ingest_warnings` written here start with this, so a new sidecar replaces them.
 WARNING_PREFIX = "sidecar "
 # The warning of an accepted sidecar whose `status` was not applied.
@@ -239,18 +235,10 @@ def _refuse(
         f"{message}\n\nThe master {asset.filename} was received and is being processed; "
         f"fix {sidecar_name} and upload it again to add it to the catalog.\n"
     )
-    try:
-        tree.write_small_file(
-            session,
-            storage,
-            org_id=asset.org_id,
-            path=path,
-            data=text.encode("utf-8"),
-            content_type="text/plain; charset=utf-8",
-        )
-    except (InvalidInput, PermissionDenied) as exc:
-        # The master is outside the writable area (e.g. moved): the asset still shows it.
-        logger.warning("could not write %s: %s", path, exc, extra={"asset_id": str(asset.id)})
+    # Outside the writable area (the master moved), nothing is written: the asset shows it.
+    write_errors_file(
+        session, storage, org_id=asset.org_id, path=path, text=text, asset_id=asset.id
+    )
     audit_as(
         session,
         Actor.system(org_id=asset.org_id, on_behalf_of=asset.uploaded_by),
@@ -270,9 +258,4 @@ def _refuse(
 
 
 def _remove_stale_errors_file(session: Session, asset: Asset) -> None:
-    path = errors_file_path(asset)
-    try:
-        if tree.get_entry(session, org_id=asset.org_id, path=path) is not None:
-            tree.delete_file(session, org_id=asset.org_id, path=path)
-    except (InvalidInput, PermissionDenied, NotFound):
-        return
+    remove_errors_file(session, org_id=asset.org_id, path=errors_file_path(asset))

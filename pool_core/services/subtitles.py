@@ -15,7 +15,6 @@ they see the master, and `asset.subtitle_rejected`, which only the owner sees.
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,23 +24,21 @@ from sqlalchemy.orm import Session
 
 from pool_core.common.actor import Actor, audit_as
 from pool_core.db import Database
-from pool_core.errors import InvalidInput, JobError, NotFound, PermissionDenied
+from pool_core.errors import JobError, NotFound
 from pool_core.files import tree
 from pool_core.models import Asset, Organization, ReleasedObject, SubtitleTrack
 from pool_core.names import split_path
 from pool_core.queue import JobContext
 from pool_core.search.cues import index_cues
 from pool_core.services.changes import record_change
+from pool_core.services.errors_files import ERRORS_SUFFIX, remove_errors_file, write_errors_file
 from pool_core.settings import Settings
 from pool_core.storage.base import ObjectStorage
 from pool_core.subtitles.convert import MAX_SUBTITLE_BYTES, SubtitleError, convert, sniff_format
 from pool_core.subtitles.naming import parse_subtitle_name
 from pool_core.subtitles.qc import master_findings, reading_findings
 
-logger = logging.getLogger("pool_core.services.subtitles")
-
 SUBTITLE_JOB = "ingest_subtitle"
-ERRORS_SUFFIX = ".errors.txt"
 ORIGINAL_CONTENT_TYPES = {
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
@@ -112,7 +109,7 @@ def ingest_subtitle_file(
     except SubtitleError as exc:
         _refuse(session, storage, asset, path, exc)
         return None
-    _remove_errors_file(session, asset.org_id, path)
+    remove_errors_file(session, org_id=asset.org_id, path=errors_file_path(path))
     return track
 
 
@@ -140,11 +137,7 @@ def store_track(
     # Before the row: a rolled-back transaction leaves orphan objects, never a row without bytes.
     storage.put(original_key, data, content_type=ORIGINAL_CONTENT_TYPES.get(fmt))
     storage.put(vtt_key, vtt, content_type=VTT_CONTENT_TYPE)
-    track = session.scalar(
-        select(SubtitleTrack).where(
-            SubtitleTrack.asset_id == asset.id, SubtitleTrack.language == language
-        )
-    )
+    track = _find_track(session, asset, language)
     replaced = track is not None
     if track is None:
         track = SubtitleTrack(asset_id=asset.id, org_id=asset.org_id, language=language)
@@ -220,14 +213,18 @@ def list_tracks(session: Session, asset: Asset) -> list[SubtitleTrack]:
 
 def get_track(session: Session, asset: Asset, language: str) -> SubtitleTrack:
     """The asset's track for `language` (raises NotFound)."""
-    track = session.scalar(
+    track = _find_track(session, asset, language)
+    if track is None:
+        raise NotFound(f"asset {asset.id} has no {language} subtitles")
+    return track
+
+
+def _find_track(session: Session, asset: Asset, language: str) -> SubtitleTrack | None:
+    return session.scalar(
         select(SubtitleTrack).where(
             SubtitleTrack.asset_id == asset.id, SubtitleTrack.language == language
         )
     )
-    if track is None:
-        raise NotFound(f"asset {asset.id} has no {language} subtitles")
-    return track
 
 
 def errors_file_path(path: str) -> str:
@@ -245,18 +242,14 @@ def _refuse(
         "WebVTT, TTML/EBU-TT, EBU STL and SCC, named <master name>.<language>.<extension>, "
         "for example ep01.kk-Cyrl.srt.\n"
     )
-    try:
-        tree.write_small_file(
-            session,
-            storage,
-            org_id=asset.org_id,
-            path=errors_file_path(path),
-            data=text.encode("utf-8"),
-            content_type="text/plain; charset=utf-8",
-        )
-    except (InvalidInput, PermissionDenied) as error:
-        # The folder is outside the writable area (moved meanwhile): the event still tells.
-        logger.warning("could not write %s: %s", errors_file_path(path), error)
+    write_errors_file(
+        session,
+        storage,
+        org_id=asset.org_id,
+        path=errors_file_path(path),
+        text=text,
+        asset_id=asset.id,
+    )
     audit_as(
         session,
         Actor.system(org_id=asset.org_id, on_behalf_of=asset.uploaded_by),
@@ -272,12 +265,3 @@ def _refuse(
         subject_id=str(asset.id),
         data={"file": name, "problems": exc.problems[:20]},
     )
-
-
-def _remove_errors_file(session: Session, org_id: int, path: str) -> None:
-    errors_path = errors_file_path(path)
-    try:
-        if tree.get_entry(session, org_id=org_id, path=errors_path) is not None:
-            tree.delete_file(session, org_id=org_id, path=errors_path)
-    except (InvalidInput, PermissionDenied, NotFound):
-        return
