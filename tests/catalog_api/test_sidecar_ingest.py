@@ -79,13 +79,17 @@ def deliver_as(
 
 
 def run_sidecar_jobs(database: Database, storage: S3Storage, settings: Settings) -> int:
-    """Run every queued ingest_sidecar job with the catalog's handlers; return how many started.
+    """Run every queued ingest_sidecar job with the catalog's handlers; return how many started."""
+    return run_jobs_until_idle(database, build_handlers(settings, database, storage))
+
+
+def run_jobs_until_idle(database: Database, handlers: dict[str, Any]) -> int:
+    """Run every queued job of these kinds; return how many started.
 
     An attempt that failed for a passing reason (SQLite's writer lock held by the FTP
     server's own bookkeeping, say) is queued again 0.1 s later, after `run_until_idle` has
     already found nothing due: those retries are run too before this returns.
     """
-    handlers = build_handlers(settings, database, storage)
     runner = JobRunner(
         database,
         handlers=handlers,

@@ -18,10 +18,9 @@ from catalog_api.jobs import build_handlers
 from pool_core.db import Database
 from pool_core.files.tree import get_entry
 from pool_core.models import Asset, ChangeEvent, ReleasedObject
-from pool_core.queue import JobRunner
 from pool_core.settings import Settings
 from pool_core.storage.s3 import S3Storage
-from tests.catalog_api.test_sidecar_ingest import deliver, ftp_file
+from tests.catalog_api.test_sidecar_ingest import deliver, ftp_file, run_jobs_until_idle
 from tests.fixtures import subtitle_files as sf
 from tests.fixtures.api import Members
 from tests.pool_core.test_subtitle_reading import sample
@@ -29,14 +28,7 @@ from tests.pool_core.test_subtitle_reading import sample
 
 def run_jobs(database: Database, storage: S3Storage, settings: Settings) -> None:
     """Run every queued catalog job (sidecars and subtitles) with the worker's handlers."""
-    JobRunner(
-        database,
-        handlers=build_handlers(settings, database, storage),
-        concurrency=1,
-        lease_seconds=30,
-        backoff_seconds=0.1,
-        poll_interval=0.05,
-    ).run_until_idle()
+    run_jobs_until_idle(database, build_handlers(settings, database, storage))
 
 
 def tracks(client: TestClient, members: Members, asset_id: Any, org: str = "kztv") -> Any:

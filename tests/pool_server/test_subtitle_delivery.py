@@ -12,24 +12,21 @@ import pytest
 from catalog_api.jobs import build_handlers
 from pool_core.files import tree
 from pool_core.models import Asset, SubtitleTrack
-from pool_core.queue import JobRunner
 from pool_core.services.nightly import run_nightly
 from pool_core.services.reconcile import reconcile_storage
+from tests.catalog_api.test_sidecar_ingest import run_jobs_until_idle
 from tests.fixtures import subtitle_files as sf
 from tests.fixtures.ftp import FtpLogin, RunningFTP, connect_tls
 from tests.pool_core.test_subtitle_reading import sample
 
 
 def run_jobs(ftp: RunningFTP) -> None:
-    """What a worker does next: run the queued catalog jobs (sidecars, subtitles)."""
-    JobRunner(
-        ftp.db,
-        handlers=build_handlers(ftp.settings, ftp.db, ftp.storage),
-        concurrency=1,
-        lease_seconds=30,
-        backoff_seconds=0.1,
-        poll_interval=0.05,
-    ).run_until_idle()
+    """What a worker does next: run the queued catalog jobs (sidecars, subtitles).
+
+    The FTP server in this process may hold SQLite's writer lock as a job starts: the
+    retry that follows is run too before this returns.
+    """
+    run_jobs_until_idle(ftp.db, build_handlers(ftp.settings, ftp.db, ftp.storage))
 
 
 def tracks_of(ftp: RunningFTP, org_id: int, path: str) -> dict[str, tuple[str, int]]:
